@@ -1,0 +1,209 @@
+//! `bootstrap`: deploy the bucket/role stack, upload the product template, deploy the Service
+//! Catalog stack. Safe to run on every CI commit: with nothing changed it only reads.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use anyhow::Result;
+use md5::{Digest, Md5};
+use serde::Serialize;
+
+use crate::cli::BootstrapArgs;
+use crate::context::Context;
+use crate::error::{has_code, usage, AwsResultExt};
+use crate::naming;
+use crate::poll::Deadline;
+use crate::stacks::{self, Plan, StackSpec};
+use crate::templates::{self, Sources};
+
+/// Everything bootstrap needs from disk, read and checked before any AWS call.
+pub struct Inputs {
+    s3_iam: StackSpec,
+    catalog_template: String,
+    catalog_params: BTreeMap<String, String>,
+    product_template: String,
+    product_key: String,
+}
+
+pub fn read_inputs(args: &BootstrapArgs, ctx_names: &crate::cli::DeploymentArgs) -> Result<Inputs> {
+    let sources = Sources { templates: args.templates.clone(), parameters: args.parameters_dir.clone() };
+    sources.check()?;
+    let catalog_params = sources.parameters(templates::CATALOG_PARAMS)?;
+    if let Some(p) = catalog_params.get("UserIAMPrincipal") {
+        naming::validate_principal(p).map_err(|e| usage(format!("{}: UserIAMPrincipal: {e}", templates::CATALOG_PARAMS)))?;
+    }
+    let product_key = catalog_params.get("ServiceCatalogTemplateName").cloned().unwrap_or_else(|| templates::PRODUCT.to_owned());
+    Ok(Inputs {
+        s3_iam: StackSpec {
+            name: ctx_names.s3_stack.clone(),
+            template: sources.template(templates::S3_IAM)?,
+            parameters: sources.parameters(templates::S3_IAM_PARAMS)?,
+        },
+        catalog_template: sources.template(templates::CATALOG)?,
+        catalog_params,
+        product_template: sources.template(templates::PRODUCT)?,
+        product_key,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct StackReport {
+    pub name: String,
+    pub action: Plan,
+    pub status: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub dry_run: bool,
+    pub stacks: Vec<StackReport>,
+    pub bucket: Option<String>,
+    pub template_key: String,
+    /// "uploaded", "unchanged", or in a dry run "would upload"/"unchanged".
+    pub template_upload: String,
+    pub principal: String,
+    pub portfolio_id: Option<String>,
+    pub product_id: Option<String>,
+    pub up_to_date: bool,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.dry_run {
+            writeln!(f, "Plan (dry run, nothing written):")?;
+        }
+        for s in &self.stacks {
+            let action = match (self.dry_run, s.action) {
+                (_, Plan::Unchanged) => "unchanged",
+                (true, Plan::Create) => "would create",
+                (true, Plan::Recreate) => "would re-create",
+                (true, Plan::Update) => "would update",
+                (false, Plan::Create) => "created",
+                (false, Plan::Recreate) => "re-created",
+                (false, Plan::Update) => "updated",
+            };
+            writeln!(f, "stack      {:<28} {:<16} {}", s.name, action, s.status)?;
+        }
+        let bucket = self.bucket.as_deref().unwrap_or("(created by the stack)");
+        writeln!(f, "template   s3://{bucket}/{}  {}", self.template_key, self.template_upload)?;
+        writeln!(f, "principal  {}", self.principal)?;
+        writeln!(f, "portfolio  {}", self.portfolio_id.as_deref().unwrap_or("-"))?;
+        write!(f, "product    {}", self.product_id.as_deref().unwrap_or("-"))?;
+        if self.up_to_date && !self.dry_run {
+            write!(f, "\neverything is up to date")?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn run(args: &BootstrapArgs, inputs: Inputs, ctx: &Context) -> Result<()> {
+    let deadline = Deadline::secs(args.timeout);
+    let principal = match (&args.principal, inputs.catalog_params.get("UserIAMPrincipal")) {
+        (Some(p), _) | (None, Some(p)) => p.clone(),
+        (None, None) => naming::principal_from_caller(&ctx.caller().await?.arn),
+    };
+    let summary =
+        if args.dry_run { plan_only(ctx, &inputs, principal).await? } else { apply(ctx, &inputs, principal, deadline).await? };
+    crate::output::emit(ctx.output, &summary)
+}
+
+fn catalog_spec(ctx: &Context, inputs: &Inputs, bucket: &str, principal: &str) -> StackSpec {
+    let mut parameters = inputs.catalog_params.clone();
+    // Filled in here instead of the blog's manual edit of the parameter file.
+    parameters.insert("S3BucketName".into(), bucket.to_owned());
+    parameters.insert("UserIAMPrincipal".into(), principal.to_owned());
+    parameters.insert("S3IAMConfigStackName".into(), ctx.names.s3_stack.clone());
+    parameters.insert("ProductName".into(), ctx.names.product_name.clone());
+    parameters.insert("ServiceCatalogTemplateName".into(), inputs.product_key.clone());
+    parameters.insert("ProductTemplateVersion".into(), templates::version_of(&inputs.product_template));
+    StackSpec { name: ctx.names.catalog_stack.clone(), template: inputs.catalog_template.clone(), parameters }
+}
+
+async fn apply(ctx: &Context, inputs: &Inputs, principal: String, deadline: Deadline) -> Result<Summary> {
+    let (s3_plan, s3_info) = stacks::deploy(ctx, &inputs.s3_iam, deadline).await?;
+    let bucket = s3_info.output("S3BucketName")?.to_owned();
+
+    let uploaded = upload_if_changed(ctx, &bucket, &inputs.product_key, &inputs.product_template, false).await?;
+
+    let spec = catalog_spec(ctx, inputs, &bucket, &principal);
+    let (sc_plan, sc_info) = stacks::deploy(ctx, &spec, deadline).await?;
+
+    Ok(Summary {
+        dry_run: false,
+        up_to_date: s3_plan == Plan::Unchanged && sc_plan == Plan::Unchanged && !uploaded,
+        stacks: vec![
+            StackReport { name: s3_info.name.clone(), action: s3_plan, status: s3_info.status.clone() },
+            StackReport { name: sc_info.name.clone(), action: sc_plan, status: sc_info.status.clone() },
+        ],
+        bucket: Some(bucket),
+        template_key: inputs.product_key.clone(),
+        template_upload: if uploaded { "uploaded" } else { "unchanged" }.into(),
+        principal,
+        portfolio_id: sc_info.outputs.get("PortfolioId").cloned(),
+        product_id: sc_info.outputs.get("ProductId").cloned(),
+    })
+}
+
+async fn plan_only(ctx: &Context, inputs: &Inputs, principal: String) -> Result<Summary> {
+    let s3_stack = stacks::describe(ctx, &inputs.s3_iam.name).await?;
+    let s3_plan = stacks::plan(ctx, &inputs.s3_iam, s3_stack.as_ref()).await?;
+    let s3_info = stacks::info(ctx, &inputs.s3_iam.name).await?;
+    let bucket = s3_info.as_ref().and_then(|i| i.outputs.get("S3BucketName").cloned());
+
+    let would_upload = match &bucket {
+        Some(b) => upload_if_changed(ctx, b, &inputs.product_key, &inputs.product_template, true).await?,
+        None => true,
+    };
+
+    let sc_stack = stacks::describe(ctx, &ctx.names.catalog_stack).await?;
+    let (sc_plan, sc_info) = match &bucket {
+        Some(b) => {
+            let spec = catalog_spec(ctx, inputs, b, &principal);
+            (stacks::plan(ctx, &spec, sc_stack.as_ref()).await?, stacks::info(ctx, &spec.name).await?)
+        }
+        None => (if sc_stack.is_some() { Plan::Update } else { Plan::Create }, None),
+    };
+    let status_of = |i: &Option<stacks::StackInfo>| i.as_ref().map(|i| i.status.clone()).unwrap_or_else(|| "-".into());
+    Ok(Summary {
+        dry_run: true,
+        up_to_date: s3_plan == Plan::Unchanged && sc_plan == Plan::Unchanged && !would_upload,
+        stacks: vec![
+            StackReport { name: inputs.s3_iam.name.clone(), action: s3_plan, status: status_of(&s3_info) },
+            StackReport { name: ctx.names.catalog_stack.clone(), action: sc_plan, status: status_of(&sc_info) },
+        ],
+        bucket,
+        template_key: inputs.product_key.clone(),
+        template_upload: if would_upload { "would upload" } else { "unchanged" }.into(),
+        principal,
+        portfolio_id: sc_info.as_ref().and_then(|i| i.outputs.get("PortfolioId").cloned()),
+        product_id: sc_info.as_ref().and_then(|i| i.outputs.get("ProductId").cloned()),
+    })
+}
+
+/// Upload the product template unless the bucket already holds these exact bytes (the ETag of a
+/// single-part upload is the MD5 of the body). Returns whether it uploaded (or would).
+async fn upload_if_changed(ctx: &Context, bucket: &str, key: &str, body: &str, dry_run: bool) -> Result<bool> {
+    let md5 = hex::encode(Md5::digest(body.as_bytes()));
+    let head = ctx.s3.head_object().bucket(bucket).key(key).send().await.aws(|| format!("reading s3://{bucket}/{key}"));
+    let current = match head {
+        Ok(h) => h.e_tag().map(|t| t.trim_matches('"').to_owned()),
+        Err(e) if has_code(&e, &["NotFound", "NoSuchKey", "404"]) => None,
+        Err(e) => return Err(e),
+    };
+    if current.as_deref() == Some(md5.as_str()) {
+        return Ok(false);
+    }
+    if !dry_run {
+        ctx.progress.line(format!("uploading {key} to s3://{bucket}/{key}"));
+        ctx.s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/x-yaml")
+            .body(body.as_bytes().to_vec().into())
+            .send()
+            .await
+            .aws(|| format!("uploading s3://{bucket}/{key}"))?;
+    }
+    Ok(true)
+}

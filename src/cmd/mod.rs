@@ -1,0 +1,6 @@
+//! One file per subcommand, each `run(args, &Context)`.
+
+pub mod bootstrap;
+pub mod provision;
+pub mod refresh;
+pub mod url;

@@ -1,0 +1,109 @@
+//! `provision --user U`: Service Catalog ProvisionProduct -> record SUCCEEDED -> notebook InService
+//! -> presigned URL -> SSM. Converges when run again, whatever state a previous run left.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+use crate::catalog;
+use crate::cli::ProvisionArgs;
+use crate::context::Context;
+use crate::naming;
+use crate::notebook::WhenStopped;
+use crate::poll::Deadline;
+use crate::progress;
+use crate::vend::{self, Delivery, Request};
+
+/// Answer of `provision --no-wait`.
+#[derive(Debug, Serialize)]
+struct Started {
+    user: String,
+    provisioned_product: String,
+    record_id: String,
+    status: String,
+    resume: String,
+}
+
+impl fmt::Display for Started {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "user                 {}", self.user)?;
+        writeln!(f, "provisioned product  {}", self.provisioned_product)?;
+        writeln!(f, "record               {} ({})", self.record_id, self.status)?;
+        write!(f, "not waiting; to finish and store the URL run: {}", self.resume)
+    }
+}
+
+pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
+    let deadline = Deadline::secs(args.timeout);
+    let user = args.user.as_str();
+    let resume = format!("notebook-vend provision --user {user}");
+    let task = ctx.progress.task(format!("provisioning a notebook for {user}"));
+
+    let product = catalog::resolve_product(ctx).await?;
+    let existing = catalog::find_for_user(ctx, &product, user).await?;
+    let record_id = match &existing {
+        Some(pp) => match pp.status.as_str() {
+            "AVAILABLE" => {
+                task.println(format!("{user} already has provisioned product {} (AVAILABLE): refreshing its URL", pp.name));
+                None
+            }
+            "UNDER_CHANGE" | "PLAN_IN_PROGRESS" => pp.last_record_id.clone(),
+            status => {
+                let errors = match &pp.last_record_id {
+                    Some(r) => catalog::describe_record(ctx, r).await.map(|(d, _)| catalog::record_errors(&d)).unwrap_or_default(),
+                    None => String::new(),
+                };
+                bail!(
+                    "provisioned product {} of {user} is {status}: {}{}; terminate it with `notebook-vend terminate --user {user}` and provision again",
+                    pp.name,
+                    pp.status_message.as_deref().unwrap_or(""),
+                    if errors.is_empty() { String::new() } else { format!(" ({errors})") }
+                );
+            }
+        },
+        None => {
+            let mut params = BTreeMap::from([("NotebookUserName".to_owned(), user.to_owned())]);
+            if let Some(t) = &args.instance_type {
+                params.insert("NotebookInstanceType".into(), t.clone());
+            }
+            params.insert("S3IAMConfigStackName".into(), ctx.names.s3_stack.clone());
+            progress::set_in_flight(format!("ProvisionProduct for {user} was being sent; run `{resume}` to resume"));
+            let record = catalog::provision(ctx, &product, user, &params, &args.tags).await?;
+            let id = record.record_id().unwrap_or_default().to_owned();
+            task.println(format!("provisioning {} for {user}: record {id}", product.name));
+            Some(id)
+        }
+    };
+
+    if let Some(record_id) = &record_id {
+        if args.no_wait {
+            progress::clear_in_flight();
+            let started = Started {
+                user: user.to_owned(),
+                provisioned_product: naming::provisioned_product_name(user),
+                record_id: record_id.clone(),
+                status: "IN_PROGRESS".into(),
+                resume,
+            };
+            drop(task);
+            return crate::output::emit(ctx.output, &started);
+        }
+        progress::set_in_flight(format!("record {record_id} is in progress; run `{resume}` to resume"));
+        catalog::wait_record(ctx, record_id, deadline, &task, &resume).await?;
+    }
+
+    let req = Request {
+        user,
+        store: &args.store,
+        grace: vend::NOT_FOUND_GRACE,
+        when_stopped: WhenStopped::Fail,
+        resume,
+        show_url: args.show_url,
+    };
+    let delivery: Delivery = vend::deliver(ctx, &req, deadline, &task).await?;
+    progress::clear_in_flight();
+    drop(task);
+    crate::output::emit(ctx.output, &delivery)
+}

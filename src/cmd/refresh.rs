@@ -1,0 +1,118 @@
+//! `refresh --user U | --all`: mint a new URL and overwrite the user's parameter. What the blog's
+//! RefreshURL Lambda did, for one user or every notebook of the product at once.
+
+use std::fmt;
+
+use anyhow::{bail, Result};
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+
+use crate::catalog;
+use crate::cli::RefreshArgs;
+use crate::context::Context;
+use crate::notebook::WhenStopped;
+use crate::output::table;
+use crate::poll::Deadline;
+use crate::vend::{self, Request};
+
+#[derive(Debug, Serialize)]
+struct Row {
+    user: String,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_expires: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct AllRefreshed {
+    refreshed: usize,
+    failed: usize,
+    results: Vec<Row>,
+}
+
+impl fmt::Display for AllRefreshed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows: Vec<Vec<String>> = self
+            .results
+            .iter()
+            .map(|r| {
+                vec![
+                    r.user.clone(),
+                    if r.ok { "refreshed" } else { "FAILED" }.into(),
+                    r.session_expires.clone().or_else(|| r.error.clone()).unwrap_or_default(),
+                ]
+            })
+            .collect();
+        writeln!(f, "{}", table(&["USER", "RESULT", "SESSION EXPIRES / ERROR"], &rows))?;
+        write!(f, "{} refreshed, {} failed", self.refreshed, self.failed)
+    }
+}
+
+fn when_stopped(args: &RefreshArgs) -> WhenStopped {
+    if args.start {
+        WhenStopped::Start
+    } else {
+        WhenStopped::Fail
+    }
+}
+
+pub async fn run(args: &RefreshArgs, ctx: &Context) -> Result<()> {
+    let deadline = Deadline::secs(args.timeout);
+    if let Some(user) = &args.user {
+        let task = ctx.progress.task(format!("refreshing the URL of {user}"));
+        let req = Request {
+            user,
+            store: &args.store,
+            grace: std::time::Duration::ZERO,
+            when_stopped: when_stopped(args),
+            resume: format!("notebook-vend refresh --user {user}"),
+            show_url: args.show_url,
+        };
+        let delivery = vend::deliver(ctx, &req, deadline, &task).await?;
+        drop(task);
+        return crate::output::emit(ctx.output, &delivery);
+    }
+
+    let product = catalog::resolve_product(ctx).await?;
+    let mut users: Vec<String> = catalog::list_provisioned(ctx, &product).await?.into_iter().filter_map(|p| p.user).collect();
+    users.sort();
+    users.dedup();
+    let counter = ctx.progress.counter(users.len() as u64, "refreshing URLs");
+    let mut results: Vec<Row> = stream::iter(users)
+        .map(|user| {
+            let counter = &counter;
+            async move {
+                let req = Request {
+                    user: &user,
+                    store: &args.store,
+                    grace: std::time::Duration::ZERO,
+                    when_stopped: when_stopped(args),
+                    resume: format!("notebook-vend refresh --user {user}"),
+                    show_url: false,
+                };
+                let result = vend::deliver(ctx, &req, deadline, &ctx.progress.silent()).await;
+                counter.inc();
+                match result {
+                    Ok(d) => Row { user, ok: true, session_expires: Some(d.stored.session_expires), error: None },
+                    Err(e) => {
+                        counter.println(format!("{user}: {e:#}"));
+                        Row { user, ok: false, session_expires: None, error: Some(format!("{e:#}")) }
+                    }
+                }
+            }
+        })
+        .buffer_unordered(args.concurrency as usize)
+        .collect()
+        .await;
+    drop(counter);
+    results.sort_by(|a, b| a.user.cmp(&b.user));
+    let failed = results.iter().filter(|r| !r.ok).count();
+    let summary = AllRefreshed { refreshed: results.len() - failed, failed, results };
+    crate::output::emit(ctx.output, &summary)?;
+    if failed > 0 {
+        bail!("{failed} of {} refreshes failed (the others were stored)", summary.results.len());
+    }
+    Ok(())
+}

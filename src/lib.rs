@@ -1,0 +1,67 @@
+//! notebook-vend: vend SageMaker notebooks through Service Catalog from one local binary.
+//!
+//! `main.rs` parses arguments and maps errors to exit codes; everything else lives here so that
+//! tests (and other front ends, such as `serve`) call the workflow without shelling out.
+
+pub mod catalog;
+pub mod cli;
+pub mod cmd;
+pub mod context;
+pub mod error;
+pub mod naming;
+pub mod notebook;
+pub mod output;
+pub mod poll;
+pub mod progress;
+pub mod stacks;
+pub mod templates;
+pub mod urls;
+pub mod vend;
+
+use anyhow::Result;
+
+use cli::{Cli, Command};
+use context::Context;
+use error::Failure;
+
+/// Run one command to completion, or until Ctrl-C / SIGTERM (exit 130, saying what was in flight).
+pub async fn run(cli: Cli) -> Result<()> {
+    // Input read from disk is checked before the first AWS call.
+    let bootstrap_inputs = match &cli.command {
+        Command::Bootstrap(args) => Some(cmd::bootstrap::read_inputs(args, &cli.global.deployment)?),
+        _ => None,
+    };
+    let ctx = Context::new(&cli.global).await?;
+    let work = async {
+        match &cli.command {
+            Command::Bootstrap(args) => cmd::bootstrap::run(args, bootstrap_inputs.expect("read above"), &ctx).await,
+            Command::Provision(args) => cmd::provision::run(args, &ctx).await,
+            Command::Refresh(args) => cmd::refresh::run(args, &ctx).await,
+            Command::Url(args) => cmd::url::run(args, &ctx).await,
+        }
+    };
+    tokio::select! {
+        result = work => result,
+        signal = shutdown_signal() => {
+            let left = progress::in_flight().unwrap_or_else(|| "nothing was in flight".into());
+            Err(Failure::Interrupted(format!("interrupted by {signal}; {left}")).into())
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, naming which.
+pub async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}

@@ -1,0 +1,157 @@
+//! SageMaker notebook instances: describe, wait for a state, presign, stop and start.
+//!
+//! The SDK's waiters are not used: they fail at once on an error they do not expect, such as the
+//! notebook not existing yet right after its stack was created, and cannot show progress.
+
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+use crate::context::Context;
+use crate::error::{aws_error, has_code, is_transient, AwsResultExt};
+use crate::output::rfc3339;
+use crate::poll::Deadline;
+use crate::progress::{self, Task};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Notebook {
+    pub name: String,
+    pub status: String,
+    pub failure_reason: Option<String>,
+    pub instance_type: Option<String>,
+    pub created: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+/// DescribeNotebookInstance, or None when there is no such notebook.
+pub async fn describe(ctx: &Context, name: &str) -> Result<Option<Notebook>> {
+    let out = ctx.sagemaker.describe_notebook_instance().notebook_instance_name(name).send().await;
+    match out.aws(|| format!("describing notebook {name}")) {
+        Ok(o) => Ok(Some(Notebook {
+            name: o.notebook_instance_name().unwrap_or(name).to_owned(),
+            status: o.notebook_instance_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            failure_reason: o.failure_reason().filter(|r| !r.is_empty()).map(str::to_owned),
+            instance_type: o.instance_type().map(|t| t.as_str().to_owned()),
+            created: o.creation_time().map(rfc3339),
+            last_modified: o.last_modified_time().map(rfc3339),
+        })),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// SageMaker answers a missing notebook with ValidationException "RecordNotFound".
+fn is_not_found(e: &anyhow::Error) -> bool {
+    has_code(e, &["ValidationException", "ResourceNotFound"])
+        && aws_error(e).is_some_and(|a| {
+            let m = a.message.to_ascii_lowercase();
+            m.contains("recordnotfound") || m.contains("not found") || m.contains("does not exist")
+        })
+}
+
+/// What to do when the notebook is Stopped while we wait for InService.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenStopped {
+    Fail,
+    Start,
+}
+
+/// Wait until the notebook is InService. A notebook not found yet is polled for `grace` (its stack
+/// may have just been created); Failed and Deleting are errors; Stopped fails with the hint to
+/// start it, or is started.
+pub async fn wait_in_service(
+    ctx: &Context,
+    name: &str,
+    user: &str,
+    grace: Duration,
+    when_stopped: WhenStopped,
+    deadline: Deadline,
+    task: &Task,
+    resume: &str,
+) -> Result<Notebook> {
+    let mut poller = deadline.poller(format!("notebook {name} to be InService"), resume);
+    let mut status = String::from("not found");
+    loop {
+        match describe(ctx, name).await {
+            Ok(Some(nb)) => {
+                status = nb.status.clone();
+                match status.as_str() {
+                    "InService" => return Ok(nb),
+                    "Failed" => bail!(
+                        "notebook {name} Failed: {}",
+                        nb.failure_reason.as_deref().unwrap_or("no failure reason given")
+                    ),
+                    "Deleting" => bail!("notebook {name} is being deleted"),
+                    "Stopped" if when_stopped == WhenStopped::Fail => {
+                        bail!("notebook {name} is Stopped; start it with `notebook-vend start --user {user}` (or pass --start)")
+                    }
+                    "Stopped" => {
+                        start(ctx, name).await?;
+                        status = "Pending".into();
+                    }
+                    _ => {}
+                }
+            }
+            Ok(None) if poller.elapsed() >= grace => {
+                bail!("no notebook {name}; provision it with `notebook-vend provision --user {user}`")
+            }
+            Ok(None) => {}
+            Err(e) if is_transient(&e) => {}
+            Err(e) => return Err(e),
+        }
+        task.set(format!("notebook {name}: {status}"));
+        progress::set_in_flight(format!("notebook {name} is {status}; run `{resume}` to resume"));
+        poller.wait(&status).await?;
+    }
+}
+
+/// Wait until the notebook reaches `target` (Stopped, InService) or disappears when `target` is None.
+pub async fn wait_for(ctx: &Context, name: &str, target: Option<&str>, deadline: Deadline, task: &Task, resume: &str) -> Result<()> {
+    let what = match target {
+        Some(t) => format!("notebook {name} to be {t}"),
+        None => format!("notebook {name} to be deleted"),
+    };
+    let mut poller = deadline.poller(what, resume);
+    loop {
+        let status = match describe(ctx, name).await {
+            Ok(Some(nb)) if Some(nb.status.as_str()) == target => return Ok(()),
+            Ok(Some(nb)) if nb.status == "Failed" && target.is_some() => {
+                bail!("notebook {name} Failed: {}", nb.failure_reason.as_deref().unwrap_or("no failure reason given"))
+            }
+            Ok(Some(nb)) => nb.status,
+            Ok(None) if target.is_none() => return Ok(()),
+            Ok(None) => bail!("notebook {name} disappeared"),
+            Err(e) if is_transient(&e) => "unknown".into(),
+            Err(e) => return Err(e),
+        };
+        task.set(format!("notebook {name}: {status}"));
+        poller.wait(&status).await?;
+    }
+}
+
+/// CreatePresignedNotebookInstanceUrl. The URL is a credential: never log it.
+pub async fn presign(ctx: &Context, name: &str, session_seconds: i32) -> Result<String> {
+    let out = ctx
+        .sagemaker
+        .create_presigned_notebook_instance_url()
+        .notebook_instance_name(name)
+        .session_expiration_duration_in_seconds(session_seconds)
+        .send()
+        .await
+        .aws(|| format!("creating a presigned URL for notebook {name}"))?;
+    match out.authorized_url() {
+        Some(url) if !url.is_empty() => Ok(url.to_owned()),
+        _ => bail!("SageMaker answered no URL for notebook {name}"),
+    }
+}
+
+pub async fn stop(ctx: &Context, name: &str) -> Result<()> {
+    ctx.sagemaker.stop_notebook_instance().notebook_instance_name(name).send().await.aws(|| format!("stopping notebook {name}"))?;
+    Ok(())
+}
+
+pub async fn start(ctx: &Context, name: &str) -> Result<()> {
+    ctx.sagemaker.start_notebook_instance().notebook_instance_name(name).send().await.aws(|| format!("starting notebook {name}"))?;
+    Ok(())
+}

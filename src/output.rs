@@ -1,0 +1,45 @@
+//! Results go to stdout only, as text for people or JSON for scripts.
+
+use std::fmt::Display;
+
+use serde::Serialize;
+
+use crate::cli::OutputFormat;
+
+/// Print a command's result in the chosen format.
+pub fn emit<T: Serialize + Display>(format: OutputFormat, result: &T) -> anyhow::Result<()> {
+    match format {
+        OutputFormat::Text => println!("{result}"),
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(result)?),
+    }
+    Ok(())
+}
+
+/// Fixed-width table for text output; the last column is not padded.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        s.trim_end().to_owned()
+    };
+    let mut out = vec![line(header.to_vec())];
+    out.extend(rows.iter().map(|r| line(r.iter().map(String::as_str).collect())));
+    out.join("\n")
+}
+
+/// RFC 3339 timestamp of an SDK DateTime (UTC, second precision).
+pub fn rfc3339(t: &aws_smithy_types::DateTime) -> String {
+    t.fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_else(|_| t.secs().to_string())
+}

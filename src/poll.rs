@@ -1,0 +1,97 @@
+//! Waiting: one deadline per command, an adaptive interval, and errors that say how to resume.
+//!
+//! The interval ramps 0.5 s, 1 s, 1.5 s, then stays at 2 s: a state change is seen within about a
+//! second on average (2 s at worst) while a long wait costs at most 0.5 describe calls per second.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use anyhow::Result;
+
+use crate::error::Failure;
+
+const FIRST: Duration = Duration::from_millis(500);
+const STEP: Duration = Duration::from_millis(500);
+const CAP: Duration = Duration::from_secs(2);
+
+/// The moment a command gives up (its `--timeout`), shared by all its phases.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: Instant,
+    total: Duration,
+}
+
+impl Deadline {
+    pub fn after(total: Duration) -> Self {
+        Deadline { at: Instant::now() + total, total }
+    }
+
+    pub fn secs(secs: u64) -> Self {
+        Self::after(Duration::from_secs(secs))
+    }
+
+    /// A poller for one phase: `what` names what is awaited, `resume` the command that resumes it.
+    pub fn poller(&self, what: impl Into<String>, resume: impl Into<String>) -> Poller {
+        Poller { deadline: *self, what: what.into(), resume: resume.into(), interval: FIRST, started: Instant::now() }
+    }
+}
+
+pub struct Poller {
+    deadline: Deadline,
+    what: String,
+    resume: String,
+    interval: Duration,
+    started: Instant,
+}
+
+impl Poller {
+    /// Sleep until the next poll, or fail with a timeout once the deadline has passed.
+    /// `state` is the last state seen, for the timeout message.
+    pub async fn wait(&mut self, state: &str) -> Result<()> {
+        let now = Instant::now();
+        if now >= self.deadline.at {
+            return Err(Failure::Timeout(format!(
+                "timed out after {}s waiting for {} (still {state}); run `{}` to resume",
+                self.deadline.total.as_secs(),
+                self.what,
+                self.resume
+            ))
+            .into());
+        }
+        let sleep = self.interval.min(self.deadline.at - now);
+        tokio::time::sleep(sleep).await;
+        self.interval = (self.interval + STEP).min(CAP);
+        Ok(())
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::exit_code;
+
+    #[tokio::test(start_paused = true)]
+    async fn ramps_then_caps_and_times_out() {
+        let d = Deadline::secs(5);
+        let mut p = d.poller("notebook x", "notebook-vend provision --user x");
+        let t0 = tokio::time::Instant::now();
+        let mut ticks = vec![];
+        loop {
+            match p.wait("Pending").await {
+                Ok(()) => ticks.push(t0.elapsed().as_millis()),
+                Err(e) => {
+                    assert_eq!(exit_code(&e), 3);
+                    let msg = e.to_string();
+                    assert!(msg.contains("notebook x") && msg.contains("still Pending") && msg.contains("provision --user x"), "{msg}");
+                    break;
+                }
+            }
+        }
+        assert_eq!(ticks, vec![500, 1500, 3000, 5000]);
+    }
+}

@@ -1,0 +1,279 @@
+//! CloudFormation: deploy a stack (create, update, or nothing), stream its events, read outputs,
+//! delete it.
+//!
+//! A no-op is detected by comparing the deployed template body (GetTemplate, as sent) and parameter
+//! values with ours, rather than with a change set: that costs no write at all, which is what an
+//! idempotent bootstrap run from CI on every commit should cost, and works on emulators whose
+//! change sets never report "no changes".
+
+use std::collections::{BTreeMap, HashSet};
+
+use anyhow::{bail, Result};
+use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, StackEvent, Tag, TemplateStage};
+use aws_smithy_types::DateTime;
+use serde::Serialize;
+
+use crate::context::Context;
+use crate::error::{has_code, is_transient, AwsResultExt};
+use crate::poll::Deadline;
+use crate::progress::{self, Task};
+
+pub struct StackSpec {
+    pub name: String,
+    pub template: String,
+    pub parameters: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Plan {
+    Create,
+    /// A failed first creation (ROLLBACK_COMPLETE) can only be deleted and created again.
+    Recreate,
+    Update,
+    Unchanged,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StackInfo {
+    pub name: String,
+    pub status: String,
+    pub outputs: BTreeMap<String, String>,
+}
+
+impl StackInfo {
+    fn from(stack: &Stack) -> Self {
+        StackInfo {
+            name: stack.stack_name().unwrap_or_default().to_owned(),
+            status: stack.stack_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            outputs: stack
+                .outputs()
+                .iter()
+                .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+                .collect(),
+        }
+    }
+
+    pub fn output(&self, key: &str) -> Result<&str> {
+        match self.outputs.get(key) {
+            Some(v) => Ok(v),
+            None => bail!("stack {} has no output {key:?}; was it deployed from another template? run `notebook-vend bootstrap`", self.name),
+        }
+    }
+}
+
+/// The stack, or None when it does not exist.
+pub async fn describe(ctx: &Context, name: &str) -> Result<Option<Stack>> {
+    match ctx.cfn.describe_stacks().stack_name(name).send().await.aws(|| format!("describing stack {name}")) {
+        Ok(out) => Ok(out.stacks().first().cloned()),
+        Err(e) if has_code(&e, &["ValidationError"]) && e.to_string().contains("does not exist") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn info(ctx: &Context, name: &str) -> Result<Option<StackInfo>> {
+    Ok(describe(ctx, name).await?.as_ref().map(StackInfo::from))
+}
+
+fn status(stack: &Stack) -> &str {
+    stack.stack_status().map(|s| s.as_str()).unwrap_or("")
+}
+
+fn in_progress(status: &str) -> bool {
+    status.ends_with("_IN_PROGRESS")
+}
+
+/// What deploying `spec` would do.
+pub async fn plan(ctx: &Context, spec: &StackSpec, existing: Option<&Stack>) -> Result<Plan> {
+    let Some(stack) = existing else { return Ok(Plan::Create) };
+    match status(stack) {
+        "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" => return Ok(Plan::Recreate),
+        "DELETE_COMPLETE" => return Ok(Plan::Create),
+        _ => {}
+    }
+    let deployed = ctx
+        .cfn
+        .get_template()
+        .stack_name(&spec.name)
+        .template_stage(TemplateStage::Original)
+        .send()
+        .await
+        .aws(|| format!("reading the template of stack {}", spec.name))?;
+    let same_template = deployed.template_body().map(str::trim_end) == Some(spec.template.trim_end());
+    let deployed_params: BTreeMap<&str, &str> = stack
+        .parameters()
+        .iter()
+        .filter_map(|p| Some((p.parameter_key()?, p.parameter_value()?)))
+        .collect();
+    let same_params = spec.parameters.iter().all(|(k, v)| deployed_params.get(k.as_str()) == Some(&v.as_str()));
+    Ok(if same_template && same_params { Plan::Unchanged } else { Plan::Update })
+}
+
+/// Bring the stack to `spec`, waiting with streamed events. Returns what was done and the stack.
+pub async fn deploy(ctx: &Context, spec: &StackSpec, deadline: Deadline) -> Result<(Plan, StackInfo)> {
+    let mut existing = describe(ctx, &spec.name).await?;
+    if let Some(stack) = existing.as_ref().filter(|s| in_progress(status(s))) {
+        let task = ctx.progress.task(format!("stack {}: waiting for {} to finish", spec.name, status(stack)));
+        wait(ctx, &spec.name, DateTime::from_secs(0), deadline, &task).await.ok();
+        existing = describe(ctx, &spec.name).await?;
+    }
+    let plan = plan(ctx, spec, existing.as_ref()).await?;
+    let params: Vec<Parameter> = spec
+        .parameters
+        .iter()
+        .map(|(k, v)| Parameter::builder().parameter_key(k).parameter_value(v).build())
+        .collect();
+    let since = DateTime::from(std::time::SystemTime::now() - std::time::Duration::from_secs(5));
+    let task = ctx.progress.task(format!("stack {}: {}", spec.name, verb(plan)));
+    progress::set_in_flight(format!("stack {} {}", spec.name, verb(plan)));
+    match plan {
+        Plan::Unchanged => {
+            let stack = existing.expect("unchanged implies it exists");
+            return Ok((plan, StackInfo::from(&stack)));
+        }
+        Plan::Recreate => {
+            task.println(format!("stack {} is {} from a failed creation: deleting it first", spec.name, status(existing.as_ref().unwrap())));
+            delete(ctx, &spec.name, deadline).await?;
+            create(ctx, spec, params).await?;
+        }
+        Plan::Create => create(ctx, spec, params).await?,
+        Plan::Update => {
+            let sent = ctx
+                .cfn
+                .update_stack()
+                .stack_name(&spec.name)
+                .template_body(&spec.template)
+                .set_parameters(Some(params))
+                .capabilities(Capability::CapabilityIam)
+                .capabilities(Capability::CapabilityNamedIam)
+                .send()
+                .await
+                .aws(|| format!("updating stack {}", spec.name));
+            match sent {
+                Ok(_) => {}
+                // Same resources, different text (whitespace, comments): nothing to do.
+                Err(e) if e.to_string().contains("No updates are to be performed") => {
+                    let stack = describe(ctx, &spec.name).await?.expect("exists");
+                    return Ok((Plan::Unchanged, StackInfo::from(&stack)));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let info = wait(ctx, &spec.name, since, deadline, &task).await?;
+    progress::clear_in_flight();
+    Ok((plan, info))
+}
+
+fn verb(plan: Plan) -> &'static str {
+    match plan {
+        Plan::Create => "creating",
+        Plan::Recreate => "re-creating",
+        Plan::Update => "updating",
+        Plan::Unchanged => "up to date",
+    }
+}
+
+async fn create(ctx: &Context, spec: &StackSpec, params: Vec<Parameter>) -> Result<()> {
+    ctx.cfn
+        .create_stack()
+        .stack_name(&spec.name)
+        .template_body(&spec.template)
+        .set_parameters(Some(params))
+        .capabilities(Capability::CapabilityIam)
+        .capabilities(Capability::CapabilityNamedIam)
+        .tags(Tag::builder().key("ManagedBy").value("notebook-vend").build())
+        .send()
+        .await
+        .aws(|| format!("creating stack {}", spec.name))?;
+    Ok(())
+}
+
+/// Delete the stack and wait until it is gone. Succeeds at once when there is no stack.
+pub async fn delete(ctx: &Context, name: &str, deadline: Deadline) -> Result<bool> {
+    let Some(stack) = describe(ctx, name).await? else { return Ok(false) };
+    let id = stack.stack_id().unwrap_or(name).to_owned();
+    let since = DateTime::from(std::time::SystemTime::now() - std::time::Duration::from_secs(5));
+    let task = ctx.progress.task(format!("stack {name}: deleting"));
+    ctx.cfn.delete_stack().stack_name(name).send().await.aws(|| format!("deleting stack {name}"))?;
+    // Follow the stack by id: by name, a deleted stack "does not exist" at once.
+    let info = wait(ctx, &id, since, deadline, &task).await;
+    match info {
+        Ok(_) => Ok(true),
+        Err(e) if e.to_string().contains("does not exist") => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+/// Poll until the stack leaves *_IN_PROGRESS, printing its new events; error on a failed outcome
+/// with each failed resource and its reason.
+async fn wait(ctx: &Context, name: &str, since: DateTime, deadline: Deadline, task: &Task) -> Result<StackInfo> {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut failures: Vec<String> = Vec::new();
+    let mut poller = deadline.poller(format!("stack {name}"), "notebook-vend bootstrap");
+    loop {
+        let stack = match describe(ctx, name).await {
+            Ok(Some(stack)) => stack,
+            Ok(None) => bail!("stack {name} does not exist"),
+            Err(e) if is_transient(&e) => {
+                poller.wait("unknown").await?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if let Ok(events) = events_since(ctx, name, since).await {
+            for ev in events {
+                let id = ev.event_id().unwrap_or_default().to_owned();
+                if !seen.insert(id) {
+                    continue;
+                }
+                let line = format_event(&ev);
+                if ev.resource_status().is_some_and(|s| s.as_str().ends_with("_FAILED")) {
+                    failures.push(format!(
+                        "{} ({}): {}",
+                        ev.logical_resource_id().unwrap_or("?"),
+                        ev.resource_type().unwrap_or("?"),
+                        ev.resource_status_reason().unwrap_or("no reason given")
+                    ));
+                }
+                task.println(line);
+            }
+        }
+        let st = status(&stack).to_owned();
+        task.set(format!("stack {name}: {st}"));
+        if !in_progress(&st) {
+            let ok = matches!(st.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "DELETE_COMPLETE" | "IMPORT_COMPLETE");
+            if ok {
+                return Ok(StackInfo::from(&stack));
+            }
+            let reason = stack.stack_status_reason().unwrap_or("no reason given");
+            if failures.is_empty() {
+                bail!("stack {name} ended {st}: {reason}");
+            }
+            bail!("stack {name} ended {st}; failed resources: {}", failures.join("; "));
+        }
+        poller.wait(&st).await?;
+    }
+}
+
+/// This operation's events, oldest first (the API answers newest first).
+async fn events_since(ctx: &Context, name: &str, since: DateTime) -> Result<Vec<StackEvent>> {
+    let out = ctx.cfn.describe_stack_events().stack_name(name).send().await.aws(|| format!("reading events of stack {name}"))?;
+    let mut events: Vec<StackEvent> =
+        out.stack_events().iter().filter(|e| e.timestamp().is_some_and(|t| t.secs() >= since.secs())).cloned().collect();
+    events.reverse();
+    Ok(events)
+}
+
+fn format_event(ev: &StackEvent) -> String {
+    let mut line = format!(
+        "  {} {} {}",
+        ev.resource_status().map(|s| s.as_str()).unwrap_or("?"),
+        ev.resource_type().unwrap_or("?"),
+        ev.logical_resource_id().unwrap_or("?"),
+    );
+    if let Some(reason) = ev.resource_status_reason().filter(|r| !r.is_empty()) {
+        line.push_str(&format!(": {reason}"));
+    }
+    line
+}

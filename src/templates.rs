@@ -1,0 +1,129 @@
+//! The three CloudFormation templates and two parameter files, built into the binary so that a lone
+//! binary can bootstrap; `--templates DIR` / `--parameters-dir DIR` replace them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::usage;
+
+pub const S3_IAM: &str = "s3-iam-config.yml";
+pub const CATALOG: &str = "service-catalog.yml";
+pub const PRODUCT: &str = "sm-notebook.yml";
+pub const S3_IAM_PARAMS: &str = "s3-iam-params.json";
+pub const CATALOG_PARAMS: &str = "service-catalog-params.json";
+
+const EMBEDDED: &[(&str, &str)] = &[
+    (S3_IAM, include_str!("../templates/s3-iam-config.yml")),
+    (CATALOG, include_str!("../templates/service-catalog.yml")),
+    (PRODUCT, include_str!("../templates/sm-notebook.yml")),
+    (S3_IAM_PARAMS, include_str!("../parameters/s3-iam-params.json")),
+    (CATALOG_PARAMS, include_str!("../parameters/service-catalog-params.json")),
+];
+
+/// CloudFormation's limit for a template passed inline (TemplateBody).
+const MAX_TEMPLATE_BODY: usize = 51_200;
+
+/// Where templates and parameter files come from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub templates: Option<PathBuf>,
+    pub parameters: Option<PathBuf>,
+}
+
+impl Sources {
+    /// Check the override directories exist before anything else happens.
+    pub fn check(&self) -> Result<()> {
+        for (flag, dir) in [("--templates", &self.templates), ("--parameters-dir", &self.parameters)] {
+            if let Some(dir) = dir {
+                if !dir.is_dir() {
+                    return Err(usage(format!("{flag} {}: not a directory", dir.display())));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn template(&self, name: &str) -> Result<String> {
+        let body = read(self.templates.as_deref(), name, "--templates")?;
+        if body.len() > MAX_TEMPLATE_BODY {
+            return Err(usage(format!("template {name} is {} bytes; CloudFormation allows {MAX_TEMPLATE_BODY}", body.len())));
+        }
+        Ok(body)
+    }
+
+    /// A parameter file in the blog's format: `[{"ParameterKey": .., "ParameterValue": ..}]`.
+    /// Values written as `<...>` are placeholders the tool fills in, so they are left out.
+    pub fn parameters(&self, name: &str) -> Result<BTreeMap<String, String>> {
+        let text = read(self.parameters.as_deref(), name, "--parameters-dir")?;
+        parse_parameters(&text).map_err(|e| usage(format!("parameter file {name}: {e}")))
+    }
+}
+
+fn read(dir: Option<&Path>, name: &str, flag: &str) -> Result<String> {
+    match dir {
+        Some(dir) => {
+            let path = dir.join(name);
+            std::fs::read_to_string(&path).map_err(|e| usage(format!("{flag}: cannot read {}: {e}", path.display())))
+        }
+        None => Ok(EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, body)| (*body).to_owned()).expect("embedded file")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParameterEntry {
+    #[serde(rename = "ParameterKey")]
+    key: String,
+    #[serde(rename = "ParameterValue")]
+    value: String,
+}
+
+pub fn parse_parameters(text: &str) -> std::result::Result<BTreeMap<String, String>, String> {
+    let entries: Vec<ParameterEntry> = serde_json::from_str(text)
+        .map_err(|e| format!("not a JSON list of {{\"ParameterKey\", \"ParameterValue\"}} objects: {e}"))?;
+    let mut map = BTreeMap::new();
+    for e in entries {
+        if e.key.is_empty() {
+            return Err("a ParameterKey is empty".into());
+        }
+        let placeholder = e.value.starts_with('<') && e.value.ends_with('>');
+        if !placeholder && map.insert(e.key.clone(), e.value).is_some() {
+            return Err(format!("ParameterKey {:?} appears twice", e.key));
+        }
+    }
+    Ok(map)
+}
+
+/// Short content hash: the product's provisioning artifact name, so a changed template becomes a
+/// new artifact version, and the no-op check for the upload.
+pub fn version_of(body: &str) -> String {
+    format!("v-{}", &hex::encode(Sha256::digest(body.as_bytes()))[..12])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_parameter_files_parse() {
+        let s = Sources::default();
+        let p = s.parameters(S3_IAM_PARAMS).unwrap();
+        assert!(p.contains_key("SageMakerNotebookInstanceRoleName"));
+        let c = s.parameters(CATALOG_PARAMS).unwrap();
+        assert!(!c.contains_key("S3BucketName"), "placeholder must be left out: {c:?}");
+        assert!(s.template(PRODUCT).unwrap().contains("NotebookUserName"));
+    }
+
+    #[test]
+    fn malformed_parameter_files() {
+        assert!(parse_parameters("{").is_err());
+        assert!(parse_parameters(r#"{"ParameterKey":"a"}"#).is_err());
+        assert!(parse_parameters(r#"[{"ParameterKey":"a","ParameterValue":"1"},{"ParameterKey":"a","ParameterValue":"2"}]"#).is_err());
+        assert!(parse_parameters(r#"[{"ParameterKey":"a","Value":"1"}]"#).is_err());
+        assert_eq!(parse_parameters(r#"[{"ParameterKey":"a","ParameterValue":"1"}]"#).unwrap()["a"], "1");
+    }
+}

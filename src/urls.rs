@@ -1,0 +1,163 @@
+//! Where URLs live: one SSM parameter per user, `<prefix>U-Notebook`, SecureString by default.
+//!
+//! The value is the URL alone, as the blog's readers expect; when it was minted and when its
+//! session ends go into the description, which `list` and `status` read back.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Result};
+use aws_sdk_ssm::types::{ParameterStringFilter, ParameterTier, ParameterType as SsmType, ResourceTypeForTagging, Tag};
+use aws_smithy_types::DateTime;
+use serde::Serialize;
+
+use crate::cli::ParameterType;
+use crate::context::Context;
+use crate::error::{has_code, AwsResultExt};
+use crate::naming;
+use crate::output::rfc3339;
+
+/// Standard-tier values hold 4 KB, Advanced 8 KB (the emulator enforces neither: we do).
+const STANDARD_MAX: usize = 4096;
+const ADVANCED_MAX: usize = 8192;
+const EXPIRY_MARK: &str = "session expires ";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Stored {
+    pub parameter: String,
+    pub parameter_type: String,
+    pub tier: String,
+    pub version: i64,
+    pub stored_at: String,
+    pub session_expires: String,
+}
+
+pub fn tier_for(value: &str) -> Result<ParameterTier> {
+    match value.len() {
+        n if n <= STANDARD_MAX => Ok(ParameterTier::Standard),
+        n if n <= ADVANCED_MAX => Ok(ParameterTier::Advanced),
+        n => bail!("the presigned URL is {n} bytes, more than SSM's {ADVANCED_MAX}-byte limit"),
+    }
+}
+
+/// PutParameter (overwrite) then tag it: PutParameter cannot tag when it overwrites.
+pub async fn store(ctx: &Context, user: &str, url: &str, session_seconds: i32, kind: ParameterType) -> Result<Stored> {
+    let name = naming::parameter_name(&ctx.names.ssm_prefix, user);
+    let now = SystemTime::now();
+    let stored_at = rfc3339(&DateTime::from(now));
+    let expires = rfc3339(&DateTime::from(now + Duration::from_secs(session_seconds as u64)));
+    let tier = tier_for(url)?;
+    let ssm_type = match kind {
+        ParameterType::SecureString => SsmType::SecureString,
+        ParameterType::String => SsmType::String,
+    };
+    let description = format!(
+        "Presigned URL of notebook {} minted {stored_at} by notebook-vend (the URL works 5 minutes); {EXPIRY_MARK}{expires}",
+        naming::notebook_name(user)
+    );
+    let out = ctx
+        .ssm
+        .put_parameter()
+        .name(&name)
+        .value(url)
+        .r#type(ssm_type.clone())
+        .tier(tier.clone())
+        .description(description)
+        .overwrite(true)
+        .send()
+        .await
+        .aws(|| format!("storing the URL in parameter {name}"))?;
+    ctx.ssm
+        .add_tags_to_resource()
+        .resource_type(ResourceTypeForTagging::Parameter)
+        .resource_id(&name)
+        .tags(Tag::builder().key("Owner").value(user).build()?)
+        .tags(Tag::builder().key("ManagedBy").value("notebook-vend").build()?)
+        .send()
+        .await
+        .aws(|| format!("tagging parameter {name}"))?;
+    Ok(Stored {
+        parameter: name,
+        parameter_type: ssm_type.as_str().to_owned(),
+        tier: tier.as_str().to_owned(),
+        version: out.version(),
+        stored_at,
+        session_expires: expires,
+    })
+}
+
+/// The stored URL, decrypted, or None when the user has no parameter.
+pub async fn read(ctx: &Context, user: &str) -> Result<Option<String>> {
+    let name = naming::parameter_name(&ctx.names.ssm_prefix, user);
+    match ctx.ssm.get_parameter().name(&name).with_decryption(true).send().await.aws(|| format!("reading parameter {name}")) {
+        Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(str::to_owned)),
+        Err(e) if has_code(&e, &["ParameterNotFound"]) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Delete the user's parameter; true if there was one.
+pub async fn delete(ctx: &Context, user: &str) -> Result<bool> {
+    let name = naming::parameter_name(&ctx.names.ssm_prefix, user);
+    match ctx.ssm.delete_parameter().name(&name).send().await.aws(|| format!("deleting parameter {name}")) {
+        Ok(_) => Ok(true),
+        Err(e) if has_code(&e, &["ParameterNotFound"]) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// What the parameter says about the URL, without reading (or decrypting) the URL itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct Metadata {
+    pub parameter: String,
+    pub parameter_type: String,
+    pub stored_at: Option<String>,
+    pub session_expires: Option<String>,
+}
+
+/// Metadata of every parameter under the prefix, by user.
+pub async fn list_metadata(ctx: &Context) -> Result<std::collections::BTreeMap<String, Metadata>> {
+    let prefix = &ctx.names.ssm_prefix;
+    let mut found = std::collections::BTreeMap::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out = ctx
+            .ssm
+            .describe_parameters()
+            .parameter_filters(ParameterStringFilter::builder().key("Name").option("BeginsWith").values(prefix).build()?)
+            .max_results(50)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .aws(|| format!("listing parameters under {prefix}"))?;
+        for p in out.parameters() {
+            let Some(name) = p.name() else { continue };
+            let Some(user) = name.strip_prefix(prefix.as_str()).and_then(naming::user_of_notebook) else { continue };
+            found.insert(
+                user.to_owned(),
+                Metadata {
+                    parameter: name.to_owned(),
+                    parameter_type: p.r#type().map(|t| t.as_str().to_owned()).unwrap_or_default(),
+                    stored_at: p.last_modified_date().map(rfc3339),
+                    session_expires: p.description().and_then(|d| d.split_once(EXPIRY_MARK)).map(|(_, e)| e.trim().to_owned()),
+                },
+            );
+        }
+        token = out.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tier_follows_size() {
+        assert_eq!(tier_for(&"x".repeat(4096)).unwrap(), ParameterTier::Standard);
+        assert_eq!(tier_for(&"x".repeat(4097)).unwrap(), ParameterTier::Advanced);
+        assert!(tier_for(&"x".repeat(8193)).is_err());
+    }
+}

@@ -1,0 +1,72 @@
+//! The step every path to a URL shares (provision, refresh, watch, serve): wait for the notebook,
+//! mint a presigned URL, store it in SSM. What the blog's two Lambda functions did.
+
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::cli::UrlStoreArgs;
+use crate::context::Context;
+use crate::naming;
+use crate::notebook::{self, WhenStopped};
+use crate::poll::Deadline;
+use crate::progress::{self, Task};
+use crate::urls::{self, Stored};
+
+/// How long a notebook may be missing after its record succeeded (the stack created it; the
+/// SageMaker API may lag behind).
+pub const NOT_FOUND_GRACE: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub user: String,
+    pub notebook: String,
+    pub status: String,
+    #[serde(flatten)]
+    pub stored: Stored,
+    /// Only when asked for (`--show-url`): it is a credential.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl fmt::Display for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "user             {}", self.user)?;
+        writeln!(f, "notebook         {} ({})", self.notebook, self.status)?;
+        writeln!(f, "parameter        {} ({}, {} tier)", self.stored.parameter, self.stored.parameter_type, self.stored.tier)?;
+        writeln!(f, "stored at        {}", self.stored.stored_at)?;
+        write!(f, "session expires  {}", self.stored.session_expires)?;
+        if let Some(url) = &self.url {
+            write!(f, "\nurl              {url}")?;
+        }
+        Ok(())
+    }
+}
+
+pub struct Request<'a> {
+    pub user: &'a str,
+    pub store: &'a UrlStoreArgs,
+    pub grace: Duration,
+    pub when_stopped: WhenStopped,
+    pub resume: String,
+    pub show_url: bool,
+}
+
+pub async fn deliver(ctx: &Context, req: &Request<'_>, deadline: Deadline, task: &Task) -> Result<Delivery> {
+    let name = naming::notebook_name(req.user);
+    let nb = notebook::wait_in_service(ctx, &name, req.user, req.grace, req.when_stopped, deadline, task, &req.resume).await?;
+    task.set(format!("notebook {name}: InService, storing a presigned URL"));
+    progress::set_in_flight(format!("storing the URL of {name}; run `{}` to finish", req.resume));
+    let url = notebook::presign(ctx, &name, req.store.session_seconds).await?;
+    let stored = urls::store(ctx, req.user, &url, req.store.session_seconds, req.store.parameter_type).await?;
+    tracing::info!(user = req.user, parameter = %stored.parameter, version = stored.version, "stored a fresh URL");
+    Ok(Delivery {
+        user: req.user.to_owned(),
+        notebook: name,
+        status: nb.status,
+        stored,
+        url: req.show_url.then_some(url),
+    })
+}

@@ -1,0 +1,116 @@
+"""Fixes for moto 5.2.5 gaps the sandbox needs (see shared/reference.md):
+
+- template URLs (`TemplateURL`, `LoadTemplateFromURL`) in both S3 styles: virtual-hosted
+  `https://<bucket>.s3.amazonaws.com/<key>`, `https://<bucket>.s3.<region>.amazonaws.com/<key>`
+  and path style `https://s3.amazonaws.com/<bucket>/<key>`, `https://s3.<region>.amazonaws.com/...`,
+  `https://s3-<region>.amazonaws.com/...`, loopback endpoints and `s3://bucket/key`;
+- deleting a stack whose IAM role has managed policies attached: AWS::IAM::ManagedPolicy gets a real
+  CloudFormation delete (detach from every role/user/group, delete versions, delete), and a role
+  deleted by CloudFormation detaches what is still attached.
+"""
+from __future__ import annotations
+
+import json
+from urllib.parse import unquote, urlparse
+
+import yaml
+
+
+def split_s3_url(url: str) -> tuple[str, str]:
+    """(bucket, key) of a template URL in any S3 style."""
+    u = urlparse(url)
+    if u.scheme == "s3":
+        return u.netloc, unquote(u.path.lstrip("/"))
+    host = (u.hostname or "").lower()
+    path = unquote(u.path.lstrip("/"))
+    loopback = host in ("localhost", "::1") or host.startswith("127.")
+    if not loopback:
+        for marker in (".s3.", ".s3-"):
+            if marker in host:  # virtual-hosted: <bucket>.s3[.-]<region>.amazonaws.com
+                return host[: host.index(marker)], path
+        if not (host.startswith("s3.") or host.startswith("s3-")):
+            return host.split(".")[0], path  # unknown host: first label is the bucket
+    bucket, _, key = path.partition("/")
+    return bucket, key
+
+
+def fetch_s3_url(url: str, account_id: str) -> str:
+    from moto.s3.models import s3_backends
+
+    bucket, key = split_s3_url(url)
+    obj = s3_backends[account_id]["aws"].get_object(bucket, key)
+    if obj is None:
+        raise KeyError(f"{bucket}/{key}")
+    return obj.value.decode("utf-8")
+
+
+def load_template(body: str) -> dict:
+    """Parse a JSON or YAML CloudFormation template (short-form intrinsic tags kept as dicts)."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        pass
+    from moto.cloudformation.utils import yaml_tag_constructor
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("", yaml_tag_constructor)
+    return yaml.load(body, Loader=Loader)
+
+
+def _patch_template_urls() -> None:
+    import moto.cloudformation.models as cfm
+    import moto.cloudformation.responses as cfr
+    import moto.cloudformation.utils as cfu
+
+    def get_stack_from_s3_url(template_url: str, account_id: str, partition: str) -> str:
+        return fetch_s3_url(template_url, account_id)
+
+    cfu.get_stack_from_s3_url = get_stack_from_s3_url
+    cfm.get_stack_from_s3_url = get_stack_from_s3_url
+    cfr.get_stack_from_s3_url = get_stack_from_s3_url
+
+
+def _patch_iam_delete() -> None:
+    from moto.iam.models import ManagedPolicy, Role, iam_backends
+    from moto.utilities.utils import get_partition
+
+    def detach_everywhere(backend, policy_arn: str) -> None:
+        for coll in (backend.roles.values(), backend.users.values(), backend.groups.values()):
+            for entity in list(coll):
+                if policy_arn in entity.managed_policies:
+                    entity.managed_policies[policy_arn].detach_from(entity)
+
+    @classmethod
+    def mp_delete(cls, resource_name, cloudformation_json, account_id, region_name):
+        backend = iam_backends[account_id][get_partition(region_name)]
+        arn = resource_name
+        if arn not in backend.managed_policies:
+            for p in backend.managed_policies.values():
+                if p.name == resource_name:
+                    arn = p.arn
+                    break
+        if arn in backend.managed_policies:
+            detach_everywhere(backend, arn)
+            del backend.managed_policies[arn]
+
+    ManagedPolicy.delete_from_cloudformation_json = mp_delete
+
+    original_role_delete = Role.delete_from_cloudformation_json.__func__
+
+    @classmethod
+    def role_delete(cls, resource_name, cloudformation_json, account_id, region_name):
+        backend = iam_backends[account_id][get_partition(region_name)]
+        for role in list(backend.roles.values()):
+            if role.name == resource_name:
+                for arn, policy in list(role.managed_policies.items()):
+                    policy.detach_from(role)
+        return original_role_delete(cls, resource_name, cloudformation_json, account_id, region_name)
+
+    Role.delete_from_cloudformation_json = role_delete
+
+
+def install() -> None:
+    _patch_template_urls()
+    _patch_iam_delete()
