@@ -135,3 +135,8 @@ pub fn has_code(err: &anyhow::Error, codes: &[&str]) -> bool {
 pub fn is_transient(err: &anyhow::Error) -> bool {
     aws_error(err).is_some_and(|e| e.transient)
 }
+
+/// True when the chain holds an AWS error whose message contains `text`.
+pub fn message_contains(err: &anyhow::Error, text: &str) -> bool {
+    aws_error(err).is_some_and(|e| e.message.contains(text))
+}

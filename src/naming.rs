@@ -103,6 +103,10 @@ pub fn principal_from_caller(caller_arn: &str) -> String {
         let role = rest.split('/').next().unwrap_or(rest);
         return format!("{}:role/{role}", head.replacen(":sts:", ":iam:", 1));
     }
+    // Some emulators answer an IAM user's identity in the sts namespace.
+    if caller_arn.contains(":user/") {
+        return caller_arn.replacen(":sts:", ":iam:", 1);
+    }
     caller_arn.to_owned()
 }
 

@@ -41,5 +41,6 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 /// RFC 3339 timestamp of an SDK DateTime (UTC, second precision).
 pub fn rfc3339(t: &aws_smithy_types::DateTime) -> String {
-    t.fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_else(|_| t.secs().to_string())
+    let whole = aws_smithy_types::DateTime::from_secs(t.secs());
+    whole.fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_else(|_| t.secs().to_string())
 }

@@ -14,7 +14,7 @@ use aws_smithy_types::DateTime;
 use serde::Serialize;
 
 use crate::context::Context;
-use crate::error::{has_code, is_transient, AwsResultExt};
+use crate::error::{has_code, is_transient, message_contains, AwsResultExt};
 use crate::poll::Deadline;
 use crate::progress::{self, Task};
 
@@ -66,7 +66,7 @@ impl StackInfo {
 pub async fn describe(ctx: &Context, name: &str) -> Result<Option<Stack>> {
     match ctx.cfn.describe_stacks().stack_name(name).send().await.aws(|| format!("describing stack {name}")) {
         Ok(out) => Ok(out.stacks().first().cloned()),
-        Err(e) if has_code(&e, &["ValidationError"]) && e.to_string().contains("does not exist") => Ok(None),
+        Err(e) if has_code(&e, &["ValidationError"]) && message_contains(&e, "does not exist") => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -152,7 +152,7 @@ pub async fn deploy(ctx: &Context, spec: &StackSpec, deadline: Deadline) -> Resu
             match sent {
                 Ok(_) => {}
                 // Same resources, different text (whitespace, comments): nothing to do.
-                Err(e) if e.to_string().contains("No updates are to be performed") => {
+                Err(e) if message_contains(&e, "No updates are to be performed") => {
                     let stack = describe(ctx, &spec.name).await?.expect("exists");
                     return Ok((Plan::Unchanged, StackInfo::from(&stack)));
                 }
@@ -200,7 +200,7 @@ pub async fn delete(ctx: &Context, name: &str, deadline: Deadline) -> Result<boo
     let info = wait(ctx, &id, since, deadline, &task).await;
     match info {
         Ok(_) => Ok(true),
-        Err(e) if e.to_string().contains("does not exist") => Ok(true),
+        Err(e) if message_contains(&e, "does not exist") => Ok(true),
         Err(e) => Err(e),
     }
 }
