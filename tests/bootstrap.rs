@@ -1,0 +1,142 @@
+//! `bootstrap` end to end against the sandbox.
+
+mod common;
+
+use common::{is_write, Account};
+
+#[test]
+fn creates_both_stacks_and_a_visible_product() {
+    let acct = Account::new();
+    let summary = acct.bootstrap();
+    let stacks = summary["stacks"].as_array().unwrap();
+    assert_eq!(stacks.len(), 2);
+    for (stack, name) in stacks.iter().zip(["s3-iam-config", "service-catalog-config"]) {
+        assert_eq!(stack["name"], name);
+        assert_eq!(stack["action"], "create");
+        assert_eq!(stack["status"], "CREATE_COMPLETE");
+    }
+    let bucket = summary["bucket"].as_str().unwrap();
+    assert!(bucket.starts_with("s3-iam-config-"), "{bucket}");
+    assert_eq!(summary["template_upload"], "uploaded");
+    assert_eq!(summary["principal"], format!("arn:aws:iam::{}:user/moto", acct.id));
+    let product_id = summary["product_id"].as_str().unwrap().to_owned();
+    assert!(summary["portfolio_id"].as_str().unwrap().starts_with("port-"));
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let sdk = acct.sdk().await;
+        // The bucket holds the product template, byte for byte.
+        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+        let obj = s3.get_object().bucket(bucket).key("sm-notebook.yml").send().await.unwrap();
+        let body = obj.body.collect().await.unwrap().into_bytes();
+        assert_eq!(body.as_ref(), include_bytes!("../templates/sm-notebook.yml"));
+        // The product is found through the Service Catalog API, with a launch path and an artifact.
+        let sc = aws_sdk_servicecatalog::Client::new(&sdk);
+        let found = sc.search_products().send().await.unwrap();
+        let names: Vec<_> = found.product_view_summaries().iter().map(|p| (p.name(), p.product_id())).collect();
+        assert!(names.contains(&(Some("SageMaker Notebook"), Some(product_id.as_str()))), "{names:?}");
+        let paths = sc.list_launch_paths().product_id(&product_id).send().await.unwrap();
+        assert_eq!(paths.launch_path_summaries().len(), 1);
+        let params = sc
+            .describe_provisioning_parameters()
+            .product_id(&product_id)
+            .path_id(paths.launch_path_summaries()[0].id().unwrap())
+            .provisioning_artifact_id(
+                sc.list_provisioning_artifacts().product_id(&product_id).send().await.unwrap().provisioning_artifact_details()
+                    [0]
+                .id()
+                .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let keys: Vec<_> = params.provisioning_artifact_parameters().iter().filter_map(|p| p.parameter_key()).collect();
+        assert!(keys.contains(&"NotebookUserName") && keys.contains(&"NotebookInstanceType"), "{keys:?}");
+    });
+}
+
+#[test]
+fn second_run_writes_nothing_and_says_up_to_date() {
+    let acct = Account::new();
+    acct.bootstrap();
+    let mark = acct.requests().len();
+    let (code, out, _) = acct.run(&["bootstrap"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("everything is up to date"), "{out}");
+    let since = acct.requests_since(mark);
+    assert!(!since.is_empty());
+    let writes: Vec<_> = since.iter().filter(|r| is_write(&r.operation)).collect();
+    assert!(writes.is_empty(), "a no-op bootstrap wrote: {writes:?}");
+    let json = acct.bootstrap();
+    assert_eq!(json["up_to_date"], true);
+    assert!(json["stacks"].as_array().unwrap().iter().all(|s| s["action"] == "unchanged"));
+}
+
+#[test]
+fn dry_run_on_an_empty_account_writes_nothing() {
+    let acct = Account::new();
+    let (code, out, err) = acct.run(&["bootstrap", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("would create") && out.contains("would upload"), "{out}");
+    assert!(acct.requests().iter().all(|r| !is_write(&r.operation)), "{:?}", acct.requests());
+    let plan = acct.json(&["bootstrap", "--dry-run"]);
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["stacks"][0]["action"], "create");
+}
+
+#[test]
+fn changed_product_template_is_uploaded_and_becomes_a_new_artifact() {
+    let acct = Account::new();
+    acct.bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["s3-iam-config.yml", "service-catalog.yml", "sm-notebook.yml"] {
+        let mut body = std::fs::read_to_string(format!("templates/{name}")).unwrap();
+        if name == "sm-notebook.yml" {
+            body.push_str("\n# a change\n");
+        }
+        std::fs::write(dir.path().join(name), body).unwrap();
+    }
+    let plan = acct.json(&["bootstrap", "--dry-run", "--templates", dir.path().to_str().unwrap()]);
+    assert_eq!(plan["template_upload"], "would upload");
+    assert_eq!(plan["stacks"][1]["action"], "update");
+    let mark = acct.requests().len();
+    let done = acct.json(&["bootstrap", "-q", "--templates", dir.path().to_str().unwrap()]);
+    assert_eq!(done["stacks"][0]["action"], "unchanged");
+    assert_eq!(done["stacks"][1]["action"], "update");
+    assert_eq!(done["stacks"][1]["status"], "UPDATE_COMPLETE");
+    let ops: Vec<_> = acct.requests_since(mark).into_iter().map(|r| r.operation).collect();
+    assert!(ops.contains(&"PutObject".into()) && ops.contains(&"UpdateStack".into()), "{ops:?}");
+    assert!(!ops.contains(&"CreateStack".into()));
+}
+
+#[test]
+fn bad_inputs_exit_2_naming_the_input_with_nothing_sent() {
+    let acct = Account::new();
+    let bad_params = tempfile::tempdir().unwrap();
+    std::fs::write(bad_params.path().join("s3-iam-params.json"), "[{\"ParameterKey\": \"A\"").unwrap();
+    std::fs::copy("parameters/service-catalog-params.json", bad_params.path().join("service-catalog-params.json")).unwrap();
+    let bad_principal = tempfile::tempdir().unwrap();
+    std::fs::copy("parameters/s3-iam-params.json", bad_principal.path().join("s3-iam-params.json")).unwrap();
+    std::fs::write(
+        bad_principal.path().join("service-catalog-params.json"),
+        r#"[{"ParameterKey": "UserIAMPrincipal", "ParameterValue": "bob"}]"#,
+    )
+    .unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["bootstrap", "--parameters-dir", bad_params.path().to_str().unwrap()], "s3-iam-params.json"),
+        (vec!["bootstrap", "--parameters-dir", bad_principal.path().to_str().unwrap()], "UserIAMPrincipal"),
+        (vec!["bootstrap", "--templates", "/nonexistent/templates"], "/nonexistent/templates"),
+        (vec!["bootstrap", "--principal", "arn:aws:iam::1:role/x"], "arn:aws:iam::1:role/x"),
+        (vec!["bootstrap", "--principal", "not-an-arn"], "not-an-arn"),
+        (vec!["bootstrap", "--s3-stack", "bad_name"], "bad_name"),
+        (vec!["bootstrap", "--timeout", "0"], "0"),
+    ];
+    for (args, named) in cases {
+        let (code, out, err) = acct.run(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?} printed on stdout: {out}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: not one line: {err}");
+        assert!(err.contains(named), "{args:?}: error does not name {named:?}: {err}");
+    }
+    assert!(acct.requests().is_empty(), "bad input reached AWS: {:?}", acct.requests());
+}

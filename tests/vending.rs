@@ -1,0 +1,253 @@
+//! provision / refresh / url end to end against the sandbox.
+
+mod common;
+
+use common::{is_write, Account};
+use serde_json::json;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+/// A bootstrapped account with fast sandbox timings.
+fn ready() -> Account {
+    let acct = Account::new();
+    acct.configure(json!({"record_seconds": 0.5, "pending_seconds": 0.5}));
+    acct.bootstrap();
+    acct
+}
+
+async fn parameter(acct: &Account, user: &str) -> aws_sdk_ssm::types::Parameter {
+    let ssm = aws_sdk_ssm::Client::new(&acct.sdk().await);
+    let out =
+        ssm.get_parameter().name(format!("/SageMaker/Notebooks/{user}-Notebook")).with_decryption(true).send().await.unwrap();
+    out.parameter().unwrap().clone()
+}
+
+async fn provisioned_count(acct: &Account) -> usize {
+    let sc = aws_sdk_servicecatalog::Client::new(&acct.sdk().await);
+    sc.scan_provisioned_products().send().await.unwrap().provisioned_products().len()
+}
+
+#[test]
+fn provision_vends_one_tagged_notebook_and_a_secure_url() {
+    let acct = ready();
+    let out = acct.json(&["provision", "--user", "alice", "--tag", "team=ml"]);
+    assert_eq!(out["user"], "alice");
+    assert_eq!(out["notebook"], "alice-Notebook");
+    assert_eq!(out["status"], "InService");
+    assert_eq!(out["parameter"], "/SageMaker/Notebooks/alice-Notebook");
+    assert_eq!(out["parameter_type"], "SecureString");
+    assert!(out.get("url").is_none(), "the URL is printed only with --show-url");
+    assert!(out["session_expires"].as_str().unwrap().ends_with('Z'));
+
+    rt().block_on(async {
+        assert_eq!(provisioned_count(&acct).await, 1);
+        let sdk = acct.sdk().await;
+        let sm = aws_sdk_sagemaker::Client::new(&sdk);
+        let nb = sm.describe_notebook_instance().notebook_instance_name("alice-Notebook").send().await.unwrap();
+        assert_eq!(nb.notebook_instance_status().unwrap().as_str(), "InService");
+        let tags = sm.list_tags().resource_arn(nb.notebook_instance_arn().unwrap()).send().await.unwrap();
+        assert!(tags.tags().iter().any(|t| t.key() == Some("Owner") && t.value() == Some("alice")), "{:?}", tags.tags());
+
+        let p = parameter(&acct, "alice").await;
+        assert_eq!(p.r#type().unwrap().as_str(), "SecureString");
+        let url = p.value().unwrap();
+        assert!(url.starts_with("https://alice-notebook.notebook.us-east-1.sagemaker.aws?authToken="), "{}", &url[..60]);
+        assert!(url.len() > 1500);
+        // The provisioned product carries the Owner tag and the user's own tags.
+        let sc = aws_sdk_servicecatalog::Client::new(&sdk);
+        let pp = sc.describe_provisioned_product().name("alice-Notebook").send().await.unwrap();
+        assert_eq!(pp.provisioned_product_detail().unwrap().status().unwrap().as_str(), "AVAILABLE");
+    });
+}
+
+#[test]
+fn provision_again_keeps_one_product_and_replaces_the_url() {
+    let acct = ready();
+    acct.ok(&["provision", "--user", "bob", "-q"]);
+    let first = rt().block_on(parameter(&acct, "bob"));
+    let mark = acct.requests().len();
+    let out = acct.json(&["provision", "--user", "bob", "--show-url"]);
+    let second = rt().block_on(parameter(&acct, "bob"));
+    assert_ne!(first.value(), second.value());
+    assert_eq!(second.version(), first.version() + 1);
+    assert_eq!(out["url"].as_str(), second.value());
+    assert_eq!(rt().block_on(provisioned_count(&acct)), 1);
+    assert!(!acct.requests_since(mark).iter().any(|r| r.operation == "ProvisionProduct"));
+}
+
+#[test]
+fn refresh_replaces_value_and_expiry() {
+    let acct = ready();
+    acct.ok(&["provision", "--user", "carol", "-q", "--session-seconds", "1800"]);
+    let before = rt().block_on(parameter(&acct, "carol"));
+    let out = acct.json(&["refresh", "--user", "carol", "--session-seconds", "3600"]);
+    let after = rt().block_on(parameter(&acct, "carol"));
+    assert_ne!(before.value(), after.value());
+    let stored = chrono_like_secs(out["stored_at"].as_str().unwrap());
+    let expires = chrono_like_secs(out["session_expires"].as_str().unwrap());
+    assert_eq!(expires - stored, 3600);
+}
+
+/// Seconds of an RFC 3339 UTC timestamp (enough for differences within a day).
+fn chrono_like_secs(t: &str) -> i64 {
+    let dt = aws_smithy_types::DateTime::from_str(t, aws_smithy_types::date_time::Format::DateTime).unwrap();
+    dt.secs()
+}
+
+#[test]
+fn refresh_all_refreshes_every_vended_notebook() {
+    let acct = ready();
+    for user in ["u1", "u2", "u3"] {
+        acct.ok(&["provision", "--user", user, "-q", "--no-wait"]);
+    }
+    for user in ["u1", "u2", "u3"] {
+        acct.ok(&["provision", "--user", user, "-q"]);
+    }
+    let out = acct.json(&["refresh", "--all", "--concurrency", "2"]);
+    assert_eq!(out["refreshed"], 3);
+    assert_eq!(out["failed"], 0);
+    let users: Vec<_> = out["results"].as_array().unwrap().iter().map(|r| r["user"].as_str().unwrap()).collect();
+    assert_eq!(users, ["u1", "u2", "u3"]);
+    assert_eq!(acct.count("CreatePresignedNotebookInstanceUrl"), 6);
+}
+
+#[test]
+fn refresh_of_unknown_and_stopped_notebooks() {
+    let acct = ready();
+    let (code, _, err) = acct.run(&["refresh", "--user", "nobody"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no notebook nobody-Notebook") && err.contains("notebook-vend provision --user nobody"), "{err}");
+
+    acct.ok(&["provision", "--user", "dave", "-q"]);
+    rt().block_on(async {
+        let sm = aws_sdk_sagemaker::Client::new(&acct.sdk().await);
+        sm.stop_notebook_instance().notebook_instance_name("dave-Notebook").send().await.unwrap();
+        for _ in 0..50 {
+            let nb = sm.describe_notebook_instance().notebook_instance_name("dave-Notebook").send().await.unwrap();
+            if nb.notebook_instance_status().unwrap().as_str() == "Stopped" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
+    let (code, _, err) = acct.run(&["refresh", "--user", "dave"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("Stopped") && err.contains("notebook-vend start --user dave"), "{err}");
+    // --start starts it, waits for InService and stores a URL.
+    let out = acct.json(&["refresh", "--user", "dave", "--start"]);
+    assert_eq!(out["status"], "InService");
+    assert_eq!(acct.count("StartNotebookInstance"), 1);
+}
+
+#[test]
+fn url_stored_and_fresh() {
+    let acct = ready();
+    acct.ok(&["provision", "--user", "erin", "-q"]);
+    let stored = acct.ok(&["url", "--user", "erin", "--stored"]);
+    let param = rt().block_on(parameter(&acct, "erin"));
+    assert_eq!(stored.trim(), param.value().unwrap());
+    let fresh = acct.ok(&["url", "--user", "erin"]);
+    assert!(fresh.trim().starts_with("https://erin-notebook.notebook."));
+    assert_ne!(fresh.trim(), stored.trim());
+    // Minting a fresh URL does not touch the parameter.
+    assert_eq!(rt().block_on(parameter(&acct, "erin")).version(), param.version());
+    let (code, _, err) = acct.run(&["url", "--user", "frank", "--stored"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no stored URL for frank"), "{err}");
+}
+
+#[test]
+fn failed_record_exits_1_with_the_record_errors() {
+    let acct = ready();
+    // Well-formed, but not in the product template's AllowedValues: the launch fails.
+    let (code, out, err) = acct.run(&["provision", "--user", "gina", "--instance-type", "ml.p3.2xlarge"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("FAILED") && err.contains("NotebookInstanceType"), "{err}");
+    // The product is now in ERROR: provision says so and how to fix it.
+    let (code, _, err) = acct.run(&["provision", "--user", "gina"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("ERROR") && err.contains("notebook-vend terminate --user gina"), "{err}");
+}
+
+#[test]
+fn failed_notebook_exits_1_with_its_failure_reason() {
+    let acct = ready();
+    acct.fail_notebook("hank-Notebook", "ResourceLimitExceeded: no capacity for ml.t3.medium");
+    let (code, _, err) = acct.run(&["provision", "--user", "hank"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("hank-Notebook Failed: ResourceLimitExceeded: no capacity"), "{err}");
+}
+
+#[test]
+fn timeout_exits_3_naming_the_pending_phase_and_resume_works() {
+    let acct = ready();
+    acct.configure(json!({"pending_seconds": 30}));
+    let (code, _, err) = acct.run(&["provision", "--user", "ivan", "--timeout", "2"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("ivan-Notebook") && err.contains("Pending") && err.contains("notebook-vend provision --user ivan"), "{err}");
+    acct.configure(json!({"pending_seconds": 0.5}));
+    // The notebook keeps the Pending time it was created with; resuming converges to one product.
+    acct.ok(&["provision", "--user", "ivan", "-q", "--timeout", "120"]);
+    assert_eq!(acct.count("ProvisionProduct"), 1);
+}
+
+#[test]
+fn no_wait_returns_the_record_and_how_to_resume() {
+    let acct = ready();
+    let out = acct.json(&["provision", "--user", "jo", "--no-wait"]);
+    assert!(out["record_id"].as_str().unwrap().starts_with("rec-"));
+    assert_eq!(out["resume"], "notebook-vend provision --user jo");
+    assert_eq!(acct.count("PutParameter"), 0);
+}
+
+#[test]
+fn no_url_in_output_or_logs_unless_asked() {
+    let acct = ready();
+    let (code, out, err) = acct.run(&["provision", "--user", "kim", "-vv"]);
+    assert_eq!(code, 0);
+    assert!(!out.contains("authToken") && !err.contains("authToken"), "URL leaked:\n{out}\n{err}");
+    let (_, out, err) = acct.run(&["refresh", "--user", "kim", "-vv"]);
+    assert!(!out.contains("authToken") && !err.contains("authToken"));
+    let (_, out, _) = acct.run(&["refresh", "--user", "kim", "--show-url"]);
+    assert!(out.contains("authToken="));
+}
+
+#[test]
+fn invalid_names_and_sessions_exit_2_with_no_request() {
+    let acct = Account::new();
+    let long = "a".repeat(55);
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["provision", "--user", ""],
+        vec!["provision", "--user=-lead"],
+        vec!["provision", "--user", "trail-"],
+        vec!["provision", "--user", "under_score"],
+        vec!["provision", "--user", "dot.ted"],
+        vec!["provision", "--user", "spa ce"],
+        vec!["provision", "--user", "ümlaut"],
+        vec!["provision", "--user", &long],
+        vec!["provision", "--user", "ok", "--session-seconds", "1799"],
+        vec!["provision", "--user", "ok", "--session-seconds", "43201"],
+        vec!["provision", "--user", "ok", "--session-seconds", "twelve"],
+        vec!["provision", "--user", "ok", "--timeout", "0"],
+        vec!["provision", "--user", "ok", "--tag", "noequals"],
+        vec!["provision", "--user", "ok", "--parameter-type", "SecureStrin"],
+        vec!["refresh", "--user", "bad_name"],
+        vec!["refresh", "--all", "--concurrency", "0"],
+        vec!["url", "--user", "x/y"],
+        vec!["url", "--user", "ok", "--session-seconds", "100"],
+    ];
+    for args in cases {
+        let (code, _, err) = acct.run(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        let last = args.last().unwrap();
+        let bad = last.strip_prefix("--user=").unwrap_or(last);
+        if !bad.is_empty() {
+            assert!(err.contains(bad), "{args:?}: the error does not name {bad:?}: {err}");
+        }
+    }
+    assert!(acct.requests().is_empty(), "{:?}", acct.requests());
+    assert!(acct.requests().iter().all(|r| !is_write(&r.operation)));
+}
