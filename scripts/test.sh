@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite, end-to-end tests included, from a fresh clone:
+#   1. the Python sandbox in .sandbox/venv (pinned: tests/sandbox/requirements.txt), started on a free port;
+#   2. checkov in .sandbox/checkov-venv (pinned: tests/templates/requirements-checkov.txt; its pins
+#      clash with moto's, hence its own venv);
+#   3. the sandbox's and the templates' own tests (pytest, cfn-lint, checkov);
+#   4. cargo test: unit, parser and end-to-end tests of the real binary against the sandbox.
+# A sandbox this script started is stopped at the end; one already running is reused and left up.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+started=0
+if ! scripts/sandbox.sh status >/dev/null 2>&1; then
+  scripts/sandbox.sh up
+  started=1
+fi
+stop() { [ "$started" = 1 ] && scripts/sandbox.sh down >/dev/null 2>&1 || true; }
+trap stop EXIT
+
+CK_VENV="$ROOT/.sandbox/checkov-venv"
+CK_REQ="$ROOT/tests/templates/requirements-checkov.txt"
+want="$(sha256sum "$CK_REQ" | cut -d' ' -f1)"
+if [ ! -x "$CK_VENV/bin/checkov" ] || [ "$(cat "$CK_VENV/.req-hash" 2>/dev/null)" != "$want" ]; then
+  echo "test: installing checkov into $CK_VENV" >&2
+  python3 -m venv "$CK_VENV"
+  "$CK_VENV/bin/pip" install -q --disable-pip-version-check -r "$CK_REQ"
+  echo "$want" >"$CK_VENV/.req-hash"
+fi
+
+echo "== sandbox and template tests (pytest)" >&2
+CHECKOV="$CK_VENV/bin/checkov" .sandbox/venv/bin/python -m pytest -q tests/sandbox tests/templates
+
+echo "== cargo test" >&2
+cargo test --locked --all-targets -- --test-threads "${TEST_THREADS:-4}"
