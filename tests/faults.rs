@@ -1,0 +1,422 @@
+//! Reliability end to end: the real binary under injected faults (throttling, 5xx, dropped
+//! connections before and after the write), killed with SIGKILL at each phase of `provision`, and
+//! interrupted with SIGINT. Each test has its own sandbox account, so the faults are its own.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{sandbox, Account, BIN};
+use serde_json::json;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+/// What the account holds, read with faults switched off.
+#[derive(Debug)]
+struct Inventory {
+    /// provisioned product name -> status
+    products: BTreeMap<String, String>,
+    /// notebook name -> status
+    notebooks: BTreeMap<String, String>,
+    /// parameter name -> (value, version)
+    parameters: BTreeMap<String, (String, i64)>,
+}
+
+async fn inventory(acct: &Account) -> Inventory {
+    acct.configure(json!({"fault_rate": 0}));
+    let sdk = acct.sdk().await;
+    let sc = aws_sdk_servicecatalog::Client::new(&sdk);
+    let mut products = BTreeMap::new();
+    for p in sc.scan_provisioned_products().page_size(100).send().await.unwrap().provisioned_products() {
+        let name = p.name().unwrap().to_owned();
+        assert!(
+            products.insert(name.clone(), p.status().unwrap().as_str().to_owned()).is_none(),
+            "duplicate product {name}"
+        );
+    }
+    let sm = aws_sdk_sagemaker::Client::new(&sdk);
+    let mut notebooks = BTreeMap::new();
+    for n in sm.list_notebook_instances().max_results(100).send().await.unwrap().notebook_instances() {
+        let name = n.notebook_instance_name().unwrap().to_owned();
+        let status = n.notebook_instance_status().unwrap().as_str().to_owned();
+        assert!(notebooks.insert(name.clone(), status).is_none(), "duplicate notebook {name}");
+    }
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let mut parameters = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let out = ssm
+            .get_parameters_by_path()
+            .path("/SageMaker/Notebooks/")
+            .recursive(true)
+            .with_decryption(true)
+            .set_next_token(token)
+            .send()
+            .await
+            .unwrap();
+        for p in out.parameters() {
+            parameters.insert(p.name().unwrap().to_owned(), (p.value().unwrap().to_owned(), p.version()));
+        }
+        token = out.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    Inventory { products, notebooks, parameters }
+}
+
+fn is_url_of(url: &str, user: &str) -> bool {
+    url.starts_with(&format!("https://{}-notebook.notebook.us-east-1.sagemaker.aws?authToken=", user.to_lowercase()))
+}
+
+/// Faults injected for this account, by kind, and the request total.
+fn fault_totals(acct: &Account) -> (usize, BTreeMap<String, usize>) {
+    let reqs = acct.requests();
+    let mut by_kind = BTreeMap::new();
+    for r in &reqs {
+        if let Some(k) = &r.fault {
+            *by_kind.entry(k.clone()).or_insert(0) += 1;
+        }
+    }
+    (reqs.len(), by_kind)
+}
+
+#[test]
+fn ten_users_under_twenty_percent_faults_converge_exactly() {
+    let acct = Account::new();
+    acct.configure(json!({"record_seconds": 0.5, "pending_seconds": 1}));
+    acct.bootstrap();
+    let mark = acct.requests().len();
+    // The same seed gives the same sequence of draws for this account.
+    acct.configure(json!({"fault_rate": 0.2, "fault_seed": 8}));
+
+    let users: Vec<String> = (0..10).map(|i| format!("fault-user{i}")).collect();
+    // Five at a time: concurrent provisions of one account, as a team lead's script would run them.
+    for chunk in users.chunks(5) {
+        let results: Vec<(String, (i32, String, String))> = std::thread::scope(|s| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|u| {
+                    let acct = &acct;
+                    s.spawn(move || (u.clone(), acct.run(&["provision", "--user", u, "--no-progress"])))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (user, (code, out, err)) in results {
+            assert_eq!(code, 0, "provision {user} under faults failed\nstdout: {out}\nstderr: {err}");
+        }
+    }
+    let provision_reqs = acct.requests_since(mark);
+    let inv = rt().block_on(inventory(&acct));
+    assert_eq!(inv.products.len(), 10, "{:?}", inv.products);
+    assert_eq!(inv.notebooks.len(), 10, "{:?}", inv.notebooks);
+    assert_eq!(inv.parameters.len(), 10, "{:?}", inv.parameters.keys());
+    for user in &users {
+        assert_eq!(inv.products.get(&format!("{user}-Notebook")).map(String::as_str), Some("AVAILABLE"), "{user}");
+        assert_eq!(inv.notebooks.get(&format!("{user}-Notebook")).map(String::as_str), Some("InService"), "{user}");
+        let (url, _) = &inv.parameters[&format!("/SageMaker/Notebooks/{user}-Notebook")];
+        assert!(is_url_of(url, user), "{user}: {}", &url[..60.min(url.len())]);
+    }
+    let urls: BTreeSet<&String> = inv.parameters.values().map(|(v, _)| v).collect();
+    assert_eq!(urls.len(), 10, "every user has a URL of their own");
+    let faulted = provision_reqs.iter().filter(|r| r.fault.is_some()).count();
+    assert!(faulted > 0, "no fault was injected: the test proves nothing");
+
+    // refresh --all under the same faults: every URL replaced, nothing created.
+    acct.configure(json!({"fault_rate": 0.2, "fault_seed": 8}));
+    let (code, out, err) = acct.run(&["refresh", "--all", "--no-progress", "--output", "json"]);
+    assert_eq!(code, 0, "refresh --all under faults\nstdout: {out}\nstderr: {err}");
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["refreshed"], 10, "{summary}");
+    let refreshed = rt().block_on(inventory(&acct));
+    assert_eq!(refreshed.products, inv.products);
+    assert_eq!(refreshed.notebooks, inv.notebooks);
+    for (name, (value, version)) in &refreshed.parameters {
+        let (old, old_version) = &inv.parameters[name];
+        assert_ne!(value, old, "{name} was not refreshed");
+        assert!(version > old_version, "{name}");
+    }
+
+    // terminate 3 of them under the same faults: nothing left for them, the others untouched.
+    acct.configure(json!({"fault_rate": 0.2, "fault_seed": 8}));
+    let gone = &users[..3];
+    for user in gone {
+        let (code, out, err) = acct.run(&["terminate", "--user", user, "--yes", "--no-progress"]);
+        assert_eq!(code, 0, "terminate {user} under faults\nstdout: {out}\nstderr: {err}");
+    }
+    let after = rt().block_on(inventory(&acct));
+    for user in gone {
+        let name = format!("{user}-Notebook");
+        assert!(!after.products.contains_key(&name), "{name} still provisioned: {:?}", after.products);
+        assert!(!after.notebooks.contains_key(&name), "{name} still a notebook: {:?}", after.notebooks);
+        assert!(!after.parameters.contains_key(&format!("/SageMaker/Notebooks/{name}")), "{name}'s URL left behind");
+    }
+    for user in &users[3..] {
+        let name = format!("{user}-Notebook");
+        assert_eq!(after.products.get(&name), refreshed.products.get(&name), "{name}");
+        assert_eq!(after.notebooks.get(&name), refreshed.notebooks.get(&name), "{name}");
+        let p = format!("/SageMaker/Notebooks/{name}");
+        assert_eq!(after.parameters.get(&p), refreshed.parameters.get(&p), "{name}'s URL was touched");
+    }
+    assert_eq!(after.products.len(), 7);
+    assert_eq!(after.parameters.len(), 7);
+
+    // The evidence: requests, faults by kind, and what the faults cost.
+    let (total, by_kind) = fault_totals(&acct);
+    let reqs = acct.requests_since(mark);
+    let faults: usize = by_kind.values().sum();
+    eprintln!(
+        "fault injection totals (account {}): {} requests after bootstrap ({} in all), {faults} faults {by_kind:?}; \
+         every fault was answered by a retry (SDK) or a new poll; outcome: 10 provisioned, 10 refreshed, 3 terminated",
+        acct.id,
+        reqs.len(),
+        total
+    );
+    assert!(by_kind.contains_key("throttle"), "{by_kind:?}");
+    assert!(by_kind.len() >= 3, "several kinds of fault were injected: {by_kind:?}");
+}
+
+#[test]
+fn fault_sequence_is_deterministic_per_seed_and_control_calls_are_never_faulted() {
+    // Two accounts, same seed, the same sequential calls: the same faults at the same positions.
+    let run = || {
+        let acct = Account::new();
+        acct.configure(json!({"fault_rate": 0.5, "fault_seed": 42}));
+        rt().block_on(async {
+            let conf = aws_sdk_ssm::config::Builder::from(&acct.sdk().await)
+                .retry_config(aws_config::retry::RetryConfig::disabled())
+                .build();
+            let ssm = aws_sdk_ssm::Client::from_conf(conf);
+            for _ in 0..30 {
+                let _ = ssm.describe_parameters().send().await;
+                // Control calls in between: never logged, never faulted, never drawn.
+                acct.configure(json!({"fault_rate": 0.5, "fault_seed": 42}));
+            }
+        });
+        acct.requests().into_iter().map(|r| r.fault).collect::<Vec<_>>()
+    };
+    let a = run();
+    let b = run();
+    assert_eq!(a.len(), 30, "exactly the 30 AWS calls are logged: {a:?}");
+    assert_eq!(a, b);
+    assert!(a.iter().filter(|f| f.is_some()).count() >= 5, "{a:?}");
+}
+
+#[test]
+fn fault_shapes_follow_each_protocol() {
+    // One-shot throttles on a JSON, a query and a REST-XML service: the SDK must read each as its
+    // own throttling error (code and retryability), as it would from AWS.
+    let acct = Account::new();
+    rt().block_on(async {
+        let sdk = acct.sdk().await;
+        let no_retry = aws_config::retry::RetryConfig::disabled();
+        let ssm = aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::config::Builder::from(&sdk).retry_config(no_retry.clone()).build(),
+        );
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&sdk).retry_config(no_retry.clone()).build(),
+        );
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk).retry_config(no_retry).force_path_style(true).build(),
+        );
+        use aws_sdk_ssm::error::ProvideErrorMetadata;
+        for (op, kind) in
+            [("DescribeParameters", "throttle"), ("GetCallerIdentity", "throttle"), ("ListBuckets", "throttle")]
+        {
+            acct.control("fault", json!({"operation": op, "kind": kind, "count": 1}));
+        }
+        let e = ssm.describe_parameters().send().await.unwrap_err();
+        assert_eq!(e.code(), Some("ThrottlingException"), "{e:?}");
+        assert_eq!(e.raw_response().unwrap().status().as_u16(), 400);
+        let e = sts.get_caller_identity().send().await.unwrap_err();
+        assert_eq!(e.code(), Some("Throttling"), "{e:?}");
+        assert_eq!(e.raw_response().unwrap().status().as_u16(), 400);
+        let e = s3.list_buckets().send().await.unwrap_err();
+        assert_eq!(e.code(), Some("SlowDown"), "{e:?}");
+        assert_eq!(e.raw_response().unwrap().status().as_u16(), 503);
+
+        acct.control("fault", json!({"operation": "DescribeParameters", "kind": "internal", "count": 1}));
+        let e = ssm.describe_parameters().send().await.unwrap_err();
+        assert_eq!(e.code(), Some("InternalFailure"));
+        assert_eq!(e.raw_response().unwrap().status().as_u16(), 500);
+        acct.control("fault", json!({"operation": "DescribeParameters", "kind": "unavailable", "count": 1}));
+        let e = ssm.describe_parameters().send().await.unwrap_err();
+        assert_eq!(e.raw_response().unwrap().status().as_u16(), 503);
+        acct.control("fault", json!({"operation": "DescribeParameters", "kind": "drop", "count": 1}));
+        let e = ssm.describe_parameters().send().await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                aws_sdk_ssm::error::SdkError::DispatchFailure(_) | aws_sdk_ssm::error::SdkError::ResponseError(_)
+            ),
+            "{e:?}"
+        );
+        // drop_after: the write happens, the answer never comes.
+        acct.control("fault", json!({"operation": "PutParameter", "kind": "drop_after", "count": 1}));
+        let put = ssm.put_parameter().name("/x/dropped").value("v").r#type(aws_sdk_ssm::types::ParameterType::String);
+        assert!(put.send().await.is_err());
+        let got = ssm.get_parameter().name("/x/dropped").send().await.unwrap();
+        assert_eq!(got.parameter().unwrap().value(), Some("v"), "the write happened before the drop");
+    });
+    let faults: Vec<String> = acct.requests().into_iter().filter_map(|r| r.fault).collect();
+    assert_eq!(faults, ["throttle", "throttle", "throttle", "internal", "unavailable", "drop", "drop_after"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// crash safety
+
+/// The binary as a child process, with the account's environment (as `Account::cmd`).
+fn spawn(acct: &Account, args: &[&str]) -> Child {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", acct.home.path())
+        .env("AWS_CONFIG_FILE", acct.home.path().join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", acct.home.path().join("credentials"))
+        .env("AWS_ENDPOINT_URL", &sandbox().endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", &acct.id)
+        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.spawn().unwrap()
+}
+
+/// Wait until the account's request log holds a line for `op` (with `fault` when given).
+fn wait_for_request(acct: &Account, op: &str, fault: Option<&str>) {
+    let start = Instant::now();
+    loop {
+        if acct.requests().iter().any(|r| r.operation == op && (fault.is_none() || r.fault.as_deref() == fault)) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no {op} request ({fault:?}) within 60 s: {:?}",
+            acct.requests()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn ready(record_seconds: f64, pending_seconds: f64) -> Account {
+    let acct = Account::new();
+    acct.configure(json!({"record_seconds": 0.3, "pending_seconds": 0.3}));
+    acct.bootstrap();
+    acct.configure(json!({"record_seconds": record_seconds, "pending_seconds": pending_seconds}));
+    acct
+}
+
+/// After a crash, provision again: one product, one InService notebook, one stored URL (version 1:
+/// the URL was stored once, by the run that finished) and exactly one ProvisionProduct request.
+fn rerun_converges(acct: &Account, user: &str) {
+    let (code, out, err) = acct.run(&["provision", "--user", user, "--no-progress"]);
+    assert_eq!(code, 0, "rerun after the crash failed\nstdout: {out}\nstderr: {err}");
+    let inv = rt().block_on(inventory(acct));
+    let name = format!("{user}-Notebook");
+    assert_eq!(inv.products.len(), 1, "{:?}", inv.products);
+    assert_eq!(inv.products[&name], "AVAILABLE");
+    assert_eq!(inv.notebooks.len(), 1, "{:?}", inv.notebooks);
+    assert_eq!(inv.notebooks[&name], "InService");
+    assert_eq!(inv.parameters.len(), 1, "{:?}", inv.parameters.keys());
+    let (url, version) = &inv.parameters[&format!("/SageMaker/Notebooks/{name}")];
+    assert!(is_url_of(url, user));
+    assert_eq!(*version, 1, "the URL was stored once");
+    assert_eq!(acct.count("ProvisionProduct"), 1, "{:?}", acct.requests());
+    // And a third run changes nothing but the URL.
+    acct.ok(&["provision", "--user", user, "-q"]);
+    assert_eq!(acct.count("ProvisionProduct"), 1);
+}
+
+fn kill_at(acct: &Account, user: &str, op: &str, fault: Option<&str>) {
+    let mut child = spawn(acct, &["provision", "--user", user, "--no-progress"]);
+    wait_for_request(acct, op, fault);
+    child.kill().unwrap(); // SIGKILL: no handler runs, nothing is cleaned up
+    let status = child.wait().unwrap();
+    assert!(status.code().is_none(), "killed by a signal, not exited: {status:?}");
+}
+
+#[test]
+fn sigkill_after_provision_product_was_sent() {
+    let acct = ready(1.0, 1.0);
+    // The request reaches Service Catalog and the product is created, but the answer is lost: the
+    // client has sent ProvisionProduct and knows nothing of its outcome when it dies.
+    acct.control("fault", json!({"operation": "ProvisionProduct", "kind": "drop_after", "count": 1}));
+    kill_at(&acct, "crash-a", "ProvisionProduct", Some("drop_after"));
+    let inv = rt().block_on(inventory(&acct));
+    assert_eq!(inv.products.len(), 1, "the write happened: {:?}", inv.products);
+    assert!(inv.parameters.is_empty());
+    rerun_converges(&acct, "crash-a");
+}
+
+#[test]
+fn sigkill_while_the_record_is_in_progress() {
+    let acct = ready(4.0, 0.5);
+    kill_at(&acct, "crash-b", "DescribeRecord", None);
+    let inv = rt().block_on(inventory(&acct));
+    assert_eq!(inv.products.get("crash-b-Notebook").map(String::as_str), Some("UNDER_CHANGE"));
+    rerun_converges(&acct, "crash-b");
+}
+
+#[test]
+fn sigkill_while_the_notebook_is_pending() {
+    let acct = ready(0.3, 4.0);
+    kill_at(&acct, "crash-c", "DescribeNotebookInstance", None);
+    let inv = rt().block_on(inventory(&acct));
+    assert_eq!(inv.notebooks.get("crash-c-Notebook").map(String::as_str), Some("Pending"));
+    assert!(inv.parameters.is_empty());
+    rerun_converges(&acct, "crash-c");
+}
+
+#[test]
+fn sigkill_after_the_url_was_minted_before_it_was_stored() {
+    let acct = ready(0.3, 0.3);
+    // PutParameter is throttled: the SDK backs off and retries, which holds the process between
+    // the minted URL and the stored one long enough to kill it there.
+    acct.control("fault", json!({"operation": "PutParameter", "kind": "throttle", "count": 4}));
+    kill_at(&acct, "crash-d", "PutParameter", Some("throttle"));
+    assert_eq!(acct.count("CreatePresignedNotebookInstanceUrl"), 1);
+    let inv = rt().block_on(inventory(&acct));
+    assert!(inv.parameters.is_empty(), "the URL was minted, never stored: {:?}", inv.parameters.keys());
+    // The throttles left over hit the rerun too: it retries through them.
+    rerun_converges(&acct, "crash-d");
+}
+
+fn interrupt(acct: &Account, user: &str, op: &str) -> (i32, String) {
+    let child = spawn(acct, &["provision", "--user", user, "--no-progress"]);
+    wait_for_request(acct, op, None);
+    let ok = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success();
+    assert!(ok);
+    let out = child.wait_with_output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn sigint_says_what_is_in_flight_and_how_to_resume() {
+    let acct = ready(4.0, 0.3);
+    let (code, err) = interrupt(&acct, "intr", "DescribeRecord");
+    assert_eq!(code, 130, "{err}");
+    let last = err.trim().lines().last().unwrap();
+    assert!(last.starts_with("error: interrupted by SIGINT"), "{err}");
+    assert!(last.contains("record rec-") && last.contains("in progress"), "names the record in flight: {last}");
+    assert!(last.contains("run `notebook-vend provision --user intr` to resume"), "{last}");
+
+    // Interrupted again while the notebook is Pending: the message names the notebook.
+    let acct2 = ready(0.3, 4.0);
+    let (code, err) = interrupt(&acct2, "intr2", "DescribeNotebookInstance");
+    assert_eq!(code, 130, "{err}");
+    let last = err.trim().lines().last().unwrap();
+    assert!(last.contains("notebook intr2-Notebook is Pending"), "{last}");
+    assert!(last.contains("notebook-vend provision --user intr2"), "{last}");
+
+    rerun_converges(&acct, "intr");
+    rerun_converges(&acct2, "intr2");
+}
