@@ -70,7 +70,7 @@ pub async fn wait_in_service(
     task: &Task,
     resume: &str,
 ) -> Result<Notebook> {
-    let mut poller = deadline.poller(format!("notebook {name} to be InService"), resume);
+    let mut poller = deadline.steady_poller(format!("notebook {name} to be InService"), resume, crate::poll::STEADY);
     let mut status = String::from("not found");
     loop {
         match describe(ctx, name).await {
@@ -112,7 +112,7 @@ pub async fn wait_for(ctx: &Context, name: &str, target: Option<&str>, deadline:
         Some(t) => format!("notebook {name} to be {t}"),
         None => format!("notebook {name} to be deleted"),
     };
-    let mut poller = deadline.poller(what, resume);
+    let mut poller = deadline.steady_poller(what, resume, crate::poll::STEADY);
     loop {
         let status = match describe(ctx, name).await {
             Ok(Some(nb)) if Some(nb.status.as_str()) == target => return Ok(()),

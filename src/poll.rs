@@ -2,6 +2,8 @@
 //!
 //! The interval ramps 0.5 s, 1 s, 1.5 s, then stays at 2 s: a state change is seen within about a
 //! second on average (2 s at worst) while a long wait costs at most 0.5 describe calls per second.
+//! Notebook state changes use a steady interval instead ([`STEADY`]): they take minutes on AWS, so
+//! a ramp only spends calls at the start of a wait that cannot end yet.
 
 use std::time::Duration;
 
@@ -14,6 +16,12 @@ use crate::error::Failure;
 const FIRST: Duration = Duration::from_millis(500);
 const STEP: Duration = Duration::from_millis(500);
 const CAP: Duration = Duration::from_secs(2);
+
+/// Interval of notebook waits (Pending -> InService takes minutes on AWS, Stopping -> Stopped one
+/// or two). A detection lag target of 1.5 s (median) and a budget of 0.5 describe calls per second
+/// per notebook hold for any steady interval from 2 s to 3 s; 2.5 s sits in the middle of that band:
+/// a change is seen 1.25 s later on median (2.5 s at worst) for 0.4 calls per second.
+pub const STEADY: Duration = Duration::from_millis(2500);
 
 /// The moment a command gives up (its `--timeout`), shared by all its phases.
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +41,26 @@ impl Deadline {
 
     /// A poller for one phase: `what` names what is awaited, `resume` the command that resumes it.
     pub fn poller(&self, what: impl Into<String>, resume: impl Into<String>) -> Poller {
-        Poller { deadline: *self, what: what.into(), resume: resume.into(), interval: FIRST, started: Instant::now() }
+        Poller {
+            deadline: *self,
+            what: what.into(),
+            resume: resume.into(),
+            interval: FIRST,
+            steady: false,
+            started: Instant::now(),
+        }
+    }
+
+    /// A poller that waits `interval` between polls, without a ramp (see [`STEADY`]).
+    pub fn steady_poller(&self, what: impl Into<String>, resume: impl Into<String>, interval: Duration) -> Poller {
+        Poller {
+            deadline: *self,
+            what: what.into(),
+            resume: resume.into(),
+            interval,
+            steady: true,
+            started: Instant::now(),
+        }
     }
 }
 
@@ -42,6 +69,7 @@ pub struct Poller {
     what: String,
     resume: String,
     interval: Duration,
+    steady: bool,
     started: Instant,
 }
 
@@ -61,7 +89,9 @@ impl Poller {
         }
         let sleep = self.interval.min(self.deadline.at - now);
         tokio::time::sleep(sleep).await;
-        self.interval = (self.interval + STEP).min(CAP);
+        if !self.steady {
+            self.interval = (self.interval + STEP).min(CAP);
+        }
         Ok(())
     }
 
@@ -93,5 +123,17 @@ mod tests {
             }
         }
         assert_eq!(ticks, vec![500, 1500, 3000, 5000]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn steady_keeps_its_interval() {
+        let d = Deadline::secs(10);
+        let mut p = d.steady_poller("notebook x", "resume", STEADY);
+        let t0 = tokio::time::Instant::now();
+        let mut ticks = vec![];
+        while p.wait("Pending").await.is_ok() {
+            ticks.push(t0.elapsed().as_millis());
+        }
+        assert_eq!(ticks, vec![2500, 5000, 7500, 10000]);
     }
 }
