@@ -93,6 +93,34 @@ pub enum Command {
     /// Print a fresh presigned URL (valid 5 minutes), the stored one, or open it in a browser
     #[command(after_help = "Examples:\n  notebook-vend url --user alice\n  notebook-vend url --user alice --open")]
     Url(UrlArgs),
+    /// Store URLs for notebooks provisioned elsewhere (console, CLI): the blog's EventBridge function
+    #[command(
+        long_about = "Finds the provisioned products of this product whose latest successful provisioning record \
+            is newer than the URL parameter of their user, and for each: waits for the record, waits for the \
+            notebook, stores a presigned URL in SSM. Runs until Ctrl-C/SIGTERM, or --once; --event handles one \
+            EventBridge event (CloudTrail ProvisionProduct call) and exits.\n\n\
+            The cursor is derived from SSM, so nothing is missed across restarts and no record is handled twice: \
+            a record counts as handled when the user's parameter was last modified after the record completed.\n\n\
+            Exit status: 0 when everything found was handled (or ignored); 1 when any provision failed (its \
+            record FAILED, or its notebook could not be reached) while the others were still handled; 2 for a \
+            malformed --event; 130 when a signal abandoned work in flight (a clean stop while idle exits 0).",
+        after_help = "Examples:\n  notebook-vend watch --once\n  notebook-vend watch --interval 10 --cloudtrail\n  notebook-vend watch --event event.json"
+    )]
+    Watch(WatchArgs),
+    /// HTTP refresh API (POST /refreshurl), token-authenticated, loopback only by default
+    #[command(
+        long_about = "The blog's API Gateway + RefreshURL Lambda, authenticated: POST /refreshurl with \
+            {\"notebook_user_name\": \"U\"} mints a presigned URL, stores it in SSM and answers {\"PreSignedURL\": ...}; \
+            GET /healthz. Every request needs `Authorization: Bearer <token>`: the token comes from --token-file, \
+            else NOTEBOOK_VEND_TOKEN, else a random one is printed once on stderr.\n\n\
+            Answers: 200; 400 malformed body or invalid user; 401 missing or wrong token; 404 no notebook for the \
+            user; 409 notebook not InService (e.g. Stopped); 413 body over 4 KiB; 502 AWS refused; 504 timed out. \
+            Plain HTTP: it listens on loopback unless --allow-remote (put TLS in front then). Exits 0 on \
+            SIGINT/SIGTERM once in-flight requests are answered.",
+        after_help = "Examples:\n  notebook-vend serve --token-file ~/.config/notebook-vend/token\n  \
+            curl -H \"Authorization: Bearer $TOKEN\" -d '{\"notebook_user_name\":\"alice\"}' http://127.0.0.1:8080/refreshurl"
+    )]
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -201,6 +229,49 @@ pub struct UrlArgs {
     #[arg(long, value_name = "N", default_value_t = 43200, conflicts_with = "stored",
           value_parser = clap::value_parser!(i32).range(1800..=43200))]
     pub session_seconds: i32,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Handle what is pending now, then exit (for cron and CI)
+    #[arg(long)]
+    pub once: bool,
+    /// Seconds between two scans of Service Catalog
+    #[arg(long, value_name = "SECS", default_value_t = 15, conflicts_with_all = ["once", "event"],
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub interval: u64,
+    /// Handle one EventBridge event (CloudTrail ProvisionProduct call) from FILE, or stdin with -, and exit
+    #[arg(long, value_name = "FILE|-", conflicts_with_all = ["once", "cloudtrail"])]
+    pub event: Option<String>,
+    /// Provisions handled at the same time
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Also read CloudTrail LookupEvents (EventName=ProvisionProduct) for the user given at launch
+    #[arg(long)]
+    pub cloudtrail: bool,
+    #[command(flatten)]
+    pub store: UrlStoreArgs,
+    /// Give up on one provision after this many seconds (it is reported as failed and retried next scan)
+    #[arg(long, value_name = "SECS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the real address is printed on stderr)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Allow a non-loopback --listen address (the API is plain HTTP: put TLS in front of it)
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// File holding the bearer token (trimmed; must not be empty) [default: $NOTEBOOK_VEND_TOKEN, else generated]
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: UrlStoreArgs,
+    /// Give up on one refresh after this many seconds (answer 504)
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub request_timeout: u64,
 }
 
 fn parse_user(s: &str) -> Result<String, String> {

@@ -32,12 +32,20 @@ pub async fn run(cli: Cli) -> Result<()> {
         _ => None,
     };
     let ctx = Context::new(&cli.global).await?;
+    // watch and serve run until a signal and handle it themselves (finish or abandon in-flight work,
+    // answer in-flight requests) instead of being cut short below.
+    match &cli.command {
+        Command::Watch(args) => return cmd::watch::run(args, &ctx).await,
+        Command::Serve(args) => return cmd::serve::run(args, ctx).await,
+        _ => {}
+    }
     let work = async {
         match &cli.command {
             Command::Bootstrap(args) => cmd::bootstrap::run(args, bootstrap_inputs.expect("read above"), &ctx).await,
             Command::Provision(args) => cmd::provision::run(args, &ctx).await,
             Command::Refresh(args) => cmd::refresh::run(args, &ctx).await,
             Command::Url(args) => cmd::url::run(args, &ctx).await,
+            Command::Watch(_) | Command::Serve(_) => unreachable!("dispatched above"),
         }
     };
     tokio::select! {

@@ -146,12 +146,27 @@ pub async fn presign(ctx: &Context, name: &str, session_seconds: i32) -> Result<
     }
 }
 
+/// StopNotebookInstance. Safe to repeat: the SDK retries a call whose answer was lost (dropped
+/// connection, timeout), and the retry of a stop that did happen is refused with a
+/// ValidationException because the notebook is already Stopping: that refusal counts as done.
 pub async fn stop(ctx: &Context, name: &str) -> Result<()> {
-    ctx.sagemaker.stop_notebook_instance().notebook_instance_name(name).send().await.aws(|| format!("stopping notebook {name}"))?;
-    Ok(())
+    let sent = ctx.sagemaker.stop_notebook_instance().notebook_instance_name(name).send().await;
+    already_done(ctx, name, sent.aws(|| format!("stopping notebook {name}")).map(drop), &["Stopping", "Stopped"]).await
 }
 
+/// StartNotebookInstance, safe to repeat as `stop` is (a retried start meets a Pending notebook).
 pub async fn start(ctx: &Context, name: &str) -> Result<()> {
-    ctx.sagemaker.start_notebook_instance().notebook_instance_name(name).send().await.aws(|| format!("starting notebook {name}"))?;
-    Ok(())
+    let sent = ctx.sagemaker.start_notebook_instance().notebook_instance_name(name).send().await;
+    already_done(ctx, name, sent.aws(|| format!("starting notebook {name}")).map(drop), &["Pending", "InService"]).await
+}
+
+/// A state transition refused because the notebook is already where the call would have put it.
+async fn already_done(ctx: &Context, name: &str, sent: Result<()>, done: &[&str]) -> Result<()> {
+    match sent {
+        Err(e) if has_code(&e, &["ValidationException"]) => match describe(ctx, name).await? {
+            Some(nb) if done.contains(&nb.status.as_str()) => Ok(()),
+            _ => Err(e),
+        },
+        other => other,
+    }
 }

@@ -420,3 +420,21 @@ fn sigint_says_what_is_in_flight_and_how_to_resume() {
     rerun_converges(&acct, "intr");
     rerun_converges(&acct2, "intr2");
 }
+
+#[test]
+fn stop_and_start_whose_answer_was_lost_are_not_failures() {
+    // The SDK retries a call whose connection dropped after the write; the retry of a stop that
+    // did happen meets a Stopping notebook, which AWS refuses with a ValidationException.
+    let acct = ready(0.3, 0.3);
+    acct.ok(&["provision", "--user", "lost", "-q"]);
+    acct.control("fault", json!({"operation": "StopNotebookInstance", "kind": "drop_after", "count": 1}));
+    let (code, out, err) = acct.run(&["stop", "--user", "lost", "--no-progress"]);
+    assert_eq!(code, 0, "stop whose answer was lost\nstdout: {out}\nstderr: {err}");
+    assert_eq!(acct.count("StopNotebookInstance"), 2, "the SDK retried: {:?}", acct.requests());
+    acct.control("fault", json!({"operation": "StartNotebookInstance", "kind": "drop_after", "count": 1}));
+    let (code, out, err) = acct.run(&["start", "--user", "lost", "--no-progress"]);
+    assert_eq!(code, 0, "start whose answer was lost\nstdout: {out}\nstderr: {err}");
+    assert_eq!(acct.count("StartNotebookInstance"), 2);
+    let inv = rt().block_on(inventory(&acct));
+    assert_eq!(inv.notebooks["lost-Notebook"], "InService");
+}

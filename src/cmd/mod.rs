@@ -3,4 +3,6 @@
 pub mod bootstrap;
 pub mod provision;
 pub mod refresh;
+pub mod serve;
 pub mod url;
+pub mod watch;

@@ -1,0 +1,288 @@
+//! `serve`: the blog's API Gateway + RefreshURL Lambda, with what it lacked: a bearer token on
+//! every request (compared in constant time), loopback by default, validated input, statuses that
+//! say what went wrong, a body limit, an access log that never holds a URL or a token, and a
+//! graceful shutdown.
+//!
+//! `POST /refreshurl` `{"notebook_user_name": "U"}` -> `{"PreSignedURL": "<url>"}` (and the URL is
+//! stored in SSM, as the blog's function did); `GET /healthz` -> `{"status": "ok"}`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::cli::{ServeArgs, UrlStoreArgs};
+use crate::context::Context;
+use crate::error::{exit, exit_code, usage};
+use crate::naming;
+use crate::notebook::{self, WhenStopped};
+use crate::poll::Deadline;
+use crate::vend::{self, Request as VendRequest};
+
+/// Request bodies above this answer 413: `{"notebook_user_name": "<54 chars>"}` needs far less.
+pub const BODY_LIMIT: usize = 4096;
+const TOKEN_ENV: &str = "NOTEBOOK_VEND_TOKEN";
+
+struct Shared {
+    ctx: Context,
+    /// SHA-256 of the token: comparing digests keeps the comparison constant-time whatever the
+    /// length of what a client sends.
+    token_digest: [u8; 32],
+    store: UrlStoreArgs,
+    timeout: Duration,
+}
+
+/// The validated user a request was about, for the access log (set by the handler).
+#[derive(Clone)]
+struct LoggedUser(String);
+
+pub async fn run(args: &ServeArgs, ctx: Context) -> Result<()> {
+    let token = load_token(args.token_file.as_deref())?;
+    if !args.listen.ip().is_loopback() && !args.allow_remote {
+        return Err(usage(format!(
+            "--listen {} is not a loopback address; the API is plain HTTP and answers credentials: pass --allow-remote \
+             (behind a TLS proxy) to listen there",
+            args.listen
+        )));
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr().context("reading the listening address")?;
+    let generated = token.is_none();
+    let token = match token {
+        Some(t) => t,
+        None => generate_token()?,
+    };
+    let shared = Arc::new(Shared {
+        ctx,
+        token_digest: Sha256::digest(token.as_bytes()).into(),
+        store: args.store.clone(),
+        timeout: Duration::from_secs(args.request_timeout),
+    });
+    let app = Router::new()
+        .route("/refreshurl", post(refresh))
+        .route("/healthz", get(healthz))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such path: use POST /refreshurl or GET /healthz") })
+        .method_not_allowed_fallback(|| async {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this path")
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(shared.clone(), authorize))
+        .layer(middleware::from_fn(access_log))
+        .with_state(shared);
+
+    if generated {
+        eprintln!(
+            "notebook-vend serve: no --token-file and no {TOKEN_ENV}: generated this token (shown once): {token}"
+        );
+    }
+    drop(token);
+    if !addr.ip().is_loopback() {
+        eprintln!("notebook-vend serve: warning: listening on {addr} in plain HTTP; put TLS in front of it");
+    }
+    eprintln!("notebook-vend serve: listening on http://{addr}");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async {
+            let signal = crate::shutdown_signal().await;
+            eprintln!("notebook-vend serve: {signal}: answering requests in flight, then stopping");
+        })
+        .await
+        .context("serving HTTP")?;
+    eprintln!("notebook-vend serve: stopped");
+    Ok(())
+}
+
+/// The token from --token-file, else NOTEBOOK_VEND_TOKEN (both trimmed, neither may be empty),
+/// else None (a random one is generated).
+fn load_token(file: Option<&Path>) -> Result<Option<String>> {
+    if let Some(path) = file {
+        let raw = std::fs::read_to_string(path)
+            .map_err(|e| usage(format!("cannot read --token-file {}: {e}", path.display())))?;
+        let token = raw.trim();
+        if token.is_empty() {
+            return Err(usage(format!("--token-file {} is empty", path.display())));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+                eprintln!("notebook-vend serve: warning: {} is readable by others; chmod 600 it", path.display());
+            }
+        }
+        return Ok(Some(token.to_owned()));
+    }
+    match std::env::var(TOKEN_ENV) {
+        Ok(v) if v.trim().is_empty() => Err(usage(format!("{TOKEN_ENV} is set but empty"))),
+        Ok(v) => Ok(Some(v.trim().to_owned())),
+        Err(std::env::VarError::NotUnicode(_)) => Err(usage(format!("{TOKEN_ENV} is not valid UTF-8"))),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+    }
+}
+
+/// 32 random bytes from the OS, hex.
+fn generate_token() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("cannot generate a token: {e}"))?;
+    Ok(hex::encode(bytes))
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// Every request needs `Authorization: Bearer <token>`.
+async fn authorize(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let ok = presented.is_some_and(|t| bool::from(Sha256::digest(t.as_bytes()).as_slice().ct_eq(&shared.token_digest)));
+    if !ok {
+        let mut resp = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token (Authorization: Bearer <token>)");
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return resp;
+    }
+    next.run(req).await
+}
+
+/// One line per request on stderr: client, method, route, status, duration, user. Only known
+/// routes are logged verbatim (a path is client input and could hold anything); never a URL,
+/// a body or a header.
+async fn access_log(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = match req.uri().path() {
+        "/refreshurl" => "/refreshurl",
+        "/healthz" => "/healthz",
+        _ => "(other)",
+    };
+    let client =
+        req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string()).unwrap_or_else(|| "-".into());
+    let resp = next.run(req).await;
+    let user = resp.extensions().get::<LoggedUser>().map(|u| u.0.clone()).unwrap_or_else(|| "-".into());
+    eprintln!(
+        "access: {client} {method} {route} {} {:.1}ms user={user}",
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    resp
+}
+
+async fn healthz() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    notebook_user_name: String,
+}
+
+async fn refresh(State(shared): State<Arc<Shared>>, body: std::result::Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {BODY_LIMIT} bytes"))
+        }
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("cannot read the body: {}", e.body_text())),
+    };
+    let user = match serde_json::from_slice::<RefreshBody>(&body) {
+        Ok(b) => b.notebook_user_name,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("body must be JSON {{\"notebook_user_name\": \"<user>\"}}: {e}"),
+            );
+        }
+    };
+    if let Err(e) = naming::validate_user(&user) {
+        return error(StatusCode::BAD_REQUEST, e);
+    }
+    let mut resp = match tokio::time::timeout(shared.timeout, refresh_user(&shared, &user)).await {
+        Ok(r) => r,
+        Err(_) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("no URL for {user} within {}s; try again", shared.timeout.as_secs()),
+        ),
+    };
+    resp.extensions_mut().insert(LoggedUser(user));
+    resp
+}
+
+async fn refresh_user(shared: &Shared, user: &str) -> Response {
+    let ctx = &shared.ctx;
+    let name = naming::notebook_name(user);
+    // Decide 404/409 up front: deliver() would wait for a Pending notebook, and an API should say
+    // "not now" at once instead.
+    match notebook::describe(ctx, &name).await {
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("user {user} has no notebook ({name})")),
+        Ok(Some(nb)) if nb.status == "InService" => {}
+        Ok(Some(nb)) => {
+            let hint = match nb.status.as_str() {
+                "Stopped" => format!("; start it with `notebook-vend start --user {user}`"),
+                "Pending" | "Updating" => "; try again once it is InService".to_owned(),
+                _ => String::new(),
+            };
+            return error(StatusCode::CONFLICT, format!("notebook {name} is {}{hint}", nb.status));
+        }
+        Err(e) => return aws_failure(user, &e),
+    }
+    let req = VendRequest {
+        user,
+        store: &shared.store,
+        grace: Duration::ZERO,
+        when_stopped: WhenStopped::Fail,
+        resume: format!("notebook-vend refresh --user {user}"),
+        show_url: true,
+    };
+    match vend::deliver(ctx, &req, Deadline::after(shared.timeout), &ctx.progress.silent()).await {
+        Ok(d) => match d.url {
+            Some(url) => Json(json!({ "PreSignedURL": url })).into_response(),
+            None => error(StatusCode::INTERNAL_SERVER_ERROR, "no URL was minted"),
+        },
+        Err(e) => aws_failure(user, &e),
+    }
+}
+
+fn aws_failure(user: &str, e: &anyhow::Error) -> Response {
+    let status = if exit_code(e) == exit::TIMEOUT { StatusCode::GATEWAY_TIMEOUT } else { StatusCode::BAD_GATEWAY };
+    // AWS error messages hold no URL; the URL itself is never in an error.
+    tracing::warn!(user, "refresh failed: {e:#}");
+    error(status, format!("refreshing the URL of {user} failed: {e:#}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("t");
+        std::fs::write(&f, "  s3cret \n").unwrap();
+        assert_eq!(load_token(Some(&f)).unwrap().as_deref(), Some("s3cret"));
+        std::fs::write(&f, " \n").unwrap();
+        assert_eq!(exit_code(&load_token(Some(&f)).unwrap_err()), exit::USAGE);
+        assert_eq!(exit_code(&load_token(Some(&dir.path().join("missing"))).unwrap_err()), exit::USAGE);
+        let t = generate_token().unwrap();
+        assert_eq!(t.len(), 64);
+        assert_ne!(t, generate_token().unwrap());
+    }
+}
