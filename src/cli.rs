@@ -58,25 +58,66 @@ pub struct GlobalArgs {
     pub deployment: DeploymentArgs,
 }
 
-/// Names of one deployment. Defaults are the blog's, so an existing deployment is found as is.
+/// Names of one deployment. Defaults are the blog's, so an existing deployment is found as is;
+/// `--name N` derives all of them from N so that several deployments share one account.
 #[derive(Debug, Clone, Args)]
 pub struct DeploymentArgs {
-    /// Stack holding the bucket and the notebook IAM role
-    #[arg(long, global = true, env = "NOTEBOOK_VEND_S3_STACK", default_value = "s3-iam-config",
-          value_parser = parse_stack_name)]
+    /// Deployment name: stacks N-s3-iam-config and N-service-catalog-config, product
+    /// "SageMaker Notebook (N)", portfolio N-Portfolio, SSM prefix /SageMaker/Notebooks/N/
+    #[arg(long, global = true, env = "NOTEBOOK_VEND_NAME", value_parser = parse_deployment_name)]
+    pub name: Option<String>,
+    /// Stack holding the bucket and the notebook IAM role [default: s3-iam-config]
+    #[arg(long, global = true, env = "NOTEBOOK_VEND_S3_STACK", value_parser = parse_stack_name)]
+    pub s3_stack: Option<String>,
+    /// Stack holding the Service Catalog portfolio, product and launch role [default: service-catalog-config]
+    #[arg(long, global = true, env = "NOTEBOOK_VEND_CATALOG_STACK", value_parser = parse_stack_name)]
+    pub catalog_stack: Option<String>,
+    /// Service Catalog product that launches a notebook [default: SageMaker Notebook]
+    #[arg(long, global = true, env = "NOTEBOOK_VEND_PRODUCT_NAME", value_parser = parse_product_name)]
+    pub product_name: Option<String>,
+    /// SSM Parameter Store prefix of the per-user URL parameters [default: /SageMaker/Notebooks/]
+    #[arg(long, global = true, env = "NOTEBOOK_VEND_SSM_PREFIX", value_parser = parse_ssm_prefix)]
+    pub ssm_prefix: Option<String>,
+}
+
+/// The resolved names of the deployment a command works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
     pub s3_stack: String,
-    /// Stack holding the Service Catalog portfolio, product and launch role
-    #[arg(long, global = true, env = "NOTEBOOK_VEND_CATALOG_STACK", default_value = "service-catalog-config",
-          value_parser = parse_stack_name)]
     pub catalog_stack: String,
-    /// Service Catalog product that launches a notebook
-    #[arg(long, global = true, env = "NOTEBOOK_VEND_PRODUCT_NAME", default_value = "SageMaker Notebook",
-          value_parser = parse_product_name)]
     pub product_name: String,
-    /// SSM Parameter Store prefix of the per-user URL parameters
-    #[arg(long, global = true, env = "NOTEBOOK_VEND_SSM_PREFIX", default_value = "/SageMaker/Notebooks/",
-          value_parser = parse_ssm_prefix)]
+    /// Only with --name: otherwise the parameter file (or the template default) names it.
+    pub portfolio_name: Option<String>,
     pub ssm_prefix: String,
+}
+
+impl DeploymentArgs {
+    /// Explicit names win; the rest derive from --name, else are the blog's.
+    pub fn resolve(&self) -> Names {
+        let derived = match &self.name {
+            Some(n) => Names {
+                s3_stack: format!("{n}-s3-iam-config"),
+                catalog_stack: format!("{n}-service-catalog-config"),
+                product_name: format!("SageMaker Notebook ({n})"),
+                portfolio_name: Some(format!("{n}-Portfolio")),
+                ssm_prefix: format!("/SageMaker/Notebooks/{n}/"),
+            },
+            None => Names {
+                s3_stack: "s3-iam-config".into(),
+                catalog_stack: "service-catalog-config".into(),
+                product_name: "SageMaker Notebook".into(),
+                portfolio_name: None,
+                ssm_prefix: "/SageMaker/Notebooks/".into(),
+            },
+        };
+        Names {
+            s3_stack: self.s3_stack.clone().unwrap_or(derived.s3_stack),
+            catalog_stack: self.catalog_stack.clone().unwrap_or(derived.catalog_stack),
+            product_name: self.product_name.clone().unwrap_or(derived.product_name),
+            portfolio_name: derived.portfolio_name,
+            ssm_prefix: self.ssm_prefix.clone().unwrap_or(derived.ssm_prefix),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +134,9 @@ pub enum Command {
     /// Print a fresh presigned URL (valid 5 minutes), the stored one, or open it in a browser
     #[command(after_help = "Examples:\n  notebook-vend url --user alice\n  notebook-vend url --user alice --open")]
     Url(UrlArgs),
+    /// Stop every vended notebook InService for longer than a maximum age (for cron or CI)
+    #[command(after_help = "Examples:\n  notebook-vend cull --max-age 12h --dry-run\n  notebook-vend cull --max-age 1d --output json")]
+    Cull(CullArgs),
     /// Store URLs for notebooks provisioned elsewhere (console, CLI): the blog's EventBridge function
     #[command(
         long_about = "Finds the provisioned products of this product whose latest successful provisioning record \
@@ -121,6 +165,137 @@ pub enum Command {
             curl -H \"Authorization: Bearer $TOKEN\" -d '{\"notebook_user_name\":\"alice\"}' http://127.0.0.1:8080/refreshurl"
     )]
     Serve(ServeArgs),
+    /// List every notebook vended by the product, whoever provisioned it
+    #[command(after_help = "Examples:\n  notebook-vend list\n  notebook-vend list --output json")]
+    List(ListArgs),
+    /// One user in detail: provisioned product, notebook, stored URL, and what to run next
+    #[command(
+        long_about = "One user in detail: provisioned product (id, status, last record and its errors), notebook \
+            (status, failure reason, type, created, last modified), URL parameter (name, type, stored at, session \
+            expiry), and the next command that makes sense.\n\n\
+            Exit status: 0 when the user has anything (even a broken notebook: the report says so); 1 when the user \
+            has nothing at all (the report is still printed, `next` says how to provision) or a lookup failed.",
+        after_help = "Examples:\n  notebook-vend status --user alice\n  notebook-vend status --user alice --output json | jq .next"
+    )]
+    Status(StatusArgs),
+    /// Stop a user's notebook (billing stops; the notebook and its volume stay)
+    #[command(after_help = "Examples:\n  notebook-vend stop --user alice\n  notebook-vend stop --user alice --no-wait")]
+    Stop(StopArgs),
+    /// Start a user's stopped notebook; --refresh also stores a fresh URL
+    #[command(after_help = "Examples:\n  notebook-vend start --user alice --refresh\n  notebook-vend start --user alice --dry-run")]
+    Start(StartArgs),
+    /// Terminate a user's provisioned product: notebook, stack and stored URL are deleted
+    #[command(
+        long_about = "Terminate a user's provisioned product (TerminateProvisionedProduct), wait for its record and \
+            for the notebook to be gone, then delete the user's URL parameter.\n\n\
+            Asks for confirmation on a terminal unless --yes; without --yes and without a terminal on stdin it \
+            refuses (exit 2) before any AWS call. Running it when nothing is left succeeds and says so.",
+        after_help = "Examples:\n  notebook-vend terminate --user alice\n  notebook-vend terminate --user alice --yes --output json"
+    )]
+    Terminate(TerminateArgs),
+    /// Remove the deployment: both stacks, the bucket's contents, leftover URL parameters
+    #[command(
+        long_about = "The reverse of bootstrap: deletes the service-catalog stack, empties the bucket (every object \
+            version and delete marker) and deletes the s3-iam stack, and deletes the URL parameters under the \
+            prefix whose notebooks are gone.\n\n\
+            Refuses (exit 1, listing them) while provisioned products of the product remain, unless \
+            --terminate-notebooks, which terminates them first. Confirmation as for terminate. Idempotent: \
+            running it when nothing is left succeeds, and a later bootstrap deploys again.",
+        after_help = "Examples:\n  notebook-vend teardown --dry-run\n  notebook-vend teardown --terminate-notebooks --yes"
+    )]
+    Teardown(TeardownArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// User to report on
+    #[arg(long, short = 'u', value_parser = parse_user)]
+    pub user: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// User whose notebook to stop
+    #[arg(long, short = 'u', value_parser = parse_user)]
+    pub user: String,
+    /// Return once the stop is requested instead of waiting for Stopped
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Give up waiting after this many seconds (exit 3)
+    #[arg(long, value_name = "SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+    /// Print what would happen and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// User whose notebook to start
+    #[arg(long, short = 'u', value_parser = parse_user)]
+    pub user: String,
+    /// Once InService, also store a fresh presigned URL in SSM
+    #[arg(long, conflicts_with = "no_wait")]
+    pub refresh: bool,
+    #[command(flatten)]
+    pub store: UrlStoreArgs,
+    /// Return once the start is requested instead of waiting for InService
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Give up waiting after this many seconds (exit 3)
+    #[arg(long, value_name = "SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+    /// Print what would happen and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TerminateArgs {
+    /// User whose provisioned product to terminate
+    #[arg(long, short = 'u', value_parser = parse_user)]
+    pub user: String,
+    /// Do not ask for confirmation (required when stdin is not a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print what would be deleted and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Give up waiting after this many seconds (exit 3); run terminate again to resume
+    #[arg(long, value_name = "SECS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct TeardownArgs {
+    /// Do not ask for confirmation (required when stdin is not a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Terminate the remaining provisioned products first instead of refusing
+    #[arg(long)]
+    pub terminate_notebooks: bool,
+    /// Parallel terminations with --terminate-notebooks
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Print what would be deleted and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Give up waiting after this many seconds (exit 3); run teardown again to resume
+    #[arg(long, value_name = "SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct CullArgs {
+    /// Stop notebooks InService for longer than this (from their last start): 90s, 30m, 8h, 2d, 1h30m
+    #[arg(long, value_name = "DURATION", value_parser = crate::cmd::cull::parse_duration)]
+    pub max_age: std::time::Duration,
+    /// List what would be stopped and stop nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +309,9 @@ pub struct BootstrapArgs {
     /// Directory with s3-iam-params.json and service-catalog-params.json, instead of the built-in ones
     #[arg(long, value_name = "DIR", env = "NOTEBOOK_VEND_PARAMETERS_DIR")]
     pub parameters_dir: Option<PathBuf>,
+    /// Limit the product's instance types to these (comma-separated; a subset of the template's list)
+    #[arg(long, value_name = "TYPES", value_delimiter = ',', value_parser = parse_instance_type)]
+    pub allowed_instance_types: Vec<String>,
     /// Print the plan and write nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -177,6 +355,8 @@ pub struct ProvisionArgs {
     /// Tag for the provisioned product, KEY=VALUE (repeatable)
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
     pub tags: Vec<(String, String)>,
+    #[command(flatten)]
+    pub product: ProductParamArgs,
     /// Give up waiting after this many seconds (exit 3); run provision again to resume
     #[arg(long, value_name = "SECS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
@@ -186,6 +366,70 @@ pub struct ProvisionArgs {
     /// Also print the presigned URL on stdout (it is a credential)
     #[arg(long)]
     pub show_url: bool,
+}
+
+/// Settings of the notebook product (parameters of sm-notebook.yml). Checked against the product's
+/// own constraints (DescribeProvisioningParameters) before anything is provisioned.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ProductParamArgs {
+    /// KMS key (id, ARN or alias) encrypting the notebook's volume [default: AWS managed key]
+    #[arg(long, value_name = "KEY", value_parser = parse_kms_key)]
+    pub kms_key: Option<String>,
+    /// Subnet to place the notebook in; direct internet access is then Disabled
+    #[arg(long, value_name = "SUBNET_ID", value_parser = parse_prefixed_id("subnet"))]
+    pub subnet: Option<String>,
+    /// Security group for the notebook's network interface (repeatable; needs --subnet)
+    #[arg(long = "security-group", value_name = "SG_ID", requires = "subnet", value_parser = parse_prefixed_id("sg"))]
+    pub security_groups: Vec<String>,
+    /// Size of the notebook's ML storage volume, 5..=512 GB
+    #[arg(long, value_name = "GB", value_parser = clap::value_parser!(u16).range(5..=512))]
+    pub volume_gb: Option<u16>,
+    /// Stop the notebook after this many idle minutes (no kernel or terminal activity); 0 = never
+    #[arg(long, value_name = "MINUTES", value_parser = clap::value_parser!(u16).range(0..=1440))]
+    pub idle_minutes: Option<u16>,
+    /// Root access for notebook users [product default: Disabled]
+    #[arg(long, value_name = "Enabled|Disabled", value_parser = ["Enabled", "Disabled"])]
+    pub root_access: Option<String>,
+    /// Any product parameter, KEY=VALUE (repeatable)
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+}
+
+impl ProductParamArgs {
+    /// The product parameters these flags set, by key. A key set twice (a flag and --param, or
+    /// --param twice) is a usage error, as is NotebookUserName (that is --user).
+    pub fn to_parameters(&self) -> Result<std::collections::BTreeMap<String, String>, String> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut set = |k: &str, v: String| match out.insert(k.to_owned(), v) {
+            Some(_) => Err(format!("product parameter {k} is given twice")),
+            None => Ok(()),
+        };
+        if let Some(v) = &self.kms_key {
+            set("KmsKeyId", v.clone())?;
+        }
+        if let Some(v) = &self.subnet {
+            set("SubnetId", v.clone())?;
+        }
+        if !self.security_groups.is_empty() {
+            set("SecurityGroupIds", self.security_groups.join(","))?;
+        }
+        if let Some(v) = self.volume_gb {
+            set("VolumeSizeInGB", v.to_string())?;
+        }
+        if let Some(v) = self.idle_minutes {
+            set("IdleTimeoutMinutes", v.to_string())?;
+        }
+        if let Some(v) = &self.root_access {
+            set("RootAccess", v.clone())?;
+        }
+        for (k, v) in &self.params {
+            if k == "NotebookUserName" {
+                return Err("--param NotebookUserName: the user is given with --user".into());
+            }
+            set(k, v.clone())?;
+        }
+        Ok(out)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -198,7 +442,7 @@ pub struct RefreshArgs {
     #[arg(long)]
     pub all: bool,
     /// Parallel refreshes with --all
-    #[arg(long, value_name = "N", default_value_t = 8, requires = "all",
+    #[arg(long, value_name = "N", default_value_t = 8, conflicts_with = "user",
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     #[command(flatten)]
@@ -284,6 +528,38 @@ fn parse_tag(s: &str) -> Result<(String, String), String> {
     Ok((k.to_owned(), v.to_owned()))
 }
 
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("parameter {s:?} must be KEY=VALUE"))?;
+    let key_ok = !k.is_empty() && k.len() <= 255 && k.chars().all(|c| c.is_ascii_alphanumeric());
+    if !key_ok {
+        return Err(format!("parameter key {k:?} must be a CloudFormation parameter name (letters and digits)"));
+    }
+    Ok((k.to_owned(), v.to_owned()))
+}
+
+fn parse_kms_key(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty() && s.len() <= 2048 && s.chars().all(|c| c.is_ascii_alphanumeric() || ":/_-".contains(c));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("KMS key {s:?} must be a key id, key ARN, alias/NAME or alias ARN"))
+    }
+}
+
+/// `subnet-0abc...`, `sg-0abc...`: the prefix, a hyphen, 8 or 17 hex digits.
+fn parse_prefixed_id(prefix: &'static str) -> impl Fn(&str) -> Result<String, String> + Clone {
+    move |s: &str| {
+        let ok = s.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')).is_some_and(|hex| {
+            (hex.len() == 8 || hex.len() == 17) && hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        });
+        if ok {
+            Ok(s.to_owned())
+        } else {
+            Err(format!("{s:?} is not a {prefix} id ({prefix}- and 8 or 17 hex digits)"))
+        }
+    }
+}
+
 fn parse_instance_type(s: &str) -> Result<String, String> {
     let ok = s.starts_with("ml.")
         && s.len() <= 32
@@ -313,6 +589,20 @@ fn parse_stack_name(s: &str) -> Result<String, String> {
         Ok(s.to_owned())
     } else {
         Err(format!("stack name {s:?} must start with a letter and hold only letters, digits and hyphens (max 128)"))
+    }
+}
+
+fn parse_deployment_name(s: &str) -> Result<String, String> {
+    // Short enough that "<name>-service-catalog-config" and the derived role names stay valid.
+    let ok = !s.is_empty()
+        && s.len() <= 24
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !s.ends_with('-')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("deployment name {s:?} must be 1..24 letters, digits and inner hyphens, starting with a letter"))
     }
 }
 
@@ -356,12 +646,24 @@ mod tests {
     #[test]
     fn defaults_are_the_blogs_names() {
         let cli = parse(&["bootstrap"]).unwrap();
-        let d = &cli.global.deployment;
+        let d = cli.global.deployment.resolve();
         assert_eq!(d.s3_stack, "s3-iam-config");
         assert_eq!(d.catalog_stack, "service-catalog-config");
         assert_eq!(d.product_name, "SageMaker Notebook");
         assert_eq!(d.ssm_prefix, "/SageMaker/Notebooks/");
         assert_eq!(cli.global.output, OutputFormat::Text);
+    }
+
+    #[test]
+    fn deployment_name_derives_the_others_and_explicit_names_win() {
+        let cli = parse(&["list", "--name", "team-a", "--ssm-prefix", "/x/"]).unwrap();
+        let d = cli.global.deployment.resolve();
+        assert_eq!(d.s3_stack, "team-a-s3-iam-config");
+        assert_eq!(d.catalog_stack, "team-a-service-catalog-config");
+        assert_eq!(d.product_name, "SageMaker Notebook (team-a)");
+        assert_eq!(d.portfolio_name.as_deref(), Some("team-a-Portfolio"));
+        assert_eq!(d.ssm_prefix, "/x/");
+        assert!(parse(&["list", "--name", "team_a"]).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use tokio::sync::OnceCell;
 
-use crate::cli::{DeploymentArgs, GlobalArgs, OutputFormat};
+use crate::cli::{GlobalArgs, Names, OutputFormat};
 use crate::error::{usage, AwsResultExt};
 use crate::progress::Progress;
 
@@ -25,7 +25,7 @@ pub struct Context {
     pub sagemaker: aws_sdk_sagemaker::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub cloudtrail: aws_sdk_cloudtrail::Client,
-    pub names: DeploymentArgs,
+    pub names: Names,
     pub output: OutputFormat,
     pub progress: Progress,
     pub region: String,
@@ -81,7 +81,7 @@ impl Context {
             sagemaker: aws_sdk_sagemaker::Client::new(&sdk),
             ssm: aws_sdk_ssm::Client::new(&sdk),
             cloudtrail: aws_sdk_cloudtrail::Client::new(&sdk),
-            names: global.deployment.clone(),
+            names: global.deployment.resolve(),
             output: global.output,
             progress: Progress::new(global.no_progress, global.quiet),
             region,

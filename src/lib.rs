@@ -11,6 +11,7 @@ pub mod error;
 pub mod naming;
 pub mod notebook;
 pub mod output;
+pub mod parameters;
 pub mod poll;
 pub mod progress;
 pub mod stacks;
@@ -28,7 +29,7 @@ use error::Failure;
 pub async fn run(cli: Cli) -> Result<()> {
     // Input read from disk is checked before the first AWS call.
     let bootstrap_inputs = match &cli.command {
-        Command::Bootstrap(args) => Some(cmd::bootstrap::read_inputs(args, &cli.global.deployment)?),
+        Command::Bootstrap(args) => Some(cmd::bootstrap::read_inputs(args, &cli.global.deployment.resolve())?),
         _ => None,
     };
     let ctx = Context::new(&cli.global).await?;
@@ -45,7 +46,14 @@ pub async fn run(cli: Cli) -> Result<()> {
             Command::Provision(args) => cmd::provision::run(args, &ctx).await,
             Command::Refresh(args) => cmd::refresh::run(args, &ctx).await,
             Command::Url(args) => cmd::url::run(args, &ctx).await,
+            Command::Cull(args) => cmd::cull::run(args, &ctx).await,
             Command::Watch(_) | Command::Serve(_) => unreachable!("dispatched above"),
+            Command::List(args) => cmd::list::run(args, &ctx).await,
+            Command::Status(args) => cmd::status::run(args, &ctx).await,
+            Command::Stop(args) => cmd::stop::run(args, &ctx).await,
+            Command::Start(args) => cmd::start::run(args, &ctx).await,
+            Command::Terminate(args) => cmd::terminate::run(args, &ctx).await,
+            Command::Teardown(args) => cmd::teardown::run(args, &ctx).await,
         }
     };
     tokio::select! {

@@ -22,6 +22,9 @@ pub struct Notebook {
     pub instance_type: Option<String>,
     pub created: Option<String>,
     pub last_modified: Option<String>,
+    /// LastModifiedTime in epoch seconds: when the notebook entered its current state.
+    #[serde(skip)]
+    pub last_modified_epoch: Option<i64>,
 }
 
 /// DescribeNotebookInstance, or None when there is no such notebook.
@@ -35,6 +38,7 @@ pub async fn describe(ctx: &Context, name: &str) -> Result<Option<Notebook>> {
             instance_type: o.instance_type().map(|t| t.as_str().to_owned()),
             created: o.creation_time().map(rfc3339),
             last_modified: o.last_modified_time().map(rfc3339),
+            last_modified_epoch: o.last_modified_time().map(|t| t.secs()),
         })),
         Err(e) if is_not_found(&e) => Ok(None),
         Err(e) => Err(e),

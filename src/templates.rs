@@ -98,6 +98,42 @@ pub fn parse_parameters(text: &str) -> std::result::Result<BTreeMap<String, Stri
     Ok(map)
 }
 
+/// Restrict the product template's `NotebookInstanceType` AllowedValues to `types` (a per-team
+/// limit), moving the Default into the list if needed. The template keeps the list as a YAML block
+/// sequence under the parameter so that this edit stays a line edit.
+pub fn restrict_instance_types(body: &str, types: &[String]) -> Result<String> {
+    let lines: Vec<&str> = body.lines().collect();
+    let param = lines
+        .iter()
+        .position(|l| l.trim_end() == "  NotebookInstanceType:")
+        .ok_or_else(|| usage(format!("{PRODUCT}: no NotebookInstanceType parameter to restrict")))?;
+    let block_end = lines[param + 1..].iter().position(|l| !l.starts_with("    ") && !l.trim().is_empty()).map_or(lines.len(), |i| param + 1 + i);
+    let allowed = (param + 1..block_end)
+        .find(|&i| lines[i].trim_end() == "    AllowedValues:")
+        .ok_or_else(|| usage(format!("{PRODUCT}: NotebookInstanceType has no AllowedValues block list")))?;
+    let items_end = (allowed + 1..block_end).find(|&i| !lines[i].trim_start().starts_with("- ")).unwrap_or(block_end);
+    let current: Vec<&str> = lines[allowed + 1..items_end].iter().map(|l| l.trim_start().trim_start_matches("- ").trim()).collect();
+    if let Some(bad) = types.iter().find(|t| !current.contains(&t.as_str())) {
+        return Err(usage(format!("--allowed-instance-types: {bad} is not offered by the product template; choose from {}", current.join(", "))));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        if i == allowed + 1 {
+            out.extend(types.iter().map(|t| format!("      - {t}")));
+        }
+        if (allowed + 1..items_end).contains(&i) {
+            continue;
+        }
+        match line.trim_start().strip_prefix("Default:") {
+            Some(default) if (param + 1..block_end).contains(&i) && !types.iter().any(|t| t == default.trim()) => {
+                out.push(format!("    Default: {}", types[0]));
+            }
+            _ => out.push((*line).to_owned()),
+        }
+    }
+    Ok(out.join("\n") + "\n")
+}
+
 /// Short content hash: the product's provisioning artifact name, so a changed template becomes a
 /// new artifact version, and the no-op check for the upload.
 pub fn version_of(body: &str) -> String {
@@ -116,6 +152,20 @@ mod tests {
         let c = s.parameters(CATALOG_PARAMS).unwrap();
         assert!(!c.contains_key("S3BucketName"), "placeholder must be left out: {c:?}");
         assert!(s.template(PRODUCT).unwrap().contains("NotebookUserName"));
+    }
+
+    #[test]
+    fn restricts_instance_types() {
+        let body = Sources::default().template(PRODUCT).unwrap();
+        let limited = restrict_instance_types(&body, &["ml.t3.large".into(), "ml.t3.xlarge".into()]).unwrap();
+        let block: Vec<&str> = limited.lines().skip_while(|l| l.trim_end() != "  NotebookInstanceType:").take(12).collect();
+        let block = block.join("\n");
+        assert!(block.contains("- ml.t3.large\n      - ml.t3.xlarge\n"), "{block}");
+        assert!(!block.contains("ml.t2.medium"), "{block}");
+        assert!(block.contains("Default: ml.t3.large"), "{block}");
+        assert_eq!(limited.lines().count(), body.lines().count() - 5);
+        let err = restrict_instance_types(&body, &["ml.p3.2xlarge".into()]).unwrap_err();
+        assert_eq!(crate::error::exit_code(&err), 2);
     }
 
     #[test]

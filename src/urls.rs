@@ -132,15 +132,7 @@ pub async fn list_metadata(ctx: &Context) -> Result<std::collections::BTreeMap<S
         for p in out.parameters() {
             let Some(name) = p.name() else { continue };
             let Some(user) = name.strip_prefix(prefix.as_str()).and_then(naming::user_of_notebook) else { continue };
-            found.insert(
-                user.to_owned(),
-                Metadata {
-                    parameter: name.to_owned(),
-                    parameter_type: p.r#type().map(|t| t.as_str().to_owned()).unwrap_or_default(),
-                    stored_at: p.last_modified_date().map(rfc3339),
-                    session_expires: p.description().and_then(|d| d.split_once(EXPIRY_MARK)).map(|(_, e)| e.trim().to_owned()),
-                },
-            );
+            found.insert(user.to_owned(), metadata_of(name, p));
         }
         token = out.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
         if token.is_none() {
@@ -148,6 +140,44 @@ pub async fn list_metadata(ctx: &Context) -> Result<std::collections::BTreeMap<S
         }
     }
     Ok(found)
+}
+
+fn metadata_of(name: &str, p: &aws_sdk_ssm::types::ParameterMetadata) -> Metadata {
+    Metadata {
+        parameter: name.to_owned(),
+        parameter_type: p.r#type().map(|t| t.as_str().to_owned()).unwrap_or_default(),
+        stored_at: p.last_modified_date().map(rfc3339),
+        session_expires: p.description().and_then(|d| d.split_once(EXPIRY_MARK)).map(|(_, e)| e.trim().to_owned()),
+    }
+}
+
+/// Metadata of one user's parameter (one DescribeParameters call, no decryption), or None.
+pub async fn metadata(ctx: &Context, user: &str) -> Result<Option<Metadata>> {
+    let name = naming::parameter_name(&ctx.names.ssm_prefix, user);
+    let out = ctx
+        .ssm
+        .describe_parameters()
+        .parameter_filters(ParameterStringFilter::builder().key("Name").option("Equals").values(&name).build()?)
+        .send()
+        .await
+        .aws(|| format!("describing parameter {name}"))?;
+    Ok(out.parameters().iter().find(|p| p.name() == Some(name.as_str())).map(|p| metadata_of(&name, p)))
+}
+
+/// Delete parameters by full name, ten per call (DeleteParameters' limit). Returns the names deleted.
+pub async fn delete_names(ctx: &Context, names: &[String]) -> Result<Vec<String>> {
+    let mut deleted = Vec::new();
+    for chunk in names.chunks(10) {
+        let out = ctx
+            .ssm
+            .delete_parameters()
+            .set_names(Some(chunk.to_vec()))
+            .send()
+            .await
+            .aws(|| format!("deleting parameters {}", chunk.join(", ")))?;
+        deleted.extend(out.deleted_parameters().iter().cloned());
+    }
+    Ok(deleted)
 }
 
 #[cfg(test)]

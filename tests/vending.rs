@@ -161,10 +161,10 @@ fn url_stored_and_fresh() {
 #[test]
 fn failed_record_exits_1_with_the_record_errors() {
     let acct = ready();
-    // Well-formed, but not in the product template's AllowedValues: the launch fails.
-    let (code, out, err) = acct.run(&["provision", "--user", "gina", "--instance-type", "ml.p3.2xlarge"]);
+    // A valid value that CloudFormation cannot launch: the role export of a stack that does not exist.
+    let (code, out, err) = acct.run(&["provision", "--user", "gina", "--param", "S3IAMConfigStackName=no-such-stack"]);
     assert_eq!(code, 1, "{out}{err}");
-    assert!(err.contains("FAILED") && err.contains("NotebookInstanceType"), "{err}");
+    assert!(err.contains("FAILED") && err.contains("no-such-stack"), "{err}");
     // The product is now in ERROR: provision says so and how to fix it.
     let (code, _, err) = acct.run(&["provision", "--user", "gina"]);
     assert_eq!(code, 1);

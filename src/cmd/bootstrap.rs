@@ -8,7 +8,7 @@ use anyhow::Result;
 use md5::{Digest, Md5};
 use serde::Serialize;
 
-use crate::cli::BootstrapArgs;
+use crate::cli::{BootstrapArgs, Names};
 use crate::context::Context;
 use crate::error::{has_code, usage, AwsResultExt};
 use crate::naming;
@@ -25,7 +25,7 @@ pub struct Inputs {
     product_key: String,
 }
 
-pub fn read_inputs(args: &BootstrapArgs, ctx_names: &crate::cli::DeploymentArgs) -> Result<Inputs> {
+pub fn read_inputs(args: &BootstrapArgs, names: &Names) -> Result<Inputs> {
     let sources = Sources { templates: args.templates.clone(), parameters: args.parameters_dir.clone() };
     sources.check()?;
     let catalog_params = sources.parameters(templates::CATALOG_PARAMS)?;
@@ -35,13 +35,16 @@ pub fn read_inputs(args: &BootstrapArgs, ctx_names: &crate::cli::DeploymentArgs)
     let product_key = catalog_params.get("ServiceCatalogTemplateName").cloned().unwrap_or_else(|| templates::PRODUCT.to_owned());
     Ok(Inputs {
         s3_iam: StackSpec {
-            name: ctx_names.s3_stack.clone(),
+            name: names.s3_stack.clone(),
             template: sources.template(templates::S3_IAM)?,
             parameters: sources.parameters(templates::S3_IAM_PARAMS)?,
         },
         catalog_template: sources.template(templates::CATALOG)?,
         catalog_params,
-        product_template: sources.template(templates::PRODUCT)?,
+        product_template: match args.allowed_instance_types.as_slice() {
+            [] => sources.template(templates::PRODUCT)?,
+            types => templates::restrict_instance_types(&sources.template(templates::PRODUCT)?, types)?,
+        },
         product_key,
     })
 }
@@ -114,6 +117,9 @@ fn catalog_spec(ctx: &Context, inputs: &Inputs, bucket: &str, principal: &str) -
     parameters.insert("UserIAMPrincipal".into(), principal.to_owned());
     parameters.insert("S3IAMConfigStackName".into(), ctx.names.s3_stack.clone());
     parameters.insert("ProductName".into(), ctx.names.product_name.clone());
+    if let Some(portfolio) = &ctx.names.portfolio_name {
+        parameters.insert("PortfolioName".into(), portfolio.clone());
+    }
     parameters.insert("ServiceCatalogTemplateName".into(), inputs.product_key.clone());
     parameters.insert("ProductTemplateVersion".into(), templates::version_of(&inputs.product_template));
     StackSpec { name: ctx.names.catalog_stack.clone(), template: inputs.catalog_template.clone(), parameters }

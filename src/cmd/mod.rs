@@ -1,8 +1,15 @@
 //! One file per subcommand, each `run(args, &Context)`.
 
 pub mod bootstrap;
+pub mod cull;
+pub mod list;
 pub mod provision;
 pub mod refresh;
 pub mod serve;
+pub mod start;
+pub mod status;
+pub mod stop;
+pub mod teardown;
+pub mod terminate;
 pub mod url;
 pub mod watch;

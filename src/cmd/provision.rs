@@ -1,7 +1,6 @@
 //! `provision --user U`: Service Catalog ProvisionProduct -> record SUCCEEDED -> notebook InService
 //! -> presigned URL -> SSM. Converges when run again, whatever state a previous run left.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use anyhow::{bail, Result};
@@ -10,8 +9,10 @@ use serde::Serialize;
 use crate::catalog;
 use crate::cli::ProvisionArgs;
 use crate::context::Context;
+use crate::error::usage;
 use crate::naming;
 use crate::notebook::WhenStopped;
+use crate::parameters;
 use crate::poll::Deadline;
 use crate::progress;
 use crate::vend::{self, Delivery, Request};
@@ -38,15 +39,37 @@ impl fmt::Display for Started {
 pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
     let deadline = Deadline::secs(args.timeout);
     let user = args.user.as_str();
+    let mut requested = args.product.to_parameters().map_err(usage)?;
+    if let Some(t) = &args.instance_type {
+        if requested.insert("NotebookInstanceType".into(), t.clone()).is_some() {
+            return Err(usage("product parameter NotebookInstanceType is given twice (--instance-type and --param)"));
+        }
+    }
     let resume = format!("notebook-vend provision --user {user}");
-    let task = ctx.progress.task(format!("provisioning a notebook for {user}"));
 
+    // Every value is checked against the product's own constraints before anything is written.
     let product = catalog::resolve_product(ctx).await?;
+    let specs = parameters::describe(ctx, &product).await?;
+    let mut params = requested.clone();
+    params.insert("NotebookUserName".to_owned(), user.to_owned());
+    if specs.contains_key("S3IAMConfigStackName") {
+        params.entry("S3IAMConfigStackName".into()).or_insert_with(|| ctx.names.s3_stack.clone());
+    }
+    parameters::validate(&params, &specs)?;
+
+    let task = ctx.progress.task(format!("provisioning a notebook for {user}"));
     let existing = catalog::find_for_user(ctx, &product, user).await?;
     let record_id = match &existing {
         Some(pp) => match pp.status.as_str() {
             "AVAILABLE" => {
                 task.println(format!("{user} already has provisioned product {} (AVAILABLE): refreshing its URL", pp.name));
+                if !requested.is_empty() {
+                    let keys: Vec<&str> = requested.keys().map(String::as_str).collect();
+                    task.println(format!(
+                        "warning: {} not applied to the existing notebook; terminate and provision again to change them",
+                        keys.join(", ")
+                    ));
+                }
                 None
             }
             "UNDER_CHANGE" | "PLAN_IN_PROGRESS" => pp.last_record_id.clone(),
@@ -64,11 +87,6 @@ pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
             }
         },
         None => {
-            let mut params = BTreeMap::from([("NotebookUserName".to_owned(), user.to_owned())]);
-            if let Some(t) = &args.instance_type {
-                params.insert("NotebookInstanceType".into(), t.clone());
-            }
-            params.insert("S3IAMConfigStackName".into(), ctx.names.s3_stack.clone());
             progress::set_in_flight(format!("ProvisionProduct for {user} was being sent; run `{resume}` to resume"));
             let record = catalog::provision(ctx, &product, user, &params, &args.tags).await?;
             let id = record.record_id().unwrap_or_default().to_owned();

@@ -141,11 +141,15 @@ impl fmt::Display for Handled {
     }
 }
 
+/// One line on stdout. A closed stdout (`watch | head -1`) must not kill a running watch: the
+/// line is lost, the work is done and the next scan sees it as handled.
 fn emit(format: OutputFormat, h: &Handled) {
-    match format {
-        OutputFormat::Text => println!("{h}"),
-        OutputFormat::Json => println!("{}", serde_json::to_string(h).unwrap_or_default()),
-    }
+    use std::io::Write;
+    let line = match format {
+        OutputFormat::Text => h.to_string(),
+        OutputFormat::Json => serde_json::to_string(h).unwrap_or_default(),
+    };
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 pub async fn run(args: &WatchArgs, ctx: &Context) -> Result<()> {

@@ -29,7 +29,9 @@ pub fn sandbox() -> &'static Sandbox {
     SANDBOX.get_or_init(|| {
         let dir = std::env::var_os("SANDBOX_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join(".sandbox"));
         let port: u16 = std::fs::read_to_string(dir.join("port"))
-            .unwrap_or_else(|_| panic!("no sandbox in {}: run `scripts/sandbox.sh up` (scripts/test.sh does)", dir.display()))
+            .unwrap_or_else(|_| {
+                panic!("no sandbox in {}: run `scripts/sandbox.sh up` (scripts/test.sh does)", dir.display())
+            })
             .trim()
             .parse()
             .expect("port file holds a port");
@@ -55,9 +57,14 @@ impl Account {
     pub fn new() -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
-        let mix = (nanos ^ (std::process::id() as u64) << 20).wrapping_add(N.fetch_add(1, Ordering::SeqCst) as u64 * 7919);
+        let mix =
+            (nanos ^ (std::process::id() as u64) << 20).wrapping_add(N.fetch_add(1, Ordering::SeqCst) as u64 * 7919);
         let id = format!("9{:011}", mix % 100_000_000_000);
-        Account { id, home: tempfile::tempdir().unwrap() }
+        let home = tempfile::tempdir().unwrap();
+        // Empty AWS config files: nothing from the developer's, and no SDK warning about missing ones.
+        std::fs::write(home.path().join("config"), "").unwrap();
+        std::fs::write(home.path().join("credentials"), "").unwrap();
+        Account { id, home }
     }
 
     /// The binary with this account's environment and nothing inherited from the developer's.
@@ -182,8 +189,21 @@ pub fn control(name: &str, body: &serde_json::Value) -> serde_json::Value {
 
 /// Writes are the operations that change state; a refused or dry-run command must send none.
 pub fn is_write(op: &str) -> bool {
-    ["Create", "Update", "Delete", "Put", "Provision", "Terminate", "Execute", "Start", "Stop", "Add", "Associate", "Remove"]
-        .iter()
-        .any(|w| op.starts_with(w))
+    [
+        "Create",
+        "Update",
+        "Delete",
+        "Put",
+        "Provision",
+        "Terminate",
+        "Execute",
+        "Start",
+        "Stop",
+        "Add",
+        "Associate",
+        "Remove",
+    ]
+    .iter()
+    .any(|w| op.starts_with(w))
         && op != "CreatePresignedNotebookInstanceUrl"
 }

@@ -1,0 +1,152 @@
+//! `cull --max-age DURATION`: stop every vended notebook that has been InService longer than
+//! DURATION, for cron or CI. The CLI-side counterpart of JupyterHub's culler `--max-age`; the
+//! product's idle auto-stop covers idleness, this covers forgotten-but-busy notebooks.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Result};
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+
+use crate::catalog;
+use crate::cli::CullArgs;
+use crate::context::Context;
+use crate::naming;
+use crate::notebook;
+use crate::output::table;
+
+#[derive(Debug, Serialize)]
+struct Row {
+    user: String,
+    notebook: String,
+    status: String,
+    /// Seconds since the notebook last became InService (its LastModifiedTime).
+    in_service_seconds: Option<u64>,
+    action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Culled {
+    max_age_seconds: u64,
+    dry_run: bool,
+    stopped: usize,
+    notebooks: Vec<Row>,
+}
+
+impl fmt::Display for Culled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows: Vec<Vec<String>> = self
+            .notebooks
+            .iter()
+            .map(|r| {
+                vec![
+                    r.user.clone(),
+                    r.notebook.clone(),
+                    r.status.clone(),
+                    r.in_service_seconds.map(human).unwrap_or_else(|| "-".into()),
+                    match &r.error {
+                        Some(e) => format!("{}: {e}", r.action),
+                        None => r.action.to_owned(),
+                    },
+                ]
+            })
+            .collect();
+        writeln!(f, "{}", table(&["USER", "NOTEBOOK", "STATUS", "IN SERVICE FOR", "ACTION"], &rows))?;
+        let verb = if self.dry_run { "would stop" } else { "stopped" };
+        write!(f, "{} {verb} (max age {})", self.stopped, human(self.max_age_seconds))
+    }
+}
+
+fn human(secs: u64) -> String {
+    match secs {
+        s if s >= 86_400 => format!("{}d{}h", s / 86_400, (s % 86_400) / 3600),
+        s if s >= 3600 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        s if s >= 60 => format!("{}m{}s", s / 60, s % 60),
+        s => format!("{s}s"),
+    }
+}
+
+pub async fn run(args: &CullArgs, ctx: &Context) -> Result<()> {
+    let max_age = args.max_age;
+    let product = catalog::resolve_product(ctx).await?;
+    let users: Vec<String> = catalog::list_provisioned(ctx, &product).await?.into_iter().filter_map(|p| p.user).collect();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    let mut rows: Vec<Row> = stream::iter(users)
+        .map(|user| async move {
+            let name = naming::notebook_name(&user);
+            let nb = match notebook::describe(ctx, &name).await {
+                Ok(Some(nb)) => nb,
+                Ok(None) => return Row { user, notebook: name, status: "missing".into(), in_service_seconds: None, action: "kept", error: None },
+                Err(e) => {
+                    return Row { user, notebook: name, status: "unknown".into(), in_service_seconds: None, action: "failed", error: Some(format!("{e:#}")) }
+                }
+            };
+            let age = (nb.status == "InService").then(|| nb.last_modified_epoch.map(|t| (now - t).max(0) as u64)).flatten();
+            let too_old = age.is_some_and(|a| a > max_age.as_secs());
+            let (action, error) = match (too_old, args.dry_run) {
+                (false, _) => ("kept", None),
+                (true, true) => ("would stop", None),
+                (true, false) => match notebook::stop(ctx, &name).await {
+                    Ok(()) => ("stopped", None),
+                    Err(e) => ("failed", Some(format!("{e:#}"))),
+                },
+            };
+            Row { user, notebook: name, status: nb.status, in_service_seconds: age, action, error }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    rows.sort_by(|a, b| a.user.cmp(&b.user));
+    let failed = rows.iter().filter(|r| r.action == "failed").count();
+    let stopped = rows.iter().filter(|r| matches!(r.action, "stopped" | "would stop")).count();
+    crate::output::emit(ctx.output, &Culled { max_age_seconds: max_age.as_secs(), dry_run: args.dry_run, stopped, notebooks: rows })?;
+    if failed > 0 {
+        bail!("{failed} notebook(s) could not be checked or stopped");
+    }
+    Ok(())
+}
+
+/// `90s`, `30m`, `8h`, `2d`, `1h30m`: a positive duration.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("duration {s:?} must be like 90s, 30m, 8h, 2d or 1h30m");
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        total = total.checked_add(n.checked_mul(unit).ok_or_else(bad)?).ok_or_else(bad)?;
+        digits.clear();
+    }
+    if !digits.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("1h30m").unwrap().as_secs(), 5400);
+        assert_eq!(parse_duration("2d").unwrap().as_secs(), 172_800);
+        for bad in ["", "0s", "10", "h", "5x", "-5m", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! `list`: every notebook vended by the product, whoever provisioned it (this tool, the console,
+//! another script), joined with its notebook (described concurrently) and its URL parameter
+//! (one DescribeParameters call for all). A parameter whose user has no provisioned product left
+//! is listed too: it is a stale credential someone should remove (`terminate` or `teardown`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use anyhow::Result;
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+
+use crate::catalog;
+use crate::cli::ListArgs;
+use crate::context::Context;
+use crate::naming;
+use crate::notebook;
+use crate::output::table;
+use crate::urls;
+
+/// Concurrent DescribeNotebookInstance calls.
+const CONCURRENCY: usize = 8;
+
+#[derive(Debug, Serialize)]
+pub struct Row {
+    /// None when the provisioned product names no user this tool can read.
+    pub user: Option<String>,
+    pub notebook: Option<String>,
+    /// Notebook status; None when there is no notebook (yet, or any more).
+    pub status: Option<String>,
+    pub instance_type: Option<String>,
+    pub failure_reason: Option<String>,
+    pub provisioned_product: Option<String>,
+    pub provisioned_product_id: Option<String>,
+    /// AVAILABLE, UNDER_CHANGE, TAINTED, ERROR, PLAN_IN_PROGRESS; None for a parameter left behind.
+    pub product_status: Option<String>,
+    pub parameter: Option<String>,
+    pub url_stored_at: Option<String>,
+    pub session_expires: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct Listing(pub Vec<Row>);
+
+impl fmt::Display for Listing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        let rows: Vec<Vec<String>> = self
+            .0
+            .iter()
+            .map(|r| {
+                vec![
+                    dash(&r.user),
+                    dash(&r.notebook),
+                    r.status.clone().unwrap_or_else(|| "(none)".into()),
+                    dash(&r.instance_type),
+                    r.product_status.clone().unwrap_or_else(|| "(none)".into()),
+                    dash(&r.url_stored_at),
+                    dash(&r.session_expires),
+                ]
+            })
+            .collect();
+        write!(
+            f,
+            "{}",
+            table(&["USER", "NOTEBOOK", "STATUS", "TYPE", "PRODUCT-STATUS", "URL-STORED", "SESSION-EXPIRES"], &rows)
+        )
+    }
+}
+
+pub async fn run(_args: &ListArgs, ctx: &Context) -> Result<()> {
+    let product = catalog::resolve_product(ctx).await?;
+    let (provisioned, mut params) = tokio::try_join!(catalog::list_provisioned(ctx, &product), urls::list_metadata(ctx))?;
+
+    let mut rows: Vec<Row> = provisioned
+        .into_iter()
+        .map(|p| {
+            let meta = p.user.as_ref().and_then(|u| params.remove(u));
+            Row {
+                notebook: p.user.as_deref().map(naming::notebook_name),
+                user: p.user,
+                status: None,
+                instance_type: None,
+                failure_reason: None,
+                provisioned_product: Some(p.name),
+                provisioned_product_id: Some(p.id),
+                product_status: Some(p.status),
+                parameter: meta.as_ref().map(|m| m.parameter.clone()),
+                url_stored_at: meta.as_ref().and_then(|m| m.stored_at.clone()),
+                session_expires: meta.and_then(|m| m.session_expires),
+            }
+        })
+        .collect();
+    // Parameters nobody's provisioned product accounts for.
+    rows.extend(params.into_iter().map(|(user, m)| Row {
+        notebook: Some(naming::notebook_name(&user)),
+        user: Some(user),
+        status: None,
+        instance_type: None,
+        failure_reason: None,
+        provisioned_product: None,
+        provisioned_product_id: None,
+        product_status: None,
+        parameter: Some(m.parameter),
+        url_stored_at: m.stored_at,
+        session_expires: m.session_expires,
+    }));
+
+    let names: Vec<String> = rows.iter().filter_map(|r| r.notebook.clone()).collect();
+    let described: BTreeMap<String, Option<notebook::Notebook>> = stream::iter(names)
+        .map(|name| async move {
+            let nb = notebook::describe(ctx, &name).await;
+            nb.map(|nb| (name, nb))
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<Result<_>>>()
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
+    for row in &mut rows {
+        if let Some(Some(nb)) = row.notebook.as_ref().and_then(|n| described.get(n)) {
+            row.status = Some(nb.status.clone());
+            row.instance_type = nb.instance_type.clone();
+            row.failure_reason = nb.failure_reason.clone();
+        }
+    }
+    rows.sort_by(|a, b| (&a.user, &a.provisioned_product).cmp(&(&b.user, &b.provisioned_product)));
+    if rows.is_empty() {
+        ctx.progress.line(format!(
+            "no notebooks vended by product {:?}; provision one with `notebook-vend provision --user NAME`",
+            product.name
+        ));
+    }
+    crate::output::emit(ctx.output, &Listing(rows))
+}

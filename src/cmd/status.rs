@@ -1,0 +1,213 @@
+//! `status --user U`: the user's provisioned product (with its last record and errors), notebook and
+//! URL parameter side by side, and the one command that makes sense next.
+//!
+//! Exit status: 0 when the user has anything at all, broken or not (the report says what); 1 when
+//! the user has nothing (the report is still printed, so `--output json` always parses) or when a
+//! lookup failed. `if notebook-vend status -q --user U >/dev/null; then` tests for a notebook.
+
+use std::fmt;
+
+use anyhow::{anyhow, Result};
+use serde::Serialize;
+
+use crate::catalog;
+use crate::cli::StatusArgs;
+use crate::context::Context;
+use crate::error::aws_error;
+use crate::naming;
+use crate::notebook::{self, Notebook};
+use crate::urls::{self, Metadata};
+
+#[derive(Debug, Serialize)]
+pub struct Record {
+    pub id: String,
+    pub record_type: Option<String>,
+    pub status: Option<String>,
+    pub updated: Option<String>,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Product {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub status_message: Option<String>,
+    pub created: Option<String>,
+    pub last_record: Option<Record>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Next {
+    /// The command to run, or None when nothing needs doing.
+    pub command: Option<String>,
+    pub why: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub user: String,
+    pub provisioned_product: Option<Product>,
+    pub notebook: Option<Notebook>,
+    pub parameter: Option<Metadata>,
+    pub next: Next,
+    /// What could not be looked up (e.g. the product is not deployed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        writeln!(f, "user                 {}", self.user)?;
+        match &self.provisioned_product {
+            Some(p) => {
+                writeln!(f, "provisioned product  {} ({}) {}", p.name, p.id, p.status)?;
+                if let Some(m) = &p.status_message {
+                    writeln!(f, "  status message     {m}")?;
+                }
+                writeln!(f, "  created            {}", opt(&p.created))?;
+                if let Some(r) = &p.last_record {
+                    writeln!(f, "  last record        {} {} {} (updated {})", r.id, opt(&r.record_type), opt(&r.status), opt(&r.updated))?;
+                    for e in &r.errors {
+                        writeln!(f, "  record error       {e}")?;
+                    }
+                }
+            }
+            None => writeln!(f, "provisioned product  (none)")?,
+        }
+        match &self.notebook {
+            Some(n) => {
+                writeln!(f, "notebook             {} {}", n.name, n.status)?;
+                if let Some(r) = &n.failure_reason {
+                    writeln!(f, "  failure reason     {r}")?;
+                }
+                writeln!(f, "  instance type      {}", opt(&n.instance_type))?;
+                writeln!(f, "  created            {}", opt(&n.created))?;
+                writeln!(f, "  last modified      {}", opt(&n.last_modified))?;
+            }
+            None => writeln!(f, "notebook             (none)")?,
+        }
+        match &self.parameter {
+            Some(p) => {
+                writeln!(f, "parameter            {} ({})", p.parameter, p.parameter_type)?;
+                writeln!(f, "  stored at          {}", opt(&p.stored_at))?;
+                writeln!(f, "  session expires    {}", opt(&p.session_expires))?;
+            }
+            None => writeln!(f, "parameter            (none)")?,
+        }
+        for n in &self.notes {
+            writeln!(f, "note                 {n}")?;
+        }
+        match &self.next.command {
+            Some(c) => write!(f, "next                 {c}\n  why                {}", self.next.why),
+            None => write!(f, "next                 nothing to do: {}", self.next.why),
+        }
+    }
+}
+
+pub async fn run(args: &StatusArgs, ctx: &Context) -> Result<()> {
+    let user = args.user.as_str();
+    let name = naming::notebook_name(user);
+    let mut notes = Vec::new();
+    let (pp, nb, param) =
+        tokio::try_join!(provisioned(ctx, user, &mut notes), notebook::describe(ctx, &name), urls::metadata(ctx, user))?;
+    let next = next_step(user, pp.as_ref(), nb.as_ref(), param.as_ref());
+    let nothing = pp.is_none() && nb.is_none() && param.is_none();
+    let report = Status { user: user.to_owned(), provisioned_product: pp, notebook: nb, parameter: param, next, notes };
+    crate::output::emit(ctx.output, &report)?;
+    if nothing {
+        return Err(anyhow!("user {user} has nothing: no provisioned product, notebook or URL parameter"));
+    }
+    Ok(())
+}
+
+async fn provisioned(ctx: &Context, user: &str, notes: &mut Vec<String>) -> Result<Option<Product>> {
+    let product = match catalog::resolve_product(ctx).await {
+        Ok(p) => p,
+        // Not deployed or not visible: report the notebook and parameter anyway.
+        Err(e) if aws_error(&e).is_none() => {
+            notes.push(format!("{e:#}"));
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let Some(pp) = catalog::find_for_user(ctx, &product, user).await? else { return Ok(None) };
+    let last_record = match &pp.last_record_id {
+        Some(id) => {
+            let (d, _) = catalog::describe_record(ctx, id).await?;
+            Some(Record {
+                id: id.clone(),
+                record_type: d.record_type().map(str::to_owned),
+                status: d.status().map(|s| s.as_str().to_owned()),
+                updated: d.updated_time().map(crate::output::rfc3339),
+                errors: d
+                    .record_errors()
+                    .iter()
+                    .map(|e| format!("{}: {}", e.code().unwrap_or("Error"), e.description().unwrap_or("no description")))
+                    .collect(),
+            })
+        }
+        None => None,
+    };
+    Ok(Some(Product {
+        id: pp.id,
+        name: pp.name,
+        status: pp.status,
+        status_message: pp.status_message,
+        created: pp.created,
+        last_record,
+    }))
+}
+
+fn next_step(user: &str, pp: Option<&Product>, nb: Option<&Notebook>, param: Option<&Metadata>) -> Next {
+    let cmd = |c: String, why: &str| Next { command: Some(c), why: why.to_owned() };
+    let replace = format!("notebook-vend terminate --user {user} && notebook-vend provision --user {user}");
+    let record_type = pp.and_then(|p| p.last_record.as_ref()).and_then(|r| r.record_type.as_deref());
+    match (pp.map(|p| p.status.as_str()), nb.map(|n| n.status.as_str())) {
+        (None, None) if param.is_some() => cmd(
+            format!("notebook-vend terminate --user {user}"),
+            "only the URL parameter is left (a stale credential); terminate removes it",
+        ),
+        (None, None) => cmd(format!("notebook-vend provision --user {user}"), "the user has no notebook"),
+        (None, Some(_)) => Next {
+            command: None,
+            why: "the notebook exists but no provisioned product of this product owns it: it was not vended here".into(),
+        },
+        (Some("UNDER_CHANGE" | "PLAN_IN_PROGRESS"), _) if record_type == Some("TERMINATE_PROVISIONED_PRODUCT") => {
+            cmd(format!("notebook-vend terminate --user {user}"), "a termination is in progress; terminate waits for it and cleans up")
+        }
+        (Some("UNDER_CHANGE" | "PLAN_IN_PROGRESS"), _) => {
+            cmd(format!("notebook-vend provision --user {user}"), "provisioning is in progress; provision waits for it and stores the URL")
+        }
+        (Some("ERROR" | "TAINTED"), _) => cmd(replace, "the provisioned product is broken (see the record errors)"),
+        (Some(_), None) => cmd(replace, "the provisioned product has no notebook (deleted outside Service Catalog?)"),
+        (Some(_), Some("Failed")) => cmd(replace, "the notebook Failed (see the failure reason)"),
+        (Some(_), Some("Stopped")) => cmd(format!("notebook-vend start --user {user} --refresh"), "the notebook is stopped"),
+        (Some(_), Some("Pending")) => {
+            cmd(format!("notebook-vend refresh --user {user}"), "the notebook is starting; refresh waits for InService and stores a URL")
+        }
+        (Some(_), Some("Stopping")) => cmd(
+            format!("notebook-vend start --user {user} --refresh"),
+            "the notebook is stopping; start it again once it is Stopped",
+        ),
+        (Some(_), Some("Deleting")) => cmd(format!("notebook-vend provision --user {user}"), "the notebook is being deleted"),
+        (Some(_), Some("InService")) if param.is_none() => {
+            cmd(format!("notebook-vend refresh --user {user}"), "the notebook runs but no URL is stored")
+        }
+        (Some(_), Some("InService")) if expired(param) => {
+            cmd(format!("notebook-vend refresh --user {user}"), "the stored URL's session has expired")
+        }
+        (Some(_), Some("InService")) => cmd(
+            format!("notebook-vend url --user {user}"),
+            "all is well; a presigned URL works 5 minutes, so url mints one on demand",
+        ),
+        (Some(_), Some(other)) => Next { command: None, why: format!("the notebook is {other}; check again shortly") },
+    }
+}
+
+/// True when the parameter's session end is in the past (RFC 3339 UTC strings compare as text).
+fn expired(param: Option<&Metadata>) -> bool {
+    let now = crate::output::rfc3339(&aws_smithy_types::DateTime::from(std::time::SystemTime::now()));
+    param.and_then(|p| p.session_expires.as_deref()).is_some_and(|e| e < now.as_str())
+}

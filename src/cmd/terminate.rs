@@ -1,0 +1,244 @@
+//! `terminate --user U`: TerminateProvisionedProduct, wait for its record and for the notebook to
+//! be gone, delete the user's URL parameter (the blog's setup left that credential behind forever).
+//! Asks on a terminal unless `--yes`; refuses before any AWS call when nobody can answer. Converges
+//! when run again: a termination in progress is awaited, and nothing left is success.
+
+use std::fmt;
+use std::io::IsTerminal;
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+use crate::catalog::{self, Provisioned};
+use crate::cli::TerminateArgs;
+use crate::context::Context;
+use crate::error::{aws_error, exit, exit_code, usage};
+use crate::naming;
+use crate::notebook;
+use crate::poll::Deadline;
+use crate::progress::{self, Task};
+use crate::urls;
+
+/// Refuse (exit 2, before any AWS call) when confirmation is needed and stdin cannot give it.
+pub(crate) fn require_answerable(yes: bool, dry_run: bool, what: &str) -> Result<()> {
+    if yes || dry_run || std::io::stdin().is_terminal() {
+        Ok(())
+    } else {
+        Err(usage(format!("refusing to {what} without --yes: stdin is not a terminal, so nobody can confirm")))
+    }
+}
+
+/// Ask on stderr and read one line from stdin: "y" or "yes" (any case) confirms. The read runs on
+/// its own thread so that Ctrl-C still interrupts the command while it waits for an answer.
+pub(crate) async fn confirm(question: &str) -> Result<bool> {
+    eprint!("{question} [y/N] ");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let read = std::io::stdin().read_line(&mut line).map(|_| line);
+        let _ = tx.send(read);
+    });
+    let answer = rx.await.map_err(|_| anyhow::anyhow!("could not read the answer from stdin"))??;
+    Ok(is_yes(&answer))
+}
+
+fn is_yes(answer: &str) -> bool {
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProductRef {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Terminated {
+    pub user: String,
+    pub dry_run: bool,
+    /// terminated, nothing_left, would_terminate
+    pub outcome: &'static str,
+    pub provisioned_product: Option<ProductRef>,
+    pub record_id: Option<String>,
+    pub notebook: Option<String>,
+    /// The notebook's status before the command.
+    pub notebook_status: Option<String>,
+    pub parameter: Option<String>,
+    pub parameter_deleted: bool,
+    pub message: String,
+}
+
+impl fmt::Display for Terminated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.dry_run {
+            writeln!(f, "Plan (dry run, nothing written):")?;
+        }
+        if self.outcome != "nothing_left" {
+            let verb = if self.dry_run { "would terminate" } else { "terminated" };
+            match &self.provisioned_product {
+                Some(p) => writeln!(f, "provisioned product  {} ({}, was {}): {verb}", p.name, p.id, p.status)?,
+                None => writeln!(f, "provisioned product  (none)")?,
+            }
+            match (&self.notebook, &self.notebook_status) {
+                (Some(n), Some(s)) => writeln!(f, "notebook             {n} (was {s}): {}", if self.dry_run { "would be deleted" } else { "deleted" })?,
+                _ => writeln!(f, "notebook             (none)")?,
+            }
+            match &self.parameter {
+                Some(p) => writeln!(f, "parameter            {p}: {}", if self.dry_run { "would be deleted" } else { "deleted" })?,
+                None => writeln!(f, "parameter            (none)")?,
+            }
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+pub async fn run(args: &TerminateArgs, ctx: &Context) -> Result<()> {
+    require_answerable(args.yes, args.dry_run, &format!("terminate the notebook of {}", args.user))?;
+    let user = args.user.as_str();
+    let deadline = Deadline::secs(args.timeout);
+    let name = naming::notebook_name(user);
+
+    let (pp, unresolved) = match catalog::resolve_product(ctx).await {
+        Ok(product) => (catalog::find_for_user(ctx, &product, user).await?, None),
+        // Product not deployed or not visible: what is left can still be found and reported.
+        Err(e) if aws_error(&e).is_none() => (None, Some(format!("{e:#}"))),
+        Err(e) => return Err(e),
+    };
+    let (nb, param) = tokio::try_join!(notebook::describe(ctx, &name), urls::metadata(ctx, user))?;
+
+    let mut result = Terminated {
+        user: user.to_owned(),
+        dry_run: args.dry_run,
+        outcome: "terminated",
+        provisioned_product: pp.as_ref().map(|p| ProductRef { id: p.id.clone(), name: p.name.clone(), status: p.status.clone() }),
+        record_id: None,
+        notebook: nb.as_ref().map(|n| n.name.clone()),
+        notebook_status: nb.as_ref().map(|n| n.status.clone()),
+        parameter: param.as_ref().map(|p| p.parameter.clone()),
+        parameter_deleted: false,
+        message: String::new(),
+    };
+    if pp.is_none() && nb.is_none() && param.is_none() {
+        result.outcome = "nothing_left";
+        result.message = format!("nothing left for {user}: no provisioned product, notebook or URL parameter");
+        return crate::output::emit(ctx.output, &result);
+    }
+    if let (None, Some(nb)) = (&pp, &nb) {
+        if nb.status != "Deleting" {
+            let why = unresolved.unwrap_or_else(|| format!("no provisioned product of {:?} owns it", ctx.names.product_name));
+            bail!(
+                "notebook {name} exists ({}) but {why}; terminate only removes what Service Catalog vended: \
+                 delete it in SageMaker if it is yours to delete",
+                nb.status
+            );
+        }
+    }
+    if args.dry_run {
+        result.outcome = "would_terminate";
+        result.message = format!("run without --dry-run to terminate; {user}'s notebook and its data would be gone");
+        return crate::output::emit(ctx.output, &result);
+    }
+    if !args.yes {
+        let mut what = Vec::new();
+        if let Some(p) = &pp {
+            what.push(format!("provisioned product {} ({}, {})", p.name, p.id, p.status));
+        }
+        if let Some(n) = &nb {
+            what.push(format!("notebook {} ({}) with its storage", n.name, n.status));
+        }
+        if let Some(p) = &param {
+            what.push(format!("parameter {}", p.parameter));
+        }
+        if !confirm(&format!("Delete {}?", what.join(", "))).await? {
+            bail!("not confirmed; nothing was changed");
+        }
+    }
+
+    let task = ctx.progress.task(format!("terminating the notebook of {user}"));
+    match &pp {
+        Some(pp) => {
+            let done = terminate_one(ctx, pp, Some(user), deadline, &task).await?;
+            result.record_id = Some(done.record_id);
+            result.parameter_deleted = done.parameter_deleted;
+        }
+        None => {
+            // What a previous run left: a notebook still being deleted, a parameter.
+            let resume = format!("notebook-vend terminate --user {user} --yes");
+            notebook::wait_for(ctx, &name, None, deadline, &task, &resume).await?;
+            result.parameter_deleted = urls::delete(ctx, user).await?;
+        }
+    }
+    progress::clear_in_flight();
+    drop(task);
+    result.message = match &pp {
+        Some(p) => format!("terminated {} of {user}: notebook and URL parameter are gone", p.name),
+        None => format!("removed what was left for {user}"),
+    };
+    crate::output::emit(ctx.output, &result)
+}
+
+pub(crate) struct Done {
+    pub record_id: String,
+    pub parameter_deleted: bool,
+}
+
+/// Terminate one provisioned product and wait for its record; with its user known, also wait for
+/// the notebook to be gone and delete the user's parameter. A change in progress is awaited first
+/// (Service Catalog refuses to terminate an UNDER_CHANGE product); a termination in progress is
+/// followed rather than repeated.
+pub(crate) async fn terminate_one(ctx: &Context, pp: &Provisioned, user: Option<&str>, deadline: Deadline, task: &Task) -> Result<Done> {
+    let resume = match user {
+        Some(u) => format!("notebook-vend terminate --user {u} --yes"),
+        None => "notebook-vend teardown --terminate-notebooks --yes".to_owned(),
+    };
+    let mut record_id = None;
+    if matches!(pp.status.as_str(), "UNDER_CHANGE" | "PLAN_IN_PROGRESS") {
+        if let Some(last) = &pp.last_record_id {
+            let (detail, _) = catalog::describe_record(ctx, last).await?;
+            if detail.record_type() == Some("TERMINATE_PROVISIONED_PRODUCT") {
+                record_id = Some(last.clone());
+            } else {
+                task.set(format!("{}: waiting for record {last} to finish before terminating", pp.name));
+                // Its outcome does not matter: a failed provision is terminated all the same.
+                if let Err(e) = catalog::wait_record(ctx, last, deadline, task, &resume).await {
+                    if exit_code(&e) != exit::AWS || aws_error(&e).is_some() {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+    let record_id = match record_id {
+        Some(r) => r,
+        None => {
+            progress::set_in_flight(format!("TerminateProvisionedProduct {} was being sent; run `{resume}` to resume", pp.name));
+            catalog::terminate(ctx, pp).await?
+        }
+    };
+    task.set(format!("{}: record {record_id}", pp.name));
+    progress::set_in_flight(format!("termination of {} is in progress (record {record_id}); run `{resume}` to resume", pp.name));
+    catalog::wait_record(ctx, &record_id, deadline, task, &resume).await?;
+    let mut parameter_deleted = false;
+    if let Some(user) = user {
+        let name = naming::notebook_name(user);
+        notebook::wait_for(ctx, &name, None, deadline, task, &resume).await?;
+        parameter_deleted = urls::delete(ctx, user).await?;
+    }
+    Ok(Done { record_id, parameter_deleted })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_y_or_yes_confirms() {
+        for yes in ["y", "Y", "yes", "YES\n", "  yes \r\n"] {
+            assert!(is_yes(yes), "{yes:?}");
+        }
+        for no in ["", "\n", "n", "no", "yep", "y es", "oui"] {
+            assert!(!is_yes(no), "{no:?}");
+        }
+    }
+}
