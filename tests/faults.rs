@@ -177,6 +177,12 @@ fn ten_users_under_twenty_percent_faults_converge_exactly() {
         reqs.len(),
         total
     );
+    // The writes whose answer was lost after they happened: each was retried and had to converge.
+    let mut lost: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in reqs.iter().filter(|r| r.fault.as_deref() == Some("drop_after")) {
+        *lost.entry(r.operation.as_str()).or_insert(0) += 1;
+    }
+    eprintln!("answers dropped after the call was served (drop_after), by operation: {lost:?}");
     assert!(by_kind.contains_key("throttle"), "{by_kind:?}");
     assert!(by_kind.len() >= 3, "several kinds of fault were injected: {by_kind:?}");
 }

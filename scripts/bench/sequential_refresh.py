@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""The peer of `notebook-vend refresh --all`: a sequential boto3 loop doing the same calls.
+
+List the provisioned products of the product (SearchProvisionedProducts, paged), then for each user:
+DescribeNotebookInstance, CreatePresignedNotebookInstanceUrl, PutParameter (SecureString, overwrite),
+AddTagsToResource. What a RefreshURL Lambda looping over every user would do.
+
+    sequential_refresh.py --product-id prod-...
+
+Credentials, region and endpoint come from the environment. Prints one JSON line:
+{"users", "seconds", "calls"}.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import boto3
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--product-id", required=True)
+    ap.add_argument("--session-seconds", type=int, default=43200)
+    args = ap.parse_args()
+    sc = boto3.client("servicecatalog")
+    sm = boto3.client("sagemaker")
+    ssm = boto3.client("ssm")
+    account = boto3.client("sts").get_caller_identity()["Account"]
+
+    start = time.time()
+    calls = 0
+    users = []
+    token = None
+    while True:
+        kw = {"PageToken": token} if token else {}
+        out = sc.search_provisioned_products(
+            AccessLevelFilter={"Key": "Account", "Value": account},
+            Filters={"SearchQuery": [f"productId:{args.product_id}"]},
+            PageSize=100,
+            **kw,
+        )
+        calls += 1
+        for p in out.get("ProvisionedProducts", []):
+            owner = next((t["Value"] for t in p.get("Tags", []) if t["Key"] == "Owner"), None)
+            users.append(owner or p["Name"].removesuffix("-Notebook"))
+        token = out.get("NextPageToken")
+        if not token:
+            break
+    for user in sorted(set(users)):
+        name = f"{user}-Notebook"
+        status = sm.describe_notebook_instance(NotebookInstanceName=name)["NotebookInstanceStatus"]
+        calls += 1
+        if status != "InService":
+            continue
+        url = sm.create_presigned_notebook_instance_url(
+            NotebookInstanceName=name, SessionExpirationDurationInSeconds=args.session_seconds
+        )["AuthorizedUrl"]
+        param = f"/SageMaker/Notebooks/{name}"
+        ssm.put_parameter(Name=param, Value=url, Type="SecureString", Overwrite=True)
+        ssm.add_tags_to_resource(ResourceType="Parameter", ResourceId=param,
+                                 Tags=[{"Key": "Owner", "Value": user}, {"Key": "ManagedBy", "Value": "notebook-vend"}])
+        calls += 3
+    print(json.dumps({"users": len(set(users)), "seconds": round(time.time() - start, 3), "calls": calls}))
+
+
+if __name__ == "__main__":
+    main()
