@@ -54,6 +54,12 @@ pub struct GlobalArgs {
     /// Only errors on stderr
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
+    /// Settings file [default: ./notebook-vend.toml, else ~/.config/notebook-vend/notebook-vend.toml]
+    #[arg(long, global = true, value_name = "FILE", env = "NOTEBOOK_VEND_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Section of the settings file to use on top of [default]
+    #[arg(long = "env", global = true, value_name = "NAME", env = "NOTEBOOK_VEND_ENV")]
+    pub config_env: Option<String>,
     #[command(flatten)]
     pub deployment: DeploymentArgs,
 }
@@ -134,6 +140,18 @@ pub enum Command {
     /// Print a fresh presigned URL (valid 5 minutes), the stored one, or open it in a browser
     #[command(after_help = "Examples:\n  notebook-vend url --user alice\n  notebook-vend url --user alice --open")]
     Url(UrlArgs),
+    /// Check credentials, stacks, templates, product and SSM access; one line per check with a fix
+    #[command(after_help = "Examples:\n  notebook-vend doctor\n  notebook-vend doctor --output json")]
+    Doctor,
+    /// Show the effective settings and where each came from (flag, environment, file, default)
+    #[command(after_help = "Examples:\n  notebook-vend config show\n  notebook-vend --env prod config show --output json")]
+    Config(ConfigArgs),
+    /// Print a shell completion script
+    #[command(after_help = "Examples:\n  notebook-vend completions bash > ~/.local/share/bash-completion/completions/notebook-vend\n  notebook-vend completions zsh > ~/.zfunc/_notebook-vend")]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff)
+    #[command(after_help = "Example:\n  notebook-vend man > ~/.local/share/man/man1/notebook-vend.1")]
+    Man,
     /// Stop every vended notebook InService for longer than a maximum age (for cron or CI)
     #[command(after_help = "Examples:\n  notebook-vend cull --max-age 12h --dry-run\n  notebook-vend cull --max-age 1d --output json")]
     Cull(CullArgs),
@@ -289,6 +307,25 @@ pub struct TeardownArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub action: ConfigAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print every setting, its value and its origin
+    Show,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
 pub struct CullArgs {
     /// Stop notebooks InService for longer than this (from their last start): 90s, 30m, 8h, 2d, 1h30m
     #[arg(long, value_name = "DURATION", value_parser = crate::cmd::cull::parse_duration)]
@@ -301,7 +338,7 @@ pub struct CullArgs {
 #[derive(Debug, Args)]
 pub struct BootstrapArgs {
     /// IAM principal (user, role or group ARN) given access to the portfolio [default: the caller]
-    #[arg(long, value_name = "ARN", value_parser = parse_principal)]
+    #[arg(long, value_name = "ARN", env = "NOTEBOOK_VEND_PRINCIPAL", value_parser = parse_principal)]
     pub principal: Option<String>,
     /// Directory with the three templates, instead of the ones built into the binary
     #[arg(long, value_name = "DIR", env = "NOTEBOOK_VEND_TEMPLATES")]
@@ -335,10 +372,11 @@ pub enum ParameterType {
 #[derive(Debug, Clone, Args)]
 pub struct UrlStoreArgs {
     /// Length of the Jupyter session the URL opens, 1800..=43200 seconds
-    #[arg(long, value_name = "N", default_value_t = 43200, value_parser = clap::value_parser!(i32).range(1800..=43200))]
+    #[arg(long, value_name = "N", default_value_t = 43200, env = "NOTEBOOK_VEND_SESSION_SECONDS",
+          value_parser = clap::value_parser!(i32).range(1800..=43200))]
     pub session_seconds: i32,
     /// Parameter type of the stored URL
-    #[arg(long, value_enum, default_value_t = ParameterType::SecureString)]
+    #[arg(long, value_enum, default_value_t = ParameterType::SecureString, env = "NOTEBOOK_VEND_PARAMETER_TYPE")]
     pub parameter_type: ParameterType,
 }
 
@@ -348,7 +386,7 @@ pub struct ProvisionArgs {
     #[arg(long, short = 'u', value_parser = parse_user)]
     pub user: String,
     /// Notebook instance type (one of the product template's AllowedValues)
-    #[arg(long, value_name = "TYPE", value_parser = parse_instance_type)]
+    #[arg(long, value_name = "TYPE", env = "NOTEBOOK_VEND_INSTANCE_TYPE", value_parser = parse_instance_type)]
     pub instance_type: Option<String>,
     #[command(flatten)]
     pub store: UrlStoreArgs,
@@ -442,7 +480,7 @@ pub struct RefreshArgs {
     #[arg(long)]
     pub all: bool,
     /// Parallel refreshes with --all
-    #[arg(long, value_name = "N", default_value_t = 8, conflicts_with = "user",
+    #[arg(long, value_name = "N", default_value_t = 8, conflicts_with = "user", env = "NOTEBOOK_VEND_CONCURRENCY",
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     #[command(flatten)]
@@ -560,7 +598,7 @@ fn parse_prefixed_id(prefix: &'static str) -> impl Fn(&str) -> Result<String, St
     }
 }
 
-fn parse_instance_type(s: &str) -> Result<String, String> {
+pub(crate) fn parse_instance_type(s: &str) -> Result<String, String> {
     let ok = s.starts_with("ml.")
         && s.len() <= 32
         && s[3..].split('.').count() == 2
@@ -580,7 +618,7 @@ fn parse_endpoint(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_stack_name(s: &str) -> Result<String, String> {
+pub(crate) fn parse_stack_name(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.len() <= 128
         && s.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -592,7 +630,7 @@ fn parse_stack_name(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_deployment_name(s: &str) -> Result<String, String> {
+pub(crate) fn parse_deployment_name(s: &str) -> Result<String, String> {
     // Short enough that "<name>-service-catalog-config" and the derived role names stay valid.
     let ok = !s.is_empty()
         && s.len() <= 24
@@ -606,7 +644,7 @@ fn parse_deployment_name(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_product_name(s: &str) -> Result<String, String> {
+pub(crate) fn parse_product_name(s: &str) -> Result<String, String> {
     if s.trim().is_empty() || s.len() > 8191 {
         Err(format!("product name {s:?} must be 1..8191 characters"))
     } else {
@@ -614,7 +652,7 @@ fn parse_product_name(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_ssm_prefix(s: &str) -> Result<String, String> {
+pub(crate) fn parse_ssm_prefix(s: &str) -> Result<String, String> {
     let ok = s.starts_with('/')
         && s.ends_with('/')
         && s.len() <= 900

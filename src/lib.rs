@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod cmd;
+pub mod config;
 pub mod context;
 pub mod error;
 pub mod naming;
@@ -26,7 +27,24 @@ use context::Context;
 use error::Failure;
 
 /// Run one command to completion, or until Ctrl-C / SIGTERM (exit 130, saying what was in flight).
-pub async fn run(cli: Cli) -> Result<()> {
+/// `origins` tells, for each argument, whether clap took it from a flag, the environment or its
+/// default: settings from notebook-vend.toml fill only the defaults.
+pub async fn run(mut cli: Cli, origins: config::ClapOrigins) -> Result<()> {
+    let file = config::load(cli.global.config.as_deref(), cli.global.config_env.as_deref())?;
+    let shown = config::apply(&mut cli, &origins, file.as_ref());
+    // Commands that need no AWS at all.
+    match &cli.command {
+        Command::Config(_) => {
+            let env = cli.global.config_env.as_deref().unwrap_or("default");
+            return cmd::config::run(cli.global.output, file.as_ref(), env, shown);
+        }
+        Command::Completions(args) => {
+            cmd::completions::run(args);
+            return Ok(());
+        }
+        Command::Man => return cmd::man::run(),
+        _ => {}
+    }
     // Input read from disk is checked before the first AWS call.
     let bootstrap_inputs = match &cli.command {
         Command::Bootstrap(args) => Some(cmd::bootstrap::read_inputs(args, &cli.global.deployment.resolve())?),
@@ -47,7 +65,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             Command::Refresh(args) => cmd::refresh::run(args, &ctx).await,
             Command::Url(args) => cmd::url::run(args, &ctx).await,
             Command::Cull(args) => cmd::cull::run(args, &ctx).await,
+            Command::Doctor => cmd::doctor::run(&ctx).await,
             Command::Watch(_) | Command::Serve(_) => unreachable!("dispatched above"),
+            Command::Config(_) | Command::Completions(_) | Command::Man => unreachable!("handled before the AWS context"),
             Command::List(args) => cmd::list::run(args, &ctx).await,
             Command::Status(args) => cmd::status::run(args, &ctx).await,
             Command::Stop(args) => cmd::stop::run(args, &ctx).await,

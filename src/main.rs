@@ -3,13 +3,18 @@
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use notebook_vend::cli::Cli;
 use notebook_vend::error::{exit, exit_code};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    // The origins are read before from_arg_matches_mut, which takes the values out of the matches.
+    let parsed = Cli::command().try_get_matches().and_then(|mut m| {
+        let origins = notebook_vend::config::clap_origins(&m);
+        Ok((Cli::from_arg_matches_mut(&mut m)?, origins))
+    });
+    let (cli, origins) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             let _ = e.print();
             return ExitCode::SUCCESS;
@@ -36,7 +41,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::AWS);
         }
     };
-    match runtime.block_on(notebook_vend::run(cli)) {
+    match runtime.block_on(notebook_vend::run(cli, origins)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -1,18 +1,24 @@
 //! Results go to stdout only, as text for people or JSON for scripts.
 
 use std::fmt::Display;
+use std::io::Write;
 
 use serde::Serialize;
 
 use crate::cli::OutputFormat;
 
-/// Print a command's result in the chosen format.
+/// Print a command's result in the chosen format. A closed stdout (`| head`) is not an error:
+/// the reader has what it wanted.
 pub fn emit<T: Serialize + Display>(format: OutputFormat, result: &T) -> anyhow::Result<()> {
-    match format {
-        OutputFormat::Text => println!("{result}"),
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(result)?),
+    let text = match format {
+        OutputFormat::Text => result.to_string(),
+        OutputFormat::Json => serde_json::to_string_pretty(result)?,
+    };
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Fixed-width table for text output; the last column is not padded.

@@ -1,8 +1,12 @@
 //! One file per subcommand, each `run(args, &Context)`.
 
 pub mod bootstrap;
+pub mod completions;
+pub mod config;
 pub mod cull;
+pub mod doctor;
 pub mod list;
+pub mod man;
 pub mod provision;
 pub mod refresh;
 pub mod serve;

@@ -1,0 +1,167 @@
+//! `doctor`: check that this caller can use this deployment, one line per check with a fix.
+//! Read-only; exit 1 when any check fails.
+
+use std::fmt;
+
+use anyhow::{bail, Result};
+use md5::{Digest, Md5};
+use serde::Serialize;
+
+use crate::catalog;
+use crate::context::Context;
+use crate::error::{has_code, AwsResultExt};
+use crate::stacks;
+use crate::templates::{self, Sources};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub status: Status,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    ok: bool,
+    checks: Vec<Check>,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let width = self.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+        for (i, c) in self.checks.iter().enumerate() {
+            let status = match c.status {
+                Status::Ok => "ok  ",
+                Status::Warn => "warn",
+                Status::Fail => "FAIL",
+            };
+            write!(f, "{status}  {:<width$}  {}", c.name, c.detail)?;
+            if let Some(fix) = &c.fix {
+                write!(f, "\n      {:<width$}  fix: {fix}", "")?;
+            }
+            if i + 1 < self.checks.len() {
+                writeln!(f)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check(name: impl Into<String>, status: Status, detail: impl Into<String>, fix: Option<String>) -> Check {
+    Check { name: name.into(), status, detail: detail.into(), fix }
+}
+
+const BOOTSTRAP: &str = "notebook-vend bootstrap";
+
+pub async fn run(ctx: &Context) -> Result<()> {
+    let mut checks = Vec::new();
+
+    match ctx.caller().await {
+        Ok(caller) => checks.push(check("credentials", Status::Ok, caller.arn.clone(), None)),
+        Err(e) => checks.push(check(
+            "credentials",
+            Status::Fail,
+            format!("{e:#}"),
+            Some("configure credentials: `aws configure`, `aws sso login`, or --profile".into()),
+        )),
+    }
+    checks.push(check("region", Status::Ok, ctx.region.clone(), None));
+
+    let embedded = Sources::default();
+    let mut bucket = None;
+    for (stack, template) in [(&ctx.names.s3_stack, templates::S3_IAM), (&ctx.names.catalog_stack, templates::CATALOG)] {
+        let name = format!("stack {stack}");
+        match stacks::describe(ctx, stack).await {
+            Ok(None) => checks.push(check(name, Status::Fail, "missing", Some(BOOTSTRAP.into()))),
+            Err(e) => checks.push(check(name, Status::Fail, format!("{e:#}"), None)),
+            Ok(Some(s)) => {
+                let status = s.stack_status().map(|s| s.as_str().to_owned()).unwrap_or_default();
+                let healthy = matches!(status.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE");
+                if stack == &ctx.names.s3_stack {
+                    bucket = s.outputs().iter().find(|o| o.output_key() == Some("S3BucketName")).and_then(|o| o.output_value()).map(str::to_owned);
+                }
+                checks.push(check(
+                    name.clone(),
+                    if healthy { Status::Ok } else { Status::Fail },
+                    status,
+                    (!healthy).then(|| BOOTSTRAP.to_owned()),
+                ));
+                checks.push(drift(ctx, stack, &embedded.template(template)?).await);
+            }
+        }
+    }
+
+    let product_template = embedded.template(templates::PRODUCT)?;
+    checks.push(match &bucket {
+        None => check("product template", Status::Fail, "no bucket (the s3-iam stack is missing or has no S3BucketName output)", Some(BOOTSTRAP.into())),
+        Some(bucket) => product_object(ctx, bucket, &product_template).await,
+    });
+
+    checks.push(match catalog::resolve_product(ctx).await {
+        Ok(p) => check("product", Status::Ok, format!("{} ({}), launch path {}, artifact {} ({})", p.name, p.id, p.path_id, p.artifact_id, p.artifact_name), None),
+        Err(e) => check("product", Status::Fail, format!("{e:#}"), Some(format!("{BOOTSTRAP} --principal <your IAM principal ARN>"))),
+    });
+
+    let prefix = &ctx.names.ssm_prefix;
+    checks.push(match crate::urls::list_metadata(ctx).await {
+        Ok(found) => check("ssm prefix", Status::Ok, format!("{prefix} readable, {} URL parameter(s)", found.len()), None),
+        Err(e) => check("ssm prefix", Status::Fail, format!("{e:#}"), Some(format!("allow ssm:DescribeParameters and ssm:GetParameter on {prefix}*"))),
+    });
+
+    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    crate::output::emit(ctx.output, &Report { ok: failed == 0, checks })?;
+    if failed > 0 {
+        bail!("{failed} check(s) failed");
+    }
+    Ok(())
+}
+
+/// The deployed template against the one built into this binary.
+async fn drift(ctx: &Context, stack: &str, embedded: &str) -> Check {
+    let name = format!("template {stack}");
+    let deployed = ctx
+        .cfn
+        .get_template()
+        .stack_name(stack)
+        .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
+        .send()
+        .await
+        .aws(|| format!("reading the template of stack {stack}"));
+    match deployed {
+        Ok(t) if t.template_body().map(str::trim_end) == Some(embedded.trim_end()) => {
+            check(name, Status::Ok, "same as this binary's", None)
+        }
+        Ok(_) => check(
+            name,
+            Status::Fail,
+            "differs from this binary's (drift, or deployed with --templates)",
+            Some(format!("{BOOTSTRAP} (or {BOOTSTRAP} --templates DIR if that was intended)")),
+        ),
+        Err(e) => check(name, Status::Fail, format!("{e:#}"), None),
+    }
+}
+
+async fn product_object(ctx: &Context, bucket: &str, body: &str) -> Check {
+    let key = templates::PRODUCT;
+    let name = "product template";
+    match ctx.s3.head_object().bucket(bucket).key(key).send().await.aws(|| format!("reading s3://{bucket}/{key}")) {
+        Ok(h) if h.e_tag().map(|t| t.trim_matches('"').to_owned()) == Some(hex::encode(Md5::digest(body.as_bytes()))) => {
+            check(name, Status::Ok, format!("s3://{bucket}/{key}, same as this binary's"), None)
+        }
+        Ok(_) => check(name, Status::Warn, format!("s3://{bucket}/{key} differs from this binary's"), Some(BOOTSTRAP.into())),
+        Err(e) if has_code(&e, &["NotFound", "NoSuchKey"]) => {
+            check(name, Status::Fail, format!("s3://{bucket}/{key} is missing"), Some(BOOTSTRAP.into()))
+        }
+        Err(e) => check(name, Status::Fail, format!("{e:#}"), None),
+    }
+}
