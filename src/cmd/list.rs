@@ -71,7 +71,8 @@ impl fmt::Display for Listing {
 
 pub async fn run(_args: &ListArgs, ctx: &Context) -> Result<()> {
     let product = catalog::resolve_product(ctx).await?;
-    let (provisioned, mut params) = tokio::try_join!(catalog::list_provisioned(ctx, &product), urls::list_metadata(ctx))?;
+    let (provisioned, mut params) =
+        tokio::try_join!(catalog::list_provisioned(ctx, &product), urls::list_metadata(ctx))?;
 
     let mut rows: Vec<Row> = provisioned
         .into_iter()

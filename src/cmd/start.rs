@@ -54,16 +54,21 @@ pub async fn run(args: &StartArgs, ctx: &Context) -> Result<()> {
         }
         "InService" | "Pending" | "Stopped" => {
             if before == "Stopped" {
-                progress::set_in_flight(format!("StartNotebookInstance {name} was being sent; run `{resume}` to resume"));
+                progress::set_in_flight(format!(
+                    "StartNotebookInstance {name} was being sent; run `{resume}` to resume"
+                ));
                 notebook::start(ctx, &name).await?;
             }
             if args.no_wait && before != "InService" {
                 progress::clear_in_flight();
                 result.outcome = if before == "Stopped" { "start_requested" } else { "already_starting" };
                 result.status = "Pending".into();
-                result.message = format!("{name} is Pending; not waiting (`notebook-vend status --user {user}` follows it)");
+                result.message =
+                    format!("{name} is Pending; not waiting (`notebook-vend status --user {user}` follows it)");
             } else {
-                let task = ctx.progress.task(format!("notebook {name}: {}", if before == "Stopped" { "Pending" } else { &before }));
+                let task = ctx
+                    .progress
+                    .task(format!("notebook {name}: {}", if before == "Stopped" { "Pending" } else { &before }));
                 progress::set_in_flight(format!("notebook {name} is starting; run `{resume}` to wait again"));
                 if args.refresh {
                     let req = Request {

@@ -68,7 +68,14 @@ impl fmt::Display for Status {
                 }
                 writeln!(f, "  created            {}", opt(&p.created))?;
                 if let Some(r) = &p.last_record {
-                    writeln!(f, "  last record        {} {} {} (updated {})", r.id, opt(&r.record_type), opt(&r.status), opt(&r.updated))?;
+                    writeln!(
+                        f,
+                        "  last record        {} {} {} (updated {})",
+                        r.id,
+                        opt(&r.record_type),
+                        opt(&r.status),
+                        opt(&r.updated)
+                    )?;
                     for e in &r.errors {
                         writeln!(f, "  record error       {e}")?;
                     }
@@ -110,8 +117,11 @@ pub async fn run(args: &StatusArgs, ctx: &Context) -> Result<()> {
     let user = args.user.as_str();
     let name = naming::notebook_name(user);
     let mut notes = Vec::new();
-    let (pp, nb, param) =
-        tokio::try_join!(provisioned(ctx, user, &mut notes), notebook::describe(ctx, &name), urls::metadata(ctx, user))?;
+    let (pp, nb, param) = tokio::try_join!(
+        provisioned(ctx, user, &mut notes),
+        notebook::describe(ctx, &name),
+        urls::metadata(ctx, user)
+    )?;
     let next = next_step(user, pp.as_ref(), nb.as_ref(), param.as_ref());
     let nothing = pp.is_none() && nb.is_none() && param.is_none();
     let report = Status { user: user.to_owned(), provisioned_product: pp, notebook: nb, parameter: param, next, notes };
@@ -144,7 +154,9 @@ async fn provisioned(ctx: &Context, user: &str, notes: &mut Vec<String>) -> Resu
                 errors: d
                     .record_errors()
                     .iter()
-                    .map(|e| format!("{}: {}", e.code().unwrap_or("Error"), e.description().unwrap_or("no description")))
+                    .map(|e| {
+                        format!("{}: {}", e.code().unwrap_or("Error"), e.description().unwrap_or("no description"))
+                    })
                     .collect(),
             })
         }
@@ -172,26 +184,34 @@ fn next_step(user: &str, pp: Option<&Product>, nb: Option<&Notebook>, param: Opt
         (None, None) => cmd(format!("notebook-vend provision --user {user}"), "the user has no notebook"),
         (None, Some(_)) => Next {
             command: None,
-            why: "the notebook exists but no provisioned product of this product owns it: it was not vended here".into(),
+            why: "the notebook exists but no provisioned product of this product owns it: it was not vended here"
+                .into(),
         },
-        (Some("UNDER_CHANGE" | "PLAN_IN_PROGRESS"), _) if record_type == Some("TERMINATE_PROVISIONED_PRODUCT") => {
-            cmd(format!("notebook-vend terminate --user {user}"), "a termination is in progress; terminate waits for it and cleans up")
-        }
-        (Some("UNDER_CHANGE" | "PLAN_IN_PROGRESS"), _) => {
-            cmd(format!("notebook-vend provision --user {user}"), "provisioning is in progress; provision waits for it and stores the URL")
-        }
+        (Some("UNDER_CHANGE" | "PLAN_IN_PROGRESS"), _) if record_type == Some("TERMINATE_PROVISIONED_PRODUCT") => cmd(
+            format!("notebook-vend terminate --user {user}"),
+            "a termination is in progress; terminate waits for it and cleans up",
+        ),
+        (Some("UNDER_CHANGE" | "PLAN_IN_PROGRESS"), _) => cmd(
+            format!("notebook-vend provision --user {user}"),
+            "provisioning is in progress; provision waits for it and stores the URL",
+        ),
         (Some("ERROR" | "TAINTED"), _) => cmd(replace, "the provisioned product is broken (see the record errors)"),
         (Some(_), None) => cmd(replace, "the provisioned product has no notebook (deleted outside Service Catalog?)"),
         (Some(_), Some("Failed")) => cmd(replace, "the notebook Failed (see the failure reason)"),
-        (Some(_), Some("Stopped")) => cmd(format!("notebook-vend start --user {user} --refresh"), "the notebook is stopped"),
-        (Some(_), Some("Pending")) => {
-            cmd(format!("notebook-vend refresh --user {user}"), "the notebook is starting; refresh waits for InService and stores a URL")
+        (Some(_), Some("Stopped")) => {
+            cmd(format!("notebook-vend start --user {user} --refresh"), "the notebook is stopped")
         }
+        (Some(_), Some("Pending")) => cmd(
+            format!("notebook-vend refresh --user {user}"),
+            "the notebook is starting; refresh waits for InService and stores a URL",
+        ),
         (Some(_), Some("Stopping")) => cmd(
             format!("notebook-vend start --user {user} --refresh"),
             "the notebook is stopping; start it again once it is Stopped",
         ),
-        (Some(_), Some("Deleting")) => cmd(format!("notebook-vend provision --user {user}"), "the notebook is being deleted"),
+        (Some(_), Some("Deleting")) => {
+            cmd(format!("notebook-vend provision --user {user}"), "the notebook is being deleted")
+        }
         (Some(_), Some("InService")) if param.is_none() => {
             cmd(format!("notebook-vend refresh --user {user}"), "the notebook runs but no URL is stored")
         }

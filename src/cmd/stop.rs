@@ -88,19 +88,29 @@ pub async fn run(args: &StopArgs, ctx: &Context) -> Result<()> {
         }
         "InService" | "Stopping" => {
             if before == "InService" {
-                progress::set_in_flight(format!("StopNotebookInstance {name} was being sent; run `{resume}` to resume"));
+                progress::set_in_flight(format!(
+                    "StopNotebookInstance {name} was being sent; run `{resume}` to resume"
+                ));
                 notebook::stop(ctx, &name).await?;
             }
             if args.no_wait {
                 progress::clear_in_flight();
-                done("stop_requested", "Stopping", format!("{name} is Stopping; not waiting (`notebook-vend status --user {user}` follows it)"))
+                done(
+                    "stop_requested",
+                    "Stopping",
+                    format!("{name} is Stopping; not waiting (`notebook-vend status --user {user}` follows it)"),
+                )
             } else {
                 let task = ctx.progress.task(format!("notebook {name}: Stopping"));
                 progress::set_in_flight(format!("notebook {name} is Stopping; run `{resume}` to wait again"));
                 notebook::wait_for(ctx, &name, Some("Stopped"), deadline, &task, &resume).await?;
                 progress::clear_in_flight();
                 let how = if before == "InService" { "stopped" } else { "was already Stopping; now stopped" };
-                done("stopped", "Stopped", format!("{name} {how}; start it again with `notebook-vend start --user {user} --refresh`"))
+                done(
+                    "stopped",
+                    "Stopped",
+                    format!("{name} {how}; start it again with `notebook-vend start --user {user} --refresh`"),
+                )
             }
         }
         status => bail!("{}", cannot(&nb, user, "stop", status)),

@@ -90,12 +90,19 @@ impl fmt::Display for TornDown {
         }
         for s in &self.stacks {
             match &s.status {
-                Some(st) => writeln!(f, "stack                {} ({st}): {}", s.name, would("deleted", "would delete"))?,
+                Some(st) => {
+                    writeln!(f, "stack                {} ({st}): {}", s.name, would("deleted", "would delete"))?
+                }
                 None => writeln!(f, "stack                {}: already gone", s.name)?,
             }
         }
         match &self.bucket {
-            Some(b) => write!(f, "bucket               {b}: {} object versions {}", self.objects_deleted, would("deleted", "would be deleted"))?,
+            Some(b) => write!(
+                f,
+                "bucket               {b}: {} object versions {}",
+                self.objects_deleted,
+                would("deleted", "would be deleted")
+            )?,
             None => write!(f, "bucket               (none)")?,
         }
         if !self.dry_run {
@@ -127,7 +134,12 @@ pub async fn run(args: &TeardownArgs, ctx: &Context) -> Result<()> {
     };
     let remaining: Vec<Remaining> = provisioned
         .iter()
-        .map(|p| Remaining { user: p.user.clone(), provisioned_product: p.name.clone(), id: p.id.clone(), status: p.status.clone() })
+        .map(|p| Remaining {
+            user: p.user.clone(),
+            provisioned_product: p.name.clone(),
+            id: p.id.clone(),
+            status: p.status.clone(),
+        })
         .collect();
     if !remaining.is_empty() && !args.terminate_notebooks {
         let list: Vec<String> = remaining
@@ -146,8 +158,11 @@ pub async fn run(args: &TeardownArgs, ctx: &Context) -> Result<()> {
     // URL parameters: those of the users terminated now, and those whose notebook is gone.
     let terminating: BTreeSet<String> = provisioned.iter().filter_map(|p| p.user.clone()).collect();
     let params = urls::list_metadata(ctx).await?;
-    let others: Vec<(String, String)> =
-        params.iter().filter(|(u, _)| !terminating.contains(*u)).map(|(u, m)| (u.clone(), m.parameter.clone())).collect();
+    let others: Vec<(String, String)> = params
+        .iter()
+        .filter(|(u, _)| !terminating.contains(*u))
+        .map(|(u, m)| (u.clone(), m.parameter.clone()))
+        .collect();
     let checked: Vec<Result<(String, bool)>> = stream::iter(others)
         .map(|(user, parameter)| async move {
             let exists = notebook::describe(ctx, &naming::notebook_name(&user)).await?.is_some();
@@ -306,12 +321,16 @@ async fn object_versions(ctx: &Context, bucket: &str) -> Result<Option<Vec<Objec
         };
         for v in out.versions() {
             if let Some(key) = v.key() {
-                all.push(ObjectIdentifier::builder().key(key).set_version_id(v.version_id().map(str::to_owned)).build()?);
+                all.push(
+                    ObjectIdentifier::builder().key(key).set_version_id(v.version_id().map(str::to_owned)).build()?,
+                );
             }
         }
         for m in out.delete_markers() {
             if let Some(key) = m.key() {
-                all.push(ObjectIdentifier::builder().key(key).set_version_id(m.version_id().map(str::to_owned)).build()?);
+                all.push(
+                    ObjectIdentifier::builder().key(key).set_version_id(m.version_id().map(str::to_owned)).build()?,
+                );
             }
         }
         if out.is_truncated() != Some(true) {
@@ -340,7 +359,9 @@ async fn delete_versions(ctx: &Context, bucket: &str, versions: Vec<ObjectIdenti
         let errors: Vec<String> = out
             .errors()
             .iter()
-            .map(|e| format!("{} ({}): {}", e.key().unwrap_or("?"), e.code().unwrap_or("Error"), e.message().unwrap_or("")))
+            .map(|e| {
+                format!("{} ({}): {}", e.key().unwrap_or("?"), e.code().unwrap_or("Error"), e.message().unwrap_or(""))
+            })
             .collect();
         if !errors.is_empty() {
             bail!("could not empty bucket {bucket}: {}", errors.join("; "));

@@ -81,11 +81,19 @@ impl fmt::Display for Terminated {
                 None => writeln!(f, "provisioned product  (none)")?,
             }
             match (&self.notebook, &self.notebook_status) {
-                (Some(n), Some(s)) => writeln!(f, "notebook             {n} (was {s}): {}", if self.dry_run { "would be deleted" } else { "deleted" })?,
+                (Some(n), Some(s)) => writeln!(
+                    f,
+                    "notebook             {n} (was {s}): {}",
+                    if self.dry_run { "would be deleted" } else { "deleted" }
+                )?,
                 _ => writeln!(f, "notebook             (none)")?,
             }
             match &self.parameter {
-                Some(p) => writeln!(f, "parameter            {p}: {}", if self.dry_run { "would be deleted" } else { "deleted" })?,
+                Some(p) => writeln!(
+                    f,
+                    "parameter            {p}: {}",
+                    if self.dry_run { "would be deleted" } else { "deleted" }
+                )?,
                 None => writeln!(f, "parameter            (none)")?,
             }
         }
@@ -111,7 +119,11 @@ pub async fn run(args: &TerminateArgs, ctx: &Context) -> Result<()> {
         user: user.to_owned(),
         dry_run: args.dry_run,
         outcome: "terminated",
-        provisioned_product: pp.as_ref().map(|p| ProductRef { id: p.id.clone(), name: p.name.clone(), status: p.status.clone() }),
+        provisioned_product: pp.as_ref().map(|p| ProductRef {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            status: p.status.clone(),
+        }),
         record_id: None,
         notebook: nb.as_ref().map(|n| n.name.clone()),
         notebook_status: nb.as_ref().map(|n| n.status.clone()),
@@ -126,7 +138,8 @@ pub async fn run(args: &TerminateArgs, ctx: &Context) -> Result<()> {
     }
     if let (None, Some(nb)) = (&pp, &nb) {
         if nb.status != "Deleting" {
-            let why = unresolved.unwrap_or_else(|| format!("no provisioned product of {:?} owns it", ctx.names.product_name));
+            let why =
+                unresolved.unwrap_or_else(|| format!("no provisioned product of {:?} owns it", ctx.names.product_name));
             bail!(
                 "notebook {name} exists ({}) but {why}; terminate only removes what Service Catalog vended: \
                  delete it in SageMaker if it is yours to delete",
@@ -187,7 +200,13 @@ pub(crate) struct Done {
 /// the notebook to be gone and delete the user's parameter. A change in progress is awaited first
 /// (Service Catalog refuses to terminate an UNDER_CHANGE product); a termination in progress is
 /// followed rather than repeated.
-pub(crate) async fn terminate_one(ctx: &Context, pp: &Provisioned, user: Option<&str>, deadline: Deadline, task: &Task) -> Result<Done> {
+pub(crate) async fn terminate_one(
+    ctx: &Context,
+    pp: &Provisioned,
+    user: Option<&str>,
+    deadline: Deadline,
+    task: &Task,
+) -> Result<Done> {
     let resume = match user {
         Some(u) => format!("notebook-vend terminate --user {u} --yes"),
         None => "notebook-vend teardown --terminate-notebooks --yes".to_owned(),
@@ -212,12 +231,18 @@ pub(crate) async fn terminate_one(ctx: &Context, pp: &Provisioned, user: Option<
     let record_id = match record_id {
         Some(r) => r,
         None => {
-            progress::set_in_flight(format!("TerminateProvisionedProduct {} was being sent; run `{resume}` to resume", pp.name));
+            progress::set_in_flight(format!(
+                "TerminateProvisionedProduct {} was being sent; run `{resume}` to resume",
+                pp.name
+            ));
             catalog::terminate(ctx, pp).await?
         }
     };
     task.set(format!("{}: record {record_id}", pp.name));
-    progress::set_in_flight(format!("termination of {} is in progress (record {record_id}); run `{resume}` to resume", pp.name));
+    progress::set_in_flight(format!(
+        "termination of {} is in progress (record {record_id}); run `{resume}` to resume",
+        pp.name
+    ));
     catalog::wait_record(ctx, &record_id, deadline, task, &resume).await?;
     let mut parameter_deleted = false;
     if let Some(user) = user {

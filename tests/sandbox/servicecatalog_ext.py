@@ -1267,5 +1267,29 @@ def _register_cfn_models() -> None:
         parsing.NULL_MODELS = [x for x in getattr(parsing, "NULL_MODELS", []) if x != m.cloudformation_type()]
 
 
+def _patch_deleted_stack_outputs() -> None:
+    """moto evaluates a stack's Outputs lazily against its resource map, and after a delete that map
+    is empty: DescribeStacks of a DELETE_COMPLETE stack (by id, as a deletion waiter follows it)
+    re-created every resource an output refers to (a new bucket, role...) and left it behind. AWS
+    answers a deleted stack without outputs; so does the sandbox now. (A CloudFormation fix: it
+    lives here because teardown of the Service Catalog deployment is where it bit.)"""
+    from moto.cloudformation.models import Stack as FakeStack
+
+    if getattr(FakeStack, "_sb_deleted_outputs", False):
+        return
+    outputs, exports = FakeStack.outputs, FakeStack.exports
+
+    def outputs_unless_deleted(self):
+        return None if self.status == "DELETE_COMPLETE" else outputs.fget(self)
+
+    def exports_unless_deleted(self):
+        return [] if self.status == "DELETE_COMPLETE" else exports.fget(self)
+
+    FakeStack.outputs = property(outputs_unless_deleted)
+    FakeStack.exports = property(exports_unless_deleted)
+    FakeStack._sb_deleted_outputs = True
+
+
 def install() -> None:
     _register_cfn_models()
+    _patch_deleted_stack_outputs()
