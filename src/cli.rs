@@ -140,49 +140,6 @@ pub enum Command {
     /// Print a fresh presigned URL (valid 5 minutes), the stored one, or open it in a browser
     #[command(after_help = "Examples:\n  notebook-vend url --user alice\n  notebook-vend url --user alice --open")]
     Url(UrlArgs),
-    /// Check credentials, stacks, templates, product and SSM access; one line per check with a fix
-    #[command(after_help = "Examples:\n  notebook-vend doctor\n  notebook-vend doctor --output json")]
-    Doctor,
-    /// Show the effective settings and where each came from (flag, environment, file, default)
-    #[command(after_help = "Examples:\n  notebook-vend config show\n  notebook-vend --env prod config show --output json")]
-    Config(ConfigArgs),
-    /// Print a shell completion script
-    #[command(after_help = "Examples:\n  notebook-vend completions bash > ~/.local/share/bash-completion/completions/notebook-vend\n  notebook-vend completions zsh > ~/.zfunc/_notebook-vend")]
-    Completions(CompletionsArgs),
-    /// Print the man page (roff)
-    #[command(after_help = "Example:\n  notebook-vend man > ~/.local/share/man/man1/notebook-vend.1")]
-    Man,
-    /// Stop every vended notebook InService for longer than a maximum age (for cron or CI)
-    #[command(after_help = "Examples:\n  notebook-vend cull --max-age 12h --dry-run\n  notebook-vend cull --max-age 1d --output json")]
-    Cull(CullArgs),
-    /// Store URLs for notebooks provisioned elsewhere (console, CLI): the blog's EventBridge function
-    #[command(
-        long_about = "Finds the provisioned products of this product whose latest successful provisioning record \
-            is newer than the URL parameter of their user, and for each: waits for the record, waits for the \
-            notebook, stores a presigned URL in SSM. Runs until Ctrl-C/SIGTERM, or --once; --event handles one \
-            EventBridge event (CloudTrail ProvisionProduct call) and exits.\n\n\
-            The cursor is derived from SSM, so nothing is missed across restarts and no record is handled twice: \
-            a record counts as handled when the user's parameter was last modified after the record completed.\n\n\
-            Exit status: 0 when everything found was handled (or ignored); 1 when any provision failed (its \
-            record FAILED, or its notebook could not be reached) while the others were still handled; 2 for a \
-            malformed --event; 130 when a signal abandoned work in flight (a clean stop while idle exits 0).",
-        after_help = "Examples:\n  notebook-vend watch --once\n  notebook-vend watch --interval 10 --cloudtrail\n  notebook-vend watch --event event.json"
-    )]
-    Watch(WatchArgs),
-    /// HTTP refresh API (POST /refreshurl), token-authenticated, loopback only by default
-    #[command(
-        long_about = "The blog's API Gateway + RefreshURL Lambda, authenticated: POST /refreshurl with \
-            {\"notebook_user_name\": \"U\"} mints a presigned URL, stores it in SSM and answers {\"PreSignedURL\": ...}; \
-            GET /healthz. Every request needs `Authorization: Bearer <token>`: the token comes from --token-file, \
-            else NOTEBOOK_VEND_TOKEN, else a random one is printed once on stderr.\n\n\
-            Answers: 200; 400 malformed body or invalid user; 401 missing or wrong token; 404 no notebook for the \
-            user; 409 notebook not InService (e.g. Stopped); 413 body over 4 KiB; 502 AWS refused; 504 timed out. \
-            Plain HTTP: it listens on loopback unless --allow-remote (put TLS in front then). Exits 0 on \
-            SIGINT/SIGTERM once in-flight requests are answered.",
-        after_help = "Examples:\n  notebook-vend serve --token-file ~/.config/notebook-vend/token\n  \
-            curl -H \"Authorization: Bearer $TOKEN\" -d '{\"notebook_user_name\":\"alice\"}' http://127.0.0.1:8080/refreshurl"
-    )]
-    Serve(ServeArgs),
     /// List every notebook vended by the product, whoever provisioned it
     #[command(after_help = "Examples:\n  notebook-vend list\n  notebook-vend list --output json")]
     List(ListArgs),
@@ -222,6 +179,49 @@ pub enum Command {
         after_help = "Examples:\n  notebook-vend teardown --dry-run\n  notebook-vend teardown --terminate-notebooks --yes"
     )]
     Teardown(TeardownArgs),
+    /// Store URLs for notebooks provisioned elsewhere (console, CLI): the blog's EventBridge function
+    #[command(
+        long_about = "Finds the provisioned products of this product whose latest successful provisioning record \
+            is newer than the URL parameter of their user, and for each: waits for the record, waits for the \
+            notebook, stores a presigned URL in SSM. Runs until Ctrl-C/SIGTERM, or --once; --event handles one \
+            EventBridge event (CloudTrail ProvisionProduct call) and exits.\n\n\
+            The cursor is derived from SSM, so nothing is missed across restarts and no record is handled twice: \
+            a record counts as handled when the user's parameter was last modified after the record completed.\n\n\
+            Exit status: 0 when everything found was handled (or ignored); 1 when any provision failed (its \
+            record FAILED, or its notebook could not be reached) while the others were still handled; 2 for a \
+            malformed --event; 130 when a signal abandoned work in flight (a clean stop while idle exits 0).",
+        after_help = "Examples:\n  notebook-vend watch --once\n  notebook-vend watch --interval 10 --cloudtrail\n  notebook-vend watch --event event.json"
+    )]
+    Watch(WatchArgs),
+    /// HTTP refresh API (POST /refreshurl), token-authenticated, loopback only by default
+    #[command(
+        long_about = "The blog's API Gateway + RefreshURL Lambda, authenticated: POST /refreshurl with \
+            {\"notebook_user_name\": \"U\"} mints a presigned URL, stores it in SSM and answers {\"PreSignedURL\": ...}; \
+            GET /healthz. Every request needs `Authorization: Bearer <token>`: the token comes from --token-file, \
+            else NOTEBOOK_VEND_TOKEN, else a random one is printed once on stderr.\n\n\
+            Answers: 200; 400 malformed body or invalid user; 401 missing or wrong token; 404 no notebook for the \
+            user; 409 notebook not InService (e.g. Stopped); 413 body over 4 KiB; 502 AWS refused; 504 timed out. \
+            Plain HTTP: it listens on loopback unless --allow-remote (put TLS in front then). Exits 0 on \
+            SIGINT/SIGTERM once in-flight requests are answered.",
+        after_help = "Examples:\n  notebook-vend serve --token-file ~/.config/notebook-vend/token\n  \
+            curl -H \"Authorization: Bearer $TOKEN\" -d '{\"notebook_user_name\":\"alice\"}' http://127.0.0.1:8080/refreshurl"
+    )]
+    Serve(ServeArgs),
+    /// Stop every vended notebook InService for longer than a maximum age (for cron or CI)
+    #[command(after_help = "Examples:\n  notebook-vend cull --max-age 12h --dry-run\n  notebook-vend cull --max-age 1d --output json")]
+    Cull(CullArgs),
+    /// Check credentials, stacks, templates, product and SSM access; one line per check with a fix
+    #[command(after_help = "Examples:\n  notebook-vend doctor\n  notebook-vend doctor --output json")]
+    Doctor,
+    /// Show the effective settings and where each came from (flag, environment, file, default)
+    #[command(after_help = "Examples:\n  notebook-vend config show\n  notebook-vend --env prod config show --output json")]
+    Config(ConfigArgs),
+    /// Print a shell completion script
+    #[command(after_help = "Examples:\n  notebook-vend completions bash > ~/.local/share/bash-completion/completions/notebook-vend\n  notebook-vend completions zsh > ~/.zfunc/_notebook-vend")]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff)
+    #[command(after_help = "Example:\n  notebook-vend man > ~/.local/share/man/man1/notebook-vend.1")]
+    Man,
 }
 
 #[derive(Debug, Args)]
