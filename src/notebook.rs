@@ -66,7 +66,6 @@ pub enum WhenStopped {
 /// start it, or is started.
 pub async fn wait_in_service(
     ctx: &Context,
-    name: &str,
     user: &str,
     grace: Duration,
     when_stopped: WhenStopped,
@@ -74,6 +73,7 @@ pub async fn wait_in_service(
     task: &Task,
     resume: &str,
 ) -> Result<Notebook> {
+    let name = &crate::naming::notebook_name(user);
     let mut poller = deadline.steady_poller(format!("notebook {name} to be InService"), resume, crate::poll::STEADY);
     let mut status = String::from("not found");
     loop {

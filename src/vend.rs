@@ -56,7 +56,7 @@ pub struct Request<'a> {
 
 pub async fn deliver(ctx: &Context, req: &Request<'_>, deadline: Deadline, task: &Task) -> Result<Delivery> {
     let name = naming::notebook_name(req.user);
-    let nb = notebook::wait_in_service(ctx, &name, req.user, req.grace, req.when_stopped, deadline, task, &req.resume).await?;
+    let nb = notebook::wait_in_service(ctx, req.user, req.grace, req.when_stopped, deadline, task, &req.resume).await?;
     task.set(format!("notebook {name}: InService, storing a presigned URL"));
     progress::set_in_flight(format!("storing the URL of {name}; run `{}` to finish", req.resume));
     let url = notebook::presign(ctx, &name, req.store.session_seconds).await?;

@@ -196,7 +196,7 @@ pub async fn run(args: &WatchArgs, ctx: &Context) -> Result<()> {
                     }
                 };
                 let now = Instant::now();
-                suppressed.retain(|_, until| until.map_or(true, |t| t > now));
+                suppressed.retain(|_, until| until.is_none_or(|t| t > now));
                 for work in works {
                     let id = &work.record_id;
                     if in_flight.contains(id) || suppressed.contains_key(id) || queue.iter().any(|q| &q.record_id == id) {
@@ -518,10 +518,8 @@ async fn handle_inner(
         if waited {
             // Whoever launched it may be storing the URL too (`provision` waits as we do): let the
             // notebook come up, then look at the parameter.
-            let name = naming::notebook_name(&user);
             notebook::wait_in_service(
                 ctx,
-                &name,
                 &user,
                 vend::NOT_FOUND_GRACE,
                 WhenStopped::Fail,
