@@ -116,6 +116,17 @@ impl Provisioned {
 /// this tool), with its user read by key: the Owner tag, else the record's `NotebookUserName`
 /// output, else the `U-Notebook` naming convention.
 pub async fn list_provisioned(ctx: &Context, product: &Product) -> Result<Vec<Provisioned>> {
+    let mut found: Vec<Provisioned> = search_provisioned(ctx, product).await?.iter().map(Provisioned::from_attribute).collect();
+    let lookups = found.iter().map(|p| user_of(ctx, p));
+    let users = futures::future::join_all(lookups).await;
+    for (p, user) in found.iter_mut().zip(users) {
+        p.user = user;
+    }
+    Ok(found)
+}
+
+/// SearchProvisionedProducts of this product in the whole account, every page.
+pub async fn search_provisioned(ctx: &Context, product: &Product) -> Result<Vec<ProvisionedProductAttribute>> {
     let account = ctx.caller().await?.account.clone();
     let mut found = Vec::new();
     let mut token: Option<String> = None;
@@ -130,23 +141,12 @@ pub async fn list_provisioned(ctx: &Context, product: &Product) -> Result<Vec<Pr
             .send()
             .await
             .aws(|| format!("searching provisioned products of {}", product.name))?;
-        found.extend(
-            out.provisioned_products()
-                .iter()
-                .filter(|p| p.product_id() == Some(product.id.as_str()))
-                .map(Provisioned::from_attribute),
-        );
+        found.extend(out.provisioned_products().iter().filter(|p| p.product_id() == Some(product.id.as_str())).cloned());
         token = out.next_page_token().filter(|t| !t.is_empty()).map(str::to_owned);
         if token.is_none() {
-            break;
+            return Ok(found);
         }
     }
-    let lookups = found.iter().map(|p| user_of(ctx, p));
-    let users = futures::future::join_all(lookups).await;
-    for (p, user) in found.iter_mut().zip(users) {
-        p.user = user;
-    }
-    Ok(found)
 }
 
 async fn user_of(ctx: &Context, p: &Provisioned) -> Option<String> {

@@ -6,7 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Result};
-use aws_sdk_ssm::types::{ParameterStringFilter, ParameterTier, ParameterType as SsmType, ResourceTypeForTagging, Tag};
+use aws_sdk_ssm::types::{ParameterMetadata, ParameterStringFilter, ParameterTier, ParameterType as SsmType, ResourceTypeForTagging, Tag};
 use aws_smithy_types::DateTime;
 use serde::Serialize;
 
@@ -116,35 +116,47 @@ pub struct Metadata {
 
 /// Metadata of every parameter under the prefix, by user.
 pub async fn list_metadata(ctx: &Context) -> Result<std::collections::BTreeMap<String, Metadata>> {
+    Ok(describe(ctx, None).await?.into_iter().map(|(user, p)| (user, metadata_of(&p))).collect())
+}
+
+/// DescribeParameters of the URL parameters (no value, no decryption): every one under the prefix,
+/// or only `user`'s. Paired with the user each belongs to; other names under the prefix are skipped.
+pub async fn describe(ctx: &Context, only: Option<&str>) -> Result<Vec<(String, ParameterMetadata)>> {
     let prefix = &ctx.names.ssm_prefix;
-    let mut found = std::collections::BTreeMap::new();
+    let filter = match only {
+        Some(user) => {
+            ParameterStringFilter::builder().key("Name").option("Equals").values(naming::parameter_name(prefix, user)).build()?
+        }
+        None => ParameterStringFilter::builder().key("Name").option("BeginsWith").values(prefix).build()?,
+    };
+    let mut found = Vec::new();
     let mut token: Option<String> = None;
     loop {
         let out = ctx
             .ssm
             .describe_parameters()
-            .parameter_filters(ParameterStringFilter::builder().key("Name").option("BeginsWith").values(prefix).build()?)
+            .parameter_filters(filter.clone())
             .max_results(50)
             .set_next_token(token.clone())
             .send()
             .await
             .aws(|| format!("listing parameters under {prefix}"))?;
         for p in out.parameters() {
-            let Some(name) = p.name() else { continue };
-            let Some(user) = name.strip_prefix(prefix.as_str()).and_then(naming::user_of_notebook) else { continue };
-            found.insert(user.to_owned(), metadata_of(name, p));
+            let user = p.name().and_then(|n| n.strip_prefix(prefix.as_str())).and_then(naming::user_of_notebook);
+            if let Some(user) = user {
+                found.push((user.to_owned(), p.clone()));
+            }
         }
         token = out.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
         if token.is_none() {
-            break;
+            return Ok(found);
         }
     }
-    Ok(found)
 }
 
-fn metadata_of(name: &str, p: &aws_sdk_ssm::types::ParameterMetadata) -> Metadata {
+fn metadata_of(p: &ParameterMetadata) -> Metadata {
     Metadata {
-        parameter: name.to_owned(),
+        parameter: p.name().unwrap_or_default().to_owned(),
         parameter_type: p.r#type().map(|t| t.as_str().to_owned()).unwrap_or_default(),
         stored_at: p.last_modified_date().map(rfc3339),
         session_expires: p.description().and_then(|d| d.split_once(EXPIRY_MARK)).map(|(_, e)| e.trim().to_owned()),
@@ -153,15 +165,7 @@ fn metadata_of(name: &str, p: &aws_sdk_ssm::types::ParameterMetadata) -> Metadat
 
 /// Metadata of one user's parameter (one DescribeParameters call, no decryption), or None.
 pub async fn metadata(ctx: &Context, user: &str) -> Result<Option<Metadata>> {
-    let name = naming::parameter_name(&ctx.names.ssm_prefix, user);
-    let out = ctx
-        .ssm
-        .describe_parameters()
-        .parameter_filters(ParameterStringFilter::builder().key("Name").option("Equals").values(&name).build()?)
-        .send()
-        .await
-        .aws(|| format!("describing parameter {name}"))?;
-    Ok(out.parameters().iter().find(|p| p.name() == Some(name.as_str())).map(|p| metadata_of(&name, p)))
+    Ok(describe(ctx, Some(user)).await?.first().map(|(_, p)| metadata_of(p)))
 }
 
 /// Delete parameters by full name, ten per call (DeleteParameters' limit). Returns the names deleted.

@@ -15,15 +15,7 @@ fn help_lists_every_subcommand_with_an_example() {
     let out = bin().arg("--help").output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
-    let subcommands: Vec<String> = help
-        .lines()
-        .skip_while(|l| !l.starts_with("Commands:"))
-        .skip(1)
-        .take_while(|l| l.starts_with("  "))
-        .filter(|l| !l.starts_with("   "))
-        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
-        .filter(|c| c != "help")
-        .collect();
+    let subcommands = common::subcommands(&help);
     assert!(subcommands.len() >= 4, "{help}");
     for sub in subcommands {
         let out = bin().args([sub.as_str(), "--help"]).output().unwrap();

@@ -113,15 +113,7 @@ fn bad_config_files_exit_2_naming_key_and_file() {
 fn completions_and_man_cover_every_subcommand() {
     let acct = Account::new();
     let help = acct.ok(&["--help"]);
-    let subcommands: Vec<String> = help
-        .lines()
-        .skip_while(|l| !l.starts_with("Commands:"))
-        .skip(1)
-        .take_while(|l| l.starts_with("  "))
-        .filter(|l| !l.starts_with("   "))
-        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
-        .filter(|c| c != "help")
-        .collect();
+    let subcommands = common::subcommands(&help);
     assert!(subcommands.len() >= 15, "{subcommands:?}");
     for shell in ["bash", "zsh", "fish", "powershell"] {
         let script = acct.ok(&["completions", shell]);

@@ -14,14 +14,6 @@ fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().unwrap()
 }
 
-/// A bootstrapped account with fast sandbox timings.
-fn ready() -> Account {
-    let acct = Account::new();
-    acct.configure(json!({"record_seconds": 0.5, "pending_seconds": 0.5}));
-    acct.bootstrap();
-    acct
-}
-
 /// Operations served since `mark`, counted, printed for the cost table, and returned.
 fn cost(acct: &Account, mark: usize, what: &str) -> BTreeMap<String, usize> {
     let mut ops = BTreeMap::new();
@@ -116,7 +108,7 @@ fn is_time(v: &Value) -> bool {
 
 #[test]
 fn list_and_status_include_a_notebook_provisioned_outside_the_tool() {
-    let acct = ready();
+    let acct = Account::ready();
     acct.ok(&["provision", "--user", "alice", "-q"]);
     rt().block_on(provision_with_sdk(&acct, "carol", "carol-console"));
 
@@ -195,7 +187,7 @@ fn list_and_status_include_a_notebook_provisioned_outside_the_tool() {
 
 #[test]
 fn status_and_list_of_nothing() {
-    let acct = ready();
+    let acct = Account::ready();
     let (out, err) = expect(&acct, &["status", "--user", "nobody", "--output", "json"], 1);
     let report: Value = serde_json::from_str(&out).unwrap();
     assert!(report["provisioned_product"].is_null() && report["notebook"].is_null() && report["parameter"].is_null());
@@ -206,7 +198,7 @@ fn status_and_list_of_nothing() {
 
 #[test]
 fn stop_start_round_trip() {
-    let acct = ready();
+    let acct = Account::ready();
     acct.ok(&["provision", "--user", "dave", "-q"]);
     let before = acct.json(&["status", "--user", "dave"])["parameter"]["stored_at"].clone();
 
@@ -253,7 +245,7 @@ fn stop_start_round_trip() {
 
 #[test]
 fn states_that_cannot_take_the_action_exit_1_saying_why() {
-    let acct = ready();
+    let acct = Account::ready();
     acct.ok(&["provision", "--user", "erin", "-q"]);
     acct.configure(json!({"pending_seconds": 4}));
 
@@ -281,7 +273,7 @@ fn states_that_cannot_take_the_action_exit_1_saying_why() {
 
 #[test]
 fn failed_notebook_cannot_be_started_and_status_says_replace_it() {
-    let acct = ready();
+    let acct = Account::ready();
     acct.fail_notebook("fay-Notebook", "Sandbox: out of capacity");
     let (_, err) = expect(&acct, &["provision", "--user", "fay", "-q"], 1);
     assert!(err.contains("out of capacity"), "{err}");
@@ -297,7 +289,7 @@ fn failed_notebook_cannot_be_started_and_status_says_replace_it() {
 
 #[test]
 fn terminate_removes_product_notebook_and_parameter_and_is_idempotent() {
-    let acct = ready();
+    let acct = Account::ready();
     acct.ok(&["provision", "--user", "frank", "-q"]);
     acct.ok(&["provision", "--user", "keep", "-q"]);
 
@@ -328,7 +320,7 @@ fn terminate_removes_product_notebook_and_parameter_and_is_idempotent() {
 
 #[test]
 fn terminate_removes_a_leftover_parameter() {
-    let acct = ready();
+    let acct = Account::ready();
     rt().block_on(async {
         let ssm = aws_sdk_ssm::Client::new(&acct.sdk().await);
         ssm.put_parameter()
@@ -350,7 +342,7 @@ fn terminate_removes_a_leftover_parameter() {
 
 #[test]
 fn terminate_and_teardown_without_yes_off_a_terminal_exit_2_sending_nothing() {
-    let acct = ready();
+    let acct = Account::ready();
     acct.ok(&["provision", "--user", "gus", "-q"]);
     let mark = acct.requests().len();
     let (_, err) = expect(&acct, &["terminate", "--user", "gus"], 2);
@@ -363,7 +355,7 @@ fn terminate_and_teardown_without_yes_off_a_terminal_exit_2_sending_nothing() {
 
 #[test]
 fn dry_runs_resolve_everything_and_send_no_write() {
-    let acct = ready();
+    let acct = Account::ready();
     acct.ok(&["provision", "--user", "hal", "-q"]);
     let mark = acct.requests().len();
 
@@ -394,7 +386,7 @@ fn dry_runs_resolve_everything_and_send_no_write() {
 
 #[test]
 fn teardown_refuses_while_notebooks_remain_then_removes_everything_and_bootstrap_works_again() {
-    let acct = ready();
+    let acct = Account::ready();
     acct.ok(&["provision", "--user", "ida", "-q"]);
     rt().block_on(provision_with_sdk(&acct, "jon", "jon-console"));
     let bucket = acct.bootstrap()["bucket"].as_str().unwrap().to_owned();

@@ -9,14 +9,6 @@ fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().unwrap()
 }
 
-/// A bootstrapped account with fast sandbox timings.
-fn ready() -> Account {
-    let acct = Account::new();
-    acct.configure(json!({"record_seconds": 0.5, "pending_seconds": 0.5}));
-    acct.bootstrap();
-    acct
-}
-
 async fn parameter(acct: &Account, user: &str) -> aws_sdk_ssm::types::Parameter {
     let ssm = aws_sdk_ssm::Client::new(&acct.sdk().await);
     let out =
@@ -31,7 +23,7 @@ async fn provisioned_count(acct: &Account) -> usize {
 
 #[test]
 fn provision_vends_one_tagged_notebook_and_a_secure_url() {
-    let acct = ready();
+    let acct = Account::ready();
     let out = acct.json(&["provision", "--user", "alice", "--tag", "team=ml"]);
     assert_eq!(out["user"], "alice");
     assert_eq!(out["notebook"], "alice-Notebook");
@@ -64,7 +56,7 @@ fn provision_vends_one_tagged_notebook_and_a_secure_url() {
 
 #[test]
 fn provision_again_keeps_one_product_and_replaces_the_url() {
-    let acct = ready();
+    let acct = Account::ready();
     acct.ok(&["provision", "--user", "bob", "-q"]);
     let first = rt().block_on(parameter(&acct, "bob"));
     let mark = acct.requests().len();
@@ -79,7 +71,7 @@ fn provision_again_keeps_one_product_and_replaces_the_url() {
 
 #[test]
 fn refresh_replaces_value_and_expiry() {
-    let acct = ready();
+    let acct = Account::ready();
     acct.ok(&["provision", "--user", "carol", "-q", "--session-seconds", "1800"]);
     let before = rt().block_on(parameter(&acct, "carol"));
     let out = acct.json(&["refresh", "--user", "carol", "--session-seconds", "3600"]);
@@ -98,7 +90,7 @@ fn chrono_like_secs(t: &str) -> i64 {
 
 #[test]
 fn refresh_all_refreshes_every_vended_notebook() {
-    let acct = ready();
+    let acct = Account::ready();
     for user in ["u1", "u2", "u3"] {
         acct.ok(&["provision", "--user", user, "-q", "--no-wait"]);
     }
@@ -115,7 +107,7 @@ fn refresh_all_refreshes_every_vended_notebook() {
 
 #[test]
 fn refresh_of_unknown_and_stopped_notebooks() {
-    let acct = ready();
+    let acct = Account::ready();
     let (code, _, err) = acct.run(&["refresh", "--user", "nobody"]);
     assert_eq!(code, 1);
     assert!(err.contains("no notebook nobody-Notebook") && err.contains("notebook-vend provision --user nobody"), "{err}");
@@ -143,7 +135,7 @@ fn refresh_of_unknown_and_stopped_notebooks() {
 
 #[test]
 fn url_stored_and_fresh() {
-    let acct = ready();
+    let acct = Account::ready();
     acct.ok(&["provision", "--user", "erin", "-q"]);
     let stored = acct.ok(&["url", "--user", "erin", "--stored"]);
     let param = rt().block_on(parameter(&acct, "erin"));
@@ -160,7 +152,7 @@ fn url_stored_and_fresh() {
 
 #[test]
 fn failed_record_exits_1_with_the_record_errors() {
-    let acct = ready();
+    let acct = Account::ready();
     // A valid value that CloudFormation cannot launch: the role export of a stack that does not exist.
     let (code, out, err) = acct.run(&["provision", "--user", "gina", "--param", "S3IAMConfigStackName=no-such-stack"]);
     assert_eq!(code, 1, "{out}{err}");
@@ -173,7 +165,7 @@ fn failed_record_exits_1_with_the_record_errors() {
 
 #[test]
 fn failed_notebook_exits_1_with_its_failure_reason() {
-    let acct = ready();
+    let acct = Account::ready();
     acct.fail_notebook("hank-Notebook", "ResourceLimitExceeded: no capacity for ml.t3.medium");
     let (code, _, err) = acct.run(&["provision", "--user", "hank"]);
     assert_eq!(code, 1);
@@ -182,7 +174,7 @@ fn failed_notebook_exits_1_with_its_failure_reason() {
 
 #[test]
 fn timeout_exits_3_naming_the_pending_phase_and_resume_works() {
-    let acct = ready();
+    let acct = Account::ready();
     acct.configure(json!({"pending_seconds": 30}));
     let (code, _, err) = acct.run(&["provision", "--user", "ivan", "--timeout", "2"]);
     assert_eq!(code, 3, "{err}");
@@ -195,7 +187,7 @@ fn timeout_exits_3_naming_the_pending_phase_and_resume_works() {
 
 #[test]
 fn no_wait_returns_the_record_and_how_to_resume() {
-    let acct = ready();
+    let acct = Account::ready();
     let out = acct.json(&["provision", "--user", "jo", "--no-wait"]);
     assert!(out["record_id"].as_str().unwrap().starts_with("rec-"));
     assert_eq!(out["resume"], "notebook-vend provision --user jo");
@@ -204,7 +196,7 @@ fn no_wait_returns_the_record_and_how_to_resume() {
 
 #[test]
 fn no_url_in_output_or_logs_unless_asked() {
-    let acct = ready();
+    let acct = Account::ready();
     let (code, out, err) = acct.run(&["provision", "--user", "kim", "-vv"]);
     assert_eq!(code, 0);
     assert!(!out.contains("authToken") && !err.contains("authToken"), "URL leaked:\n{out}\n{err}");

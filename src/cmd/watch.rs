@@ -29,9 +29,8 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _, Result};
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_sdk_servicecatalog::types::{
-    AccessLevelFilter, AccessLevelFilterKey, ProvisionedProductViewFilterBy, RecordDetail,
+    RecordDetail,
 };
-use aws_sdk_ssm::types::ParameterStringFilter;
 use aws_smithy_types::DateTime;
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
@@ -45,6 +44,7 @@ use crate::error::{usage, AwsResultExt, Failure};
 use crate::naming;
 use crate::notebook::{self, WhenStopped};
 use crate::poll::Deadline;
+use crate::urls;
 use crate::vend::{self, Request};
 
 /// After a signal, in-flight provisions get this long to finish before they are abandoned (the
@@ -329,73 +329,27 @@ struct Pp {
 }
 
 async fn search(ctx: &Context, product: &Product) -> Result<Vec<Pp>> {
-    let account = ctx.caller().await?.account.clone();
-    let mut found = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let out = ctx
-            .catalog
-            .search_provisioned_products()
-            .access_level_filter(
-                AccessLevelFilter::builder().key(AccessLevelFilterKey::Account).value(&account).build(),
-            )
-            .filters(ProvisionedProductViewFilterBy::SearchQuery, vec![format!("productId:{}", product.id)])
-            .page_size(100)
-            .set_page_token(token.clone())
-            .send()
-            .await
-            .aws(|| format!("searching provisioned products of {}", product.name))?;
-        for p in out.provisioned_products().iter().filter(|p| p.product_id() == Some(product.id.as_str())) {
-            found.push(Pp {
-                name: p.name().unwrap_or_default().to_owned(),
-                status: p.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-                last_record: p.last_record_id().map(str::to_owned),
-                last_success: p.last_successful_provisioning_record_id().map(str::to_owned),
-                owner: p.tags().iter().find(|t| t.key() == "Owner").map(|t| t.value().to_owned()),
-            });
-        }
-        token = out.next_page_token().filter(|t| !t.is_empty()).map(str::to_owned);
-        if token.is_none() {
-            return Ok(found);
-        }
-    }
+    Ok(catalog::search_provisioned(ctx, product)
+        .await?
+        .iter()
+        .map(|p| Pp {
+            name: p.name().unwrap_or_default().to_owned(),
+            status: p.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            last_record: p.last_record_id().map(str::to_owned),
+            last_success: p.last_successful_provisioning_record_id().map(str::to_owned),
+            owner: p.tags().iter().find(|t| t.key() == "Owner").map(|t| t.value().to_owned()),
+        })
+        .collect())
 }
 
 /// When each user's URL parameter was last written (full precision), by user; `only` narrows
 /// the lookup to one user.
 async fn parameter_times(ctx: &Context, only: Option<&str>) -> Result<HashMap<String, DateTime>> {
-    let prefix = &ctx.names.ssm_prefix;
-    let filter = match only {
-        Some(user) => ParameterStringFilter::builder()
-            .key("Name")
-            .option("Equals")
-            .values(naming::parameter_name(prefix, user))
-            .build()?,
-        None => ParameterStringFilter::builder().key("Name").option("BeginsWith").values(prefix).build()?,
-    };
-    let mut found = HashMap::new();
-    let mut token: Option<String> = None;
-    loop {
-        let out = ctx
-            .ssm
-            .describe_parameters()
-            .parameter_filters(filter.clone())
-            .max_results(50)
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .aws(|| format!("listing parameters under {prefix}"))?;
-        for p in out.parameters() {
-            let user = p.name().and_then(|n| n.strip_prefix(prefix.as_str())).and_then(naming::user_of_notebook);
-            if let (Some(user), Some(t)) = (user, p.last_modified_date()) {
-                found.insert(user.to_owned(), *t);
-            }
-        }
-        token = out.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
-        if token.is_none() {
-            return Ok(found);
-        }
-    }
+    Ok(urls::describe(ctx, only)
+        .await?
+        .into_iter()
+        .filter_map(|(user, p)| Some((user, *p.last_modified_date()?)))
+        .collect())
 }
 
 fn completed_at(detail: &RecordDetail) -> Option<DateTime> {

@@ -114,6 +114,14 @@ impl Account {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("stdout of {args:?} is not JSON ({e}): {out}"))
     }
 
+    /// A bootstrapped account with fast sandbox timings (record and notebook Pending 0.5 s).
+    pub fn ready() -> Self {
+        let acct = Account::new();
+        acct.configure(serde_json::json!({"record_seconds": 0.5, "pending_seconds": 0.5}));
+        acct.bootstrap();
+        acct
+    }
+
     pub fn bootstrap(&self) -> serde_json::Value {
         self.json(&["bootstrap", "-q"])
     }
@@ -168,6 +176,18 @@ impl Account {
             .load()
             .await
     }
+}
+
+/// The subcommands listed by `--help` (continuation lines of wrapped descriptions skipped).
+pub fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter(|l| !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .filter(|c| c != "help")
+        .collect()
 }
 
 /// A control call to the sandbox (never logged as an AWS request).
