@@ -25,3 +25,11 @@ nv provision --user demo-user
 nv url --user demo-user --stored | redact
 nv refresh --user demo-user
 nv url --user demo-user | redact  # a fresh URL, valid 5 minutes
+nv list
+nv status --user demo-user
+nv stop --user demo-user
+nv start --user demo-user --refresh
+nv cull --max-age 1h --dry-run
+nv doctor
+nv terminate --user demo-user --yes
+nv teardown --yes

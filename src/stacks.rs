@@ -240,6 +240,8 @@ async fn wait(ctx: &Context, name: &str, since: DateTime, deadline: Deadline, ta
             }
         }
         let st = status(&stack).to_owned();
+        // `name` may be the stack id (a deleted stack is found only by id): show its name.
+        let name = stack.stack_name().unwrap_or(name);
         task.set(format!("stack {name}: {st}"));
         if !in_progress(&st) {
             let ok = matches!(st.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "DELETE_COMPLETE" | "IMPORT_COMPLETE");
