@@ -32,6 +32,7 @@ pub enum OutputFormat {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// AWS profile from the shared config files
     #[arg(long, global = true, env = "AWS_PROFILE")]
@@ -67,6 +68,7 @@ pub struct GlobalArgs {
 /// Names of one deployment. Defaults are the blog's, so an existing deployment is found as is;
 /// `--name N` derives all of them from N so that several deployments share one account.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Deployment")]
 pub struct DeploymentArgs {
     /// Deployment name: stacks N-s3-iam-config and N-service-catalog-config, product
     /// "SageMaker Notebook (N)", portfolio N-Portfolio, SSM prefix /SageMaker/Notebooks/N/
