@@ -5,7 +5,7 @@ Printed figures only, never assertions. Every part runs in its own sandbox accou
 and event logs (SANDBOX_DIR/requests.log, events.log) are read per account.
 
 Environment: NV_BIN (the binary), SANDBOX_DIR, SANDBOX_PORT, BENCH_PENDINGS (seconds; default
-nine drawn uniformly from 5..60 s with seed 8), BENCH_USERS (default 200), BENCH_RUNS (url runs, default 7), BENCH_BUILD_LOG.
+BENCH_LAG_N=20 drawn uniformly from 5..60 s with seed 8), BENCH_USERS (default 200), BENCH_RUNS (url runs, default 7), BENCH_BUILD_LOG.
 """
 from __future__ import annotations
 
@@ -294,7 +294,7 @@ def main() -> None:
         pendings = [float(x) for x in os.environ["BENCH_PENDINGS"].split()]
     else:
         rng = random.Random(8)
-        pendings = sorted(round(rng.uniform(5, 60), 1) for _ in range(9))
+        pendings = sorted(round(rng.uniform(5, 60), 1) for _ in range(int(os.environ.get("BENCH_LAG_N", "20"))))
     n_users = int(os.environ.get("BENCH_USERS", "200"))
     runs = int(os.environ.get("BENCH_RUNS", "7"))
     m = machine()
