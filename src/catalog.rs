@@ -57,7 +57,9 @@ pub async fn resolve_product(ctx: &Context) -> Result<Product> {
         .launch_path_summaries()
         .iter()
         .find_map(|p| p.id())
-        .ok_or_else(|| anyhow!("product {name:?} ({id}) has no launch path for this caller; is it in a portfolio shared with you?"))?
+        .ok_or_else(|| {
+            anyhow!("product {name:?} ({id}) has no launch path for this caller; is it in a portfolio shared with you?")
+        })?
         .to_owned();
 
     let artifacts = ctx
@@ -98,7 +100,8 @@ pub struct Provisioned {
 
 impl Provisioned {
     fn from_attribute(a: &ProvisionedProductAttribute) -> Self {
-        let tags: BTreeMap<String, String> = a.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
+        let tags: BTreeMap<String, String> =
+            a.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
         Provisioned {
             id: a.id().unwrap_or_default().to_owned(),
             name: a.name().unwrap_or_default().to_owned(),
@@ -116,7 +119,8 @@ impl Provisioned {
 /// this tool), with its user read by key: the Owner tag, else the record's `NotebookUserName`
 /// output, else the `U-Notebook` naming convention.
 pub async fn list_provisioned(ctx: &Context, product: &Product) -> Result<Vec<Provisioned>> {
-    let mut found: Vec<Provisioned> = search_provisioned(ctx, product).await?.iter().map(Provisioned::from_attribute).collect();
+    let mut found: Vec<Provisioned> =
+        search_provisioned(ctx, product).await?.iter().map(Provisioned::from_attribute).collect();
     let lookups = found.iter().map(|p| user_of(ctx, p));
     let users = futures::future::join_all(lookups).await;
     for (p, user) in found.iter_mut().zip(users) {
@@ -134,14 +138,17 @@ pub async fn search_provisioned(ctx: &Context, product: &Product) -> Result<Vec<
         let out = ctx
             .catalog
             .search_provisioned_products()
-            .access_level_filter(AccessLevelFilter::builder().key(AccessLevelFilterKey::Account).value(&account).build())
+            .access_level_filter(
+                AccessLevelFilter::builder().key(AccessLevelFilterKey::Account).value(&account).build(),
+            )
             .filters(ProvisionedProductViewFilterBy::SearchQuery, vec![format!("productId:{}", product.id)])
             .page_size(100)
             .set_page_token(token.clone())
             .send()
             .await
             .aws(|| format!("searching provisioned products of {}", product.name))?;
-        found.extend(out.provisioned_products().iter().filter(|p| p.product_id() == Some(product.id.as_str())).cloned());
+        found
+            .extend(out.provisioned_products().iter().filter(|p| p.product_id() == Some(product.id.as_str())).cloned());
         token = out.next_page_token().filter(|t| !t.is_empty()).map(str::to_owned);
         if token.is_none() {
             return Ok(found);
@@ -167,7 +174,14 @@ async fn user_of(ctx: &Context, p: &Provisioned) -> Option<String> {
 /// call), else among all provisioned products of the product (launched elsewhere, other name).
 pub async fn find_for_user(ctx: &Context, product: &Product, user: &str) -> Result<Option<Provisioned>> {
     let name = naming::provisioned_product_name(user);
-    match ctx.catalog.describe_provisioned_product().name(&name).send().await.aws(|| format!("describing provisioned product {name}")) {
+    match ctx
+        .catalog
+        .describe_provisioned_product()
+        .name(&name)
+        .send()
+        .await
+        .aws(|| format!("describing provisioned product {name}"))
+    {
         Ok(out) => {
             if let Some(d) = out.provisioned_product_detail() {
                 if d.product_id() != Some(product.id.as_str()) {
@@ -240,7 +254,14 @@ pub async fn provision(
 }
 
 async fn exists(ctx: &Context, pp_id: &str) -> Result<bool> {
-    match ctx.catalog.describe_provisioned_product().id(pp_id).send().await.aws(|| format!("describing provisioned product {pp_id}")) {
+    match ctx
+        .catalog
+        .describe_provisioned_product()
+        .id(pp_id)
+        .send()
+        .await
+        .aws(|| format!("describing provisioned product {pp_id}"))
+    {
         Ok(_) => Ok(true),
         Err(e) if has_code(&e, &["ResourceNotFoundException"]) => Ok(false),
         Err(e) => Err(e),
@@ -249,10 +270,14 @@ async fn exists(ctx: &Context, pp_id: &str) -> Result<bool> {
 
 /// DescribeRecord: the record and its outputs by key.
 pub async fn describe_record(ctx: &Context, record_id: &str) -> Result<(RecordDetail, BTreeMap<String, String>)> {
-    let out = ctx.catalog.describe_record().id(record_id).send().await.aws(|| format!("describing record {record_id}"))?;
+    let out =
+        ctx.catalog.describe_record().id(record_id).send().await.aws(|| format!("describing record {record_id}"))?;
     let detail = out.record_detail().cloned().ok_or_else(|| anyhow!("record {record_id} has no detail"))?;
-    let outputs =
-        out.record_outputs().iter().filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned()))).collect();
+    let outputs = out
+        .record_outputs()
+        .iter()
+        .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+        .collect();
     Ok((detail, outputs))
 }
 

@@ -131,13 +131,17 @@ impl DeploymentArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Deploy or update both stacks and upload the product template (idempotent)
-    #[command(after_help = "Examples:\n  notebook-vend bootstrap\n  notebook-vend bootstrap --principal arn:aws:iam::123456789012:role/DataScientists --dry-run")]
+    #[command(
+        after_help = "Examples:\n  notebook-vend bootstrap\n  notebook-vend bootstrap --principal arn:aws:iam::123456789012:role/DataScientists --dry-run"
+    )]
     Bootstrap(BootstrapArgs),
     /// Provision a user's notebook, wait until InService, store a presigned URL in SSM
     #[command(after_help = "Example:\n  notebook-vend provision --user alice --instance-type ml.t3.large")]
     Provision(ProvisionArgs),
     /// Store a fresh presigned URL for one user (or all) in SSM
-    #[command(after_help = "Examples:\n  notebook-vend refresh --user alice\n  notebook-vend refresh --all --concurrency 16")]
+    #[command(
+        after_help = "Examples:\n  notebook-vend refresh --user alice\n  notebook-vend refresh --all --concurrency 16"
+    )]
     Refresh(RefreshArgs),
     /// Print a fresh presigned URL (valid 5 minutes), the stored one, or open it in a browser
     #[command(after_help = "Examples:\n  notebook-vend url --user alice\n  notebook-vend url --user alice --open")]
@@ -156,10 +160,14 @@ pub enum Command {
     )]
     Status(StatusArgs),
     /// Stop a user's notebook (billing stops; the notebook and its volume stay)
-    #[command(after_help = "Examples:\n  notebook-vend stop --user alice\n  notebook-vend stop --user alice --no-wait")]
+    #[command(
+        after_help = "Examples:\n  notebook-vend stop --user alice\n  notebook-vend stop --user alice --no-wait"
+    )]
     Stop(StopArgs),
     /// Start a user's stopped notebook; --refresh also stores a fresh URL
-    #[command(after_help = "Examples:\n  notebook-vend start --user alice --refresh\n  notebook-vend start --user alice --dry-run")]
+    #[command(
+        after_help = "Examples:\n  notebook-vend start --user alice --refresh\n  notebook-vend start --user alice --dry-run"
+    )]
     Start(StartArgs),
     /// Terminate a user's provisioned product: notebook, stack and stored URL are deleted
     #[command(
@@ -210,16 +218,22 @@ pub enum Command {
     )]
     Serve(ServeArgs),
     /// Stop every vended notebook InService for longer than a maximum age (for cron or CI)
-    #[command(after_help = "Examples:\n  notebook-vend cull --max-age 12h --dry-run\n  notebook-vend cull --max-age 1d --output json")]
+    #[command(
+        after_help = "Examples:\n  notebook-vend cull --max-age 12h --dry-run\n  notebook-vend cull --max-age 1d --output json"
+    )]
     Cull(CullArgs),
     /// Check credentials, stacks, templates, product and SSM access; one line per check with a fix
     #[command(after_help = "Examples:\n  notebook-vend doctor\n  notebook-vend doctor --output json")]
     Doctor,
     /// Show the effective settings and where each came from (flag, environment, file, default)
-    #[command(after_help = "Examples:\n  notebook-vend config show\n  notebook-vend --env prod config show --output json")]
+    #[command(
+        after_help = "Examples:\n  notebook-vend config show\n  notebook-vend --env prod config show --output json"
+    )]
     Config(ConfigArgs),
     /// Print a shell completion script
-    #[command(after_help = "Examples:\n  notebook-vend completions bash > ~/.local/share/bash-completion/completions/notebook-vend\n  notebook-vend completions zsh > ~/.zfunc/_notebook-vend")]
+    #[command(
+        after_help = "Examples:\n  notebook-vend completions bash > ~/.local/share/bash-completion/completions/notebook-vend\n  notebook-vend completions zsh > ~/.zfunc/_notebook-vend"
+    )]
     Completions(CompletionsArgs),
     /// Print the man page (roff)
     #[command(after_help = "Example:\n  notebook-vend man > ~/.local/share/man/man1/notebook-vend.1")]
@@ -709,8 +723,19 @@ mod tests {
     #[test]
     fn provision_options() {
         let cli = parse(&[
-            "provision", "--user", "alice", "--tag", "team=ml", "--tag", "cost=42", "--session-seconds", "1800",
-            "--parameter-type", "String", "--output", "json",
+            "provision",
+            "--user",
+            "alice",
+            "--tag",
+            "team=ml",
+            "--tag",
+            "cost=42",
+            "--session-seconds",
+            "1800",
+            "--parameter-type",
+            "String",
+            "--output",
+            "json",
         ])
         .unwrap();
         let Command::Provision(p) = cli.command else { panic!("not provision") };

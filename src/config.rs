@@ -48,7 +48,18 @@ impl Section {
         macro_rules! take {
             ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
         }
-        take!(name, s3_stack, catalog_stack, product_name, ssm_prefix, principal, instance_type, session_seconds, parameter_type, concurrency);
+        take!(
+            name,
+            s3_stack,
+            catalog_stack,
+            product_name,
+            ssm_prefix,
+            principal,
+            instance_type,
+            session_seconds,
+            parameter_type,
+            concurrency
+        );
         self
     }
 }
@@ -69,7 +80,10 @@ pub fn load(explicit: Option<&Path>, env: Option<&str>) -> Result<Option<Loaded>
         None => match candidates().into_iter().find(|p| p.is_file()) {
             Some(p) => p,
             None if env.is_some_and(|e| e != "default") => {
-                return Err(usage(format!("--env {}: no {FILE_NAME} found (looked in . and the user config dir)", env.unwrap_or_default())))
+                return Err(usage(format!(
+                    "--env {}: no {FILE_NAME} found (looked in . and the user config dir)",
+                    env.unwrap_or_default()
+                )))
             }
             None => return Ok(None),
         },
@@ -90,15 +104,16 @@ fn candidates() -> Vec<PathBuf> {
 
 pub fn parse(text: &str, path: &Path, env: &str) -> Result<Loaded> {
     let file = path.display();
-    let table: toml::Table = toml::from_str(text).map_err(|e| usage(format!("config file {file}: {}", one_line(&e.to_string()))))?;
+    let table: toml::Table =
+        toml::from_str(text).map_err(|e| usage(format!("config file {file}: {}", one_line(&e.to_string()))))?;
     let mut sections: BTreeMap<String, Section> = BTreeMap::new();
     for (name, value) in table {
         let toml::Value::Table(t) = value else {
             return Err(usage(format!("config file {file}: key {name:?} must be a [section] (like [default])")));
         };
-        let section: Section = toml::Value::Table(t)
-            .try_into()
-            .map_err(|e: toml::de::Error| usage(format!("config file {file}: [{name}] {}", one_line(&e.to_string()))))?;
+        let section: Section = toml::Value::Table(t).try_into().map_err(|e: toml::de::Error| {
+            usage(format!("config file {file}: [{name}] {}", one_line(&e.to_string())))
+        })?;
         check(&section).map_err(|e| usage(format!("config file {file}: [{name}] {e}")))?;
         sections.insert(name, section);
     }
@@ -219,7 +234,9 @@ const ENV_VARS: &[(&str, &str)] = &[
 fn origin_of(id: &str, clap: &ClapOrigins, file: Option<&Loaded>, in_file: bool) -> Origin {
     match clap.get(id) {
         Some(ValueSource::CommandLine) => Origin::Flag,
-        Some(ValueSource::EnvVariable) => Origin::Env(ENV_VARS.iter().find(|(k, _)| *k == id).map(|(_, v)| (*v).to_owned()).unwrap_or_default()),
+        Some(ValueSource::EnvVariable) => {
+            Origin::Env(ENV_VARS.iter().find(|(k, _)| *k == id).map(|(_, v)| (*v).to_owned()).unwrap_or_default())
+        }
         _ if in_file => Origin::File(file.map(|f| format!("{} [{}]", f.path.display(), f.env)).unwrap_or_default()),
         _ => Origin::Default,
     }
@@ -268,7 +285,13 @@ pub fn apply(cli: &mut Cli, clap: &ClapOrigins, file: Option<&Loaded>) -> Vec<(S
 
     let session_default = !from_flag_or_env("session_seconds", clap);
     let type_default = !from_flag_or_env("parameter_type", clap);
-    let file_type = f.parameter_type.as_deref().map(|t| if t == "String" { ParameterType::String } else { ParameterType::SecureString });
+    let file_type = f.parameter_type.as_deref().map(|t| {
+        if t == "String" {
+            ParameterType::String
+        } else {
+            ParameterType::SecureString
+        }
+    });
     let mut session = 43200i64;
     let mut ptype = ParameterType::SecureString;
     let mut store = |s: &mut cli::UrlStoreArgs| {
@@ -334,4 +357,3 @@ pub fn apply(cli: &mut Cli, clap: &ClapOrigins, file: Option<&Loaded>) -> Vec<(S
     }
     shown
 }
-

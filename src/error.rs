@@ -90,8 +90,7 @@ impl AwsError {
         let transient = match &err {
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
             SdkError::ServiceError(se) => {
-                code.as_deref().is_some_and(|c| THROTTLING_CODES.contains(&c))
-                    || se.raw().status().is_server_error()
+                code.as_deref().is_some_and(|c| THROTTLING_CODES.contains(&c)) || se.raw().status().is_server_error()
             }
             _ => false,
         };

@@ -67,7 +67,9 @@ pub async fn run(mut cli: Cli, origins: config::ClapOrigins) -> Result<()> {
             Command::Cull(args) => cmd::cull::run(args, &ctx).await,
             Command::Doctor => cmd::doctor::run(&ctx).await,
             Command::Watch(_) | Command::Serve(_) => unreachable!("dispatched above"),
-            Command::Config(_) | Command::Completions(_) | Command::Man => unreachable!("handled before the AWS context"),
+            Command::Config(_) | Command::Completions(_) | Command::Man => {
+                unreachable!("handled before the AWS context")
+            }
             Command::List(args) => cmd::list::run(args, &ctx).await,
             Command::Status(args) => cmd::status::run(args, &ctx).await,
             Command::Stop(args) => cmd::stop::run(args, &ctx).await,
@@ -89,7 +91,8 @@ pub async fn run(mut cli: Cli, origins: config::ClapOrigins) -> Result<()> {
 pub async fn shutdown_signal() -> &'static str {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => "SIGINT",
             _ = term.recv() => "SIGTERM",

@@ -26,8 +26,12 @@ fn main() -> ExitCode {
         Err(e) => {
             // One line: clap's message without its usage block.
             let rendered = e.render().to_string();
-            let message: Vec<&str> =
-                rendered.lines().take_while(|l| !l.starts_with("Usage:")).map(str::trim).filter(|l| !l.is_empty()).collect();
+            let message: Vec<&str> = rendered
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
             eprintln!("{}", message.join(" "));
             return ExitCode::from(exit::USAGE);
         }
@@ -63,5 +67,10 @@ fn init_logging(verbose: u8, quiet: bool) {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none()
         && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+        .init();
 }

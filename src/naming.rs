@@ -48,7 +48,14 @@ pub fn parameter_name(prefix: &str, user: &str) -> String {
 /// Deterministic `ProvisionToken`: a re-run after a crash sends the same token, so Service Catalog
 /// answers the first record instead of creating a second product. The day keeps a token from
 /// pointing at a product terminated long ago; `attempt` moves past a stale one (see catalog.rs).
-pub fn provision_token(account: &str, product_id: &str, artifact_id: &str, user: &str, day: &str, attempt: u32) -> String {
+pub fn provision_token(
+    account: &str,
+    product_id: &str,
+    artifact_id: &str,
+    user: &str,
+    day: &str,
+    attempt: u32,
+) -> String {
     let mut h = Sha256::new();
     for part in [account, product_id, artifact_id, user, day, &attempt.to_string()] {
         h.update(part.as_bytes());
@@ -67,14 +74,18 @@ pub fn validate_tag(key: &str, value: &str) -> Result<(), String> {
         return Err(format!("tag key {key:?} uses the reserved prefix aws:"));
     }
     if value.len() > 256 || !charset(value) {
-        return Err(format!("tag value {value:?} must be at most 256 characters of letters, digits, spaces and _.:/=+-@"));
+        return Err(format!(
+            "tag value {value:?} must be at most 256 characters of letters, digits, spaces and _.:/=+-@"
+        ));
     }
     Ok(())
 }
 
 /// An IAM user, role or group ARN, as a portfolio principal association needs.
 pub fn validate_principal(arn: &str) -> Result<(), String> {
-    let bad = || format!("principal {arn:?} must be an IAM ARN like arn:aws:iam::123456789012:role/NAME (user, role or group)");
+    let bad = || {
+        format!("principal {arn:?} must be an IAM ARN like arn:aws:iam::123456789012:role/NAME (user, role or group)")
+    };
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let [arn_lit, partition, service, region, account, resource] = parts[..] else { return Err(bad()) };
     let resource_ok = ["user/", "role/", "group/"].iter().any(|p| {

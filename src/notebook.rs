@@ -111,7 +111,14 @@ pub async fn wait_in_service(
 }
 
 /// Wait until the notebook reaches `target` (Stopped, InService) or disappears when `target` is None.
-pub async fn wait_for(ctx: &Context, name: &str, target: Option<&str>, deadline: Deadline, task: &Task, resume: &str) -> Result<()> {
+pub async fn wait_for(
+    ctx: &Context,
+    name: &str,
+    target: Option<&str>,
+    deadline: Deadline,
+    task: &Task,
+    resume: &str,
+) -> Result<()> {
     let what = match target {
         Some(t) => format!("notebook {name} to be {t}"),
         None => format!("notebook {name} to be deleted"),

@@ -77,8 +77,11 @@ pub fn validate(values: &BTreeMap<String, String>, specs: &BTreeMap<String, Para
 }
 
 fn check(spec: &ParamSpec, value: &str) -> std::result::Result<(), String> {
-    let items: Vec<&str> =
-        if spec.kind.starts_with("List<") || spec.kind == "CommaDelimitedList" { value.split(',').collect() } else { vec![value] };
+    let items: Vec<&str> = if spec.kind.starts_with("List<") || spec.kind == "CommaDelimitedList" {
+        value.split(',').collect()
+    } else {
+        vec![value]
+    };
     if !spec.allowed_values.is_empty() && !items.iter().all(|v| spec.allowed_values.iter().any(|a| a == v)) {
         return Err(format!("must be one of {}", spec.allowed_values.join(", ")));
     }
@@ -89,7 +92,9 @@ fn check(spec: &ParamSpec, value: &str) -> std::result::Result<(), String> {
             }
         }
     }
-    if spec.min_length.is_some_and(|min| value.chars().count() < min) || spec.max_length.is_some_and(|max| value.chars().count() > max) {
+    if spec.min_length.is_some_and(|min| value.chars().count() < min)
+        || spec.max_length.is_some_and(|max| value.chars().count() > max)
+    {
         return Err(format!(
             "length must be {}..={}",
             spec.min_length.unwrap_or(0),
@@ -117,15 +122,31 @@ mod tests {
         let mut m = BTreeMap::new();
         m.insert(
             "NotebookInstanceType".into(),
-            ParamSpec { key: "NotebookInstanceType".into(), kind: "String".into(), allowed_values: vec!["ml.t3.medium".into()], ..Default::default() },
+            ParamSpec {
+                key: "NotebookInstanceType".into(),
+                kind: "String".into(),
+                allowed_values: vec!["ml.t3.medium".into()],
+                ..Default::default()
+            },
         );
         m.insert(
             "VolumeSizeInGB".into(),
-            ParamSpec { key: "VolumeSizeInGB".into(), kind: "Number".into(), min_value: Some(5.0), max_value: Some(512.0), ..Default::default() },
+            ParamSpec {
+                key: "VolumeSizeInGB".into(),
+                kind: "Number".into(),
+                min_value: Some(5.0),
+                max_value: Some(512.0),
+                ..Default::default()
+            },
         );
         m.insert(
             "SubnetId".into(),
-            ParamSpec { key: "SubnetId".into(), kind: "String".into(), allowed_pattern: Some("(subnet-[0-9a-f]+)?".into()), ..Default::default() },
+            ParamSpec {
+                key: "SubnetId".into(),
+                kind: "String".into(),
+                allowed_pattern: Some("(subnet-[0-9a-f]+)?".into()),
+                ..Default::default()
+            },
         );
         m
     }
@@ -136,7 +157,11 @@ mod tests {
 
     #[test]
     fn accepts_allowed_values() {
-        assert!(validate(&v(&[("NotebookInstanceType", "ml.t3.medium"), ("VolumeSizeInGB", "5"), ("SubnetId", "")]), &specs()).is_ok());
+        assert!(validate(
+            &v(&[("NotebookInstanceType", "ml.t3.medium"), ("VolumeSizeInGB", "5"), ("SubnetId", "")]),
+            &specs()
+        )
+        .is_ok());
         assert!(validate(&v(&[("SubnetId", "subnet-0abc")]), &specs()).is_ok());
     }
 

@@ -117,7 +117,12 @@ mod tests {
                 Err(e) => {
                     assert_eq!(exit_code(&e), 3);
                     let msg = e.to_string();
-                    assert!(msg.contains("notebook x") && msg.contains("still Pending") && msg.contains("provision --user x"), "{msg}");
+                    assert!(
+                        msg.contains("notebook x")
+                            && msg.contains("still Pending")
+                            && msg.contains("provision --user x"),
+                        "{msg}"
+                    );
                     break;
                 }
             }

@@ -30,7 +30,10 @@ pub fn in_flight() -> Option<String> {
 
 impl Progress {
     pub fn new(no_progress: bool, quiet: bool) -> Self {
-        let bars = !no_progress && !quiet && std::io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
+        let bars = !no_progress
+            && !quiet
+            && std::io::stderr().is_terminal()
+            && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
         Progress { bars, quiet }
     }
 

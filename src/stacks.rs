@@ -57,7 +57,10 @@ impl StackInfo {
     pub fn output(&self, key: &str) -> Result<&str> {
         match self.outputs.get(key) {
             Some(v) => Ok(v),
-            None => bail!("stack {} has no output {key:?}; was it deployed from another template? run `notebook-vend bootstrap`", self.name),
+            None => bail!(
+                "stack {} has no output {key:?}; was it deployed from another template? run `notebook-vend bootstrap`",
+                self.name
+            ),
         }
     }
 }
@@ -100,11 +103,8 @@ pub async fn plan(ctx: &Context, spec: &StackSpec, existing: Option<&Stack>) -> 
         .await
         .aws(|| format!("reading the template of stack {}", spec.name))?;
     let same_template = deployed.template_body().map(str::trim_end) == Some(spec.template.trim_end());
-    let deployed_params: BTreeMap<&str, &str> = stack
-        .parameters()
-        .iter()
-        .filter_map(|p| Some((p.parameter_key()?, p.parameter_value()?)))
-        .collect();
+    let deployed_params: BTreeMap<&str, &str> =
+        stack.parameters().iter().filter_map(|p| Some((p.parameter_key()?, p.parameter_value()?))).collect();
     let same_params = spec.parameters.iter().all(|(k, v)| deployed_params.get(k.as_str()) == Some(&v.as_str()));
     Ok(if same_template && same_params { Plan::Unchanged } else { Plan::Update })
 }
@@ -118,11 +118,8 @@ pub async fn deploy(ctx: &Context, spec: &StackSpec, deadline: Deadline) -> Resu
         existing = describe(ctx, &spec.name).await?;
     }
     let plan = plan(ctx, spec, existing.as_ref()).await?;
-    let params: Vec<Parameter> = spec
-        .parameters
-        .iter()
-        .map(|(k, v)| Parameter::builder().parameter_key(k).parameter_value(v).build())
-        .collect();
+    let params: Vec<Parameter> =
+        spec.parameters.iter().map(|(k, v)| Parameter::builder().parameter_key(k).parameter_value(v).build()).collect();
     let since = DateTime::from(std::time::SystemTime::now() - std::time::Duration::from_secs(5));
     let task = ctx.progress.task(format!("stack {}: {}", spec.name, verb(plan)));
     progress::set_in_flight(format!("stack {} {}", spec.name, verb(plan)));
@@ -132,7 +129,11 @@ pub async fn deploy(ctx: &Context, spec: &StackSpec, deadline: Deadline) -> Resu
             return Ok((plan, StackInfo::from(&stack)));
         }
         Plan::Recreate => {
-            task.println(format!("stack {} is {} from a failed creation: deleting it first", spec.name, status(existing.as_ref().unwrap())));
+            task.println(format!(
+                "stack {} is {} from a failed creation: deleting it first",
+                spec.name,
+                status(existing.as_ref().unwrap())
+            ));
             delete(ctx, &spec.name, deadline).await?;
             create(ctx, spec, params).await?;
         }
@@ -244,7 +245,8 @@ async fn wait(ctx: &Context, name: &str, since: DateTime, deadline: Deadline, ta
         let name = stack.stack_name().unwrap_or(name);
         task.set(format!("stack {name}: {st}"));
         if !in_progress(&st) {
-            let ok = matches!(st.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "DELETE_COMPLETE" | "IMPORT_COMPLETE");
+            let ok =
+                matches!(st.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "DELETE_COMPLETE" | "IMPORT_COMPLETE");
             if ok {
                 return Ok(StackInfo::from(&stack));
             }
@@ -260,9 +262,19 @@ async fn wait(ctx: &Context, name: &str, since: DateTime, deadline: Deadline, ta
 
 /// This operation's events, oldest first (the API answers newest first).
 async fn events_since(ctx: &Context, name: &str, since: DateTime) -> Result<Vec<StackEvent>> {
-    let out = ctx.cfn.describe_stack_events().stack_name(name).send().await.aws(|| format!("reading events of stack {name}"))?;
-    let mut events: Vec<StackEvent> =
-        out.stack_events().iter().filter(|e| e.timestamp().is_some_and(|t| t.secs() >= since.secs())).cloned().collect();
+    let out = ctx
+        .cfn
+        .describe_stack_events()
+        .stack_name(name)
+        .send()
+        .await
+        .aws(|| format!("reading events of stack {name}"))?;
+    let mut events: Vec<StackEvent> = out
+        .stack_events()
+        .iter()
+        .filter(|e| e.timestamp().is_some_and(|t| t.secs() >= since.secs()))
+        .cloned()
+        .collect();
     events.reverse();
     Ok(events)
 }

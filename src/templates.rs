@@ -50,7 +50,10 @@ impl Sources {
     pub fn template(&self, name: &str) -> Result<String> {
         let body = read(self.templates.as_deref(), name, "--templates")?;
         if body.len() > MAX_TEMPLATE_BODY {
-            return Err(usage(format!("template {name} is {} bytes; CloudFormation allows {MAX_TEMPLATE_BODY}", body.len())));
+            return Err(usage(format!(
+                "template {name} is {} bytes; CloudFormation allows {MAX_TEMPLATE_BODY}",
+                body.len()
+            )));
         }
         Ok(body)
     }
@@ -69,7 +72,9 @@ fn read(dir: Option<&Path>, name: &str, flag: &str) -> Result<String> {
             let path = dir.join(name);
             std::fs::read_to_string(&path).map_err(|e| usage(format!("{flag}: cannot read {}: {e}", path.display())))
         }
-        None => Ok(EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, body)| (*body).to_owned()).expect("embedded file")),
+        None => {
+            Ok(EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, body)| (*body).to_owned()).expect("embedded file"))
+        }
     }
 }
 
@@ -107,14 +112,21 @@ pub fn restrict_instance_types(body: &str, types: &[String]) -> Result<String> {
         .iter()
         .position(|l| l.trim_end() == "  NotebookInstanceType:")
         .ok_or_else(|| usage(format!("{PRODUCT}: no NotebookInstanceType parameter to restrict")))?;
-    let block_end = lines[param + 1..].iter().position(|l| !l.starts_with("    ") && !l.trim().is_empty()).map_or(lines.len(), |i| param + 1 + i);
+    let block_end = lines[param + 1..]
+        .iter()
+        .position(|l| !l.starts_with("    ") && !l.trim().is_empty())
+        .map_or(lines.len(), |i| param + 1 + i);
     let allowed = (param + 1..block_end)
         .find(|&i| lines[i].trim_end() == "    AllowedValues:")
         .ok_or_else(|| usage(format!("{PRODUCT}: NotebookInstanceType has no AllowedValues block list")))?;
     let items_end = (allowed + 1..block_end).find(|&i| !lines[i].trim_start().starts_with("- ")).unwrap_or(block_end);
-    let current: Vec<&str> = lines[allowed + 1..items_end].iter().map(|l| l.trim_start().trim_start_matches("- ").trim()).collect();
+    let current: Vec<&str> =
+        lines[allowed + 1..items_end].iter().map(|l| l.trim_start().trim_start_matches("- ").trim()).collect();
     if let Some(bad) = types.iter().find(|t| !current.contains(&t.as_str())) {
-        return Err(usage(format!("--allowed-instance-types: {bad} is not offered by the product template; choose from {}", current.join(", "))));
+        return Err(usage(format!(
+            "--allowed-instance-types: {bad} is not offered by the product template; choose from {}",
+            current.join(", ")
+        )));
     }
     let mut out: Vec<String> = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
@@ -158,7 +170,8 @@ mod tests {
     fn restricts_instance_types() {
         let body = Sources::default().template(PRODUCT).unwrap();
         let limited = restrict_instance_types(&body, &["ml.t3.large".into(), "ml.t3.xlarge".into()]).unwrap();
-        let block: Vec<&str> = limited.lines().skip_while(|l| l.trim_end() != "  NotebookInstanceType:").take(12).collect();
+        let block: Vec<&str> =
+            limited.lines().skip_while(|l| l.trim_end() != "  NotebookInstanceType:").take(12).collect();
         let block = block.join("\n");
         assert!(block.contains("- ml.t3.large\n      - ml.t3.xlarge\n"), "{block}");
         assert!(!block.contains("ml.t2.medium"), "{block}");
@@ -172,7 +185,10 @@ mod tests {
     fn malformed_parameter_files() {
         assert!(parse_parameters("{").is_err());
         assert!(parse_parameters(r#"{"ParameterKey":"a"}"#).is_err());
-        assert!(parse_parameters(r#"[{"ParameterKey":"a","ParameterValue":"1"},{"ParameterKey":"a","ParameterValue":"2"}]"#).is_err());
+        assert!(parse_parameters(
+            r#"[{"ParameterKey":"a","ParameterValue":"1"},{"ParameterKey":"a","ParameterValue":"2"}]"#
+        )
+        .is_err());
         assert!(parse_parameters(r#"[{"ParameterKey":"a","Value":"1"}]"#).is_err());
         assert_eq!(parse_parameters(r#"[{"ParameterKey":"a","ParameterValue":"1"}]"#).unwrap()["a"], "1");
     }

@@ -6,7 +6,9 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Result};
-use aws_sdk_ssm::types::{ParameterMetadata, ParameterStringFilter, ParameterTier, ParameterType as SsmType, ResourceTypeForTagging, Tag};
+use aws_sdk_ssm::types::{
+    ParameterMetadata, ParameterStringFilter, ParameterTier, ParameterType as SsmType, ResourceTypeForTagging, Tag,
+};
 use aws_smithy_types::DateTime;
 use serde::Serialize;
 
@@ -66,15 +68,19 @@ pub async fn store(ctx: &Context, user: &str, url: &str, session_seconds: i32, k
         .send()
         .await
         .aws(|| format!("storing the URL in parameter {name}"))?;
-    ctx.ssm
-        .add_tags_to_resource()
-        .resource_type(ResourceTypeForTagging::Parameter)
-        .resource_id(&name)
-        .tags(Tag::builder().key("Owner").value(user).build()?)
-        .tags(Tag::builder().key("ManagedBy").value("notebook-vend").build()?)
-        .send()
-        .await
-        .aws(|| format!("tagging parameter {name}"))?;
+    // PutParameter cannot tag when it overwrites, so a new parameter (version 1) is tagged here;
+    // later overwrites keep its tags. (A parameter first written by another tool stays untagged.)
+    if out.version() == 1 {
+        ctx.ssm
+            .add_tags_to_resource()
+            .resource_type(ResourceTypeForTagging::Parameter)
+            .resource_id(&name)
+            .tags(Tag::builder().key("Owner").value(user).build()?)
+            .tags(Tag::builder().key("ManagedBy").value("notebook-vend").build()?)
+            .send()
+            .await
+            .aws(|| format!("tagging parameter {name}"))?;
+    }
     Ok(Stored {
         parameter: name,
         parameter_type: ssm_type.as_str().to_owned(),
@@ -88,7 +94,15 @@ pub async fn store(ctx: &Context, user: &str, url: &str, session_seconds: i32, k
 /// The stored URL, decrypted, or None when the user has no parameter.
 pub async fn read(ctx: &Context, user: &str) -> Result<Option<String>> {
     let name = naming::parameter_name(&ctx.names.ssm_prefix, user);
-    match ctx.ssm.get_parameter().name(&name).with_decryption(true).send().await.aws(|| format!("reading parameter {name}")) {
+    match ctx
+        .ssm
+        .get_parameter()
+        .name(&name)
+        .with_decryption(true)
+        .send()
+        .await
+        .aws(|| format!("reading parameter {name}"))
+    {
         Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(str::to_owned)),
         Err(e) if has_code(&e, &["ParameterNotFound"]) => Ok(None),
         Err(e) => Err(e),
@@ -124,9 +138,11 @@ pub async fn list_metadata(ctx: &Context) -> Result<std::collections::BTreeMap<S
 pub async fn describe(ctx: &Context, only: Option<&str>) -> Result<Vec<(String, ParameterMetadata)>> {
     let prefix = &ctx.names.ssm_prefix;
     let filter = match only {
-        Some(user) => {
-            ParameterStringFilter::builder().key("Name").option("Equals").values(naming::parameter_name(prefix, user)).build()?
-        }
+        Some(user) => ParameterStringFilter::builder()
+            .key("Name")
+            .option("Equals")
+            .values(naming::parameter_name(prefix, user))
+            .build()?,
         None => ParameterStringFilter::builder().key("Name").option("BeginsWith").values(prefix).build()?,
     };
     let mut found = Vec::new();

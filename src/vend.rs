@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::cli::UrlStoreArgs;
 use crate::context::Context;
+use crate::error::has_code;
 use crate::naming;
 use crate::notebook::{self, WhenStopped};
 use crate::poll::Deadline;
@@ -35,7 +36,11 @@ impl fmt::Display for Delivery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "user             {}", self.user)?;
         writeln!(f, "notebook         {} ({})", self.notebook, self.status)?;
-        writeln!(f, "parameter        {} ({}, {} tier)", self.stored.parameter, self.stored.parameter_type, self.stored.tier)?;
+        writeln!(
+            f,
+            "parameter        {} ({}, {} tier)",
+            self.stored.parameter, self.stored.parameter_type, self.stored.tier
+        )?;
         writeln!(f, "stored at        {}", self.stored.stored_at)?;
         write!(f, "session expires  {}", self.stored.session_expires)?;
         if let Some(url) = &self.url {
@@ -56,17 +61,22 @@ pub struct Request<'a> {
 
 pub async fn deliver(ctx: &Context, req: &Request<'_>, deadline: Deadline, task: &Task) -> Result<Delivery> {
     let name = naming::notebook_name(req.user);
-    let nb = notebook::wait_in_service(ctx, req.user, req.grace, req.when_stopped, deadline, task, &req.resume).await?;
-    task.set(format!("notebook {name}: InService, storing a presigned URL"));
     progress::set_in_flight(format!("storing the URL of {name}; run `{}` to finish", req.resume));
-    let url = notebook::presign(ctx, &name, req.store.session_seconds).await?;
+    // A running notebook (the usual case for refresh, refresh --all, serve) needs no describe:
+    // presign at once. SageMaker refuses it with a ValidationException when the notebook is not
+    // InService or does not exist; only then wait for it (which also words the error).
+    let (status, url) = match notebook::presign(ctx, &name, req.store.session_seconds).await {
+        Ok(url) => ("InService".to_owned(), url),
+        Err(e) if has_code(&e, &["ValidationException"]) => {
+            let nb = notebook::wait_in_service(ctx, req.user, req.grace, req.when_stopped, deadline, task, &req.resume)
+                .await?;
+            task.set(format!("notebook {name}: InService, storing a presigned URL"));
+            progress::set_in_flight(format!("storing the URL of {name}; run `{}` to finish", req.resume));
+            (nb.status, notebook::presign(ctx, &name, req.store.session_seconds).await?)
+        }
+        Err(e) => return Err(e),
+    };
     let stored = urls::store(ctx, req.user, &url, req.store.session_seconds, req.store.parameter_type).await?;
     tracing::info!(user = req.user, parameter = %stored.parameter, version = stored.version, "stored a fresh URL");
-    Ok(Delivery {
-        user: req.user.to_owned(),
-        notebook: name,
-        status: nb.status,
-        stored,
-        url: req.show_url.then_some(url),
-    })
+    Ok(Delivery { user: req.user.to_owned(), notebook: name, status, stored, url: req.show_url.then_some(url) })
 }

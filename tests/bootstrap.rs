@@ -42,10 +42,14 @@ fn creates_both_stacks_and_a_visible_product() {
             .product_id(&product_id)
             .path_id(paths.launch_path_summaries()[0].id().unwrap())
             .provisioning_artifact_id(
-                sc.list_provisioning_artifacts().product_id(&product_id).send().await.unwrap().provisioning_artifact_details()
-                    [0]
-                .id()
-                .unwrap(),
+                sc.list_provisioning_artifacts()
+                    .product_id(&product_id)
+                    .send()
+                    .await
+                    .unwrap()
+                    .provisioning_artifact_details()[0]
+                    .id()
+                    .unwrap(),
             )
             .send()
             .await
@@ -114,7 +118,8 @@ fn bad_inputs_exit_2_naming_the_input_with_nothing_sent() {
     let acct = Account::new();
     let bad_params = tempfile::tempdir().unwrap();
     std::fs::write(bad_params.path().join("s3-iam-params.json"), "[{\"ParameterKey\": \"A\"").unwrap();
-    std::fs::copy("parameters/service-catalog-params.json", bad_params.path().join("service-catalog-params.json")).unwrap();
+    std::fs::copy("parameters/service-catalog-params.json", bad_params.path().join("service-catalog-params.json"))
+        .unwrap();
     let bad_principal = tempfile::tempdir().unwrap();
     std::fs::copy("parameters/s3-iam-params.json", bad_principal.path().join("s3-iam-params.json")).unwrap();
     std::fs::write(

@@ -20,7 +20,10 @@ fn help_lists_every_subcommand_with_an_example() {
     for sub in subcommands {
         let out = bin().args([sub.as_str(), "--help"]).output().unwrap();
         let text = String::from_utf8(out.stdout).unwrap();
-        assert!(out.status.success() && text.contains("\nExample") && text.contains("  notebook-vend "), "{sub} --help has no example: {text}");
+        assert!(
+            out.status.success() && text.contains("\nExample") && text.contains("  notebook-vend "),
+            "{sub} --help has no example: {text}"
+        );
     }
 }
 

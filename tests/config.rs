@@ -58,7 +58,8 @@ fn settings_from_the_file_reach_the_command() {
     let acct = Account::new();
     acct.configure(json!({"record_seconds": 0.3, "pending_seconds": 0.3}));
     let file = acct.home.path().join("team.toml");
-    std::fs::write(&file, "[default]\nname = \"team-c\"\nsession_seconds = 1800\nparameter_type = \"String\"\n").unwrap();
+    std::fs::write(&file, "[default]\nname = \"team-c\"\nsession_seconds = 1800\nparameter_type = \"String\"\n")
+        .unwrap();
     let cfg = file.to_str().unwrap();
     acct.ok(&["--config", cfg, "bootstrap", "-q"]);
     let out = acct.json(&["--config", cfg, "provision", "--user", "zoe"]);
@@ -138,7 +139,15 @@ fn doctor_all_ok_on_a_bootstrapped_account() {
     let checks = report["checks"].as_array().unwrap();
     assert!(checks.iter().all(|c| c["status"] == "ok"), "{report:#}");
     let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
-    for want in ["credentials", "region", "stack s3-iam-config", "template service-catalog-config", "product template", "product", "ssm prefix"] {
+    for want in [
+        "credentials",
+        "region",
+        "stack s3-iam-config",
+        "template service-catalog-config",
+        "product template",
+        "product",
+        "ssm prefix",
+    ] {
         assert!(names.contains(&want), "{want} not checked: {names:?}");
     }
 }

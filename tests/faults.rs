@@ -324,6 +324,10 @@ fn ready(record_seconds: f64, pending_seconds: f64) -> Account {
 /// After a crash, provision again: one product, one InService notebook, one stored URL (version 1:
 /// the URL was stored once, by the run that finished) and exactly one ProvisionProduct request.
 fn rerun_converges(acct: &Account, user: &str) {
+    // The killed run may have sent ProvisionProduct twice (an SDK retry after a dropped answer
+    // reuses the token, so Service Catalog answers the same record); the rerun must send none if
+    // the product already exists, and at most one otherwise.
+    let sent_before = acct.count("ProvisionProduct");
     let (code, out, err) = acct.run(&["provision", "--user", user, "--no-progress"]);
     assert_eq!(code, 0, "rerun after the crash failed\nstdout: {out}\nstderr: {err}");
     let inv = rt().block_on(inventory(acct));
@@ -336,10 +340,11 @@ fn rerun_converges(acct: &Account, user: &str) {
     let (url, version) = &inv.parameters[&format!("/SageMaker/Notebooks/{name}")];
     assert!(is_url_of(url, user));
     assert_eq!(*version, 1, "the URL was stored once");
-    assert_eq!(acct.count("ProvisionProduct"), 1, "{:?}", acct.requests());
+    let sent = acct.count("ProvisionProduct");
+    assert!(sent >= 1 && sent - sent_before <= usize::from(sent_before == 0), "{:?}", acct.requests());
     // And a third run changes nothing but the URL.
     acct.ok(&["provision", "--user", user, "-q"]);
-    assert_eq!(acct.count("ProvisionProduct"), 1);
+    assert_eq!(acct.count("ProvisionProduct"), sent);
 }
 
 fn kill_at(acct: &Account, user: &str, op: &str, fault: Option<&str>) {
@@ -389,7 +394,7 @@ fn sigkill_after_the_url_was_minted_before_it_was_stored() {
     // the minted URL and the stored one long enough to kill it there.
     acct.control("fault", json!({"operation": "PutParameter", "kind": "throttle", "count": 4}));
     kill_at(&acct, "crash-d", "PutParameter", Some("throttle"));
-    assert_eq!(acct.count("CreatePresignedNotebookInstanceUrl"), 1);
+    assert_eq!(acct.count_ok("CreatePresignedNotebookInstanceUrl"), 1);
     let inv = rt().block_on(inventory(&acct));
     assert!(inv.parameters.is_empty(), "the URL was minted, never stored: {:?}", inv.parameters.keys());
     // The throttles left over hit the rerun too: it retries through them.

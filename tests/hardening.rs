@@ -19,14 +19,24 @@ fn ready(bootstrap_args: &[&str]) -> Account {
 fn provision_flags_reach_the_notebook() {
     let acct = ready(&[]);
     acct.ok(&[
-        "provision", "--user", "alice", "-q",
-        "--kms-key", "alias/team-notebooks",
-        "--subnet", "subnet-0123456789abcdef0",
-        "--security-group", "sg-0123456789abcdef0",
-        "--volume-gb", "20",
-        "--idle-minutes", "30",
-        "--root-access", "Enabled",
-        "--instance-type", "ml.t3.large",
+        "provision",
+        "--user",
+        "alice",
+        "-q",
+        "--kms-key",
+        "alias/team-notebooks",
+        "--subnet",
+        "subnet-0123456789abcdef0",
+        "--security-group",
+        "sg-0123456789abcdef0",
+        "--volume-gb",
+        "20",
+        "--idle-minutes",
+        "30",
+        "--root-access",
+        "Enabled",
+        "--instance-type",
+        "ml.t3.large",
     ]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -35,7 +45,11 @@ fn provision_flags_reach_the_notebook() {
         assert_eq!(nb.kms_key_id(), Some("alias/team-notebooks"));
         assert_eq!(nb.subnet_id(), Some("subnet-0123456789abcdef0"));
         assert_eq!(nb.security_groups(), ["sg-0123456789abcdef0"]);
-        assert_eq!(nb.direct_internet_access().map(|d| d.as_str()), Some("Disabled"), "a subnet turns direct internet off");
+        assert_eq!(
+            nb.direct_internet_access().map(|d| d.as_str()),
+            Some("Disabled"),
+            "a subnet turns direct internet off"
+        );
         assert_eq!(nb.root_access().map(|r| r.as_str()), Some("Enabled"));
         assert_eq!(nb.volume_size_in_gb(), Some(20));
         assert_eq!(nb.instance_type().map(|t| t.as_str()), Some("ml.t3.large"));

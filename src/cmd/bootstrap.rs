@@ -30,9 +30,11 @@ pub fn read_inputs(args: &BootstrapArgs, names: &Names) -> Result<Inputs> {
     sources.check()?;
     let catalog_params = sources.parameters(templates::CATALOG_PARAMS)?;
     if let Some(p) = catalog_params.get("UserIAMPrincipal") {
-        naming::validate_principal(p).map_err(|e| usage(format!("{}: UserIAMPrincipal: {e}", templates::CATALOG_PARAMS)))?;
+        naming::validate_principal(p)
+            .map_err(|e| usage(format!("{}: UserIAMPrincipal: {e}", templates::CATALOG_PARAMS)))?;
     }
-    let product_key = catalog_params.get("ServiceCatalogTemplateName").cloned().unwrap_or_else(|| templates::PRODUCT.to_owned());
+    let product_key =
+        catalog_params.get("ServiceCatalogTemplateName").cloned().unwrap_or_else(|| templates::PRODUCT.to_owned());
     Ok(Inputs {
         s3_iam: StackSpec {
             name: names.s3_stack.clone(),
@@ -105,8 +107,11 @@ pub async fn run(args: &BootstrapArgs, inputs: Inputs, ctx: &Context) -> Result<
         (Some(p), _) | (None, Some(p)) => p.clone(),
         (None, None) => naming::principal_from_caller(&ctx.caller().await?.arn),
     };
-    let summary =
-        if args.dry_run { plan_only(ctx, &inputs, principal).await? } else { apply(ctx, &inputs, principal, deadline).await? };
+    let summary = if args.dry_run {
+        plan_only(ctx, &inputs, principal).await?
+    } else {
+        apply(ctx, &inputs, principal, deadline).await?
+    };
     crate::output::emit(ctx.output, &summary)
 }
 

@@ -33,7 +33,15 @@ impl fmt::Display for Shown {
     }
 }
 
-pub fn run(output: OutputFormat, file: Option<&crate::config::Loaded>, env: &str, shown: Vec<(String, String, Origin)>) -> Result<()> {
+pub fn run(
+    output: OutputFormat,
+    file: Option<&crate::config::Loaded>,
+    env: &str,
+    shown: Vec<(String, String, Origin)>,
+) -> Result<()> {
     let settings = shown.into_iter().map(|(key, value, origin)| Setting { key, value, origin }).collect();
-    crate::output::emit(output, &Shown { file: file.map(|f| f.path.display().to_string()), env: env.to_owned(), settings })
+    crate::output::emit(
+        output,
+        &Shown { file: file.map(|f| f.path.display().to_string()), env: env.to_owned(), settings },
+    )
 }

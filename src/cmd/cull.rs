@@ -72,19 +72,37 @@ fn human(secs: u64) -> String {
 pub async fn run(args: &CullArgs, ctx: &Context) -> Result<()> {
     let max_age = args.max_age;
     let product = catalog::resolve_product(ctx).await?;
-    let users: Vec<String> = catalog::list_provisioned(ctx, &product).await?.into_iter().filter_map(|p| p.user).collect();
+    let users: Vec<String> =
+        catalog::list_provisioned(ctx, &product).await?.into_iter().filter_map(|p| p.user).collect();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
     let mut rows: Vec<Row> = stream::iter(users)
         .map(|user| async move {
             let name = naming::notebook_name(&user);
             let nb = match notebook::describe(ctx, &name).await {
                 Ok(Some(nb)) => nb,
-                Ok(None) => return Row { user, notebook: name, status: "missing".into(), in_service_seconds: None, action: "kept", error: None },
+                Ok(None) => {
+                    return Row {
+                        user,
+                        notebook: name,
+                        status: "missing".into(),
+                        in_service_seconds: None,
+                        action: "kept",
+                        error: None,
+                    }
+                }
                 Err(e) => {
-                    return Row { user, notebook: name, status: "unknown".into(), in_service_seconds: None, action: "failed", error: Some(format!("{e:#}")) }
+                    return Row {
+                        user,
+                        notebook: name,
+                        status: "unknown".into(),
+                        in_service_seconds: None,
+                        action: "failed",
+                        error: Some(format!("{e:#}")),
+                    }
                 }
             };
-            let age = (nb.status == "InService").then(|| nb.last_modified_epoch.map(|t| (now - t).max(0) as u64)).flatten();
+            let age =
+                (nb.status == "InService").then(|| nb.last_modified_epoch.map(|t| (now - t).max(0) as u64)).flatten();
             let too_old = age.is_some_and(|a| a > max_age.as_secs());
             let (action, error) = match (too_old, args.dry_run) {
                 (false, _) => ("kept", None),
@@ -102,7 +120,10 @@ pub async fn run(args: &CullArgs, ctx: &Context) -> Result<()> {
     rows.sort_by(|a, b| a.user.cmp(&b.user));
     let failed = rows.iter().filter(|r| r.action == "failed").count();
     let stopped = rows.iter().filter(|r| matches!(r.action, "stopped" | "would stop")).count();
-    crate::output::emit(ctx.output, &Culled { max_age_seconds: max_age.as_secs(), dry_run: args.dry_run, stopped, notebooks: rows })?;
+    crate::output::emit(
+        ctx.output,
+        &Culled { max_age_seconds: max_age.as_secs(), dry_run: args.dry_run, stopped, notebooks: rows },
+    )?;
     if failed > 0 {
         bail!("{failed} notebook(s) could not be checked or stopped");
     }

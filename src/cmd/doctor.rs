@@ -79,7 +79,8 @@ pub async fn run(ctx: &Context) -> Result<()> {
 
     let embedded = Sources::default();
     let mut bucket = None;
-    for (stack, template) in [(&ctx.names.s3_stack, templates::S3_IAM), (&ctx.names.catalog_stack, templates::CATALOG)] {
+    for (stack, template) in [(&ctx.names.s3_stack, templates::S3_IAM), (&ctx.names.catalog_stack, templates::CATALOG)]
+    {
         let name = format!("stack {stack}");
         match stacks::describe(ctx, stack).await {
             Ok(None) => checks.push(check(name, Status::Fail, "missing", Some(BOOTSTRAP.into()))),
@@ -88,7 +89,12 @@ pub async fn run(ctx: &Context) -> Result<()> {
                 let status = s.stack_status().map(|s| s.as_str().to_owned()).unwrap_or_default();
                 let healthy = matches!(status.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE");
                 if stack == &ctx.names.s3_stack {
-                    bucket = s.outputs().iter().find(|o| o.output_key() == Some("S3BucketName")).and_then(|o| o.output_value()).map(str::to_owned);
+                    bucket = s
+                        .outputs()
+                        .iter()
+                        .find(|o| o.output_key() == Some("S3BucketName"))
+                        .and_then(|o| o.output_value())
+                        .map(str::to_owned);
                 }
                 checks.push(check(
                     name.clone(),
@@ -103,19 +109,44 @@ pub async fn run(ctx: &Context) -> Result<()> {
 
     let product_template = embedded.template(templates::PRODUCT)?;
     checks.push(match &bucket {
-        None => check("product template", Status::Fail, "no bucket (the s3-iam stack is missing or has no S3BucketName output)", Some(BOOTSTRAP.into())),
+        None => check(
+            "product template",
+            Status::Fail,
+            "no bucket (the s3-iam stack is missing or has no S3BucketName output)",
+            Some(BOOTSTRAP.into()),
+        ),
         Some(bucket) => product_object(ctx, bucket, &product_template).await,
     });
 
     checks.push(match catalog::resolve_product(ctx).await {
-        Ok(p) => check("product", Status::Ok, format!("{} ({}), launch path {}, artifact {} ({})", p.name, p.id, p.path_id, p.artifact_id, p.artifact_name), None),
-        Err(e) => check("product", Status::Fail, format!("{e:#}"), Some(format!("{BOOTSTRAP} --principal <your IAM principal ARN>"))),
+        Ok(p) => check(
+            "product",
+            Status::Ok,
+            format!(
+                "{} ({}), launch path {}, artifact {} ({})",
+                p.name, p.id, p.path_id, p.artifact_id, p.artifact_name
+            ),
+            None,
+        ),
+        Err(e) => check(
+            "product",
+            Status::Fail,
+            format!("{e:#}"),
+            Some(format!("{BOOTSTRAP} --principal <your IAM principal ARN>")),
+        ),
     });
 
     let prefix = &ctx.names.ssm_prefix;
     checks.push(match crate::urls::list_metadata(ctx).await {
-        Ok(found) => check("ssm prefix", Status::Ok, format!("{prefix} readable, {} URL parameter(s)", found.len()), None),
-        Err(e) => check("ssm prefix", Status::Fail, format!("{e:#}"), Some(format!("allow ssm:DescribeParameters and ssm:GetParameter on {prefix}*"))),
+        Ok(found) => {
+            check("ssm prefix", Status::Ok, format!("{prefix} readable, {} URL parameter(s)", found.len()), None)
+        }
+        Err(e) => check(
+            "ssm prefix",
+            Status::Fail,
+            format!("{e:#}"),
+            Some(format!("allow ssm:DescribeParameters and ssm:GetParameter on {prefix}*")),
+        ),
     });
 
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
@@ -155,10 +186,14 @@ async fn product_object(ctx: &Context, bucket: &str, body: &str) -> Check {
     let key = templates::PRODUCT;
     let name = "product template";
     match ctx.s3.head_object().bucket(bucket).key(key).send().await.aws(|| format!("reading s3://{bucket}/{key}")) {
-        Ok(h) if h.e_tag().map(|t| t.trim_matches('"').to_owned()) == Some(hex::encode(Md5::digest(body.as_bytes()))) => {
+        Ok(h)
+            if h.e_tag().map(|t| t.trim_matches('"').to_owned()) == Some(hex::encode(Md5::digest(body.as_bytes()))) =>
+        {
             check(name, Status::Ok, format!("s3://{bucket}/{key}, same as this binary's"), None)
         }
-        Ok(_) => check(name, Status::Warn, format!("s3://{bucket}/{key} differs from this binary's"), Some(BOOTSTRAP.into())),
+        Ok(_) => {
+            check(name, Status::Warn, format!("s3://{bucket}/{key} differs from this binary's"), Some(BOOTSTRAP.into()))
+        }
         Err(e) if has_code(&e, &["NotFound", "NoSuchKey"]) => {
             check(name, Status::Fail, format!("s3://{bucket}/{key} is missing"), Some(BOOTSTRAP.into()))
         }

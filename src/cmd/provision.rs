@@ -62,7 +62,10 @@ pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
     let record_id = match &existing {
         Some(pp) => match pp.status.as_str() {
             "AVAILABLE" => {
-                task.println(format!("{user} already has provisioned product {} (AVAILABLE): refreshing its URL", pp.name));
+                task.println(format!(
+                    "{user} already has provisioned product {} (AVAILABLE): refreshing its URL",
+                    pp.name
+                ));
                 if !requested.is_empty() {
                     let keys: Vec<&str> = requested.keys().map(String::as_str).collect();
                     task.println(format!(
@@ -75,7 +78,10 @@ pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
             "UNDER_CHANGE" | "PLAN_IN_PROGRESS" => pp.last_record_id.clone(),
             status => {
                 let errors = match &pp.last_record_id {
-                    Some(r) => catalog::describe_record(ctx, r).await.map(|(d, _)| catalog::record_errors(&d)).unwrap_or_default(),
+                    Some(r) => catalog::describe_record(ctx, r)
+                        .await
+                        .map(|(d, _)| catalog::record_errors(&d))
+                        .unwrap_or_default(),
                     None => String::new(),
                 };
                 bail!(

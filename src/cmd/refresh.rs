@@ -76,7 +76,8 @@ pub async fn run(args: &RefreshArgs, ctx: &Context) -> Result<()> {
     }
 
     let product = catalog::resolve_product(ctx).await?;
-    let mut users: Vec<String> = catalog::list_provisioned(ctx, &product).await?.into_iter().filter_map(|p| p.user).collect();
+    let mut users: Vec<String> =
+        catalog::list_provisioned(ctx, &product).await?.into_iter().filter_map(|p| p.user).collect();
     users.sort();
     users.dedup();
     let counter = ctx.progress.counter(users.len() as u64, "refreshing URLs");

@@ -39,7 +39,9 @@ pub async fn run(args: &UrlArgs, ctx: &Context) -> Result<()> {
         let name = naming::notebook_name(user);
         match notebook::describe(ctx, &name).await? {
             None => bail!("no notebook {name}; provision it with `notebook-vend provision --user {user}`"),
-            Some(nb) if nb.status == "Stopped" => bail!("notebook {name} is Stopped; start it with `notebook-vend start --user {user}`"),
+            Some(nb) if nb.status == "Stopped" => {
+                bail!("notebook {name} is Stopped; start it with `notebook-vend start --user {user}`")
+            }
             Some(nb) if nb.status != "InService" => bail!("notebook {name} is {}; a URL needs it InService", nb.status),
             Some(_) => (notebook::presign(ctx, &name, args.session_seconds).await?, "fresh"),
         }

@@ -28,9 +28,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
-use aws_sdk_servicecatalog::types::{
-    RecordDetail,
-};
+use aws_sdk_servicecatalog::types::RecordDetail;
 use aws_smithy_types::DateTime;
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
@@ -472,16 +470,8 @@ async fn handle_inner(
         if waited {
             // Whoever launched it may be storing the URL too (`provision` waits as we do): let the
             // notebook come up, then look at the parameter.
-            notebook::wait_in_service(
-                ctx,
-                &user,
-                vend::NOT_FOUND_GRACE,
-                WhenStopped::Fail,
-                deadline,
-                &task,
-                RESUME,
-            )
-            .await?;
+            notebook::wait_in_service(ctx, &user, vend::NOT_FOUND_GRACE, WhenStopped::Fail, deadline, &task, RESUME)
+                .await?;
         }
         let times = parameter_times(ctx, Some(&user)).await?;
         if let (Some(stored), Some(done)) = (times.get(&user), done) {

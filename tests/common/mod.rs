@@ -151,6 +151,11 @@ impl Account {
         self.requests().iter().filter(|r| r.operation == operation).count()
     }
 
+    /// Requests of this operation that succeeded (HTTP 200).
+    pub fn count_ok(&self, operation: &str) -> usize {
+        self.requests().iter().filter(|r| r.operation == operation && r.status == "200").count()
+    }
+
     /// POST /_sandbox/<name> with this account.
     pub fn control(&self, name: &str, mut body: serde_json::Value) -> serde_json::Value {
         body["account_id"] = serde_json::Value::String(self.id.clone());
