@@ -148,3 +148,33 @@ fn cull_stops_exactly_the_notebooks_older_than_the_limit() {
     assert_eq!(code, 2);
     assert!(err.contains("soon"), "{err}");
 }
+
+#[test]
+fn two_named_deployments_side_by_side_and_teardown_of_one_leaves_the_other() {
+    let acct = Account::new();
+    acct.configure(json!({"record_seconds": 0.3, "pending_seconds": 0.3}));
+    let a = acct.json(&["--name", "team-a", "bootstrap", "-q"]);
+    let b = acct.json(&["--name", "team-b", "bootstrap", "-q"]);
+    assert_ne!(a["product_id"], b["product_id"]);
+    assert_ne!(a["bucket"], b["bucket"]);
+    assert_eq!(a["stacks"][0]["name"], "team-a-s3-iam-config");
+    assert_eq!(b["stacks"][1]["name"], "team-b-service-catalog-config");
+    let pa = acct.json(&["--name", "team-a", "provision", "--user", "ann"]);
+    let pb = acct.json(&["--name", "team-b", "provision", "--user", "ben"]);
+    assert_eq!(pa["parameter"], "/SageMaker/Notebooks/team-a/ann-Notebook");
+    assert_eq!(pb["parameter"], "/SageMaker/Notebooks/team-b/ben-Notebook");
+    let users = |name: &str| -> Vec<String> {
+        let list = acct.json(&["--name", name, "list"]);
+        list.as_array().unwrap().iter().map(|r| r["user"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(users("team-a"), ["ann"]);
+    assert_eq!(users("team-b"), ["ben"]);
+
+    acct.ok(&["--name", "team-a", "teardown", "--terminate-notebooks", "--yes", "-q"]);
+    assert_eq!(acct.json(&["--name", "team-b", "doctor"])["ok"], true);
+    assert_eq!(users("team-b"), ["ben"]);
+    let (code, _, _) = acct.run(&["--name", "team-a", "doctor"]);
+    assert_eq!(code, 1, "team-a is gone");
+    let stored = acct.ok(&["--name", "team-b", "url", "--user", "ben", "--stored"]);
+    assert!(stored.starts_with("https://ben-notebook."), "{stored}");
+}
