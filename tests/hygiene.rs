@@ -34,7 +34,7 @@ fn no_url_in_any_log_line_of_the_whole_workflow() {
     let acct = Account::new();
     acct.configure(json!({"record_seconds": 0.3, "pending_seconds": 0.3}));
     let mut tokens: Vec<String> = Vec::new();
-    let mut check = |args: &[&str], prints_url: bool, tokens: &mut Vec<String>| {
+    let check = |args: &[&str], prints_url: bool, tokens: &mut Vec<String>| {
         let mut all = args.to_vec();
         all.push("-vv");
         let (code, out, err) = acct.run(&all);
