@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{sandbox, Account, BIN};
+use common::Account;
 use serde_json::json;
 
 fn rt() -> tokio::runtime::Runtime {
@@ -278,22 +278,8 @@ fn fault_shapes_follow_each_protocol() {
 
 /// The binary as a child process, with the account's environment (as `Account::cmd`).
 fn spawn(acct: &Account, args: &[&str]) -> Child {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", acct.home.path())
-        .env("AWS_CONFIG_FILE", acct.home.path().join("config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", acct.home.path().join("credentials"))
-        .env("AWS_ENDPOINT_URL", &sandbox().endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", &acct.id)
-        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = acct.std_cmd();
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.spawn().unwrap()
 }
 

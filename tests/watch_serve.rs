@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_servicecatalog::types::{ProductViewFilterBy, ProvisioningParameter};
-use common::{Account, BIN};
+use common::Account;
 use serde_json::{json, Value};
 
 const OTHER_PRODUCT: &str = "Other Notebook";
@@ -244,22 +244,8 @@ struct Running {
 
 impl Running {
     fn start(acc: &Account, args: &[&str]) -> Running {
-        let mut cmd = Command::new(BIN);
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", acc.home.path())
-            .env("AWS_CONFIG_FILE", acc.home.path().join("config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", acc.home.path().join("credentials"))
-            .env("AWS_ENDPOINT_URL", &common::sandbox().endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", &acc.id)
-            .env("AWS_SECRET_ACCESS_KEY", "sandbox")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("NO_COLOR", "1")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut cmd = acc.std_cmd();
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let stderr = Arc::new(Mutex::new(String::new()));
         let pipe = child.stderr.take().unwrap();

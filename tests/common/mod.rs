@@ -67,9 +67,10 @@ impl Account {
         Account { id, home }
     }
 
-    /// The binary with this account's environment and nothing inherited from the developer's.
-    pub fn cmd(&self) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::new(BIN);
+    /// The binary with this account's environment and nothing inherited from the developer's:
+    /// AWS_*, NOTEBOOK_VEND_* and RUST_LOG removed, a blank HOME, the sandbox endpoint.
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(BIN);
         for (k, _) in std::env::vars_os() {
             let k = k.to_string_lossy().to_string();
             if k.starts_with("AWS_") || k.starts_with("NOTEBOOK_VEND_") || k == "RUST_LOG" {
@@ -84,8 +85,14 @@ impl Account {
             .env("AWS_ACCESS_KEY_ID", &self.id)
             .env("AWS_SECRET_ACCESS_KEY", "sandbox")
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("NO_COLOR", "1")
-            .timeout(Duration::from_secs(240));
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// `std_cmd` as an assert_cmd Command, with a timeout.
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::from_std(self.std_cmd());
+        cmd.timeout(Duration::from_secs(240));
         cmd
     }
 
