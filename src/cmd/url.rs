@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::cli::UrlArgs;
 use crate::context::Context;
+use crate::error::has_code;
 use crate::naming;
 use crate::notebook;
 use crate::urls;
@@ -37,13 +38,20 @@ pub async fn run(args: &UrlArgs, ctx: &Context) -> Result<()> {
         (url, "stored")
     } else {
         let name = naming::notebook_name(user);
-        match notebook::describe(ctx, &name).await? {
-            None => bail!("no notebook {name}; provision it with `notebook-vend provision --user {user}`"),
-            Some(nb) if nb.status == "Stopped" => {
-                bail!("notebook {name} is Stopped; start it with `notebook-vend start --user {user}`")
-            }
-            Some(nb) if nb.status != "InService" => bail!("notebook {name} is {}; a URL needs it InService", nb.status),
-            Some(_) => (notebook::presign(ctx, &name, args.session_seconds).await?, "fresh"),
+        // One call when the notebook runs; SageMaker's refusal is explained by a describe.
+        match notebook::presign(ctx, &name, args.session_seconds).await {
+            Ok(url) => (url, "fresh"),
+            Err(e) if has_code(&e, &["ValidationException"]) => match notebook::describe(ctx, &name).await? {
+                None => bail!("no notebook {name}; provision it with `notebook-vend provision --user {user}`"),
+                Some(nb) if nb.status == "Stopped" => {
+                    bail!("notebook {name} is Stopped; start it with `notebook-vend start --user {user}`")
+                }
+                Some(nb) if nb.status != "InService" => {
+                    bail!("notebook {name} is {}; a URL needs it InService", nb.status)
+                }
+                Some(_) => return Err(e),
+            },
+            Err(e) => return Err(e),
         }
     };
     if args.open {
