@@ -70,6 +70,8 @@ pub struct Loaded {
     pub path: PathBuf,
     pub env: String,
     pub values: Section,
+    /// Keys set by the `--env` section itself (the others come from `[default]`).
+    pub env_keys: std::collections::BTreeSet<String>,
 }
 
 /// Find and read the config file; None when there is none (and none was asked for).
@@ -107,10 +109,14 @@ pub fn parse(text: &str, path: &Path, env: &str) -> Result<Loaded> {
     let table: toml::Table =
         toml::from_str(text).map_err(|e| usage(format!("config file {file}: {}", one_line(&e.to_string()))))?;
     let mut sections: BTreeMap<String, Section> = BTreeMap::new();
+    let mut env_keys = std::collections::BTreeSet::new();
     for (name, value) in table {
         let toml::Value::Table(t) = value else {
             return Err(usage(format!("config file {file}: key {name:?} must be a [section] (like [default])")));
         };
+        if name == env && env != "default" {
+            env_keys = t.keys().cloned().collect();
+        }
         let section: Section = toml::Value::Table(t).try_into().map_err(|e: toml::de::Error| {
             usage(format!("config file {file}: [{name}] {}", one_line(&e.to_string())))
         })?;
@@ -127,7 +133,7 @@ pub fn parse(text: &str, path: &Path, env: &str) -> Result<Loaded> {
             .ok_or_else(|| usage(format!("--env {env}: config file {file} has no [{env}] section")))?;
         default.overlay(named)
     };
-    Ok(Loaded { path: path.to_path_buf(), env: env.to_owned(), values })
+    Ok(Loaded { path: path.to_path_buf(), env: env.to_owned(), values, env_keys })
 }
 
 fn one_line(s: &str) -> String {
@@ -237,7 +243,13 @@ fn origin_of(id: &str, clap: &ClapOrigins, file: Option<&Loaded>, in_file: bool)
         Some(ValueSource::EnvVariable) => {
             Origin::Env(ENV_VARS.iter().find(|(k, _)| *k == id).map(|(_, v)| (*v).to_owned()).unwrap_or_default())
         }
-        _ if in_file => Origin::File(file.map(|f| format!("{} [{}]", f.path.display(), f.env)).unwrap_or_default()),
+        _ if in_file => Origin::File(
+            file.map(|f| {
+                let section = if f.env_keys.contains(id) { f.env.as_str() } else { "default" };
+                format!("{} [{section}]", f.path.display())
+            })
+            .unwrap_or_default(),
+        ),
         _ => Origin::Default,
     }
 }

@@ -46,7 +46,9 @@ fn precedence_flag_env_file_default() {
     // a named environment overrides [default] and keeps the rest
     let s = show(&["--env", "prod"], &[]);
     assert_eq!(setting(&s, "session_seconds").0, "7200");
+    assert!(setting(&s, "session_seconds").1["at"].as_str().unwrap().ends_with("notebook-vend.toml [prod]"));
     assert_eq!(setting(&s, "concurrency").0, "3");
+    assert!(setting(&s, "concurrency").1["at"].as_str().unwrap().ends_with("notebook-vend.toml [default]"));
     // --name derives the names; an explicit one still wins
     let s = show(&["--name", "team-b", "--s3-stack", "mine"], &[]);
     assert_eq!(setting(&s, "catalog_stack").0, "team-b-service-catalog-config");
