@@ -145,3 +145,36 @@ fn bad_inputs_exit_2_naming_the_input_with_nothing_sent() {
     }
     assert!(acct.requests().is_empty(), "bad input reached AWS: {:?}", acct.requests());
 }
+
+#[test]
+fn a_failed_resource_exits_1_naming_it_and_the_next_run_recreates_the_stack() {
+    let acct = Account::new();
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["s3-iam-config.yml", "service-catalog.yml", "sm-notebook.yml"] {
+        let mut body = std::fs::read_to_string(format!("templates/{name}")).unwrap();
+        if name == "s3-iam-config.yml" {
+            // An SSM parameter without a Name: the sandbox's CloudFormation cannot create it.
+            body = body.replacen(
+                "Resources:\n",
+                "Resources:\n  Broken:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value: x\n",
+                1,
+            );
+        }
+        std::fs::write(dir.path().join(name), body).unwrap();
+    }
+    let (code, out, err) = acct.run(&["bootstrap", "--templates", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("CREATE_FAILED AWS::SSM::Parameter Broken"), "the failed resource's event: {err}");
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.starts_with(
+            "error: stack s3-iam-config ended ROLLBACK_COMPLETE; failed resources: Broken (AWS::SSM::Parameter): "
+        ),
+        "{last}"
+    );
+    assert_eq!(acct.count("CreateStack"), 1, "the catalog stack is not attempted after the first failed");
+    // The built-in templates repair it: a stack that failed its creation is deleted and created again.
+    let summary = acct.bootstrap();
+    assert_eq!(summary["stacks"][0]["action"], "recreate");
+    assert_eq!(summary["stacks"][0]["status"], "CREATE_COMPLETE");
+}

@@ -4,6 +4,7 @@
   `https://<bucket>.s3.amazonaws.com/<key>`, `https://<bucket>.s3.<region>.amazonaws.com/<key>`
   and path style `https://s3.amazonaws.com/<bucket>/<key>`, `https://s3.<region>.amazonaws.com/...`,
   `https://s3-<region>.amazonaws.com/...`, loopback endpoints and `s3://bucket/key`;
+- a resource that fails to create: CREATE_FAILED + ROLLBACK_COMPLETE instead of an HTTP 500;
 - deleting a stack whose IAM role has managed policies attached: AWS::IAM::ManagedPolicy gets a real
   CloudFormation delete (detach from every role/user/group, delete versions, delete), and a role
   deleted by CloudFormation detaches what is still attached.
@@ -111,6 +112,56 @@ def _patch_iam_delete() -> None:
     Role.delete_from_cloudformation_json = role_delete
 
 
+def _patch_failed_creation() -> None:
+    """A resource that fails to create fails the stack, as on AWS: CREATE_FAILED for the resource
+    with its reason, then ROLLBACK_IN_PROGRESS / ROLLBACK_COMPLETE for the stack. moto 5.2.5 lets
+    the exception escape instead: the CreateStack call answers 500 with the stack half made."""
+    from moto.cloudformation import models, parsing
+
+    original_getitem = parsing.ResourceMap.__getitem__
+
+    def getitem(self, key):  # type: ignore[no-untyped-def]
+        try:
+            return original_getitem(self, key)
+        except Exception:
+            # The innermost resource raises first: that is the one that failed.
+            if getattr(self, "_sandbox_failed", None) is None:
+                self._sandbox_failed = key
+            raise
+
+    original_create = models.Stack.create_resources
+
+    def create_resources(self):  # type: ignore[no-untyped-def]
+        try:
+            original_create(self)
+        except Exception as e:  # noqa: BLE001  (any failure of moto's resource code)
+            failed = getattr(self.resource_map, "_sandbox_failed", None) or "Unknown"
+            resource = (self.template_dict.get("Resources") or {}).get(failed) or {}
+            reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            self.events.append(
+                models.Event(
+                    stack_id=self.stack_id,
+                    stack_name=self.name,
+                    logical_resource_id=failed,
+                    physical_resource_id="",
+                    resource_type=resource.get("Type", "Unknown"),
+                    resource_status="CREATE_FAILED",
+                    resource_status_reason=reason,
+                    resource_properties=None,
+                )
+            )
+            self._add_stack_event(
+                "ROLLBACK_IN_PROGRESS",
+                resource_status_reason=f"The following resource(s) failed to create: [{failed}]. Rollback requested by user.",
+            )
+            self.status = "ROLLBACK_COMPLETE"
+            self._add_stack_event("ROLLBACK_COMPLETE")
+
+    parsing.ResourceMap.__getitem__ = getitem
+    models.Stack.create_resources = create_resources
+
+
 def install() -> None:
     _patch_template_urls()
     _patch_iam_delete()
+    _patch_failed_creation()
