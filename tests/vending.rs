@@ -10,15 +10,7 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 async fn parameter(acct: &Account, user: &str) -> aws_sdk_ssm::types::Parameter {
-    let ssm = aws_sdk_ssm::Client::new(&acct.sdk().await);
-    let out = ssm
-        .get_parameter()
-        .name(format!("/SageMaker/Notebooks/{user}-Notebook"))
-        .with_decryption(true)
-        .send()
-        .await
-        .unwrap();
-    out.parameter().unwrap().clone()
+    acct.parameter(user).await.unwrap_or_else(|| panic!("no parameter for {user}"))
 }
 
 async fn provisioned_count(acct: &Account) -> usize {

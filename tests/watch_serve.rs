@@ -63,15 +63,7 @@ async fn console_provision(acc: &Account, product_name: &str, user: &str, instan
 }
 
 async fn stored_url(acc: &Account, user: &str) -> Option<String> {
-    let ssm = aws_sdk_ssm::Client::new(&acc.sdk().await);
-    let out = ssm
-        .get_parameter()
-        .name(format!("/SageMaker/Notebooks/{user}-Notebook"))
-        .with_decryption(true)
-        .send()
-        .await
-        .ok()?;
-    out.parameter().and_then(|p| p.value()).map(str::to_owned)
+    acc.parameter(user).await.and_then(|p| p.value().map(str::to_owned))
 }
 
 fn lines(stdout: &str) -> Vec<Value> {

@@ -178,6 +178,19 @@ impl Account {
         self.control("fail-notebook", serde_json::json!({"name": name, "reason": reason}));
     }
 
+    /// The user's URL parameter under the default prefix, decrypted, or None.
+    pub async fn parameter(&self, user: &str) -> Option<aws_sdk_ssm::types::Parameter> {
+        let ssm = aws_sdk_ssm::Client::new(&self.sdk().await);
+        let out = ssm
+            .get_parameter()
+            .name(format!("/SageMaker/Notebooks/{user}-Notebook"))
+            .with_decryption(true)
+            .send()
+            .await
+            .ok()?;
+        out.parameter().cloned()
+    }
+
     /// An SDK configuration for direct API calls as this account (what a console user would do).
     pub async fn sdk(&self) -> aws_config::SdkConfig {
         let creds = aws_sdk_sts::config::Credentials::new(&self.id, "sandbox", None, None, "test");
