@@ -64,9 +64,7 @@ fn init_logging(verbose: u8, quiet: bool) {
         _ => "info,notebook_vend=debug,aws_smithy_runtime=debug,aws_config=debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into());
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
-        && std::env::var_os("NO_COLOR").is_none()
-        && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
+    let ansi = notebook_vend::progress::stderr_is_interactive() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -74,7 +74,7 @@ pub async fn wait_in_service(
     resume: &str,
 ) -> Result<Notebook> {
     let name = &crate::naming::notebook_name(user);
-    let mut poller = deadline.steady_poller(format!("notebook {name} to be InService"), resume, crate::poll::STEADY);
+    let mut poller = deadline.steady_poller(format!("notebook {name} to be InService"), resume);
     let mut status = String::from("not found");
     loop {
         match describe(ctx, name).await {
@@ -123,7 +123,7 @@ pub async fn wait_for(
         Some(t) => format!("notebook {name} to be {t}"),
         None => format!("notebook {name} to be deleted"),
     };
-    let mut poller = deadline.steady_poller(what, resume, crate::poll::STEADY);
+    let mut poller = deadline.steady_poller(what, resume);
     loop {
         let status = match describe(ctx, name).await {
             Ok(Some(nb)) if Some(nb.status.as_str()) == target => return Ok(()),

@@ -52,12 +52,13 @@ impl Deadline {
     }
 
     /// A poller that waits `interval` between polls, without a ramp (see [`STEADY`]).
-    pub fn steady_poller(&self, what: impl Into<String>, resume: impl Into<String>, interval: Duration) -> Poller {
+    /// A poller for a notebook state change: every [`STEADY`] interval, no ramp.
+    pub fn steady_poller(&self, what: impl Into<String>, resume: impl Into<String>) -> Poller {
         Poller {
             deadline: *self,
             what: what.into(),
             resume: resume.into(),
-            interval,
+            interval: STEADY,
             steady: true,
             started: Instant::now(),
         }
@@ -133,7 +134,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn steady_keeps_its_interval() {
         let d = Deadline::secs(10);
-        let mut p = d.steady_poller("notebook x", "resume", STEADY);
+        let mut p = d.steady_poller("notebook x", "resume");
         let t0 = tokio::time::Instant::now();
         let mut ticks = vec![];
         while p.wait("Pending").await.is_ok() {

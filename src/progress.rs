@@ -28,13 +28,14 @@ pub fn in_flight() -> Option<String> {
     IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
+/// stderr is a terminal that can redraw (not TERM=dumb): bars and colour are worth drawing.
+pub fn stderr_is_interactive() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+}
+
 impl Progress {
     pub fn new(no_progress: bool, quiet: bool) -> Self {
-        let bars = !no_progress
-            && !quiet
-            && std::io::stderr().is_terminal()
-            && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
-        Progress { bars, quiet }
+        Progress { bars: !no_progress && !quiet && stderr_is_interactive(), quiet }
     }
 
     /// A line on stderr (a hint, a stack event), unless --quiet.
