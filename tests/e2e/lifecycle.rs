@@ -2,17 +2,11 @@
 //!
 //! Run with `--nocapture` to see what each command cost in API calls (from the request log).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{is_write, Account};
+use crate::support::{rt, Account};
 use serde_json::{json, Value};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Runtime::new().unwrap()
-}
 
 /// Operations served since `mark`, counted, printed for the cost table, and returned.
 fn cost(acct: &Account, mark: usize, what: &str) -> BTreeMap<String, usize> {
@@ -23,10 +17,6 @@ fn cost(acct: &Account, mark: usize, what: &str) -> BTreeMap<String, usize> {
     let total: usize = ops.values().sum();
     eprintln!("cost of `{what}`: {total} calls {ops:?}");
     ops
-}
-
-fn writes_since(acct: &Account, mark: usize) -> Vec<String> {
-    acct.requests_since(mark).into_iter().filter(|r| is_write(&r.operation)).map(|r| r.operation).collect()
 }
 
 /// `args` must exit with `code`; returns (stdout, stderr).
@@ -48,11 +38,6 @@ async fn parameter_names(acct: &Account) -> Vec<String> {
     let ssm = aws_sdk_ssm::Client::new(&acct.sdk().await);
     let out = ssm.describe_parameters().max_results(50).send().await.unwrap();
     out.parameters().iter().filter_map(|p| p.name()).map(str::to_owned).collect()
-}
-
-async fn provisioned_count(acct: &Account) -> usize {
-    let sc = aws_sdk_servicecatalog::Client::new(&acct.sdk().await);
-    sc.scan_provisioned_products().send().await.unwrap().provisioned_products().len()
 }
 
 /// What someone outside this tool does: ProvisionProduct through the Service Catalog API, with a
@@ -200,7 +185,11 @@ fn status_and_list_of_nothing() {
 fn stop_start_round_trip() {
     let acct = Account::ready();
     acct.ok(&["provision", "--user", "dave", "-q"]);
-    let before = acct.json(&["status", "--user", "dave"])["parameter"]["stored_at"].clone();
+    let stored_at = |acct: &Account| -> String {
+        let status = acct.json(&["status", "--user", "dave"]);
+        status["parameter"]["stored_at"].as_str().unwrap_or_else(|| panic!("no stored_at: {status:#}")).to_owned()
+    };
+    let before = stored_at(&acct);
 
     let mark = acct.requests().len();
     let stopped = acct.json(&["stop", "--user", "dave"]);
@@ -214,7 +203,7 @@ fn stop_start_round_trip() {
     let mark = acct.requests().len();
     let (out, _) = expect(&acct, &["stop", "--user", "dave"], 0);
     assert!(out.contains("already Stopped"), "{out}");
-    assert_eq!(writes_since(&acct, mark), Vec::<String>::new());
+    assert_eq!(acct.writes_since(mark), Vec::<String>::new());
     assert_eq!(
         acct.json(&["status", "--user", "dave"])["next"]["command"],
         "notebook-vend start --user dave --refresh"
@@ -227,14 +216,14 @@ fn stop_start_round_trip() {
     assert_eq!(started["status"], "InService");
     assert_eq!(started["stored"]["parameter"], "/SageMaker/Notebooks/dave-Notebook");
     assert_eq!(rt().block_on(notebook_status(&acct, "dave-Notebook")).as_deref(), Some("InService"));
-    let after = acct.json(&["status", "--user", "dave"])["parameter"]["stored_at"].clone();
-    assert!(after.as_str() >= before.as_str());
+    let after = stored_at(&acct);
+    assert!(after >= before, "stored_at went back: {before} -> {after}");
     assert!(acct.requests_since(mark).iter().any(|r| r.operation == "PutParameter"));
 
     let mark = acct.requests().len();
     let (out, _) = expect(&acct, &["start", "--user", "dave"], 0);
     assert!(out.contains("already InService"), "{out}");
-    assert_eq!(writes_since(&acct, mark), Vec::<String>::new());
+    assert_eq!(acct.writes_since(mark), Vec::<String>::new());
 
     // --no-wait returns while the notebook is still Stopping.
     acct.configure(json!({"pending_seconds": 3}));
@@ -253,7 +242,7 @@ fn states_that_cannot_take_the_action_exit_1_saying_why() {
     let mark = acct.requests().len();
     let (_, err) = expect(&acct, &["start", "--user", "erin"], 1);
     assert!(err.contains("is Stopping") && err.contains("wait until it is Stopped"), "{err}");
-    assert_eq!(writes_since(&acct, mark), Vec::<String>::new());
+    assert_eq!(acct.writes_since(mark), Vec::<String>::new());
 
     // Stopping while already Stopping waits for Stopped and succeeds.
     let stopped = acct.json(&["stop", "--user", "erin"]);
@@ -263,7 +252,7 @@ fn states_that_cannot_take_the_action_exit_1_saying_why() {
     let mark = acct.requests().len();
     let (_, err) = expect(&acct, &["stop", "--user", "erin"], 1);
     assert!(err.contains("is Pending") && err.contains("wait until it is InService"), "{err}");
-    assert_eq!(writes_since(&acct, mark), Vec::<String>::new());
+    assert_eq!(acct.writes_since(mark), Vec::<String>::new());
 
     let (_, err) = expect(&acct, &["stop", "--user", "ghost"], 1);
     assert!(err.contains("no notebook ghost-Notebook") && err.contains("provision --user ghost"), "{err}");
@@ -301,7 +290,7 @@ fn terminate_removes_product_notebook_and_parameter_and_is_idempotent() {
     assert!(out["record_id"].as_str().unwrap().starts_with("rec-"));
     assert_eq!(out["parameter_deleted"], true);
     rt().block_on(async {
-        assert_eq!(provisioned_count(&acct).await, 1, "only keep's product is left");
+        assert_eq!(acct.provisioned_count().await, 1, "only keep's product is left");
         assert_eq!(notebook_status(&acct, "frank-Notebook").await, None);
         assert_eq!(notebook_status(&acct, "keep-Notebook").await.as_deref(), Some("InService"));
         assert_eq!(parameter_names(&acct).await, vec!["/SageMaker/Notebooks/keep-Notebook".to_owned()]);
@@ -311,7 +300,7 @@ fn terminate_removes_product_notebook_and_parameter_and_is_idempotent() {
     let mark = acct.requests().len();
     let (out, _) = expect(&acct, &["terminate", "--user", "frank", "--yes"], 0);
     assert!(out.contains("nothing left for frank"), "{out}");
-    assert_eq!(writes_since(&acct, mark), Vec::<String>::new());
+    assert_eq!(acct.writes_since(mark), Vec::<String>::new());
     assert_eq!(acct.json(&["terminate", "--user", "frank", "--yes"])["outcome"], "nothing_left");
     let list = acct.json(&["list"]);
     assert_eq!(list.as_array().unwrap().len(), 1);
@@ -378,10 +367,10 @@ fn dry_runs_resolve_everything_and_send_no_write() {
     let (_, err) = expect(&acct, &["teardown", "--dry-run"], 1);
     assert!(err.contains("hal-Notebook") && err.contains("--terminate-notebooks"), "{err}");
 
-    assert_eq!(writes_since(&acct, mark), Vec::<String>::new());
+    assert_eq!(acct.writes_since(mark), Vec::<String>::new());
     cost(&acct, mark, "stop+start+terminate x2+teardown x2 --dry-run");
     assert_eq!(rt().block_on(notebook_status(&acct, "hal-Notebook")).as_deref(), Some("InService"));
-    assert_eq!(rt().block_on(provisioned_count(&acct)), 1);
+    assert_eq!(rt().block_on(acct.provisioned_count()), 1);
 }
 
 #[test]
@@ -428,7 +417,7 @@ fn teardown_refuses_while_notebooks_remain_then_removes_everything_and_bootstrap
         err.contains("ida-Notebook") && err.contains("jon-console") && err.contains("--terminate-notebooks"),
         "{err}"
     );
-    assert_eq!(writes_since(&acct, mark), Vec::<String>::new());
+    assert_eq!(acct.writes_since(mark), Vec::<String>::new());
 
     let mark = acct.requests().len();
     let out = acct.json(&["teardown", "--yes", "--terminate-notebooks"]);
@@ -459,14 +448,14 @@ fn teardown_refuses_while_notebooks_remain_then_removes_everything_and_bootstrap
         assert_eq!(parameter_names(&acct).await, vec!["/other/keep-me".to_owned()]);
         assert_eq!(notebook_status(&acct, "ida-Notebook").await, None);
         assert_eq!(notebook_status(&acct, "jon-Notebook").await, None);
-        assert_eq!(provisioned_count(&acct).await, 0);
+        assert_eq!(acct.provisioned_count().await, 0);
     });
 
     // Idempotent: nothing left, nothing written.
     let mark = acct.requests().len();
     let (out, _) = expect(&acct, &["teardown", "--yes"], 0);
     assert!(out.contains("nothing to tear down"), "{out}");
-    assert_eq!(writes_since(&acct, mark), Vec::<String>::new());
+    assert_eq!(acct.writes_since(mark), Vec::<String>::new());
     cost(&acct, mark, "teardown with nothing left");
 
     // A later bootstrap deploys again, and vends.

@@ -1,27 +1,17 @@
 //! End-to-end: `watch` (the blog's EventBridge function) and `serve` (its refresh API), the real
 //! binary against the sandbox, one sandbox account per test.
 
-mod common;
-
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
+use crate::support::{is_url_with_token_of, Account, Running};
 use aws_sdk_servicecatalog::types::{ProductViewFilterBy, ProvisioningParameter};
-use common::Account;
 use serde_json::{json, Value};
 
 const OTHER_PRODUCT: &str = "Other Notebook";
 
 fn fast(acc: &Account) {
     acc.configure(json!({"pending_seconds": 0.5, "record_seconds": 0.5}));
-}
-
-/// A presigned URL of `user`'s notebook (the host is lower-case, as SageMaker answers it).
-fn is_url_of(url: &str, user: &str) -> bool {
-    let want = format!("https://{user}-notebook.notebook.us-east-1.sagemaker.aws?authtoken=").to_lowercase();
-    url.to_lowercase().starts_with(&want) && url.len() > want.len() + 100
 }
 
 /// What a console user does: ProvisionProduct straight through the API, parameters in the console's
@@ -70,18 +60,6 @@ fn lines(stdout: &str) -> Vec<Value> {
     stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"))).collect()
 }
 
-fn writes_since(acc: &Account, mark: usize) -> Vec<String> {
-    acc.requests_since(mark)
-        .into_iter()
-        .filter(|r| {
-            r.operation == "PutParameter"
-                || r.operation == "CreatePresignedNotebookInstanceUrl"
-                || common::is_write(&r.operation)
-        })
-        .map(|r| r.operation)
-        .collect()
-}
-
 #[tokio::test]
 async fn watch_once_stores_console_provisions_once_and_ignores_other_products() {
     let acc = Account::new();
@@ -99,7 +77,7 @@ async fn watch_once_stores_console_provisions_once_and_ignores_other_products() 
     assert_eq!(handled[0]["user"], "alice");
     assert_eq!(handled[0]["provisioned_product"], "console-alice");
     let url = stored_url(&acc, "alice").await.expect("alice's URL stored");
-    assert!(is_url_of(&url, "alice"), "{url}");
+    assert!(is_url_with_token_of(&url, "alice"), "{url}");
     assert_eq!(stored_url(&acc, "carol").await, None, "another product's provision was handled");
 
     // The cursor (SSM) says it is done: a second run writes nothing.
@@ -107,7 +85,7 @@ async fn watch_once_stores_console_provisions_once_and_ignores_other_products() 
     let (code, out, err) = acc.run(&["watch", "--once"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(out, "", "second run handled something");
-    assert_eq!(writes_since(&acc, mark), Vec::<String>::new());
+    assert_eq!(acc.writes_and_presigns_since(mark), Vec::<String>::new());
     assert_eq!(stored_url(&acc, "alice").await.as_deref(), Some(url.as_str()));
 }
 
@@ -126,7 +104,7 @@ async fn watch_once_reports_a_failed_record_and_still_handles_the_others() {
     assert_eq!(failed["record_id"], bad.as_str());
     assert!(failed["reason"].as_str().unwrap().contains("NotebookInstanceType"), "{failed}");
     assert!(handled.iter().any(|h| h["result"] == "stored" && h["user"] == "erin"), "{out}");
-    assert!(is_url_of(&stored_url(&acc, "erin").await.unwrap(), "erin"));
+    assert!(is_url_with_token_of(&stored_url(&acc, "erin").await.unwrap(), "erin"));
     assert!(err.contains("1 stored, 1 failed"), "{err}");
 }
 
@@ -167,13 +145,13 @@ async fn watch_event_file_stores_the_url_and_rejects_malformed_events() {
         (h["result"].as_str(), h["user"].as_str(), h["record_id"].as_str()),
         (Some("stored"), Some("bob"), Some(record.as_str()))
     );
-    assert!(is_url_of(&stored_url(&acc, "bob").await.unwrap(), "bob"));
+    assert!(is_url_with_token_of(&stored_url(&acc, "bob").await.unwrap(), "bob"));
 
     // The same event again (EventBridge delivers at least once): nothing written.
     let mark = acc.requests().len();
     let out = acc.ok(&["watch", "--event", path]);
     assert!(out.starts_with("already-handled"), "{out}");
-    assert_eq!(writes_since(&acc, mark), Vec::<String>::new());
+    assert_eq!(acc.writes_and_presigns_since(mark), Vec::<String>::new());
 
     // Another product's provision, from stdin: ignored with a message, exit 0.
     let other = console_provision(&acc, OTHER_PRODUCT, "olga", "ml.t3.medium").await;
@@ -223,74 +201,9 @@ async fn watch_cloudtrail_once_and_missing_event_file() {
     let out = acc.ok(&["watch", "--once", "--cloudtrail"]);
     assert!(out.starts_with("stored") && out.contains("user fay"), "{out}");
     assert!(acc.count("LookupEvents") >= 1);
-    assert!(is_url_of(&stored_url(&acc, "fay").await.unwrap(), "fay"));
+    assert!(is_url_with_token_of(&stored_url(&acc, "fay").await.unwrap(), "fay"));
     let (code, _, err) = acc.run(&["watch", "--event", "/nonexistent/event.json"]);
     assert_eq!(code, 2, "{err}");
-}
-
-/// A child process with its stderr collected line by line.
-struct Running {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Running {
-    fn start(acc: &Account, args: &[&str]) -> Running {
-        let mut cmd = acc.std_cmd();
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        Running { child, stderr }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn wait_for_stderr(&mut self, needle: &str) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.stderr();
-            if let Some(line) = s.lines().find(|l| l.contains(needle)) {
-                return line.to_owned();
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("exited {status} before printing {needle:?}: {s}");
-            }
-            assert!(start.elapsed() < Duration::from_secs(30), "no {needle:?} on stderr: {s}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGTERM, then the exit code.
-    fn terminate(&mut self) -> i32 {
-        let ok = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap().success();
-        assert!(ok);
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(start.elapsed() < Duration::from_secs(20), "still running after SIGTERM: {}", self.stderr());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[tokio::test]
@@ -311,7 +224,7 @@ async fn watch_daemon_picks_up_a_console_provision_and_stops_on_sigterm() {
     };
     let latency = started.elapsed();
     eprintln!("watch stored the URL {:.2}s after ProvisionProduct (record 0.5 s + notebook Pending 0.5 s + scan interval 1 s)", latency.as_secs_f64());
-    assert!(is_url_of(&url, "gus"));
+    assert!(is_url_with_token_of(&url, "gus"));
     assert_eq!(watch.terminate(), 0, "{}", watch.stderr());
     let mut stdout = String::new();
     std::io::Read::read_to_string(watch.child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
@@ -384,7 +297,7 @@ async fn serve_refreshes_with_a_token_and_says_what_is_wrong_otherwise() {
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     let url = body["PreSignedURL"].as_str().unwrap().to_owned();
-    assert!(is_url_of(&url, "alice"), "{url}");
+    assert!(is_url_with_token_of(&url, "alice"), "{url}");
     assert_ne!(url, before);
     assert_eq!(stored_url(&acc, "alice").await.as_deref(), Some(url.as_str()));
 
@@ -429,7 +342,7 @@ async fn serve_refreshes_with_a_token_and_says_what_is_wrong_otherwise() {
     for r in all {
         let r = r.unwrap();
         assert_eq!(r.status(), 200);
-        assert!(is_url_of(r.json::<Value>().await.unwrap()["PreSignedURL"].as_str().unwrap(), "alice"));
+        assert!(is_url_with_token_of(r.json::<Value>().await.unwrap()["PreSignedURL"].as_str().unwrap(), "alice"));
     }
     eprintln!(
         "serve: 50 concurrent refreshes in {:.2}s ({:.0}/s)",

@@ -1,21 +1,10 @@
 //! provision / refresh / url end to end against the sandbox.
 
-mod common;
-
-use common::{is_write, Account};
+use crate::support::{epoch_secs, is_write, rt, Account};
 use serde_json::json;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Runtime::new().unwrap()
-}
 
 async fn parameter(acct: &Account, user: &str) -> aws_sdk_ssm::types::Parameter {
     acct.parameter(user).await.unwrap_or_else(|| panic!("no parameter for {user}"))
-}
-
-async fn provisioned_count(acct: &Account) -> usize {
-    let sc = aws_sdk_servicecatalog::Client::new(&acct.sdk().await);
-    sc.scan_provisioned_products().send().await.unwrap().provisioned_products().len()
 }
 
 #[test]
@@ -31,7 +20,7 @@ fn provision_vends_one_tagged_notebook_and_a_secure_url() {
     assert!(out["session_expires"].as_str().unwrap().ends_with('Z'));
 
     rt().block_on(async {
-        assert_eq!(provisioned_count(&acct).await, 1);
+        assert_eq!(acct.provisioned_count().await, 1);
         let sdk = acct.sdk().await;
         let sm = aws_sdk_sagemaker::Client::new(&sdk);
         let nb = sm.describe_notebook_instance().notebook_instance_name("alice-Notebook").send().await.unwrap();
@@ -70,7 +59,7 @@ fn provision_again_keeps_one_product_and_replaces_the_url() {
     assert_ne!(first.value(), second.value());
     assert_eq!(second.version(), first.version() + 1);
     assert_eq!(out["url"].as_str(), second.value());
-    assert_eq!(rt().block_on(provisioned_count(&acct)), 1);
+    assert_eq!(rt().block_on(acct.provisioned_count()), 1);
     assert!(!acct.requests_since(mark).iter().any(|r| r.operation == "ProvisionProduct"));
 }
 
@@ -82,15 +71,9 @@ fn refresh_replaces_value_and_expiry() {
     let out = acct.json(&["refresh", "--user", "carol", "--session-seconds", "3600"]);
     let after = rt().block_on(parameter(&acct, "carol"));
     assert_ne!(before.value(), after.value());
-    let stored = chrono_like_secs(out["stored_at"].as_str().unwrap());
-    let expires = chrono_like_secs(out["session_expires"].as_str().unwrap());
+    let stored = epoch_secs(out["stored_at"].as_str().unwrap());
+    let expires = epoch_secs(out["session_expires"].as_str().unwrap());
     assert_eq!(expires - stored, 3600);
-}
-
-/// Seconds of an RFC 3339 UTC timestamp (enough for differences within a day).
-fn chrono_like_secs(t: &str) -> i64 {
-    let dt = aws_smithy_types::DateTime::from_str(t, aws_smithy_types::date_time::Format::DateTime).unwrap();
-    dt.secs()
 }
 
 #[test]

@@ -2,9 +2,7 @@
 //! logs) prints none on stderr, and on stdout only where printing one is the command's job
 //! (`url`, `url --stored`).
 
-mod common;
-
-use common::Account;
+use crate::support::Account;
 use serde_json::json;
 
 /// Does this text hold a presigned URL or any part of a token we know?

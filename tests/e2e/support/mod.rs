@@ -1,8 +1,16 @@
 //! End-to-end test harness: the real binary against the local sandbox (`scripts/sandbox.sh up`).
+//! One definition of each helper, for every module of the e2e crate.
 //!
 //! Every test gets its own AWS account in the sandbox (a 12-digit access key id selects it), so
 //! tests run in parallel without seeing each other, and the request log is filtered by account.
 #![allow(dead_code)]
+
+mod command;
+mod process;
+
+#[allow(unused_imports)] // BIN: kept from tests/common's API for files folded in
+pub use command::{blank_home, isolated_command, subcommands, BIN};
+pub use process::Running;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -10,8 +18,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-pub const BIN: &str = env!("CARGO_BIN_EXE_notebook-vend");
 
 pub struct Sandbox {
     pub endpoint: String,
@@ -60,32 +66,17 @@ impl Account {
         let mix =
             (nanos ^ (std::process::id() as u64) << 20).wrapping_add(N.fetch_add(1, Ordering::SeqCst) as u64 * 7919);
         let id = format!("9{:011}", mix % 100_000_000_000);
-        let home = tempfile::tempdir().unwrap();
-        // Empty AWS config files: nothing from the developer's, and no SDK warning about missing ones.
-        std::fs::write(home.path().join("config"), "").unwrap();
-        std::fs::write(home.path().join("credentials"), "").unwrap();
-        Account { id, home }
+        Account { id, home: blank_home() }
     }
 
-    /// The binary with this account's environment and nothing inherited from the developer's:
-    /// AWS_*, NOTEBOOK_VEND_* and RUST_LOG removed, a blank HOME, the sandbox endpoint.
+    /// The binary with this account's environment and nothing inherited from the developer's
+    /// ([`isolated_command`] in the account's blank HOME), pointed at the sandbox.
     pub fn std_cmd(&self) -> std::process::Command {
-        let mut cmd = std::process::Command::new(BIN);
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy().to_string();
-            if k.starts_with("AWS_") || k.starts_with("NOTEBOOK_VEND_") || k == "RUST_LOG" {
-                cmd.env_remove(&k);
-            }
-        }
-        cmd.env("HOME", self.home.path())
-            .env("AWS_CONFIG_FILE", self.home.path().join("config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", self.home.path().join("credentials"))
-            .env("AWS_ENDPOINT_URL", &sandbox().endpoint)
+        let mut cmd = isolated_command(self.home.path());
+        cmd.env("AWS_ENDPOINT_URL", &sandbox().endpoint)
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", &self.id)
-            .env("AWS_SECRET_ACCESS_KEY", "sandbox")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("NO_COLOR", "1");
+            .env("AWS_SECRET_ACCESS_KEY", "sandbox");
         cmd
     }
 
@@ -123,9 +114,25 @@ impl Account {
 
     /// A bootstrapped account with fast sandbox timings (record and notebook Pending 0.5 s).
     pub fn ready() -> Self {
+        Self::bootstrapped(0.5, &[])
+    }
+
+    /// An account bootstrapped with these extra `bootstrap` arguments, sandbox timings `seconds`
+    /// (record and notebook Pending).
+    pub fn bootstrapped(seconds: f64, bootstrap_args: &[&str]) -> Self {
         let acct = Account::new();
-        acct.configure(serde_json::json!({"record_seconds": 0.5, "pending_seconds": 0.5}));
-        acct.bootstrap();
+        acct.configure(serde_json::json!({"record_seconds": seconds, "pending_seconds": seconds}));
+        let mut args = vec!["bootstrap", "-q"];
+        args.extend(bootstrap_args);
+        acct.json(&args);
+        acct
+    }
+
+    /// Bootstrapped fast (0.3 s), then these timings for the test's own provisions (a slow
+    /// record or Pending phase to kill or interrupt the binary in).
+    pub fn ready_then(record_seconds: f64, pending_seconds: f64) -> Self {
+        let acct = Self::bootstrapped(0.3, &[]);
+        acct.configure(serde_json::json!({"record_seconds": record_seconds, "pending_seconds": pending_seconds}));
         acct
     }
 
@@ -152,6 +159,21 @@ impl Account {
     /// Requests served since a mark taken with `requests().len()`.
     pub fn requests_since(&self, mark: usize) -> Vec<Request> {
         self.requests().into_iter().skip(mark).collect()
+    }
+
+    /// Operations that change state (see [`is_write`]) served since `mark`.
+    pub fn writes_since(&self, mark: usize) -> Vec<String> {
+        self.requests_since(mark).into_iter().filter(|r| is_write(&r.operation)).map(|r| r.operation).collect()
+    }
+
+    /// Writes and presigned-URL mints since `mark`: everything a handler that found nothing to do
+    /// must not have sent (a mint is not a write, but it is work done for a URL nobody stores).
+    pub fn writes_and_presigns_since(&self, mark: usize) -> Vec<String> {
+        self.requests_since(mark)
+            .into_iter()
+            .filter(|r| is_write(&r.operation) || r.operation == "CreatePresignedNotebookInstanceUrl")
+            .map(|r| r.operation)
+            .collect()
     }
 
     pub fn count(&self, operation: &str) -> usize {
@@ -191,6 +213,12 @@ impl Account {
         out.parameter().cloned()
     }
 
+    /// Provisioned products in the account, through Service Catalog's ScanProvisionedProducts.
+    pub async fn provisioned_count(&self) -> usize {
+        let sc = aws_sdk_servicecatalog::Client::new(&self.sdk().await);
+        sc.scan_provisioned_products().send().await.unwrap().provisioned_products().len()
+    }
+
     /// An SDK configuration for direct API calls as this account (what a console user would do).
     pub async fn sdk(&self) -> aws_config::SdkConfig {
         let creds = aws_sdk_sts::config::Credentials::new(&self.id, "sandbox", None, None, "test");
@@ -203,16 +231,29 @@ impl Account {
     }
 }
 
-/// The subcommands listed by `--help` (continuation lines of wrapped descriptions skipped).
-pub fn subcommands(help: &str) -> Vec<String> {
-    help.lines()
-        .skip_while(|l| !l.starts_with("Commands:"))
-        .skip(1)
-        .take_while(|l| l.starts_with("  "))
-        .filter(|l| !l.starts_with("   "))
-        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
-        .filter(|c| c != "help")
-        .collect()
+/// A runtime for the SDK calls of a synchronous test.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC timestamp as the binary prints them.
+pub fn epoch_secs(t: &str) -> i64 {
+    aws_smithy_types::DateTime::from_str(t, aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_else(|e| panic!("not an RFC 3339 time ({e}): {t}"))
+        .secs()
+}
+
+/// Does `url` start exactly as SageMaker's presigned URL of `user`'s notebook does (lower-case
+/// host, `?authToken=`, case as answered)? Says nothing of the token after it.
+pub fn starts_as_url_of(url: &str, user: &str) -> bool {
+    url.starts_with(&format!("https://{}-notebook.notebook.us-east-1.sagemaker.aws?authToken=", user.to_lowercase()))
+}
+
+/// Is `url` a presigned URL of `user`'s notebook with a token: the prefix compared without regard
+/// to case, and more than 100 characters after it.
+pub fn is_url_with_token_of(url: &str, user: &str) -> bool {
+    let want = format!("https://{user}-notebook.notebook.us-east-1.sagemaker.aws?authtoken=").to_lowercase();
+    url.to_lowercase().starts_with(&want) && url.len() > want.len() + 100
 }
 
 /// A control call to the sandbox (never logged as an AWS request).

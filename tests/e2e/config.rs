@@ -1,8 +1,6 @@
 //! Settings file, precedence, completions, man page, doctor.
 
-mod common;
-
-use common::Account;
+use crate::support::{self, epoch_secs, Account};
 use serde_json::{json, Value};
 
 fn setting<'a>(shown: &'a Value, key: &str) -> (&'a str, &'a Value) {
@@ -67,11 +65,7 @@ fn settings_from_the_file_reach_the_command() {
     let out = acct.json(&["--config", cfg, "provision", "--user", "zoe"]);
     assert_eq!(out["parameter"], "/SageMaker/Notebooks/team-c/zoe-Notebook");
     assert_eq!(out["parameter_type"], "String");
-    let secs = |k: &str| {
-        aws_smithy_types::DateTime::from_str(out[k].as_str().unwrap(), aws_smithy_types::date_time::Format::DateTime)
-            .unwrap()
-            .secs()
-    };
+    let secs = |k: &str| epoch_secs(out[k].as_str().unwrap());
     assert_eq!(secs("session_expires") - secs("stored_at"), 1800);
     // A flag still wins over the file.
     let out = acct.json(&["--config", cfg, "refresh", "--user", "zoe", "--parameter-type", "SecureString"]);
@@ -116,7 +110,7 @@ fn bad_config_files_exit_2_naming_key_and_file() {
 fn completions_and_man_cover_every_subcommand() {
     let acct = Account::new();
     let help = acct.ok(&["--help"]);
-    let subcommands = common::subcommands(&help);
+    let subcommands = support::subcommands(&help);
     assert!(subcommands.len() >= 15, "{subcommands:?}");
     for shell in ["bash", "zsh", "fish", "powershell"] {
         let script = acct.ok(&["completions", shell]);

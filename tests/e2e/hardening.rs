@@ -1,23 +1,11 @@
 //! The hardened product: provision flags reach the notebook, bad values are refused before any
 //! write, per-team instance types, cull.
 
-mod common;
-
-use common::{is_write, Account};
+use crate::support::{is_write, rt, Account};
 use serde_json::json;
-
-fn ready(bootstrap_args: &[&str]) -> Account {
-    let acct = Account::new();
-    acct.configure(json!({"record_seconds": 0.3, "pending_seconds": 0.3}));
-    let mut args = vec!["bootstrap", "-q"];
-    args.extend(bootstrap_args);
-    acct.ok(&args);
-    acct
-}
-
 #[test]
 fn provision_flags_reach_the_notebook() {
-    let acct = ready(&[]);
+    let acct = Account::bootstrapped(0.3, &[]);
     acct.ok(&[
         "provision",
         "--user",
@@ -38,8 +26,7 @@ fn provision_flags_reach_the_notebook() {
         "--instance-type",
         "ml.t3.large",
     ]);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
+    rt().block_on(async {
         let sm = aws_sdk_sagemaker::Client::new(&acct.sdk().await);
         let nb = sm.describe_notebook_instance().notebook_instance_name("alice-Notebook").send().await.unwrap();
         assert_eq!(nb.kms_key_id(), Some("alias/team-notebooks"));
@@ -66,10 +53,9 @@ fn provision_flags_reach_the_notebook() {
 
 #[test]
 fn safe_defaults_without_flags() {
-    let acct = ready(&[]);
+    let acct = Account::bootstrapped(0.3, &[]);
     acct.ok(&["provision", "--user", "bob", "-q"]);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
+    rt().block_on(async {
         let sm = aws_sdk_sagemaker::Client::new(&acct.sdk().await);
         let nb = sm.describe_notebook_instance().notebook_instance_name("bob-Notebook").send().await.unwrap();
         assert_eq!(nb.root_access().map(|r| r.as_str()), Some("Disabled"));
@@ -80,7 +66,7 @@ fn safe_defaults_without_flags() {
 
 #[test]
 fn invalid_product_values_exit_2_before_any_write() {
-    let acct = ready(&[]);
+    let acct = Account::bootstrapped(0.3, &[]);
     let mark = acct.requests().len();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["--volume-gb", "4"], "4"),
@@ -113,7 +99,7 @@ fn invalid_product_values_exit_2_before_any_write() {
 
 #[test]
 fn allowed_instance_types_limit_the_product() {
-    let acct = ready(&["--allowed-instance-types", "ml.t3.large,ml.t3.xlarge"]);
+    let acct = Account::bootstrapped(0.3, &["--allowed-instance-types", "ml.t3.large,ml.t3.xlarge"]);
     let (code, _, err) = acct.run(&["provision", "--user", "dan", "--instance-type", "ml.t3.medium"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("must be one of ml.t3.large, ml.t3.xlarge"), "{err}");
@@ -126,7 +112,7 @@ fn allowed_instance_types_limit_the_product() {
 
 #[test]
 fn cull_stops_exactly_the_notebooks_older_than_the_limit() {
-    let acct = ready(&[]);
+    let acct = Account::bootstrapped(0.3, &[]);
     acct.ok(&["provision", "--user", "old", "-q"]);
     std::thread::sleep(std::time::Duration::from_secs(4));
     acct.ok(&["provision", "--user", "new", "-q"]);

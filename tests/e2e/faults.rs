@@ -2,18 +2,11 @@
 //! connections before and after the write), killed with SIGKILL at each phase of `provision`, and
 //! interrupted with SIGINT. Each test has its own sandbox account, so the faults are its own.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Account;
+use crate::support::{rt, starts_as_url_of, Account, Running};
 use serde_json::json;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Runtime::new().unwrap()
-}
 
 /// What the account holds, read with faults switched off.
 #[derive(Debug)]
@@ -69,10 +62,6 @@ async fn inventory(acct: &Account) -> Inventory {
     Inventory { products, notebooks, parameters }
 }
 
-fn is_url_of(url: &str, user: &str) -> bool {
-    url.starts_with(&format!("https://{}-notebook.notebook.us-east-1.sagemaker.aws?authToken=", user.to_lowercase()))
-}
-
 /// Faults injected for this account, by kind, and the request total.
 fn fault_totals(acct: &Account) -> (usize, BTreeMap<String, usize>) {
     let reqs = acct.requests();
@@ -120,7 +109,7 @@ fn ten_users_under_twenty_percent_faults_converge_exactly() {
         assert_eq!(inv.products.get(&format!("{user}-Notebook")).map(String::as_str), Some("AVAILABLE"), "{user}");
         assert_eq!(inv.notebooks.get(&format!("{user}-Notebook")).map(String::as_str), Some("InService"), "{user}");
         let (url, _) = &inv.parameters[&format!("/SageMaker/Notebooks/{user}-Notebook")];
-        assert!(is_url_of(url, user), "{user}: {}", &url[..60.min(url.len())]);
+        assert!(starts_as_url_of(url, user), "{user}: {}", &url[..60.min(url.len())]);
     }
     let urls: BTreeSet<&String> = inv.parameters.values().map(|(v, _)| v).collect();
     assert_eq!(urls.len(), 10, "every user has a URL of their own");
@@ -276,13 +265,6 @@ fn fault_shapes_follow_each_protocol() {
 // ---------------------------------------------------------------------------------------------
 // crash safety
 
-/// The binary as a child process, with the account's environment (as `Account::cmd`).
-fn spawn(acct: &Account, args: &[&str]) -> Child {
-    let mut cmd = acct.std_cmd();
-    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.spawn().unwrap()
-}
-
 /// Wait until the account's request log holds a line for `op` (with `fault` when given).
 fn wait_for_request(acct: &Account, op: &str, fault: Option<&str>) {
     let start = Instant::now();
@@ -297,14 +279,6 @@ fn wait_for_request(acct: &Account, op: &str, fault: Option<&str>) {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-}
-
-fn ready(record_seconds: f64, pending_seconds: f64) -> Account {
-    let acct = Account::new();
-    acct.configure(json!({"record_seconds": 0.3, "pending_seconds": 0.3}));
-    acct.bootstrap();
-    acct.configure(json!({"record_seconds": record_seconds, "pending_seconds": pending_seconds}));
-    acct
 }
 
 /// After a crash, provision again: one product, one InService notebook, one stored URL (version 1:
@@ -324,7 +298,7 @@ fn rerun_converges(acct: &Account, user: &str) {
     assert_eq!(inv.notebooks[&name], "InService");
     assert_eq!(inv.parameters.len(), 1, "{:?}", inv.parameters.keys());
     let (url, version) = &inv.parameters[&format!("/SageMaker/Notebooks/{name}")];
-    assert!(is_url_of(url, user));
+    assert!(starts_as_url_of(url, user));
     assert_eq!(*version, 1, "the URL was stored once");
     let sent = acct.count("ProvisionProduct");
     assert!(sent >= 1 && sent - sent_before <= usize::from(sent_before == 0), "{:?}", acct.requests());
@@ -334,16 +308,16 @@ fn rerun_converges(acct: &Account, user: &str) {
 }
 
 fn kill_at(acct: &Account, user: &str, op: &str, fault: Option<&str>) {
-    let mut child = spawn(acct, &["provision", "--user", user, "--no-progress"]);
+    let mut child = Running::start(acct, &["provision", "--user", user, "--no-progress"]);
     wait_for_request(acct, op, fault);
-    child.kill().unwrap(); // SIGKILL: no handler runs, nothing is cleaned up
-    let status = child.wait().unwrap();
-    assert!(status.code().is_none(), "killed by a signal, not exited: {status:?}");
+    child.kill(); // SIGKILL: no handler runs, nothing is cleaned up
+    let (code, err) = child.wait();
+    assert!(code.is_none(), "killed by a signal, not exited: {code:?}\n{err}");
 }
 
 #[test]
 fn sigkill_after_provision_product_was_sent() {
-    let acct = ready(1.0, 1.0);
+    let acct = Account::ready_then(1.0, 1.0);
     // The request reaches Service Catalog and the product is created, but the answer is lost: the
     // client has sent ProvisionProduct and knows nothing of its outcome when it dies.
     acct.control("fault", json!({"operation": "ProvisionProduct", "kind": "drop_after", "count": 1}));
@@ -356,7 +330,7 @@ fn sigkill_after_provision_product_was_sent() {
 
 #[test]
 fn sigkill_while_the_record_is_in_progress() {
-    let acct = ready(4.0, 0.5);
+    let acct = Account::ready_then(4.0, 0.5);
     kill_at(&acct, "crash-b", "DescribeRecord", None);
     let inv = rt().block_on(inventory(&acct));
     assert_eq!(inv.products.get("crash-b-Notebook").map(String::as_str), Some("UNDER_CHANGE"));
@@ -365,7 +339,7 @@ fn sigkill_while_the_record_is_in_progress() {
 
 #[test]
 fn sigkill_while_the_notebook_is_pending() {
-    let acct = ready(0.3, 4.0);
+    let acct = Account::ready_then(0.3, 4.0);
     kill_at(&acct, "crash-c", "DescribeNotebookInstance", None);
     let inv = rt().block_on(inventory(&acct));
     assert_eq!(inv.notebooks.get("crash-c-Notebook").map(String::as_str), Some("Pending"));
@@ -375,7 +349,7 @@ fn sigkill_while_the_notebook_is_pending() {
 
 #[test]
 fn sigkill_after_the_url_was_minted_before_it_was_stored() {
-    let acct = ready(0.3, 0.3);
+    let acct = Account::ready_then(0.3, 0.3);
     // PutParameter is throttled: the SDK backs off and retries, which holds the process between
     // the minted URL and the stored one long enough to kill it there.
     acct.control("fault", json!({"operation": "PutParameter", "kind": "throttle", "count": 4}));
@@ -388,17 +362,16 @@ fn sigkill_after_the_url_was_minted_before_it_was_stored() {
 }
 
 fn interrupt(acct: &Account, user: &str, op: &str) -> (i32, String) {
-    let child = spawn(acct, &["provision", "--user", user, "--no-progress"]);
+    let mut child = Running::start(acct, &["provision", "--user", user, "--no-progress"]);
     wait_for_request(acct, op, None);
-    let ok = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success();
-    assert!(ok);
-    let out = child.wait_with_output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    child.signal("INT");
+    let (code, err) = child.wait();
+    (code.unwrap_or(-1), err)
 }
 
 #[test]
 fn sigint_says_what_is_in_flight_and_how_to_resume() {
-    let acct = ready(4.0, 0.3);
+    let acct = Account::ready_then(4.0, 0.3);
     let (code, err) = interrupt(&acct, "intr", "DescribeRecord");
     assert_eq!(code, 130, "{err}");
     let last = err.trim().lines().last().unwrap();
@@ -407,7 +380,7 @@ fn sigint_says_what_is_in_flight_and_how_to_resume() {
     assert!(last.contains("run `notebook-vend provision --user intr` to resume"), "{last}");
 
     // Interrupted again while the notebook is Pending: the message names the notebook.
-    let acct2 = ready(0.3, 4.0);
+    let acct2 = Account::ready_then(0.3, 4.0);
     let (code, err) = interrupt(&acct2, "intr2", "DescribeNotebookInstance");
     assert_eq!(code, 130, "{err}");
     let last = err.trim().lines().last().unwrap();
@@ -422,7 +395,7 @@ fn sigint_says_what_is_in_flight_and_how_to_resume() {
 fn stop_and_start_whose_answer_was_lost_are_not_failures() {
     // The SDK retries a call whose connection dropped after the write; the retry of a stop that
     // did happen meets a Stopping notebook, which AWS refuses with a ValidationException.
-    let acct = ready(0.3, 0.3);
+    let acct = Account::ready_then(0.3, 0.3);
     acct.ok(&["provision", "--user", "lost", "-q"]);
     acct.control("fault", json!({"operation": "StopNotebookInstance", "kind": "drop_after", "count": 1}));
     let (code, out, err) = acct.run(&["stop", "--user", "lost", "--no-progress"]);

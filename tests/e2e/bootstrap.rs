@@ -1,8 +1,6 @@
 //! `bootstrap` end to end against the sandbox.
 
-mod common;
-
-use common::{is_write, Account};
+use crate::support::{is_write, rt, Account};
 
 #[test]
 fn creates_both_stacks_and_a_visible_product() {
@@ -22,14 +20,13 @@ fn creates_both_stacks_and_a_visible_product() {
     let product_id = summary["product_id"].as_str().unwrap().to_owned();
     assert!(summary["portfolio_id"].as_str().unwrap().starts_with("port-"));
 
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
+    rt().block_on(async {
         let sdk = acct.sdk().await;
         // The bucket holds the product template, byte for byte.
         let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
         let obj = s3.get_object().bucket(bucket).key("sm-notebook.yml").send().await.unwrap();
         let body = obj.body.collect().await.unwrap().into_bytes();
-        assert_eq!(body.as_ref(), include_bytes!("../templates/sm-notebook.yml"));
+        assert_eq!(body.as_ref(), include_bytes!("../../templates/sm-notebook.yml"));
         // The product is found through the Service Catalog API, with a launch path and an artifact.
         let sc = aws_sdk_servicecatalog::Client::new(&sdk);
         let found = sc.search_products().send().await.unwrap();
