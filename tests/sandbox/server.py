@@ -30,6 +30,9 @@ def install_extensions() -> list[str]:
     import moto_fixes
     moto_fixes.install()
     installed.append("moto_fixes")
+    import strict_rules
+    strict_rules.install()
+    installed.append("strict_rules")
     import servicecatalog_ext
     servicecatalog_ext.install()
     installed.append("servicecatalog_ext")

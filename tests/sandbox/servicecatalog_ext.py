@@ -152,7 +152,9 @@ def _new_artifact(st: State, params: dict, account: str) -> dict:
         if params.get("DisableTemplateValidation"):
             body, template = None, {}
         else:
-            raise InvalidParameters(f"Unable to retrieve or parse the template at {url}: {e}")
+            # AWS's answer for a template it cannot read or parse; the sandbox adds the cause
+            raise InvalidParameters("Invalid templateBody. Please make sure that your template is valid "
+                                    f"(sandbox: {url}: {e})")
     return {"Id": _id("pa-"), "Name": params.get("Name") or "v1", "Description": params.get("Description", ""),
             "Type": params.get("Type", "CLOUD_FORMATION_TEMPLATE"), "CreatedTime": _now(), "Active": True,
             "Guidance": "DEFAULT", "TemplateUrl": url, "TemplateBody": body, "Template": template}
