@@ -183,7 +183,26 @@ def _patch_failed_creation() -> None:
     models.Stack.create_resources = create_resources
 
 
+def _patch_inline_policy_json() -> None:
+    """A role's inline policy made by CloudFormation (Policies: [...]) is kept by moto as a dict and
+    GetRolePolicy answers its Python repr; AWS answers the JSON document (URL-encoded)."""
+    from moto.iam.models import Role
+
+    original = Role.put_policy
+    if getattr(Role, "_sb_policy_json", False):
+        return
+
+    def put_policy(self, policy_name, policy_json):
+        if not isinstance(policy_json, str):
+            policy_json = json.dumps(policy_json)
+        return original(self, policy_name, policy_json)
+
+    Role.put_policy = put_policy
+    Role._sb_policy_json = True
+
+
 def install() -> None:
+    _patch_inline_policy_json()
     _patch_template_urls()
     _patch_iam_delete()
     _patch_failed_creation()

@@ -457,14 +457,30 @@ def provision_product(st: State, p: dict) -> dict:
     pp["LastRecordId"] = pp["LastProvisioningRecordId"] = rec["RecordId"]
     st.tokens[("ProvisionProduct", token)] = rec["RecordId"]
     errors = validate_parameters(art["Template"], given)
+    denied = None if errors else _launch_role_denied(st, pp, "PROVISION_PRODUCT", art)
     if errors:
         _fail(rec, errors)
+    elif denied:
+        _fail(rec, [denied], code="AccessDenied")
     else:
         _launch(st, pp, art, rec, tags)
     answer = {"RecordDetail": _record_public(rec)}
     for hook in TRAIL_HOOKS:
         hook(st.account, st.region, "ProvisionProduct", p, answer)
     return answer
+
+
+def _launch_role_denied(st: State, pp: dict, operation: str, art: dict | None, old_art: dict | None = None,
+                        params_changed: bool = True) -> str | None:
+    """AWS's AccessDenied description when the launch role lacks a permission (launch_role.py)."""
+    import launch_role
+
+    return launch_role.check(st.account, st.region, pp.get("LaunchRoleArn"), operation,
+                             stack_name=_stack_name(st, pp["Id"]),
+                             new_template=art["Template"] if art else None,
+                             old_template=old_art["Template"] if old_art else None,
+                             params_changed=params_changed,
+                             template_key=f"{pp['ProductId']}/{art['Id'] if art else ''}/template")
 
 
 def _launch(st: State, pp: dict, art: dict, rec: dict, tags) -> None:
@@ -522,7 +538,14 @@ def terminate(st: State, p: dict) -> dict:
                       pp["PathId"], [])
     st.tokens[("Terminate", token)] = rec["RecordId"]
     pp["Status"], pp["LastRecordId"] = "UNDER_CHANGE", rec["RecordId"]
-    if not p.get("RetainPhysicalResources"):
+    denied = None
+    if not p.get("RetainPhysicalResources") and pp.get("PhysicalId"):
+        prod = st.products.get(pp["ProductId"]) or {"Artifacts": []}
+        current = next((a for a in prod["Artifacts"] if a["Id"] == pp["ProvisioningArtifactId"]), None)
+        denied = _launch_role_denied(st, pp, "TERMINATE_PROVISIONED_PRODUCT", None, current)
+    if denied and not p.get("IgnoreErrors"):
+        _fail(rec, [denied], code="AccessDenied")
+    elif not p.get("RetainPhysicalResources"):
         try:
             _cfn(st).delete_stack(_stack_name(st, pp["Id"]))
         except Exception as e:  # noqa: BLE001
@@ -562,6 +585,13 @@ def update_pp(st: State, p: dict) -> dict:
     errors = validate_parameters(art["Template"], params)
     if errors:
         _fail(rec, errors)
+        return {"RecordDetail": _record_public(rec)}
+    old_prod = st.products.get(pp["ProductId"]) or {"Artifacts": []}
+    old_art = next((a for a in old_prod["Artifacts"] if a["Id"] == pp["ProvisioningArtifactId"]), None)
+    denied = _launch_role_denied(st, pp, "UPDATE_PROVISIONED_PRODUCT", art, old_art,
+                                 params_changed=params != pp["Parameters"])
+    if denied:
+        _fail(rec, [denied], code="AccessDenied")
         return {"RecordDetail": _record_public(rec)}
     try:
         cfn = _cfn(st)

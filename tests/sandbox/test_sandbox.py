@@ -68,9 +68,17 @@ Resources:
     Type: AWS::IAM::ManagedPolicy
     Properties:
       Roles: [!Ref LaunchRole]
+      # what AWS requires of a launch role (launch_role.py): CloudFormation on the product's stacks,
+      # Service Catalog's tagged copy of the template, the handler permissions of the product's resources
       PolicyDocument:
         Version: '2012-10-17'
-        Statement: [{Effect: Allow, Action: 'ssm:*', Resource: '*'}]
+        Statement:
+          - {Effect: Allow, Action: ['cloudformation:CreateStack', 'cloudformation:UpdateStack',
+                                     'cloudformation:DeleteStack', 'cloudformation:DescribeStacks'],
+             Resource: !Sub 'arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stack/SC-*'}
+          - {Effect: Allow, Action: 's3:GetObject', Resource: '*',
+             Condition: {StringEquals: {'s3:ExistingObjectTag/servicecatalog:provisioning': 'true'}}}
+          - {Effect: Allow, Action: ['ssm:*', 'sns:*', 'iam:GetRole', 'iam:PassRole'], Resource: '*'}
   Portfolio:
     Type: AWS::ServiceCatalog::Portfolio
     Properties: {DisplayName: Demo-Portfolio, ProviderName: sandbox}
