@@ -131,10 +131,10 @@ def evaluate(policies: Iterable[Any], action: str, resource: str | None = None,
              context: dict[str, Any] | None = None, *, conditions: bool = True) -> tuple[str, dict | None]:
     """(decision, deciding statement) for one request against identity policies.
 
-    resource=None and conditions=False model a request whose resource and context the sandbox
-    does not know (a CloudFormation handler's call): an Allow needs only a matching action, while a
-    Deny counts only when it names every resource and has no condition (it would deny whatever the
-    handler's resource is)."""
+    resource=None models a request whose resource the sandbox does not know: an Allow applies
+    whatever its Resource, a Deny only when its Resource is "*". conditions=False models an unknown
+    request context too (a CloudFormation handler's call): an Allow needs only a matching action, a
+    Deny counts only without a condition."""
     context = context or {}
     allowed = None
     for pol in policies:
@@ -143,8 +143,10 @@ def evaluate(policies: Iterable[Any], action: str, resource: str | None = None,
                 continue
             effect = st.get("Effect")
             if effect == "Deny":
-                if resource is None or not conditions:
-                    if st.get("Condition") or "*" not in _as_list(st.get("Resource", "*")):
+                if resource is None and "*" not in _as_list(st.get("Resource", "*")):
+                    continue  # a Deny of named resources: whether it covers the unknown one is undecidable
+                if not conditions:
+                    if st.get("Condition"):
                         continue
                     return DENY, st
                 try:

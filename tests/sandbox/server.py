@@ -33,6 +33,9 @@ def install_extensions() -> list[str]:
     import strict_rules
     strict_rules.install()
     installed.append("strict_rules")
+    import iam_enforcement
+    iam_enforcement.install()
+    installed.append("iam_enforcement")
     import servicecatalog_ext
     servicecatalog_ext.install()
     installed.append("servicecatalog_ext")
