@@ -12,7 +12,7 @@ import botocore.config
 import botocore.exceptions
 import pytest
 
-from test_sandbox import client, control, new_account, sandbox  # noqa: F401  (module fixture)
+from test_sandbox import client, control, new_account
 
 POLICY = {
     "Version": "2012-10-17",
@@ -131,4 +131,4 @@ def test_assumed_role_keys_are_checked_against_the_role(sandbox):
                        aws_session_token=creds["SessionToken"])
     assert ssm.describe_parameters()["Parameters"] == []
     code, msg = denied(ssm.put_parameter, Name="/x", Value="v", Type="String")
-    assert code == "AccessDeniedException" and f"assumed-role/operator/me" in msg
+    assert code == "AccessDeniedException" and "assumed-role/operator/me" in msg

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 
-from test_sandbox import ROOT, _wait_record, client, new_account, sandbox  # noqa: F401  (module fixture)
+from test_sandbox import ROOT, _wait_record, client, new_account
 
 import launch_role
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import botocore.exceptions
 import pytest
 
-from test_sandbox import client, control, new_account, sandbox  # noqa: F401  (module fixture)
+from test_sandbox import client, control, new_account
 
 import strict_rules
 
