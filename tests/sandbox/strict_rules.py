@@ -3,7 +3,8 @@
 THE SANDBOX RULE: a rule AWS documents, the sandbox enforces; a behaviour AWS leaves undocumented,
 the sandbox plays at its worst case for the tool. Each rule below names its source.
 
-- IAM role names: 1-64 characters of [\\w+=,.@-] (CreateRole, also through CloudFormation).
+- IAM role names: 1-64 characters of [\\w+=,.@-] (CreateRole, also through CloudFormation);
+  managed policy names 1-128.
 - SSM parameter tiers: an Advanced parameter is never written back as Standard; Standard values are
   at most 4 KB, Advanced at most 8 KB.
 - Template URLs (CloudFormation TemplateURL, Service Catalog LoadTemplateFromURL) must address the
@@ -40,6 +41,51 @@ def role_name_error(name: str) -> str | None:
         return (f"1 validation error detected: Value '{name}' at 'roleName' failed to satisfy constraint: "
                 "Member must satisfy regular expression pattern: [\\w+=,.@-]+")
     return None
+
+
+# Managed policy names: botocore iam model, CreatePolicyRequest.PolicyName -> policyNameType: min 1,
+# max 128, pattern [\w+=,.@-]+ (IAM user guide, "IAM and AWS STS quotas": 128 characters).
+POLICY_NAME_MAX = 128
+
+
+def policy_name_error(name: str) -> str | None:
+    if len(name) > POLICY_NAME_MAX:
+        return (f"1 validation error detected: Value '{name}' at 'policyName' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {POLICY_NAME_MAX}")
+    if not name or not ROLE_NAME_RE.match(name):
+        return (f"1 validation error detected: Value '{name}' at 'policyName' failed to satisfy constraint: "
+                "Member must satisfy regular expression pattern: [\\w+=,.@-]+")
+    return None
+
+
+def _patch_iam_policy_names() -> None:
+    from moto.iam.exceptions import ValidationError
+    from moto.iam.models import IAMBackend, ManagedPolicy
+
+    if getattr(IAMBackend, "_sb_policy_names", False):
+        return
+    original = IAMBackend.create_policy
+
+    def create_policy(self, description, path, policy_document, policy_name, tags):
+        err = policy_name_error(policy_name)
+        if err:
+            raise ValidationError(err)
+        return original(self, description, path, policy_document, policy_name, tags)
+
+    IAMBackend.create_policy = create_policy
+    original_cfn = ManagedPolicy.create_from_cloudformation_json.__func__
+
+    @classmethod
+    def create_from_cfn(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        # a generated name is cut to the limit, as CloudFormation does (see the role names below)
+        props = cloudformation_json.get("Properties") or {}
+        if "ManagedPolicyName" not in props and len(resource_name) > POLICY_NAME_MAX:
+            head, _, suffix = resource_name.rpartition("-")
+            resource_name = f"{head[:POLICY_NAME_MAX - len(suffix) - 1]}-{suffix}"
+        return original_cfn(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    ManagedPolicy.create_from_cloudformation_json = create_from_cfn
+    IAMBackend._sb_policy_names = True
 
 
 def _patch_iam_role_names() -> None:
@@ -201,4 +247,5 @@ def cfn_failure_reason(exc: BaseException, service: str) -> str:
 
 def install() -> None:
     _patch_iam_role_names()
+    _patch_iam_policy_names()
     _patch_ssm_tiers()

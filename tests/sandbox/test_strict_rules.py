@@ -71,6 +71,14 @@ def test_generated_role_names_are_cut_to_64_like_cloudformation(sandbox):
     assert len(names) == 1 and len(names[0]) <= 64 and names[0].startswith("nnnn")
 
 
+def test_managed_policy_name_limit(sandbox):
+    iam = client(sandbox, "iam", new_account())
+    doc = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}'
+    iam.create_policy(PolicyName="p" * 128, PolicyDocument=doc)
+    code, msg = error(iam.create_policy, PolicyName="p" * 129, PolicyDocument=doc)
+    assert code == "ValidationError" and "Member must have length less than or equal to 128" in msg
+
+
 # ------------------------------------------------------------------------------------ SSM tiers
 
 def test_ssm_advanced_parameter_is_never_written_back_as_standard(sandbox):
