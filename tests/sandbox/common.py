@@ -21,6 +21,15 @@ _DEFAULTS: dict[str, float] = {
     "fault_rate": float(os.environ.get("SANDBOX_FAULT_RATE", "0")),
     "fault_seed": float(os.environ.get("SANDBOX_FAULT_SEED", "0")),
     "latency_ms": float(os.environ.get("SANDBOX_LATENCY_MS", "0")),
+    # CreatePresignedNotebookInstanceUrl answers in any notebook state (1) or only InService (0).
+    # AWS documents no state precondition (SageMaker API reference, CreatePresignedNotebookInstanceUrl;
+    # botocore sagemaker model lists no state error): the worst case for the tool is that a presign
+    # succeeds for a Stopped or Pending notebook, so it is on by default.
+    "presign_any_state": float(os.environ.get("SANDBOX_PRESIGN_ANY_STATE", "1")),
+    # IAM authorization of requests signed with IAM-user / assumed-role keys of this account (1), or
+    # none (0, moto's default). Keys whose id is the 12-digit account id are the account's root
+    # credentials and are never checked. See iam_enforcement.py.
+    "iam_enforced": float(os.environ.get("SANDBOX_IAM_ENFORCED", "0")),
 }
 _overrides: dict[str, dict[str, float]] = {}
 _lock = threading.Lock()

@@ -213,6 +213,11 @@ def classify(environ: dict) -> RequestInfo:
                 m = True
                 info.region, info.service = bits[2], bits[3]
     info.account = akid if akid and _ACCOUNT_RE.match(akid) else DEFAULT_ACCOUNT
+    if akid and not _ACCOUNT_RE.match(akid):
+        # an access key made by iam:CreateAccessKey / sts:AssumeRole belongs to the account that made it
+        import iam_enforcement
+
+        info.account = iam_enforcement.account_of_key(akid) or DEFAULT_ACCOUNT
     if m is not None and m is not True:
         info.region, info.service = m.group(2), m.group(3)
     elif m is None:
@@ -397,7 +402,7 @@ class SandboxMiddleware:
 
         handler = common.AWS_HANDLERS.get((info.service, info.operation))
         if handler is not None:
-            out = self._call_handler(handler, info, sr2)
+            out = self._call_handler(handler, info, sr2, environ)
         else:
             out = self.app(environ, sr2)
         if fault == "drop_after":
@@ -413,8 +418,12 @@ class SandboxMiddleware:
         write_request_log(info.account, info.service, info.operation, status_box.get("status", "?"), None)
         return out
 
-    def _call_handler(self, handler, info: RequestInfo, start_response):
+    def _call_handler(self, handler, info: RequestInfo, start_response, environ=None):
         try:
+            if environ is not None:
+                import iam_enforcement
+
+                iam_enforcement.authorize_extension(environ, info)  # per-account IAM (iam_enforced)
             params = json.loads(info.body) if info.body else {}
             if not isinstance(params, dict):
                 raise AwsError("SerializationException", "body must be a JSON object")

@@ -36,10 +36,19 @@ def split_s3_url(url: str) -> tuple[str, str]:
 
 
 def fetch_s3_url(url: str, account_id: str) -> str:
+    """The object a template URL names, as CloudFormation / Service Catalog would read it. Raises
+    strict_rules.TemplateUrlError when the URL addresses another Region than the bucket's (the
+    legacy global endpoint outside us-east-1 included): see strict_rules.py for the source."""
     from moto.s3.models import s3_backends
 
+    import strict_rules
+
     bucket, key = split_s3_url(url)
-    obj = s3_backends[account_id]["aws"].get_object(bucket, key)
+    backend = s3_backends[account_id]["aws"]
+    found = backend.buckets.get(bucket)
+    if found is not None:
+        strict_rules.check_template_url(url, getattr(found, "region_name", None))
+    obj = backend.get_object(bucket, key)
     if obj is None:
         raise KeyError(f"{bucket}/{key}")
     return obj.value.decode("utf-8")
@@ -66,7 +75,13 @@ def _patch_template_urls() -> None:
     import moto.cloudformation.utils as cfu
 
     def get_stack_from_s3_url(template_url: str, account_id: str, partition: str) -> str:
-        return fetch_s3_url(template_url, account_id)
+        import strict_rules
+        from moto.cloudformation.exceptions import ValidationError
+
+        try:
+            return fetch_s3_url(template_url, account_id)
+        except strict_rules.TemplateUrlError as e:
+            raise ValidationError(message=str(e))
 
     cfu.get_stack_from_s3_url = get_stack_from_s3_url
     cfm.get_stack_from_s3_url = get_stack_from_s3_url
@@ -137,7 +152,14 @@ def _patch_failed_creation() -> None:
         except Exception as e:  # noqa: BLE001  (any failure of moto's resource code)
             failed = getattr(self.resource_map, "_sandbox_failed", None) or "Unknown"
             resource = (self.template_dict.get("Resources") or {}).get(failed) or {}
-            reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            if getattr(e, "code", None) and getattr(e, "message", None):
+                # an AWS error of the resource's service: worded as CloudFormation words it
+                import strict_rules
+
+                service = (resource.get("Type") or "AWS::Unknown::X").split("::")[1].capitalize()
+                reason = strict_rules.cfn_failure_reason(e, service)
+            else:
+                reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
             self.events.append(
                 models.Event(
                     stack_id=self.stack_id,
@@ -161,7 +183,26 @@ def _patch_failed_creation() -> None:
     models.Stack.create_resources = create_resources
 
 
+def _patch_inline_policy_json() -> None:
+    """A role's inline policy made by CloudFormation (Policies: [...]) is kept by moto as a dict and
+    GetRolePolicy answers its Python repr; AWS answers the JSON document (URL-encoded)."""
+    from moto.iam.models import Role
+
+    original = Role.put_policy
+    if getattr(Role, "_sb_policy_json", False):
+        return
+
+    def put_policy(self, policy_name, policy_json):
+        if not isinstance(policy_json, str):
+            policy_json = json.dumps(policy_json)
+        return original(self, policy_name, policy_json)
+
+    Role.put_policy = put_policy
+    Role._sb_policy_json = True
+
+
 def install() -> None:
+    _patch_inline_policy_json()
     _patch_template_urls()
     _patch_iam_delete()
     _patch_failed_creation()

@@ -326,7 +326,10 @@ def _patch_backend(backend_cls: Any) -> None:
             )
         nb = _find(self, name)
         status = nb.status
-        if status != "InService":
+        # AWS documents no state precondition for this call: by default (presign_any_state=1) the
+        # sandbox presigns in any state, the worst case for a tool that would take a URL as proof
+        # the notebook runs. presign_any_state=0 restores the refusal below.
+        if status != "InService" and not common.setting(_account_of(nb), "presign_any_state"):
             raise _validation_error(
                 f"Status ({status}) not in ([InService]). Unable to create a presigned URL for "
                 f"Notebook Instance ({nb.arn})."

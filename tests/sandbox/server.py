@@ -30,6 +30,12 @@ def install_extensions() -> list[str]:
     import moto_fixes
     moto_fixes.install()
     installed.append("moto_fixes")
+    import strict_rules
+    strict_rules.install()
+    installed.append("strict_rules")
+    import iam_enforcement
+    iam_enforcement.install()
+    installed.append("iam_enforcement")
     import servicecatalog_ext
     servicecatalog_ext.install()
     installed.append("servicecatalog_ext")

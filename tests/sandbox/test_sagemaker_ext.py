@@ -168,9 +168,12 @@ def test_presigned_url_shape_length_and_errors(endpoint, account):
     raw = client(endpoint, "sagemaker", account, parameter_validation=False)
     create(sm, "Carol-Notebook")
 
+    # presign_any_state=0: only an InService notebook is presigned
+    common.set_settings(account, {"presign_any_state": 0})
     code = error_of(sm.create_presigned_notebook_instance_url, NotebookInstanceName="Carol-Notebook")
     assert code[:2] == (400, "ValidationException")
     assert code[2].startswith("Status (Pending) not in ([InService]).")
+    common.set_settings(account, {"presign_any_state": 1})
 
     code = error_of(sm.create_presigned_notebook_instance_url, NotebookInstanceName="Nobody-Notebook")
     assert code == (400, "ValidationException", "RecordNotFound")
@@ -288,9 +291,11 @@ def test_fail_notebook_pending_and_next_start(endpoint, account):
     wait_for(sm, "Erin-Notebook", "Failed")
     d = sm.describe_notebook_instance(NotebookInstanceName="Erin-Notebook")
     assert d["FailureReason"] == "capacity"
+    common.set_settings(account, {"presign_any_state": 0})
     assert error_of(sm.create_presigned_notebook_instance_url, NotebookInstanceName="Erin-Notebook")[
         2
     ].startswith("Status (Failed) not in ([InService]).")
+    common.set_settings(account, {"presign_any_state": 1})
 
     # start from Failed works and, unmarked, reaches InService
     sm.start_notebook_instance(NotebookInstanceName="Erin-Notebook")
@@ -446,3 +451,19 @@ def test_lifecycle_config_api(endpoint, account):
         sm.describe_notebook_instance(NotebookInstanceName="Hank-Notebook")["NotebookInstanceLifecycleConfigName"]
         == "lcc-api"
     )
+
+
+def test_presign_answers_in_any_state_by_default(endpoint, account):
+    """AWS documents no state precondition for CreatePresignedNotebookInstanceUrl (SageMaker API
+    reference): by default the sandbox presigns a Pending, Stopping or Stopped notebook too."""
+    sm = client(endpoint, "sagemaker", account)
+    create(sm, "Dave-Notebook")
+    assert status(sm, "Dave-Notebook") == "Pending"
+    url = sm.create_presigned_notebook_instance_url(NotebookInstanceName="Dave-Notebook")["AuthorizedUrl"]
+    assert url.startswith("https://dave-notebook.notebook.")
+    wait_for(sm, "Dave-Notebook", "InService")
+    sm.stop_notebook_instance(NotebookInstanceName="Dave-Notebook")
+    wait_for(sm, "Dave-Notebook", "Stopped")
+    assert sm.create_presigned_notebook_instance_url(NotebookInstanceName="Dave-Notebook")["AuthorizedUrl"]
+    # an unknown notebook is still refused
+    assert error_of(sm.create_presigned_notebook_instance_url, NotebookInstanceName="Nobody-Notebook")[2] == "RecordNotFound"

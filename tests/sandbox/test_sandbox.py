@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
 import urllib.request
 
@@ -68,9 +65,17 @@ Resources:
     Type: AWS::IAM::ManagedPolicy
     Properties:
       Roles: [!Ref LaunchRole]
+      # what AWS requires of a launch role (launch_role.py): CloudFormation on the product's stacks,
+      # Service Catalog's tagged copy of the template, the handler permissions of the product's resources
       PolicyDocument:
         Version: '2012-10-17'
-        Statement: [{Effect: Allow, Action: 'ssm:*', Resource: '*'}]
+        Statement:
+          - {Effect: Allow, Action: ['cloudformation:CreateStack', 'cloudformation:UpdateStack',
+                                     'cloudformation:DeleteStack', 'cloudformation:DescribeStacks'],
+             Resource: !Sub 'arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stack/SC-*'}
+          - {Effect: Allow, Action: 's3:GetObject', Resource: '*',
+             Condition: {StringEquals: {'s3:ExistingObjectTag/servicecatalog:provisioning': 'true'}}}
+          - {Effect: Allow, Action: ['ssm:*', 'sns:*', 'iam:GetRole', 'iam:PassRole'], Resource: '*'}
   Portfolio:
     Type: AWS::ServiceCatalog::Portfolio
     Properties: {DisplayName: Demo-Portfolio, ProviderName: sandbox}
@@ -99,23 +104,6 @@ Outputs:
   ProductName: {Value: !GetAtt Product.ProductName}
   ArtifactIds: {Value: !GetAtt Product.ProvisioningArtifactIds}
 """
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    d = tempfile.mkdtemp(prefix="sandbox-test-")
-    env = dict(os.environ, SANDBOX_DIR=d, SANDBOX_RECORD_SECONDS="0.5")
-    for k in ("SANDBOX_FAULT_RATE", "SANDBOX_LATENCY_MS", "AWS_PROFILE"):
-        env.pop(k, None)
-    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "server.py"), "--port", "0"], env=env,
-                            stdout=subprocess.PIPE, stderr=open(os.path.join(d, "server.log"), "w"), text=True)
-    line = proc.stdout.readline()
-    assert line.startswith("READY "), line
-    port = int(line.split()[1])
-    assert open(os.path.join(d, "port")).read().strip() == str(port)
-    yield {"dir": d, "url": f"http://127.0.0.1:{port}"}
-    proc.terminate()
-    proc.wait(10)
 
 
 _counter = [100000000000]

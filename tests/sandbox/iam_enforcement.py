@@ -1,0 +1,240 @@
+"""IAM authorization per sandbox account (issue 12 C, "IAM enforced").
+
+moto can check IAM (moto.core.authorization.ActionAuthenticatorMixin) but switches it on for the whole
+process (`INITIAL_NO_AUTH_ACTION_COUNT`, counted over every request of every account). The sandbox
+serves many isolated accounts at once, so it decides per account instead:
+
+    POST /_sandbox/config {"account_id": "<12 digits>", "iam_enforced": 1}
+
+In an account with iam_enforced=1:
+- a request signed with the account's ROOT credentials (access key id = the 12-digit account id, the
+  sandbox's usual credentials) is never checked, as AWS never checks the root user against policies;
+- a request signed with an IAM user's access key (AKIA..., made by iam:CreateAccessKey) or an assumed
+  role's (ASIA..., from sts:AssumeRole) must carry a valid SigV4 signature with that key's secret
+  (InvalidClientTokenId / SignatureDoesNotMatch otherwise) and is allowed only when the principal's
+  identity policies allow the action (inline and attached, user and group policies; for a role its
+  policies), evaluated by iam_policy.py: explicit Deny wins, Allow needs action, resource and
+  conditions to match. Answers AccessDenied(Exception) otherwise, as AWS does.
+
+Account of a request: the middleware takes the access key id as the account when it is 12 digits;
+any other key id is looked up among the IAM access keys of every account (moto's
+get_account_id_from), so an IAM user's key lands in the account that created it.
+
+HOW A RUST E2E TEST USES IT (all calls to the sandbox endpoint, region of the test):
+    1. with the account's root credentials (access key id = account id, any secret):
+         iam CreateUser UserName=alice
+         iam PutUserPolicy UserName=alice PolicyName=p PolicyDocument=<the JSON policy to test>
+         iam CreateAccessKey UserName=alice  -> AccessKeyId (AKIA...), SecretAccessKey
+    2. POST http://127.0.0.1:<port>/_sandbox/config {"account_id": "<account>", "iam_enforced": 1}
+    3. run the tool with AWS_ACCESS_KEY_ID=<AKIA...>, AWS_SECRET_ACCESS_KEY=<secret> (no session
+       token): sts GetCallerIdentity answers arn:aws:iam::<account>:user/alice, and every call is
+       checked against the policy. The root key keeps working for setup and assertions.
+    Setting iam_enforced back to 0 (or /_sandbox/reset of the account) turns the checks off.
+
+WHAT THE EVALUATOR CANNOT DECIDE (moto's own evaluator ignores conditions and most resources; the
+sandbox replaces it with iam_policy.py but still lacks the request's facts):
+- Resources: moto names the resource only for S3 (bucket/key), IAM roles and sts:AssumeRole; for
+  every other service the resource is unknown, and an Allow applies whatever its Resource says
+  (only the action is checked). A Deny applies when it names "*" without a condition.
+- Conditions: the context holds aws:RequestedRegion, aws:SecureTransport ("true", the tool uses
+  HTTPS on AWS), aws:PrincipalArn, aws:PrincipalAccount, aws:username, and for Service Catalog
+  servicecatalog:userLevel / roleLevel / accountLevel = "self" after the request's AccessLevelFilter
+  (User when absent). A condition on any other key (resource tags, iam:PassedToService on a call that
+  passes a role, ...) finds no value: an Allow with it does not apply (the worst case, a denial).
+- Service Catalog "self" scope: a user allowed with userLevel=self may describe any record or
+  provisioned product of the account here; AWS limits it to the user's own.
+- Permissions a service uses on the caller's behalf (CloudFormation creating a stack's resources
+  without a service role, iam:PassRole in CreateNotebookInstance) are not checked: only the API action
+  called. Resource-based policies (bucket policies, key policies) are not evaluated.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import common
+import iam_policy
+
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_CRED_RE = re.compile(r"Credential=([^/,\s]+)/")
+
+
+def is_root_key(access_key_id: str | None) -> bool:
+    return bool(access_key_id and _ACCOUNT_RE.match(access_key_id))
+
+
+def account_of_key(access_key_id: str) -> str | None:
+    """Account that owns an IAM-created access key (user or assumed-role), or None."""
+    from moto.iam.models import iam_backends
+
+    for account_id, account in list(iam_backends.items()):
+        for partition in list(account.keys()):
+            try:
+                if access_key_id in account[partition].access_keys:
+                    return account_id
+            except Exception:  # noqa: BLE001
+                continue
+    return None
+
+
+def _documents(access_key: Any) -> list[Any]:
+    from moto.iam.models import Policy
+
+    docs = []
+    for pol in access_key.collect_policies():
+        if isinstance(pol, Policy):
+            version = next((v for v in pol.versions if v.is_default), None)
+            docs.append(version.document if version is not None else pol.document)
+        elif isinstance(pol, dict):
+            docs.append(pol.get("policy_document") or pol.get("PolicyDocument"))
+        else:
+            docs.append(pol)
+    return [d for d in docs if d]
+
+
+def _context(request: Any, extra: dict | None = None) -> dict[str, Any]:
+    arn = request._access_key.arn
+    ctx = {"aws:RequestedRegion": request._region, "aws:SecureTransport": "true",
+           "aws:PrincipalArn": arn, "aws:PrincipalAccount": request.account_id,
+           "aws:username": arn.rsplit("/", 1)[-1]}
+    ctx.update(extra or {})
+    return ctx
+
+
+def _check_action_permitted(self, resource: str, extra_context: dict | None = None) -> None:
+    """Replaces moto's IAMRequestBase.check_action_permitted (conditions ignored there)."""
+    if self._action == "sts:GetCallerIdentity":  # always allowed on AWS, even with an explicit Deny
+        return
+    docs = _documents(self._access_key)
+    known = None if resource in (None, "*") else resource
+    decision, _ = iam_policy.evaluate(docs, self._action, known, _context(self, extra_context))
+    permitted = decision == iam_policy.ALLOW
+    if permitted and resource and self._is_assuming_role_operation(resource):
+        permitted = self._check_role_trust_relationship(resource)
+    if not permitted:
+        if _is_json(self._headers):
+            why = ("with an explicit deny in an identity-based policy" if decision == iam_policy.DENY else
+                   f"because no identity-based policy allows the {self._action} action")
+            on = f" on resource: {known}" if known else ""
+            raise _json_error("AccessDeniedException",
+                              f"User: {self._access_key.arn} is not authorized to perform: {self._action}{on} {why}")
+        self._raise_access_denied()
+
+
+def _is_json(headers: Any) -> bool:
+    """JSON-protocol request (X-Amz-Target): errors must be JSON, not moto's XML."""
+    return bool(headers.get("X-Amz-Target"))
+
+
+def _json_error(code: str, message: str) -> Exception:
+    from moto.core.exceptions import JsonRESTError
+
+    err = JsonRESTError(code, message)
+    err.code = 400
+    return err
+
+
+def _access_key_id(headers: Any) -> str | None:
+    m = _CRED_RE.search(headers.get("Authorization") or "")
+    return m.group(1) if m else None
+
+
+def _patch_moto() -> None:
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.iam.access_control import IAMRequestBase
+    from urllib.parse import urlparse
+
+    if getattr(ActionAuthenticatorMixin, "_sb_per_account", False):
+        return
+    IAMRequestBase.check_action_permitted = _check_action_permitted
+
+    def authenticate_and_authorize(self, iam_request_cls: type, resource: str = "*") -> None:
+        account = self.current_account
+        if not common.setting(account, "iam_enforced"):
+            return
+        if self.headers.get("X-Amz-Target") in ActionAuthenticatorMixin.PUBLIC_OPERATIONS:
+            return
+        key = _access_key_id(self.headers)
+        if key is None or is_root_key(key):
+            return  # unsigned (presigned query auth is not used by the tool) or root
+        parsed = urlparse(self.uri)
+        path = self.raw_path + ("?" + parsed.query if parsed.query else "")
+        if not _is_json(self.headers):
+            request = iam_request_cls(account_id=account, method=self.method, path=path, data=self.data,
+                                      body=self.raw_body, headers=self.headers, action=self._get_action())
+            request.check_signature()
+            request.check_action_permitted(resource)
+            return
+        # JSON protocol: AWS answers UnrecognizedClientException / InvalidSignatureException
+        try:
+            request = iam_request_cls(account_id=account, method=self.method, path=path, data=self.data,
+                                      body=self.raw_body, headers=self.headers, action=self._get_action())
+        except Exception:  # noqa: BLE001
+            raise _json_error("UnrecognizedClientException", "The security token included in the request is invalid.")
+        try:
+            request.check_signature()
+        except Exception:  # noqa: BLE001
+            raise _json_error("InvalidSignatureException",
+                              "The request signature we calculated does not match the signature you provided. "
+                              "Check your AWS Secret Access Key and signing method. Consult the service "
+                              "documentation for details.")
+        request.check_action_permitted(resource)
+
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = authenticate_and_authorize
+    ActionAuthenticatorMixin._sb_per_account = True
+
+
+# -- extension handlers (Service Catalog, CloudTrail): served by the middleware, not by moto --------
+
+# Service Catalog condition keys servicecatalog:userLevel / roleLevel / accountLevel, value "self"
+# (Service Catalog admin guide, "Controlling access" / AWS managed policies for end users: the end-user
+# policy allows Search/Describe with servicecatalog:userLevel = self); the level a request asks for is
+# its AccessLevelFilter.Key (User when absent).
+_LEVEL_KEY = {"User": "servicecatalog:userLevel", "Role": "servicecatalog:roleLevel",
+              "Account": "servicecatalog:accountLevel"}
+
+
+def authorize_extension(environ: dict, info: Any) -> None:
+    """Raise common.AwsError when an enforced account's non-root caller may not call an extension
+    operation (JSON protocol answers)."""
+    from moto.iam.access_control import IAMRequest
+    from werkzeug.datastructures import EnvironHeaders
+
+    if not common.setting(info.account, "iam_enforced"):
+        return
+    headers = EnvironHeaders(environ)
+    key = _access_key_id(headers)
+    if key is None or is_root_key(key):
+        return
+    path = environ.get("PATH_INFO", "/") + ("?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else "")
+    try:
+        request = IAMRequest(account_id=info.account, method=environ.get("REQUEST_METHOD", "POST"), path=path,
+                             data={}, body=info.body or b"", headers=headers, action=info.operation)
+    except Exception:  # noqa: BLE001  (unknown key)
+        raise common.AwsError("UnrecognizedClientException", "The security token included in the request is invalid.")
+    try:
+        request.check_signature()
+    except Exception:  # noqa: BLE001
+        raise common.AwsError("InvalidSignatureException",
+                              "The request signature we calculated does not match the signature you provided.")
+    params: dict = {}
+    try:
+        params = json.loads(info.body) if info.body else {}
+    except ValueError:
+        pass
+    extra = {}
+    if info.service == "servicecatalog":
+        level = ((params.get("AccessLevelFilter") or {}).get("Key")) if isinstance(params, dict) else None
+        extra[_LEVEL_KEY.get(level or "User", "servicecatalog:userLevel")] = "self"
+    docs = _documents(request._access_key)
+    decision, _ = iam_policy.evaluate(docs, request._action, None, _context(request, extra))
+    if decision != iam_policy.ALLOW:
+        why = ("with an explicit deny in an identity-based policy" if decision == iam_policy.DENY else
+               f"because no identity-based policy allows the {request._action} action")
+        raise common.AwsError("AccessDeniedException",
+                              f"User: {request._access_key.arn} is not authorized to perform: {request._action} {why}")
+
+
+def install() -> None:
+    _patch_moto()

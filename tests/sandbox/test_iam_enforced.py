@@ -1,0 +1,134 @@
+"""Per-account IAM authorization (iam_enforcement.py): an IAM user's key is checked against its
+policies in an account with iam_enforced=1; the root key (12-digit id) never is.
+
+    .sandbox/venv/bin/python -m pytest tests/sandbox/test_iam_enforced.py -q
+"""
+from __future__ import annotations
+
+import json
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import pytest
+
+from test_sandbox import client, control, new_account
+
+POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": ["ssm:GetParameter", "servicecatalog:ListPortfolios"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data-*/public/*"},
+        # AWSServiceCatalogEndUserFullAccess style: own provisioned products only
+        {"Effect": "Allow", "Action": "servicecatalog:SearchProvisionedProducts", "Resource": "*",
+         "Condition": {"StringEquals": {"servicecatalog:userLevel": "self"}}},
+        {"Effect": "Deny", "Action": "ssm:GetParameter", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}},
+    ],
+}
+
+
+def user_client(sb, service, key, region="us-east-1"):
+    cfg = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"},
+                                 s3={"addressing_style": "path"})
+    return boto3.client(service, endpoint_url=sb["url"], region_name=region, aws_access_key_id=key["AccessKeyId"],
+                        aws_secret_access_key=key["SecretAccessKey"], config=cfg)
+
+
+def make_user(sb, account, name, policy):
+    """What a Rust e2e test does (see iam_enforcement.py): root creates the user, its policy and a key."""
+    iam = client(sb, "iam", account)
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="under-test", PolicyDocument=json.dumps(policy))
+    return iam.create_access_key(UserName=name)["AccessKey"]
+
+
+def denied(call, **kw):
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        call(**kw)
+    return e.value.response["Error"]["Code"], e.value.response["Error"]["Message"]
+
+
+def test_user_key_lands_in_its_account(sandbox):
+    a = new_account()
+    key = make_user(sandbox, a, "alice", POLICY)
+    assert not key["AccessKeyId"].isdigit()
+    ident = user_client(sandbox, "sts", key).get_caller_identity()
+    assert ident["Account"] == a and ident["Arn"] == f"arn:aws:iam::{a}:user/alice"
+    # state is the account's: a parameter root wrote is what alice reads
+    client(sandbox, "ssm", a).put_parameter(Name="/p", Value="v", Type="String")
+    assert user_client(sandbox, "ssm", key).get_parameter(Name="/p")["Parameter"]["Value"] == "v"
+
+
+def test_actions_outside_the_policy_are_denied_inside_allowed(sandbox):
+    a = new_account()
+    key = make_user(sandbox, a, "alice", POLICY)
+    root_ssm = client(sandbox, "ssm", a)
+    root_ssm.put_parameter(Name="/p", Value="v", Type="String")
+    s3 = client(sandbox, "s3", a)
+    s3.create_bucket(Bucket=f"data-{a}")
+    for k in ("public/a.txt", "private/b.txt"):
+        s3.put_object(Bucket=f"data-{a}", Key=k, Body=b"x")
+    ssm, sc, us3 = (user_client(sandbox, s, key) for s in ("ssm", "servicecatalog", "s3"))
+
+    # off by default: everything goes
+    ssm.put_parameter(Name="/q", Value="v", Type="String")
+    control(sandbox, "config", {"account_id": a, "iam_enforced": 1})
+
+    # inside the policy
+    assert ssm.get_parameter(Name="/p")["Parameter"]["Value"] == "v"
+    assert sc.list_portfolios()["PortfolioDetails"] == []
+    assert us3.get_object(Bucket=f"data-{a}", Key="public/a.txt")["Body"].read() == b"x"
+    assert sc.search_provisioned_products()["ProvisionedProducts"] == []  # userLevel self
+    # outside
+    code, msg = denied(ssm.put_parameter, Name="/r", Value="v", Type="String")
+    assert code in ("AccessDeniedException", "AccessDenied") and "ssm:PutParameter" in msg
+    code, msg = denied(sc.create_portfolio, DisplayName="p", ProviderName="x", IdempotencyToken="t")
+    assert code == "AccessDeniedException"
+    assert msg == (f"User: arn:aws:iam::{a}:user/alice is not authorized to perform: servicecatalog:CreatePortfolio "
+                   "because no identity-based policy allows the servicecatalog:CreatePortfolio action")
+    assert denied(us3.get_object, Bucket=f"data-{a}", Key="private/b.txt")[0] == "AccessDenied"
+    assert denied(us3.list_buckets)[0] == "AccessDenied"
+    # a condition the policy sets: account-wide search is not the user's own
+    code, _ = denied(sc.search_provisioned_products, AccessLevelFilter={"Key": "Account", "Value": "self"})
+    assert code == "AccessDeniedException"
+    # explicit Deny with a condition on the Region
+    assert denied(user_client(sandbox, "ssm", key, "eu-west-1").get_parameter, Name="/p")[0] in (
+        "AccessDeniedException", "AccessDenied")
+    # a wrong secret is refused before any policy
+    bad = dict(key, SecretAccessKey="wrong")
+    assert denied(user_client(sandbox, "ssm", bad).get_parameter, Name="/p")[0] in (
+        "SignatureDoesNotMatch", "InvalidSignatureException")
+    assert denied(user_client(sandbox, "servicecatalog", bad).list_portfolios)[0] == "InvalidSignatureException"
+    # root is never checked
+    root_ssm.put_parameter(Name="/root", Value="v", Type="String")
+    client(sandbox, "servicecatalog", a).create_portfolio(DisplayName="p", ProviderName="x", IdempotencyToken="t")
+    # and the switch is per account: another account's users are not checked
+    b = new_account()
+    other = make_user(sandbox, b, "bob", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Action": "*", "Resource": "*"}]})
+    user_client(sandbox, "ssm", other).put_parameter(Name="/free", Value="v", Type="String")
+    # off again
+    control(sandbox, "config", {"account_id": a, "iam_enforced": 0})
+    ssm.put_parameter(Name="/r", Value="v", Type="String")
+
+
+def test_assumed_role_keys_are_checked_against_the_role(sandbox):
+    a = new_account()
+    iam = client(sandbox, "iam", a)
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{a}:root"}, "Action": "sts:AssumeRole"}]}
+    iam.create_role(RoleName="operator", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(RoleName="operator", PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:DescribeParameters",
+                                                  "Resource": "*"}]}))
+    creds = client(sandbox, "sts", a).assume_role(RoleArn=f"arn:aws:iam::{a}:role/operator",
+                                                  RoleSessionName="me")["Credentials"]
+    control(sandbox, "config", {"account_id": a, "iam_enforced": 1})
+    cfg = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"})
+    ssm = boto3.client("ssm", endpoint_url=sandbox["url"], region_name="us-east-1", config=cfg,
+                       aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                       aws_session_token=creds["SessionToken"])
+    assert ssm.describe_parameters()["Parameters"] == []
+    code, msg = denied(ssm.put_parameter, Name="/x", Value="v", Type="String")
+    assert code == "AccessDeniedException" and "assumed-role/operator/me" in msg
