@@ -5,10 +5,16 @@
 #      clash with moto's, hence its own venv);
 #   3. the sandbox's and the templates' own tests (pytest, cfn-lint, checkov);
 #   4. cargo test: unit, parser and end-to-end tests of the real binary against the sandbox.
+# Before all of that, and failing the run on any finding: rustfmt and clippy (warnings are errors),
+# so that formatting and lints are checked by the same command CI and a developer run.
 # A sandbox this script started is stopped at the end; one already running is reused and left up.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+
+echo "== cargo fmt --check and cargo clippy -D warnings" >&2
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
 
 started=0
 if ! scripts/sandbox.sh status >/dev/null 2>&1; then

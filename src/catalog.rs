@@ -99,6 +99,13 @@ pub struct Provisioned {
 }
 
 impl Provisioned {
+    /// The status as the SDK's enum, for an exhaustive `match`.
+    pub fn state(&self) -> aws_sdk_servicecatalog::types::ProvisionedProductStatus {
+        aws_sdk_servicecatalog::types::ProvisionedProductStatus::from(self.status.as_str())
+    }
+}
+
+impl Provisioned {
     fn from_attribute(a: &ProvisionedProductAttribute) -> Self {
         let tags: BTreeMap<String, String> =
             a.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();

@@ -6,7 +6,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::naming;
+// Domain types and value validators live beside naming.rs; re-exported so paths stay stable.
+pub use crate::deployment::Names;
+pub use crate::values::{
+    parse_deployment_name, parse_duration, parse_endpoint, parse_instance_type, parse_kms_key, parse_param,
+    parse_prefixed_id, parse_principal, parse_product_name, parse_ssm_prefix, parse_stack_name, parse_tag, parse_user,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -72,59 +77,32 @@ pub struct GlobalArgs {
 pub struct DeploymentArgs {
     /// Deployment name: stacks N-s3-iam-config and N-service-catalog-config, product
     /// "SageMaker Notebook (N)", portfolio N-Portfolio, SSM prefix /SageMaker/Notebooks/N/
-    #[arg(long, global = true, env = "NOTEBOOK_VEND_NAME", value_parser = parse_deployment_name)]
+    #[arg(long, global = true, value_parser = parse_deployment_name)]
     pub name: Option<String>,
     /// Stack holding the bucket and the notebook IAM role [default: s3-iam-config]
-    #[arg(long, global = true, env = "NOTEBOOK_VEND_S3_STACK", value_parser = parse_stack_name)]
+    #[arg(long, global = true, value_parser = parse_stack_name)]
     pub s3_stack: Option<String>,
     /// Stack holding the Service Catalog portfolio, product and launch role [default: service-catalog-config]
-    #[arg(long, global = true, env = "NOTEBOOK_VEND_CATALOG_STACK", value_parser = parse_stack_name)]
+    #[arg(long, global = true, value_parser = parse_stack_name)]
     pub catalog_stack: Option<String>,
     /// Service Catalog product that launches a notebook [default: SageMaker Notebook]
-    #[arg(long, global = true, env = "NOTEBOOK_VEND_PRODUCT_NAME", value_parser = parse_product_name)]
+    #[arg(long, global = true, value_parser = parse_product_name)]
     pub product_name: Option<String>,
     /// SSM Parameter Store prefix of the per-user URL parameters [default: /SageMaker/Notebooks/]
-    #[arg(long, global = true, env = "NOTEBOOK_VEND_SSM_PREFIX", value_parser = parse_ssm_prefix)]
+    #[arg(long, global = true, value_parser = parse_ssm_prefix)]
     pub ssm_prefix: Option<String>,
-}
-
-/// The resolved names of the deployment a command works on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Names {
-    pub s3_stack: String,
-    pub catalog_stack: String,
-    pub product_name: String,
-    /// Only with --name: otherwise the parameter file (or the template default) names it.
-    pub portfolio_name: Option<String>,
-    pub ssm_prefix: String,
 }
 
 impl DeploymentArgs {
     /// Explicit names win; the rest derive from --name, else are the blog's.
     pub fn resolve(&self) -> Names {
-        let derived = match &self.name {
-            Some(n) => Names {
-                s3_stack: format!("{n}-s3-iam-config"),
-                catalog_stack: format!("{n}-service-catalog-config"),
-                product_name: format!("SageMaker Notebook ({n})"),
-                portfolio_name: Some(format!("{n}-Portfolio")),
-                ssm_prefix: format!("/SageMaker/Notebooks/{n}/"),
-            },
-            None => Names {
-                s3_stack: "s3-iam-config".into(),
-                catalog_stack: "service-catalog-config".into(),
-                product_name: "SageMaker Notebook".into(),
-                portfolio_name: None,
-                ssm_prefix: "/SageMaker/Notebooks/".into(),
-            },
-        };
-        Names {
-            s3_stack: self.s3_stack.clone().unwrap_or(derived.s3_stack),
-            catalog_stack: self.catalog_stack.clone().unwrap_or(derived.catalog_stack),
-            product_name: self.product_name.clone().unwrap_or(derived.product_name),
-            portfolio_name: derived.portfolio_name,
-            ssm_prefix: self.ssm_prefix.clone().unwrap_or(derived.ssm_prefix),
-        }
+        Names::resolve(
+            self.name.as_deref(),
+            self.s3_stack.clone(),
+            self.catalog_stack.clone(),
+            self.product_name.clone(),
+            self.ssm_prefix.clone(),
+        )
     }
 }
 
@@ -344,7 +322,7 @@ pub struct CompletionsArgs {
 #[derive(Debug, Args)]
 pub struct CullArgs {
     /// Stop notebooks InService for longer than this (from their last start): 90s, 30m, 8h, 2d, 1h30m
-    #[arg(long, value_name = "DURATION", value_parser = crate::cmd::cull::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub max_age: std::time::Duration,
     /// List what would be stopped and stop nothing
     #[arg(long)]
@@ -354,7 +332,7 @@ pub struct CullArgs {
 #[derive(Debug, Args)]
 pub struct BootstrapArgs {
     /// IAM principal (user, role or group ARN) given access to the portfolio [default: the caller]
-    #[arg(long, value_name = "ARN", env = "NOTEBOOK_VEND_PRINCIPAL", value_parser = parse_principal)]
+    #[arg(long, value_name = "ARN", value_parser = parse_principal)]
     pub principal: Option<String>,
     /// Directory with the three templates, instead of the ones built into the binary
     #[arg(long, value_name = "DIR", env = "NOTEBOOK_VEND_TEMPLATES")]
@@ -388,11 +366,11 @@ pub enum ParameterType {
 #[derive(Debug, Clone, Args)]
 pub struct UrlStoreArgs {
     /// Length of the Jupyter session the URL opens, 1800..=43200 seconds
-    #[arg(long, value_name = "N", default_value_t = 43200, env = "NOTEBOOK_VEND_SESSION_SECONDS",
+    #[arg(long, value_name = "N", default_value_t = 43200,
           value_parser = clap::value_parser!(i32).range(1800..=43200))]
     pub session_seconds: i32,
     /// Parameter type of the stored URL
-    #[arg(long, value_enum, default_value_t = ParameterType::SecureString, env = "NOTEBOOK_VEND_PARAMETER_TYPE")]
+    #[arg(long, value_enum, default_value_t = ParameterType::SecureString)]
     pub parameter_type: ParameterType,
 }
 
@@ -402,7 +380,7 @@ pub struct ProvisionArgs {
     #[arg(long, short = 'u', value_parser = parse_user)]
     pub user: String,
     /// Notebook instance type (one of the product template's AllowedValues)
-    #[arg(long, value_name = "TYPE", env = "NOTEBOOK_VEND_INSTANCE_TYPE", value_parser = parse_instance_type)]
+    #[arg(long, value_name = "TYPE", value_parser = parse_instance_type)]
     pub instance_type: Option<String>,
     #[command(flatten)]
     pub store: UrlStoreArgs,
@@ -496,7 +474,7 @@ pub struct RefreshArgs {
     #[arg(long)]
     pub all: bool,
     /// Parallel refreshes with --all
-    #[arg(long, value_name = "N", default_value_t = 8, conflicts_with = "user", env = "NOTEBOOK_VEND_CONCURRENCY",
+    #[arg(long, value_name = "N", default_value_t = 8, conflicts_with = "user",
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     #[command(flatten)]
@@ -570,123 +548,6 @@ pub struct ServeArgs {
     /// Give up on one refresh after this many seconds (answer 504)
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub request_timeout: u64,
-}
-
-fn parse_user(s: &str) -> Result<String, String> {
-    naming::validate_user(s).map(|()| s.to_owned())
-}
-
-fn parse_tag(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s.split_once('=').ok_or_else(|| format!("tag {s:?} must be KEY=VALUE"))?;
-    naming::validate_tag(k, v)?;
-    Ok((k.to_owned(), v.to_owned()))
-}
-
-fn parse_param(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s.split_once('=').ok_or_else(|| format!("parameter {s:?} must be KEY=VALUE"))?;
-    let key_ok = !k.is_empty() && k.len() <= 255 && k.chars().all(|c| c.is_ascii_alphanumeric());
-    if !key_ok {
-        return Err(format!("parameter key {k:?} must be a CloudFormation parameter name (letters and digits)"));
-    }
-    Ok((k.to_owned(), v.to_owned()))
-}
-
-fn parse_kms_key(s: &str) -> Result<String, String> {
-    let ok = !s.is_empty() && s.len() <= 2048 && s.chars().all(|c| c.is_ascii_alphanumeric() || ":/_-".contains(c));
-    if ok {
-        Ok(s.to_owned())
-    } else {
-        Err(format!("KMS key {s:?} must be a key id, key ARN, alias/NAME or alias ARN"))
-    }
-}
-
-/// `subnet-0abc...`, `sg-0abc...`: the prefix, a hyphen, 8 or 17 hex digits.
-fn parse_prefixed_id(prefix: &'static str) -> impl Fn(&str) -> Result<String, String> + Clone {
-    move |s: &str| {
-        let ok = s.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')).is_some_and(|hex| {
-            (hex.len() == 8 || hex.len() == 17) && hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-        });
-        if ok {
-            Ok(s.to_owned())
-        } else {
-            Err(format!("{s:?} is not a {prefix} id ({prefix}- and 8 or 17 hex digits)"))
-        }
-    }
-}
-
-pub(crate) fn parse_instance_type(s: &str) -> Result<String, String> {
-    let ok = s.starts_with("ml.")
-        && s.len() <= 32
-        && s[3..].split('.').count() == 2
-        && s[3..].split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()));
-    if ok {
-        Ok(s.to_owned())
-    } else {
-        Err(format!("instance type {s:?} must look like ml.<family>.<size>, e.g. ml.t3.medium"))
-    }
-}
-
-fn parse_endpoint(s: &str) -> Result<String, String> {
-    if (s.starts_with("http://") || s.starts_with("https://")) && s.len() > "http://".len() + 1 {
-        Ok(s.trim_end_matches('/').to_owned())
-    } else {
-        Err(format!("endpoint {s:?} must be an http:// or https:// URL"))
-    }
-}
-
-pub(crate) fn parse_stack_name(s: &str) -> Result<String, String> {
-    let ok = !s.is_empty()
-        && s.len() <= 128
-        && s.starts_with(|c: char| c.is_ascii_alphabetic())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    if ok {
-        Ok(s.to_owned())
-    } else {
-        Err(format!("stack name {s:?} must start with a letter and hold only letters, digits and hyphens (max 128)"))
-    }
-}
-
-pub(crate) fn parse_deployment_name(s: &str) -> Result<String, String> {
-    // Short enough that "<name>-service-catalog-config" and the derived role names stay valid.
-    let ok = !s.is_empty()
-        && s.len() <= 24
-        && s.starts_with(|c: char| c.is_ascii_alphabetic())
-        && !s.ends_with('-')
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    if ok {
-        Ok(s.to_owned())
-    } else {
-        Err(format!("deployment name {s:?} must be 1..24 letters, digits and inner hyphens, starting with a letter"))
-    }
-}
-
-pub(crate) fn parse_product_name(s: &str) -> Result<String, String> {
-    if s.trim().is_empty() || s.len() > 8191 {
-        Err(format!("product name {s:?} must be 1..8191 characters"))
-    } else {
-        Ok(s.to_owned())
-    }
-}
-
-pub(crate) fn parse_ssm_prefix(s: &str) -> Result<String, String> {
-    let ok = s.starts_with('/')
-        && s.ends_with('/')
-        && s.len() <= 900
-        && !s.contains("//")
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "/_.-".contains(c))
-        && !s.to_ascii_lowercase().starts_with("/aws/")
-        && !s.to_ascii_lowercase().starts_with("/ssm/");
-    if ok {
-        Ok(s.to_owned())
-    } else {
-        Err(format!(
-            "SSM prefix {s:?} must start and end with '/', hold only letters, digits and _.-/, and not begin with /aws/ or /ssm/"
-        ))
-    }
-}
-
-pub fn parse_principal(s: &str) -> Result<String, String> {
-    naming::validate_principal(s).map(|()| s.to_owned())
 }
 
 #[cfg(test)]

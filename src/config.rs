@@ -22,8 +22,11 @@ use anyhow::Result;
 use clap::parser::ValueSource;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{self, Cli, Command, ParameterType};
+use clap::CommandFactory;
+
+use crate::cli::Cli;
 use crate::error::usage;
+use crate::values;
 
 pub const FILE_NAME: &str = "notebook-vend.toml";
 
@@ -144,24 +147,24 @@ fn one_line(s: &str) -> String {
 fn check(s: &Section) -> std::result::Result<(), String> {
     let key = |k: &str, r: std::result::Result<String, String>| r.map(|_| ()).map_err(|e| format!("{k}: {e}"));
     if let Some(v) = &s.name {
-        key("name", cli::parse_deployment_name(v))?;
+        key("name", values::parse_deployment_name(v))?;
     }
     for (k, v) in [("s3_stack", &s.s3_stack), ("catalog_stack", &s.catalog_stack)] {
         if let Some(v) = v {
-            key(k, cli::parse_stack_name(v))?;
+            key(k, values::parse_stack_name(v))?;
         }
     }
     if let Some(v) = &s.product_name {
-        key("product_name", cli::parse_product_name(v))?;
+        key("product_name", values::parse_product_name(v))?;
     }
     if let Some(v) = &s.ssm_prefix {
-        key("ssm_prefix", cli::parse_ssm_prefix(v))?;
+        key("ssm_prefix", values::parse_ssm_prefix(v))?;
     }
     if let Some(v) = &s.principal {
-        key("principal", cli::parse_principal(v))?;
+        key("principal", values::parse_principal(v))?;
     }
     if let Some(v) = &s.instance_type {
-        key("instance_type", cli::parse_instance_type(v))?;
+        key("instance_type", values::parse_instance_type(v))?;
     }
     if let Some(v) = s.session_seconds {
         if !(1800..=43200).contains(&v) {
@@ -202,7 +205,7 @@ impl fmt::Display for Origin {
     }
 }
 
-/// How clap filled each argument (flag, environment, default), by argument id.
+/// How clap filled each argument (flag or default), by argument id.
 pub type ClapOrigins = BTreeMap<String, ValueSource>;
 
 pub fn clap_origins(matches: &clap::ArgMatches) -> ClapOrigins {
@@ -223,8 +226,9 @@ pub fn clap_origins(matches: &clap::ArgMatches) -> ClapOrigins {
     out
 }
 
-/// The environment variable behind each configurable argument.
-const ENV_VARS: &[(&str, &str)] = &[
+/// Every setting: the file key, which is also the clap argument id of every argument that takes it
+/// (in any subcommand), and its environment variable.
+pub const SETTINGS: &[(&str, &str)] = &[
     ("name", "NOTEBOOK_VEND_NAME"),
     ("s3_stack", "NOTEBOOK_VEND_S3_STACK"),
     ("catalog_stack", "NOTEBOOK_VEND_CATALOG_STACK"),
@@ -237,42 +241,100 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("concurrency", "NOTEBOOK_VEND_CONCURRENCY"),
 ];
 
-fn origin_of(id: &str, clap: &ClapOrigins, file: Option<&Loaded>, in_file: bool) -> Origin {
-    match clap.get(id) {
-        Some(ValueSource::CommandLine) => Origin::Flag,
-        Some(ValueSource::EnvVariable) => {
-            Origin::Env(ENV_VARS.iter().find(|(k, _)| *k == id).map(|(_, v)| (*v).to_owned()).unwrap_or_default())
-        }
-        _ if in_file => Origin::File(
-            file.map(|f| {
-                let section = if f.env_keys.contains(id) { f.env.as_str() } else { "default" };
-                format!("{} [{section}]", f.path.display())
-            })
-            .unwrap_or_default(),
-        ),
-        _ => Origin::Default,
+/// The layers under the flags: `NOTEBOOK_VEND_*` environment over the file. Both become clap
+/// *defaults* of every argument whose id is a setting ([`Layers::command`]), so clap applies
+/// flag > env > file > built-in default to every subcommand by construction, and an environment
+/// value is no more "explicit" than a default (it never trips a `conflicts_with`).
+#[derive(Debug, Clone, Default)]
+pub struct Layers {
+    pub file: Option<Loaded>,
+    /// Setting key -> (value, origin), for keys set by the environment or the file.
+    values: BTreeMap<&'static str, (String, Origin)>,
+}
+
+impl Layers {
+    /// Read the file (`--config`/`--env`, see [`load`]) and the environment.
+    pub fn load(explicit: Option<&Path>, env: Option<&str>) -> Result<Self> {
+        let file = load(explicit, env)?;
+        Ok(Self::from_parts(file, |var| std::env::var(var).ok()))
     }
-}
 
-fn from_flag_or_env(id: &str, clap: &ClapOrigins) -> bool {
-    matches!(clap.get(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable))
-}
-
-/// Fill what neither a flag nor the environment set from the file. Returns, for `config show`,
-/// every setting with its effective value and origin.
-pub fn apply(cli: &mut Cli, clap: &ClapOrigins, file: Option<&Loaded>) -> Vec<(String, String, Origin)> {
-    let f = file.map(|l| l.values.clone()).unwrap_or_default();
-    let d = &mut cli.global.deployment;
-    let mut shown = Vec::new();
-    macro_rules! deployment {
-        ($($field:ident),*) => {$(
-            if !from_flag_or_env(stringify!($field), clap) && f.$field.is_some() {
-                d.$field = f.$field.clone();
+    pub fn from_parts(file: Option<Loaded>, env: impl Fn(&str) -> Option<String>) -> Self {
+        let mut values = BTreeMap::new();
+        for &(key, var) in SETTINGS {
+            if let Some(v) = env(var).filter(|v| !v.is_empty()) {
+                values.insert(key, (v, Origin::Env(var.to_owned())));
+            } else if let Some((v, f)) = file.as_ref().and_then(|f| f.values.get(key).map(|v| (v, f))) {
+                let section = if f.env_keys.contains(key) { f.env.as_str() } else { "default" };
+                values.insert(key, (v, Origin::File(format!("{} [{section}]", f.path.display()))));
             }
-        )*};
+        }
+        Layers { file, values }
     }
-    deployment!(name, s3_stack, catalog_stack, product_name, ssm_prefix);
+
+    /// The root command with the environment's and the file's values as argument defaults.
+    pub fn command(&self) -> clap::Command {
+        self.layer(Cli::command())
+    }
+
+    fn layer(&self, mut cmd: clap::Command) -> clap::Command {
+        let ids: Vec<String> = cmd.get_arguments().map(|a| a.get_id().to_string()).collect();
+        for id in ids {
+            let Some(&(key, var)) = SETTINGS.iter().find(|(k, _)| *k == id) else { continue };
+            let layered = self.values.get(key).map(|(v, _)| v.clone());
+            cmd = cmd.mut_arg(id, |a| {
+                let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+                let a = a.help(format!("{help} [env: {var}]"));
+                match layered {
+                    // Built once per run; clap keeps &'static defaults.
+                    Some(v) => a.default_value(&*Box::leak(v.into_boxed_str())),
+                    None => a,
+                }
+            });
+        }
+        let subs: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_owned()).collect();
+        for name in subs {
+            cmd = cmd.mut_subcommand(name, |s| self.layer(s));
+        }
+        cmd
+    }
+
+    /// Where the value of setting `id` came from, given how clap filled it.
+    pub fn origin(&self, id: &str, source: Option<ValueSource>) -> Origin {
+        match source {
+            Some(ValueSource::CommandLine) => Origin::Flag,
+            _ => self.values.get(id).map(|(_, o)| o.clone()).unwrap_or(Origin::Default),
+        }
+    }
+}
+
+impl Section {
+    /// The value of one key, as text (the form a flag takes).
+    fn get(&self, key: &str) -> Option<String> {
+        match key {
+            "name" => self.name.clone(),
+            "s3_stack" => self.s3_stack.clone(),
+            "catalog_stack" => self.catalog_stack.clone(),
+            "product_name" => self.product_name.clone(),
+            "ssm_prefix" => self.ssm_prefix.clone(),
+            "principal" => self.principal.clone(),
+            "instance_type" => self.instance_type.clone(),
+            "session_seconds" => self.session_seconds.map(|v| v.to_string()),
+            "parameter_type" => self.parameter_type.clone(),
+            "concurrency" => self.concurrency.map(|v| v.to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// For `config show`: every setting with its effective value and origin, read from the same
+/// layered command the other subcommands parse with. Deployment names are global flags (so
+/// `config show --name X` shows them as given); the others are read from the first subcommand
+/// that takes them, whose default is whatever the layers put there.
+pub fn show(cli: &Cli, clap: &ClapOrigins, layers: &Layers) -> Vec<(String, String, Origin)> {
+    let d = &cli.global.deployment;
     let names = d.resolve();
+    let mut shown = Vec::new();
     for (id, value) in [
         ("name", d.name.clone().unwrap_or_else(|| "-".into())),
         ("s3_stack", names.s3_stack.clone()),
@@ -280,92 +342,28 @@ pub fn apply(cli: &mut Cli, clap: &ClapOrigins, file: Option<&Loaded>) -> Vec<(S
         ("product_name", names.product_name.clone()),
         ("ssm_prefix", names.ssm_prefix.clone()),
     ] {
-        let in_file = match id {
-            "name" => f.name.is_some(),
-            "s3_stack" => f.s3_stack.is_some(),
-            "catalog_stack" => f.catalog_stack.is_some(),
-            "product_name" => f.product_name.is_some(),
-            _ => f.ssm_prefix.is_some(),
-        };
-        let mut origin = origin_of(id, clap, file, in_file);
+        let mut origin = layers.origin(id, clap.get(id).copied());
         // A name derived from --name comes from wherever --name came from.
         if origin == Origin::Default && id != "name" && d.name.is_some() {
-            origin = origin_of("name", clap, file, f.name.is_some());
+            origin = layers.origin("name", clap.get("name").copied());
         }
         shown.push((id.to_owned(), value, origin));
     }
-
-    let session_default = !from_flag_or_env("session_seconds", clap);
-    let type_default = !from_flag_or_env("parameter_type", clap);
-    let file_type = f.parameter_type.as_deref().map(|t| {
-        if t == "String" {
-            ParameterType::String
-        } else {
-            ParameterType::SecureString
-        }
-    });
-    let mut session = 43200i64;
-    let mut ptype = ParameterType::SecureString;
-    let mut store = |s: &mut cli::UrlStoreArgs| {
-        if session_default {
-            if let Some(v) = f.session_seconds {
-                s.session_seconds = v as i32;
-            }
-        }
-        if type_default {
-            if let Some(t) = file_type {
-                s.parameter_type = t;
-            }
-        }
-        session = s.session_seconds as i64;
-        ptype = s.parameter_type;
-    };
-    let mut principal = None;
-    let mut instance_type = None;
-    let mut concurrency = 8i64;
-    match &mut cli.command {
-        Command::Bootstrap(a) => {
-            if a.principal.is_none() {
-                a.principal = f.principal.clone();
-            }
-            principal = a.principal.clone();
-        }
-        Command::Provision(a) => {
-            if a.instance_type.is_none() {
-                a.instance_type = f.instance_type.clone();
-            }
-            instance_type = a.instance_type.clone();
-            store(&mut a.store);
-        }
-        Command::Refresh(a) => {
-            if !from_flag_or_env("concurrency", clap) {
-                if let Some(c) = f.concurrency {
-                    a.concurrency = c as u16;
-                }
-            }
-            concurrency = a.concurrency as i64;
-            store(&mut a.store);
-        }
-        _ => {
-            principal = f.principal.clone();
-            instance_type = f.instance_type.clone();
-            session = f.session_seconds.unwrap_or(session);
-            ptype = file_type.unwrap_or(ptype);
-            concurrency = f.concurrency.unwrap_or(concurrency);
-        }
-    }
-    let ptype = match ptype {
-        ParameterType::SecureString => "SecureString",
-        ParameterType::String => "String",
-    };
-    for (id, value, in_file) in [
-        ("principal", principal.unwrap_or_else(|| "(the caller's identity)".into()), f.principal.is_some()),
-        ("instance_type", instance_type.unwrap_or_else(|| "(the product's default)".into()), f.instance_type.is_some()),
-        ("session_seconds", session.to_string(), f.session_seconds.is_some()),
-        ("parameter_type", ptype.to_owned(), f.parameter_type.is_some()),
-        ("concurrency", concurrency.to_string(), f.concurrency.is_some()),
+    let cmd = layers.command();
+    for (id, unset) in [
+        ("principal", "(the caller's identity)"),
+        ("instance_type", "(the product's default)"),
+        ("session_seconds", ""),
+        ("parameter_type", ""),
+        ("concurrency", ""),
     ] {
-        shown.push((id.to_owned(), value, origin_of(id, clap, file, in_file)));
+        let value = cmd
+            .get_subcommands()
+            .flat_map(|s| s.get_arguments())
+            .find(|a| a.get_id() == id)
+            .and_then(|a| a.get_default_values().first().map(|v| v.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| unset.to_owned());
+        shown.push((id.to_owned(), value, layers.origin(id, None)));
     }
     shown
 }

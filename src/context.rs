@@ -17,14 +17,15 @@ use crate::progress::Progress;
 /// parallel `refresh --all` after a single throttle while giving little over backoff for a CLI.
 const MAX_ATTEMPTS: u32 = 6;
 
+/// The SDK clients are visible only to the modules under `crate::aws` (see aws.rs).
 pub struct Context {
-    pub cfn: aws_sdk_cloudformation::Client,
-    pub s3: aws_sdk_s3::Client,
-    pub sts: aws_sdk_sts::Client,
-    pub catalog: aws_sdk_servicecatalog::Client,
-    pub sagemaker: aws_sdk_sagemaker::Client,
-    pub ssm: aws_sdk_ssm::Client,
-    pub cloudtrail: aws_sdk_cloudtrail::Client,
+    pub(in crate::aws) cfn: aws_sdk_cloudformation::Client,
+    pub(in crate::aws) s3: aws_sdk_s3::Client,
+    pub(in crate::aws) sts: aws_sdk_sts::Client,
+    pub(in crate::aws) catalog: aws_sdk_servicecatalog::Client,
+    pub(in crate::aws) sagemaker: aws_sdk_sagemaker::Client,
+    pub(in crate::aws) ssm: aws_sdk_ssm::Client,
+    pub(in crate::aws) cloudtrail: aws_sdk_cloudtrail::Client,
     pub names: Names,
     pub output: OutputFormat,
     pub progress: Progress,

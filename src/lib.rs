@@ -3,22 +3,22 @@
 //! `main.rs` parses arguments and maps errors to exit codes; everything else lives here so that
 //! tests (and other front ends, such as `serve`) call the workflow without shelling out.
 
-pub mod catalog;
+pub mod aws;
 pub mod cli;
 pub mod cmd;
 pub mod config;
-pub mod context;
+pub mod deployment;
 pub mod error;
 pub mod naming;
-pub mod notebook;
 pub mod output;
-pub mod parameters;
 pub mod poll;
 pub mod progress;
-pub mod stacks;
 pub mod templates;
-pub mod urls;
+pub mod values;
 pub mod vend;
+
+// The modules that call AWS keep their paths (crate::catalog, ...); see aws.rs.
+pub use aws::{catalog, context, notebook, objects, parameters, stacks, trail, urls};
 
 use anyhow::Result;
 
@@ -27,57 +27,53 @@ use context::Context;
 use error::Failure;
 
 /// Run one command to completion, or until Ctrl-C / SIGTERM (exit 130, saying what was in flight).
-/// `origins` tells, for each argument, whether clap took it from a flag, the environment or its
-/// default: settings from notebook-vend.toml fill only the defaults.
-pub async fn run(mut cli: Cli, origins: config::ClapOrigins) -> Result<()> {
-    let file = config::load(cli.global.config.as_deref(), cli.global.config_env.as_deref())?;
-    let shown = config::apply(&mut cli, &origins, file.as_ref());
-    // Commands that need no AWS at all.
+/// `layers` are the environment and file values clap used as defaults; `origins` tells, for each
+/// argument, whether clap took it from a flag or its (layered) default: `config show` reports both.
+pub async fn run(cli: Cli, layers: config::Layers, origins: config::ClapOrigins) -> Result<()> {
+    let global = &cli.global;
+    // One dispatch. Commands that need no AWS return before the context is built; input read from
+    // disk is checked before the first AWS call; watch and serve run until a signal and handle it
+    // themselves (finish or abandon in-flight work, answer in-flight requests), the others are cut
+    // short by `interruptible`.
+    // A command that needs AWS: build the context, then run the body until done or interrupted.
+    macro_rules! aws {
+        (|$ctx:ident| $body:expr) => {{
+            let $ctx = Context::new(global).await?;
+            interruptible($body).await
+        }};
+    }
     match &cli.command {
         Command::Config(_) => {
-            let env = cli.global.config_env.as_deref().unwrap_or("default");
-            return cmd::config::run(cli.global.output, file.as_ref(), env, shown);
+            let env = global.config_env.as_deref().unwrap_or("default");
+            cmd::config::run(global.output, layers.file.as_ref(), env, config::show(&cli, &origins, &layers))
         }
         Command::Completions(args) => {
             cmd::completions::run(args);
-            return Ok(());
+            Ok(())
         }
-        Command::Man => return cmd::man::run(),
-        _ => {}
-    }
-    // Input read from disk is checked before the first AWS call.
-    let bootstrap_inputs = match &cli.command {
-        Command::Bootstrap(args) => Some(cmd::bootstrap::read_inputs(args, &cli.global.deployment.resolve())?),
-        _ => None,
-    };
-    let ctx = Context::new(&cli.global).await?;
-    // watch and serve run until a signal and handle it themselves (finish or abandon in-flight work,
-    // answer in-flight requests) instead of being cut short below.
-    match &cli.command {
-        Command::Watch(args) => return cmd::watch::run(args, &ctx).await,
-        Command::Serve(args) => return cmd::serve::run(args, ctx).await,
-        _ => {}
-    }
-    let work = async {
-        match &cli.command {
-            Command::Bootstrap(args) => cmd::bootstrap::run(args, bootstrap_inputs.expect("read above"), &ctx).await,
-            Command::Provision(args) => cmd::provision::run(args, &ctx).await,
-            Command::Refresh(args) => cmd::refresh::run(args, &ctx).await,
-            Command::Url(args) => cmd::url::run(args, &ctx).await,
-            Command::Cull(args) => cmd::cull::run(args, &ctx).await,
-            Command::Doctor => cmd::doctor::run(&ctx).await,
-            Command::Watch(_) | Command::Serve(_) => unreachable!("dispatched above"),
-            Command::Config(_) | Command::Completions(_) | Command::Man => {
-                unreachable!("handled before the AWS context")
-            }
-            Command::List(args) => cmd::list::run(args, &ctx).await,
-            Command::Status(args) => cmd::status::run(args, &ctx).await,
-            Command::Stop(args) => cmd::stop::run(args, &ctx).await,
-            Command::Start(args) => cmd::start::run(args, &ctx).await,
-            Command::Terminate(args) => cmd::terminate::run(args, &ctx).await,
-            Command::Teardown(args) => cmd::teardown::run(args, &ctx).await,
+        Command::Man => cmd::man::run(),
+        Command::Bootstrap(args) => {
+            let inputs = cmd::bootstrap::read_inputs(args, &global.deployment.resolve())?;
+            aws!(|ctx| cmd::bootstrap::run(args, inputs, &ctx))
         }
-    };
+        Command::Watch(args) => cmd::watch::run(args, &Context::new(global).await?).await,
+        Command::Serve(args) => cmd::serve::run(args, Context::new(global).await?).await,
+        Command::Provision(args) => aws!(|ctx| cmd::provision::run(args, &ctx)),
+        Command::Refresh(args) => aws!(|ctx| cmd::refresh::run(args, &ctx)),
+        Command::Url(args) => aws!(|ctx| cmd::url::run(args, &ctx)),
+        Command::Cull(args) => aws!(|ctx| cmd::cull::run(args, &ctx)),
+        Command::Doctor => aws!(|ctx| cmd::doctor::run(&ctx)),
+        Command::List(args) => aws!(|ctx| cmd::list::run(args, &ctx)),
+        Command::Status(args) => aws!(|ctx| cmd::status::run(args, &ctx)),
+        Command::Stop(args) => aws!(|ctx| cmd::stop::run(args, &ctx)),
+        Command::Start(args) => aws!(|ctx| cmd::start::run(args, &ctx)),
+        Command::Terminate(args) => aws!(|ctx| cmd::terminate::run(args, &ctx)),
+        Command::Teardown(args) => aws!(|ctx| cmd::teardown::run(args, &ctx)),
+    }
+}
+
+/// Run `work`, or stop at Ctrl-C / SIGTERM with exit 130 naming what was in flight.
+async fn interruptible(work: impl std::future::Future<Output = Result<()>>) -> Result<()> {
     tokio::select! {
         result = work => result,
         signal = shutdown_signal() => {

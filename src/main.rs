@@ -5,11 +5,22 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches};
 use notebook_vend::cli::Cli;
+use notebook_vend::config::Layers;
 use notebook_vend::error::{exit, exit_code};
 
 fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The settings file and the environment become argument defaults before the real parse, so
+    // that clap applies flag > env > file > default to every subcommand (see config::Layers).
+    let layers = match config_layers(&args) {
+        Ok(layers) => layers,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(exit_code(&e));
+        }
+    };
     // The origins are read before from_arg_matches_mut, which takes the values out of the matches.
-    let parsed = Cli::command().try_get_matches().and_then(|mut m| {
+    let parsed = layers.command().try_get_matches_from(&args).and_then(|mut m| {
         let origins = notebook_vend::config::clap_origins(&m);
         Ok((Cli::from_arg_matches_mut(&mut m)?, origins))
     });
@@ -45,7 +56,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::AWS);
         }
     };
-    match runtime.block_on(notebook_vend::run(cli, origins)) {
+    match runtime.block_on(notebook_vend::run(cli, layers, origins)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -71,4 +82,24 @@ fn init_logging(verbose: u8, quiet: bool) {
         .with_ansi(ansi)
         .with_target(false)
         .init();
+}
+
+/// `--config` and `--env` (flags or their environment variables) from a lenient first parse; a
+/// parse error is left for the real parse to report.
+fn config_layers(args: &[std::ffi::OsString]) -> anyhow::Result<Layers> {
+    let Ok(matches) = Cli::command().ignore_errors(true).try_get_matches_from(args) else {
+        return Ok(Layers::default());
+    };
+    let (mut file, mut env) = (None, None);
+    let mut level = Some(&matches);
+    while let Some(m) = level {
+        if let Ok(Some(p)) = m.try_get_one::<std::path::PathBuf>("config") {
+            file = Some(p.clone());
+        }
+        if let Ok(Some(e)) = m.try_get_one::<String>("config_env") {
+            env = Some(e.clone());
+        }
+        level = m.subcommand().map(|(_, sub)| sub);
+    }
+    Layers::load(file.as_deref(), env.as_deref())
 }

@@ -27,6 +27,14 @@ pub struct Notebook {
     pub last_modified_epoch: Option<i64>,
 }
 
+impl Notebook {
+    /// The status as the SDK's enum, for an exhaustive `match` (a value newer than the SDK is
+    /// `Unknown` and goes to the `_` arm).
+    pub fn state(&self) -> aws_sdk_sagemaker::types::NotebookInstanceStatus {
+        aws_sdk_sagemaker::types::NotebookInstanceStatus::from(self.status.as_str())
+    }
+}
+
 /// DescribeNotebookInstance, or None when there is no such notebook.
 pub async fn describe(ctx: &Context, name: &str) -> Result<Option<Notebook>> {
     let out = ctx.sagemaker.describe_notebook_instance().notebook_instance_name(name).send().await;

@@ -81,10 +81,10 @@ impl Poller {
         let now = Instant::now();
         if now >= self.deadline.at {
             return Err(Failure::Timeout(format!(
-                "timed out after {}s waiting for {} (still {state}); run `{}` to resume",
+                "timed out after {}s waiting for {} (still {state}); {}",
                 self.deadline.total.as_secs(),
                 self.what,
-                self.resume
+                crate::progress::resume_hint(&self.resume)
             ))
             .into());
         }

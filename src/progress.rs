@@ -20,6 +20,17 @@ pub fn set_in_flight(what: impl Into<String>) {
     *IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner()) = Some(what.into());
 }
 
+/// The one wording of "how to resume": `run `CMD` to resume`. Used by the Ctrl-C message, the
+/// timeout error and every in-flight note, so they all read alike.
+pub fn resume_hint(command: &str) -> String {
+    format!("run `{command}` to resume")
+}
+
+/// [`set_in_flight`] with the resume hint: "WHAT; run `COMMAND` to resume".
+pub fn set_resumable(what: impl AsRef<str>, command: &str) {
+    set_in_flight(format!("{}; {}", what.as_ref(), resume_hint(command)));
+}
+
 pub fn clear_in_flight() {
     *IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner()) = None;
 }

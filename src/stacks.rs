@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use anyhow::{bail, Result};
-use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, StackEvent, Tag, TemplateStage};
+use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, StackEvent, StackStatus, Tag};
 use aws_smithy_types::DateTime;
 use serde::Serialize;
 
@@ -86,6 +86,59 @@ fn in_progress(status: &str) -> bool {
     status.ends_with("_IN_PROGRESS")
 }
 
+/// Why a stack in `state` cannot be deployed over now, and how to recover; None when it can be
+/// (created, updated, or re-created by `plan`). Sources: CloudFormation User Guide, "Stack status
+/// codes" and "Continue rolling back an update" (UPDATE_ROLLBACK_FAILED: ContinueUpdateRollback or
+/// delete; a stack in it accepts no update), DeleteStack (DELETE_FAILED: delete again, retaining
+/// what cannot be deleted), and UpdateStack (refused while an operation is in progress).
+pub fn blocked(name: &str, state: &StackStatus) -> Option<String> {
+    use StackStatus as S;
+    let again = "then run `notebook-vend bootstrap` again";
+    match state {
+        S::CreateComplete
+        | S::UpdateComplete
+        | S::UpdateRollbackComplete
+        | S::ImportComplete
+        | S::ImportRollbackComplete
+        | S::RollbackComplete
+        | S::RollbackFailed
+        | S::DeleteComplete => None,
+        S::UpdateRollbackFailed => Some(format!(
+            "stack {name} is UPDATE_ROLLBACK_FAILED (an update failed and so did its rollback; it accepts no update): \
+             continue the rollback with `aws cloudformation continue-update-rollback --stack-name {name}` \
+             (--resources-to-skip for resources that cannot roll back) or delete the stack, {again}"
+        )),
+        S::DeleteFailed => Some(format!(
+            "stack {name} is DELETE_FAILED (a deletion did not finish; it accepts no update): delete it again \
+             with `aws cloudformation delete-stack --stack-name {name}` (--retain-resources for what cannot be \
+             deleted; see the stack's events for why), {again}"
+        )),
+        S::CreateInProgress
+        | S::DeleteInProgress
+        | S::ImportInProgress
+        | S::ImportRollbackInProgress
+        | S::ReviewInProgress
+        | S::RollbackInProgress
+        | S::UpdateCompleteCleanupInProgress
+        | S::UpdateInProgress
+        | S::UpdateRollbackCompleteCleanupInProgress
+        | S::UpdateRollbackInProgress => Some(format!(
+            "stack {name} is {} (an operation is running; CloudFormation accepts no other until it ends): \
+             wait for it (`aws cloudformation describe-stacks --stack-name {name}`), {again}",
+            state.as_str()
+        )),
+        S::ImportRollbackFailed => Some(format!(
+            "stack {name} is IMPORT_ROLLBACK_FAILED (an import failed and so did its rollback): see the stack's \
+             events, fix or delete the stack, {again}"
+        )),
+        // A state newer than this SDK (the enum is #[non_exhaustive]): do not deploy over it.
+        other => Some(format!(
+            "stack {name} is {}, which notebook-vend does not deploy over: see the stack's events, {again}",
+            other.as_str()
+        )),
+    }
+}
+
 /// What deploying `spec` would do.
 pub async fn plan(ctx: &Context, spec: &StackSpec, existing: Option<&Stack>) -> Result<Plan> {
     let Some(stack) = existing else { return Ok(Plan::Create) };
@@ -94,15 +147,11 @@ pub async fn plan(ctx: &Context, spec: &StackSpec, existing: Option<&Stack>) -> 
         "DELETE_COMPLETE" => return Ok(Plan::Create),
         _ => {}
     }
-    let deployed = ctx
-        .cfn
-        .get_template()
-        .stack_name(&spec.name)
-        .template_stage(TemplateStage::Original)
-        .send()
-        .await
-        .aws(|| format!("reading the template of stack {}", spec.name))?;
-    let same_template = deployed.template_body().map(str::trim_end) == Some(spec.template.trim_end());
+    if let Some(why) = stack.stack_status().and_then(|s| blocked(&spec.name, s)) {
+        bail!("{why}");
+    }
+    let deployed = deployed_template(ctx, &spec.name).await?;
+    let same_template = deployed.as_deref().map(str::trim_end) == Some(spec.template.trim_end());
     let deployed_params: BTreeMap<&str, &str> =
         stack.parameters().iter().filter_map(|p| Some((p.parameter_key()?, p.parameter_value()?))).collect();
     let same_params = spec.parameters.iter().all(|(k, v)| deployed_params.get(k.as_str()) == Some(&v.as_str()));
@@ -290,4 +339,18 @@ fn format_event(ev: &StackEvent) -> String {
         line.push_str(&format!(": {reason}"));
     }
     line
+}
+
+/// The template body the stack was deployed with, as given (TemplateStage Original, not the
+/// processed form), or None when CloudFormation returns no body.
+pub async fn deployed_template(ctx: &Context, stack: &str) -> Result<Option<String>> {
+    let out = ctx
+        .cfn
+        .get_template()
+        .stack_name(stack)
+        .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
+        .send()
+        .await
+        .aws(|| format!("reading the template of stack {stack}"))?;
+    Ok(out.template_body().map(str::to_owned))
 }

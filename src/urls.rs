@@ -146,28 +146,18 @@ pub async fn describe(ctx: &Context, only: Option<&str>) -> Result<Vec<(String, 
         None => ParameterStringFilter::builder().key("Name").option("BeginsWith").values(prefix).build()?,
     };
     let mut found = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let out = ctx
-            .ssm
-            .describe_parameters()
-            .parameter_filters(filter.clone())
-            .max_results(50)
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .aws(|| format!("listing parameters under {prefix}"))?;
+    let mut pages =
+        ctx.ssm.describe_parameters().parameter_filters(filter.clone()).max_results(50).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let out = page.aws(|| format!("listing parameters under {prefix}"))?;
         for p in out.parameters() {
             let user = p.name().and_then(|n| n.strip_prefix(prefix.as_str())).and_then(naming::user_of_notebook);
             if let Some(user) = user {
                 found.push((user.to_owned(), p.clone()));
             }
         }
-        token = out.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
-        if token.is_none() {
-            return Ok(found);
-        }
     }
+    Ok(found)
 }
 
 fn metadata_of(p: &ParameterMetadata) -> Metadata {

@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use anyhow::Result;
-use md5::{Digest, Md5};
 use serde::Serialize;
 
 use crate::cli::{BootstrapArgs, Names};
 use crate::context::Context;
-use crate::error::{has_code, usage, AwsResultExt};
+use crate::error::usage;
 use crate::naming;
+use crate::objects;
 use crate::poll::Deadline;
 use crate::stacks::{self, Plan, StackSpec};
 use crate::templates::{self, Sources};
@@ -194,27 +194,12 @@ async fn plan_only(ctx: &Context, inputs: &Inputs, principal: String) -> Result<
 /// Upload the product template unless the bucket already holds these exact bytes (the ETag of a
 /// single-part upload is the MD5 of the body). Returns whether it uploaded (or would).
 async fn upload_if_changed(ctx: &Context, bucket: &str, key: &str, body: &str, dry_run: bool) -> Result<bool> {
-    let md5 = hex::encode(Md5::digest(body.as_bytes()));
-    let head = ctx.s3.head_object().bucket(bucket).key(key).send().await.aws(|| format!("reading s3://{bucket}/{key}"));
-    let current = match head {
-        Ok(h) => h.e_tag().map(|t| t.trim_matches('"').to_owned()),
-        Err(e) if has_code(&e, &["NotFound", "NoSuchKey", "404"]) => None,
-        Err(e) => return Err(e),
-    };
-    if current.as_deref() == Some(md5.as_str()) {
+    if objects::compare(ctx, bucket, key, body).await? == objects::Compared::Same {
         return Ok(false);
     }
     if !dry_run {
         ctx.progress.line(format!("uploading {key} to s3://{bucket}/{key}"));
-        ctx.s3
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .content_type("application/x-yaml")
-            .body(body.as_bytes().to_vec().into())
-            .send()
-            .await
-            .aws(|| format!("uploading s3://{bucket}/{key}"))?;
+        objects::upload(ctx, bucket, key, body).await?;
     }
     Ok(true)
 }

@@ -4,12 +4,12 @@
 use std::fmt;
 
 use anyhow::{bail, Result};
-use md5::{Digest, Md5};
+use aws_sdk_cloudformation::types::StackStatus;
 use serde::Serialize;
 
 use crate::catalog;
 use crate::context::Context;
-use crate::error::{has_code, AwsResultExt};
+use crate::objects;
 use crate::stacks;
 use crate::templates::{self, Sources};
 
@@ -87,7 +87,10 @@ pub async fn run(ctx: &Context) -> Result<()> {
             Err(e) => checks.push(check(name, Status::Fail, format!("{e:#}"), None)),
             Ok(Some(s)) => {
                 let status = s.stack_status().map(|s| s.as_str().to_owned()).unwrap_or_default();
-                let healthy = matches!(status.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE");
+                let healthy =
+                    matches!(s.stack_status(), Some(StackStatus::CreateComplete | StackStatus::UpdateComplete));
+                // A state bootstrap cannot deploy over names its own recovery.
+                let blocked = s.stack_status().and_then(|st| stacks::blocked(stack, st));
                 if stack == &ctx.names.s3_stack {
                     bucket = s
                         .outputs()
@@ -96,12 +99,12 @@ pub async fn run(ctx: &Context) -> Result<()> {
                         .and_then(|o| o.output_value())
                         .map(str::to_owned);
                 }
-                checks.push(check(
-                    name.clone(),
-                    if healthy { Status::Ok } else { Status::Fail },
-                    status,
-                    (!healthy).then(|| BOOTSTRAP.to_owned()),
-                ));
+                let fix = match (healthy, blocked) {
+                    (true, _) => None,
+                    (false, Some(why)) => Some(why),
+                    (false, None) => Some(BOOTSTRAP.to_owned()),
+                };
+                checks.push(check(name.clone(), if healthy { Status::Ok } else { Status::Fail }, status, fix));
                 checks.push(drift(ctx, stack, &embedded.template(template)?).await);
             }
         }
@@ -160,16 +163,9 @@ pub async fn run(ctx: &Context) -> Result<()> {
 /// The deployed template against the one built into this binary.
 async fn drift(ctx: &Context, stack: &str, embedded: &str) -> Check {
     let name = format!("template {stack}");
-    let deployed = ctx
-        .cfn
-        .get_template()
-        .stack_name(stack)
-        .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
-        .send()
-        .await
-        .aws(|| format!("reading the template of stack {stack}"));
+    let deployed = stacks::deployed_template(ctx, stack).await;
     match deployed {
-        Ok(t) if t.template_body().map(str::trim_end) == Some(embedded.trim_end()) => {
+        Ok(t) if t.as_deref().map(str::trim_end) == Some(embedded.trim_end()) => {
             check(name, Status::Ok, "same as this binary's", None)
         }
         Ok(_) => check(
@@ -185,16 +181,14 @@ async fn drift(ctx: &Context, stack: &str, embedded: &str) -> Check {
 async fn product_object(ctx: &Context, bucket: &str, body: &str) -> Check {
     let key = templates::PRODUCT;
     let name = "product template";
-    match ctx.s3.head_object().bucket(bucket).key(key).send().await.aws(|| format!("reading s3://{bucket}/{key}")) {
-        Ok(h)
-            if h.e_tag().map(|t| t.trim_matches('"').to_owned()) == Some(hex::encode(Md5::digest(body.as_bytes()))) =>
-        {
+    match objects::compare(ctx, bucket, key, body).await {
+        Ok(objects::Compared::Same) => {
             check(name, Status::Ok, format!("s3://{bucket}/{key}, same as this binary's"), None)
         }
-        Ok(_) => {
+        Ok(objects::Compared::Differs) => {
             check(name, Status::Warn, format!("s3://{bucket}/{key} differs from this binary's"), Some(BOOTSTRAP.into()))
         }
-        Err(e) if has_code(&e, &["NotFound", "NoSuchKey"]) => {
+        Ok(objects::Compared::Missing) => {
             check(name, Status::Fail, format!("s3://{bucket}/{key} is missing"), Some(BOOTSTRAP.into()))
         }
         Err(e) => check(name, Status::Fail, format!("{e:#}"), None),

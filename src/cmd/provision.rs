@@ -4,6 +4,7 @@
 use std::fmt;
 
 use anyhow::{bail, Result};
+use aws_sdk_servicecatalog::types::ProvisionedProductStatus as Pp;
 use serde::Serialize;
 
 use crate::catalog;
@@ -60,11 +61,13 @@ pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
     let task = ctx.progress.task(format!("provisioning a notebook for {user}"));
     let existing = catalog::find_for_user(ctx, &product, user).await?;
     let record_id = match &existing {
-        Some(pp) => match pp.status.as_str() {
-            "AVAILABLE" => {
+        Some(pp) => match pp.state() {
+            // TAINTED: an update failed and was rolled back; "stable state, ready to perform any
+            // operation" (botocore ProvisionedProductStatus). The notebook is as it was.
+            Pp::Available | Pp::Tainted => {
                 task.println(format!(
-                    "{user} already has provisioned product {} (AVAILABLE): refreshing its URL",
-                    pp.name
+                    "{user} already has provisioned product {} ({}): refreshing its URL",
+                    pp.name, pp.status
                 ));
                 if !requested.is_empty() {
                     let keys: Vec<&str> = requested.keys().map(String::as_str).collect();
@@ -75,8 +78,10 @@ pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
                 }
                 None
             }
-            "UNDER_CHANGE" | "PLAN_IN_PROGRESS" => pp.last_record_id.clone(),
-            status => {
+            Pp::UnderChange | Pp::PlanInProgress => pp.last_record_id.clone(),
+            // ERROR, or a state newer than this SDK (the enum is #[non_exhaustive]).
+            _ => {
+                let status = &pp.status;
                 let errors = match &pp.last_record_id {
                     Some(r) => catalog::describe_record(ctx, r)
                         .await
@@ -93,7 +98,7 @@ pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
             }
         },
         None => {
-            progress::set_in_flight(format!("ProvisionProduct for {user} was being sent; run `{resume}` to resume"));
+            progress::set_resumable(format!("ProvisionProduct for {user} was being sent"), &resume);
             let record = catalog::provision(ctx, &product, user, &params, &args.tags).await?;
             let id = record.record_id().unwrap_or_default().to_owned();
             task.println(format!("provisioning {} for {user}: record {id}", product.name));
@@ -114,7 +119,7 @@ pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
             drop(task);
             return crate::output::emit(ctx.output, &started);
         }
-        progress::set_in_flight(format!("record {record_id} is in progress; run `{resume}` to resume"));
+        progress::set_resumable(format!("record {record_id} is in progress"), &resume);
         catalog::wait_record(ctx, record_id, deadline, &task, &resume).await?;
     }
 

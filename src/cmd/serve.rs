@@ -32,6 +32,7 @@ use crate::naming;
 use crate::notebook::{self, WhenStopped};
 use crate::poll::Deadline;
 use crate::vend::{self, Request as VendRequest};
+use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
 
 /// Request bodies above this answer 413: `{"notebook_user_name": "<54 chars>"}` needs far less.
 pub const BODY_LIMIT: usize = 4096;
@@ -233,11 +234,17 @@ async fn refresh_user(shared: &Shared, user: &str) -> Response {
     // "not now" at once instead.
     match notebook::describe(ctx, &name).await {
         Ok(None) => return error(StatusCode::NOT_FOUND, format!("user {user} has no notebook ({name})")),
-        Ok(Some(nb)) if nb.status == "InService" => {}
+        Ok(Some(nb)) if nb.state() == Nb::InService => {}
         Ok(Some(nb)) => {
-            let hint = match nb.status.as_str() {
-                "Stopped" => format!("; start it with `notebook-vend start --user {user}`"),
-                "Pending" | "Updating" => "; try again once it is InService".to_owned(),
+            let hint = match nb.state() {
+                Nb::Stopped => format!("; start it with `notebook-vend start --user {user}`"),
+                Nb::Pending | Nb::Updating => "; try again once it is InService".to_owned(),
+                // botocore NotebookInstanceStatus; SageMaker ends maintenance on its own.
+                Nb::PendingMaintenance | Nb::InMaintenance => {
+                    "; SageMaker maintenance: try again once it is InService".to_owned()
+                }
+                Nb::Stopping | Nb::Failed | Nb::Deleting | Nb::InService => String::new(),
+                // A state newer than this SDK (the enum is #[non_exhaustive]).
                 _ => String::new(),
             };
             return error(StatusCode::CONFLICT, format!("notebook {name} is {}{hint}", nb.status));

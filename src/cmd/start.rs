@@ -5,7 +5,9 @@
 use anyhow::{bail, Result};
 
 use crate::cli::StartArgs;
-use crate::cmd::stop::{cannot, existing, Transition};
+use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
+
+use crate::cmd::stop::{cannot, existing, Outcome, Transition};
 use crate::context::Context;
 use crate::notebook::{self, WhenStopped};
 use crate::poll::Deadline;
@@ -27,49 +29,43 @@ pub async fn run(args: &StartArgs, ctx: &Context) -> Result<()> {
         user: user.to_owned(),
         notebook: name.clone(),
         dry_run: args.dry_run,
-        outcome: "",
+        outcome: Outcome::WouldStart,
         previous_status: before.clone(),
         status: before.clone(),
         stored: None,
         message: String::new(),
     };
     let refresh_note = if args.refresh { " and store a fresh URL" } else { "" };
-    match before.as_str() {
-        "InService" | "Pending" | "Stopped" if args.dry_run => {
-            result.outcome = match before.as_str() {
-                "InService" => "already_in_service",
-                "Pending" => "would_wait",
-                _ => "would_start",
+    match nb.state() {
+        state @ (Nb::InService | Nb::Pending | Nb::Stopped) if args.dry_run => {
+            let (outcome, what) = match state {
+                Nb::InService => (Outcome::AlreadyInService, "already InService"),
+                Nb::Pending => (Outcome::WouldWait, "already starting; would wait for InService"),
+                _ => (Outcome::WouldStart, "would start it and wait for InService"),
             };
-            let what = match before.as_str() {
-                "InService" => "already InService",
-                "Pending" => "already starting; would wait for InService",
-                _ => "would start it and wait for InService",
-            };
+            result.outcome = outcome;
             result.message = format!("{name} is {before}: {what}{refresh_note}");
         }
-        "InService" if !args.refresh => {
-            result.outcome = "already_in_service";
+        Nb::InService if !args.refresh => {
+            result.outcome = Outcome::AlreadyInService;
             result.message = format!("{name} is already InService; nothing to do");
         }
-        "InService" | "Pending" | "Stopped" => {
-            if before == "Stopped" {
-                progress::set_in_flight(format!(
-                    "StartNotebookInstance {name} was being sent; run `{resume}` to resume"
-                ));
+        state @ (Nb::InService | Nb::Pending | Nb::Stopped) => {
+            if state == Nb::Stopped {
+                progress::set_resumable(format!("StartNotebookInstance {name} was being sent"), &resume);
                 notebook::start(ctx, &name).await?;
             }
-            if args.no_wait && before != "InService" {
+            if args.no_wait && state != Nb::InService {
                 progress::clear_in_flight();
-                result.outcome = if before == "Stopped" { "start_requested" } else { "already_starting" };
+                result.outcome = if state == Nb::Stopped { Outcome::StartRequested } else { Outcome::AlreadyStarting };
                 result.status = "Pending".into();
                 result.message =
                     format!("{name} is Pending; not waiting (`notebook-vend status --user {user}` follows it)");
             } else {
                 let task = ctx
                     .progress
-                    .task(format!("notebook {name}: {}", if before == "Stopped" { "Pending" } else { &before }));
-                progress::set_in_flight(format!("notebook {name} is starting; run `{resume}` to wait again"));
+                    .task(format!("notebook {name}: {}", if state == Nb::Stopped { "Pending" } else { &before }));
+                progress::set_resumable(format!("notebook {name} is starting"), &resume);
                 if args.refresh {
                     let req = Request {
                         user,
@@ -86,17 +82,24 @@ pub async fn run(args: &StartArgs, ctx: &Context) -> Result<()> {
                 }
                 progress::clear_in_flight();
                 result.status = "InService".into();
-                result.outcome = if before == "InService" { "already_in_service" } else { "started" };
-                result.message = match (before.as_str(), args.refresh) {
-                    ("InService", _) => format!("{name} is already InService; stored a fresh URL"),
-                    (_, true) => format!("{name} started; stored a fresh URL"),
-                    (_, false) => format!(
+                result.outcome = if state == Nb::InService { Outcome::AlreadyInService } else { Outcome::Started };
+                result.message = match (state == Nb::InService, args.refresh) {
+                    (true, _) => format!("{name} is already InService; stored a fresh URL"),
+                    (false, true) => format!("{name} started; stored a fresh URL"),
+                    (false, false) => format!(
                         "{name} started; the stored URL may be stale: `notebook-vend refresh --user {user}` stores a fresh one"
                     ),
                 };
             }
         }
-        status => bail!("{}", cannot(&nb, user, "start", status)),
+        state @ (Nb::Stopping
+        | Nb::Failed
+        | Nb::Deleting
+        | Nb::Updating
+        | Nb::PendingMaintenance
+        | Nb::InMaintenance) => bail!("{}", cannot(&nb, user, "start", &state)),
+        // A state newer than this SDK (the enum is #[non_exhaustive]).
+        state => bail!("{}", cannot(&nb, user, "start", &state)),
     }
     crate::output::emit(ctx.output, &result)
 }

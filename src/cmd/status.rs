@@ -8,6 +8,8 @@
 use std::fmt;
 
 use anyhow::{anyhow, Result};
+use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
+use aws_sdk_servicecatalog::types::ProvisionedProductStatus as Pp;
 use serde::Serialize;
 
 use crate::catalog;
@@ -176,7 +178,13 @@ fn next_step(user: &str, pp: Option<&Product>, nb: Option<&Notebook>, param: Opt
     let cmd = |c: String, why: &str| Next { command: Some(c), why: why.to_owned() };
     let replace = format!("notebook-vend terminate --user {user} && notebook-vend provision --user {user}");
     let record_type = pp.and_then(|p| p.last_record.as_ref()).and_then(|r| r.record_type.as_deref());
-    match (pp.map(|p| p.status.as_str()), nb.map(|n| n.status.as_str())) {
+    let pp_state = pp.map(|p| Pp::from(p.status.as_str()));
+    let nb_state = nb.map(|n| (Nb::from(n.status.as_str()), n.status.as_str()));
+    let follow_notebook = || match nb_state.as_ref() {
+        None => cmd(replace.clone(), "the provisioned product has no notebook (deleted outside Service Catalog?)"),
+        Some((state, text)) => notebook_step(user, state.clone(), text, param, &replace),
+    };
+    match (pp_state, nb_state.as_ref()) {
         (None, None) if param.is_some() => cmd(
             format!("notebook-vend terminate --user {user}"),
             "only the URL parameter is left (a stale credential); terminate removes it",
@@ -187,42 +195,58 @@ fn next_step(user: &str, pp: Option<&Product>, nb: Option<&Notebook>, param: Opt
             why: "the notebook exists but no provisioned product of this product owns it: it was not vended here"
                 .into(),
         },
-        (Some("UNDER_CHANGE" | "PLAN_IN_PROGRESS"), _) if record_type == Some("TERMINATE_PROVISIONED_PRODUCT") => cmd(
+        (Some(Pp::UnderChange | Pp::PlanInProgress), _) if record_type == Some("TERMINATE_PROVISIONED_PRODUCT") => cmd(
             format!("notebook-vend terminate --user {user}"),
             "a termination is in progress; terminate waits for it and cleans up",
         ),
-        (Some("UNDER_CHANGE" | "PLAN_IN_PROGRESS"), _) => cmd(
+        (Some(Pp::UnderChange | Pp::PlanInProgress), _) => cmd(
             format!("notebook-vend provision --user {user}"),
             "provisioning is in progress; provision waits for it and stores the URL",
         ),
-        (Some("ERROR" | "TAINTED"), _) => cmd(replace, "the provisioned product is broken (see the record errors)"),
-        (Some(_), None) => cmd(replace, "the provisioned product has no notebook (deleted outside Service Catalog?)"),
-        (Some(_), Some("Failed")) => cmd(replace, "the notebook Failed (see the failure reason)"),
-        (Some(_), Some("Stopped")) => {
-            cmd(format!("notebook-vend start --user {user} --refresh"), "the notebook is stopped")
-        }
-        (Some(_), Some("Pending")) => cmd(
+        (Some(Pp::Error), _) => cmd(replace.clone(), "the provisioned product is broken (see the record errors)"),
+        // TAINTED: an update failed and was rolled back; the product is "stable, ready to perform
+        // any operation" (botocore ProvisionedProductStatus). The notebook and its data are as
+        // they were, so the advice follows the notebook (below), never terminate.
+        (Some(Pp::Available | Pp::Tainted), _) => follow_notebook(),
+        // A state newer than this SDK (the enum is #[non_exhaustive]): the notebook tells.
+        (Some(_), _) => follow_notebook(),
+    }
+}
+
+/// The next step for a vended notebook in `state` (`text` as SageMaker spelled it).
+fn notebook_step(user: &str, state: Nb, text: &str, param: Option<&Metadata>, replace: &str) -> Next {
+    let cmd = |c: String, why: &str| Next { command: Some(c), why: why.to_owned() };
+    match state {
+        Nb::Failed => cmd(replace.to_owned(), "the notebook Failed (see the failure reason)"),
+        Nb::Stopped => cmd(format!("notebook-vend start --user {user} --refresh"), "the notebook is stopped"),
+        Nb::Pending => cmd(
             format!("notebook-vend refresh --user {user}"),
             "the notebook is starting; refresh waits for InService and stores a URL",
         ),
-        (Some(_), Some("Stopping")) => cmd(
+        Nb::Stopping => cmd(
             format!("notebook-vend start --user {user} --refresh"),
             "the notebook is stopping; start it again once it is Stopped",
         ),
-        (Some(_), Some("Deleting")) => {
-            cmd(format!("notebook-vend provision --user {user}"), "the notebook is being deleted")
-        }
-        (Some(_), Some("InService")) if param.is_none() => {
+        Nb::Deleting => cmd(format!("notebook-vend provision --user {user}"), "the notebook is being deleted"),
+        Nb::InService if param.is_none() => {
             cmd(format!("notebook-vend refresh --user {user}"), "the notebook runs but no URL is stored")
         }
-        (Some(_), Some("InService")) if expired(param) => {
+        Nb::InService if expired(param) => {
             cmd(format!("notebook-vend refresh --user {user}"), "the stored URL's session has expired")
         }
-        (Some(_), Some("InService")) => cmd(
+        Nb::InService => cmd(
             format!("notebook-vend url --user {user}"),
             "all is well; a presigned URL works 5 minutes, so url mints one on demand",
         ),
-        (Some(_), Some(other)) => Next { command: None, why: format!("the notebook is {other}; check again shortly") },
+        // botocore NotebookInstanceStatus; SageMaker ends maintenance on its own. refresh waits for
+        // InService (up to --timeout) and then stores a URL.
+        Nb::PendingMaintenance | Nb::InMaintenance => cmd(
+            format!("notebook-vend refresh --user {user}"),
+            &format!("the notebook is in SageMaker maintenance ({text}); refresh waits for InService and stores a URL"),
+        ),
+        Nb::Updating => Next { command: None, why: format!("the notebook is {text}; check again shortly") },
+        // A state newer than this SDK (the enum is #[non_exhaustive]).
+        _ => Next { command: None, why: format!("the notebook is {text}; check again shortly") },
     }
 }
 

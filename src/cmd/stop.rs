@@ -12,10 +12,28 @@ use serde::Serialize;
 use crate::cli::StopArgs;
 use crate::context::Context;
 use crate::naming;
+use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
+
 use crate::notebook::{self, Notebook};
 use crate::poll::Deadline;
 use crate::progress;
 use crate::urls::Stored;
+
+/// What stop or start did, as `--output json` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Stopped,
+    AlreadyStopped,
+    StopRequested,
+    WouldStop,
+    WouldWait,
+    Started,
+    AlreadyInService,
+    AlreadyStarting,
+    StartRequested,
+    WouldStart,
+}
 
 /// What stop or start did to one notebook.
 #[derive(Debug, Serialize)]
@@ -23,9 +41,7 @@ pub struct Transition {
     pub user: String,
     pub notebook: String,
     pub dry_run: bool,
-    /// stopped, already_stopped, stop_requested, would_stop, would_wait, started, already_in_service,
-    /// start_requested, would_start.
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     /// Status before the command.
     pub previous_status: String,
     /// Status when the command returned (in a dry run: the current one).
@@ -76,70 +92,84 @@ pub async fn run(args: &StopArgs, ctx: &Context) -> Result<()> {
         stored: None,
         message,
     };
-    let result = match before.as_str() {
-        "Stopped" => done("already_stopped", "Stopped", format!("{name} is already Stopped; nothing to do")),
-        "InService" | "Stopping" if args.dry_run => {
-            let (outcome, what) = if before == "InService" {
-                ("would_stop", "would stop it")
+    let result = match nb.state() {
+        Nb::Stopped => done(Outcome::AlreadyStopped, "Stopped", format!("{name} is already Stopped; nothing to do")),
+        state @ (Nb::InService | Nb::Stopping) if args.dry_run => {
+            let (outcome, what) = if state == Nb::InService {
+                (Outcome::WouldStop, "would stop it")
             } else {
-                ("would_wait", "is already Stopping; would wait for Stopped")
+                (Outcome::WouldWait, "is already Stopping; would wait for Stopped")
             };
             done(outcome, &before, format!("{name} is {before}: {what}"))
         }
-        "InService" | "Stopping" => {
-            if before == "InService" {
-                progress::set_in_flight(format!(
-                    "StopNotebookInstance {name} was being sent; run `{resume}` to resume"
-                ));
+        state @ (Nb::InService | Nb::Stopping) => {
+            if state == Nb::InService {
+                progress::set_resumable(format!("StopNotebookInstance {name} was being sent"), &resume);
                 notebook::stop(ctx, &name).await?;
             }
             if args.no_wait {
                 progress::clear_in_flight();
                 done(
-                    "stop_requested",
+                    Outcome::StopRequested,
                     "Stopping",
                     format!("{name} is Stopping; not waiting (`notebook-vend status --user {user}` follows it)"),
                 )
             } else {
                 let task = ctx.progress.task(format!("notebook {name}: Stopping"));
-                progress::set_in_flight(format!("notebook {name} is Stopping; run `{resume}` to wait again"));
+                progress::set_resumable(format!("notebook {name} is Stopping"), &resume);
                 notebook::wait_for(ctx, &name, Some("Stopped"), deadline, &task, &resume).await?;
                 progress::clear_in_flight();
-                let how = if before == "InService" { "stopped" } else { "was already Stopping; now stopped" };
+                let how = if state == Nb::InService { "stopped" } else { "was already Stopping; now stopped" };
                 done(
-                    "stopped",
+                    Outcome::Stopped,
                     "Stopped",
                     format!("{name} {how}; start it again with `notebook-vend start --user {user} --refresh`"),
                 )
             }
         }
-        status => bail!("{}", cannot(&nb, user, "stop", status)),
+        state @ (Nb::Pending
+        | Nb::Failed
+        | Nb::Deleting
+        | Nb::Updating
+        | Nb::PendingMaintenance
+        | Nb::InMaintenance) => bail!("{}", cannot(&nb, user, "stop", &state)),
+        // A state newer than this SDK (the enum is #[non_exhaustive]): say it as it is.
+        state => bail!("{}", cannot(&nb, user, "stop", &state)),
     };
     crate::output::emit(ctx.output, &result)
 }
 
-/// Why a notebook in `status` cannot take `action` (stop or start), and what to do instead.
-pub(crate) fn cannot(nb: &Notebook, user: &str, action: &str, status: &str) -> String {
+/// Why a notebook in `state` cannot take `action` (stop or start), and what to do instead.
+pub(crate) fn cannot(nb: &Notebook, user: &str, action: &str, state: &Nb) -> String {
     let name = &nb.name;
     let needs = if action == "stop" { "InService" } else { "Stopped" };
-    match status {
-        "Pending" => format!(
+    let again = format!("notebook-vend {action} --user {user}");
+    match state {
+        Nb::Pending => format!(
             "notebook {name} is Pending (starting up), so it cannot be stopped yet; wait until it is InService \
-             (`notebook-vend status --user {user}`) and run `notebook-vend stop --user {user}` again"
+             (`notebook-vend status --user {user}`) and run `{again}` again"
         ),
-        "Stopping" => format!(
+        Nb::Stopping => format!(
             "notebook {name} is Stopping, so it cannot be started yet; wait until it is Stopped \
-             (`notebook-vend status --user {user}`) and run `notebook-vend start --user {user}` again"
+             (`notebook-vend status --user {user}`) and run `{again}` again"
         ),
-        "Failed" => format!(
+        Nb::Failed => format!(
             "notebook {name} is Failed ({}), so there is nothing to {action}; replace it with \
              `notebook-vend terminate --user {user}` then `notebook-vend provision --user {user}`",
             nb.failure_reason.as_deref().unwrap_or("no failure reason given")
         ),
-        "Deleting" => format!("notebook {name} is being deleted; provision a new one with `notebook-vend provision --user {user}` once it is gone"),
-        "Updating" => format!(
-            "notebook {name} is Updating (it ends Stopped); {action} needs {needs}: wait and run `notebook-vend {action} --user {user}` again"
+        Nb::Deleting => format!("notebook {name} is being deleted; provision a new one with `notebook-vend provision --user {user}` once it is gone"),
+        Nb::Updating => format!(
+            "notebook {name} is Updating (it ends Stopped); {action} needs {needs}: wait and run `{again}` again"
         ),
-        other => format!("notebook {name} is {other}; {action} needs {needs}: retry once it is"),
+        // SageMaker documents no transition out of these for StopNotebookInstance or
+        // StartNotebookInstance (botocore NotebookInstanceStatus lists them, nothing more): the
+        // worst case is a refusal, so do not send the call; SageMaker's maintenance ends on its own.
+        Nb::PendingMaintenance | Nb::InMaintenance => format!(
+            "notebook {name} is {} (SageMaker maintenance), so it cannot {action} now; \
+             wait until it is {needs} (`notebook-vend status --user {user}`) and run `{again}` again",
+            state.as_str()
+        ),
+        other => format!("notebook {name} is {}; {action} needs {needs}: retry once it is", other.as_str()),
     }
 }

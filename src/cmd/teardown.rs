@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use anyhow::{bail, Result};
-use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -19,16 +18,16 @@ use crate::catalog::{self, Product, Provisioned};
 use crate::cli::TeardownArgs;
 use crate::cmd::terminate::{confirm, require_answerable, terminate_one};
 use crate::context::Context;
-use crate::error::{exit, exit_code, has_code, AwsResultExt, Failure};
+use crate::error::{exit, exit_code, Failure};
 use crate::naming;
 use crate::notebook;
+use crate::objects;
 use crate::poll::Deadline;
 use crate::progress;
 use crate::stacks;
 use crate::urls;
 
 /// DeleteObjects takes at most 1000 keys per call.
-const DELETE_BATCH: usize = 1000;
 
 #[derive(Debug, Serialize)]
 pub struct StackStep {
@@ -187,7 +186,7 @@ pub async fn run(args: &TeardownArgs, ctx: &Context) -> Result<()> {
 
     let bucket = s3.as_ref().and_then(|s| s.outputs.get("S3BucketName").cloned());
     let versions = match &bucket {
-        Some(b) => object_versions(ctx, b).await?,
+        Some(b) => objects::versions(ctx, b).await?,
         None => None,
     };
     let bucket = bucket.filter(|_| versions.is_some());
@@ -284,12 +283,11 @@ pub async fn run(args: &TeardownArgs, ctx: &Context) -> Result<()> {
     }
 
     // 3. The catalog stack (portfolio, product, launch role), then the bucket, then its stack.
-    progress::set_in_flight("teardown was deleting stacks; run `notebook-vend teardown --yes` to resume");
+    progress::set_resumable("teardown was deleting stacks", "notebook-vend teardown --yes");
     stacks::delete(ctx, &names.catalog_stack, deadline).await?;
     if let Some(b) = &bucket {
         let task = ctx.progress.task(format!("emptying bucket {b}"));
-        let versions = object_versions(ctx, b).await?.unwrap_or_default();
-        delete_versions(ctx, b, versions).await?;
+        objects::empty_bucket(ctx, b).await?;
         drop(task);
     }
     stacks::delete(ctx, &names.s3_stack, deadline).await?;
@@ -298,74 +296,4 @@ pub async fn run(args: &TeardownArgs, ctx: &Context) -> Result<()> {
     summary.outcome = "torn_down";
     summary.stacks = stack_steps(true);
     crate::output::emit(ctx.output, &summary)
-}
-
-/// Every object version and delete marker of the bucket, or None when there is no such bucket.
-async fn object_versions(ctx: &Context, bucket: &str) -> Result<Option<Vec<ObjectIdentifier>>> {
-    let mut all = Vec::new();
-    let (mut key_marker, mut version_marker): (Option<String>, Option<String>) = (None, None);
-    loop {
-        let out = ctx
-            .s3
-            .list_object_versions()
-            .bucket(bucket)
-            .set_key_marker(key_marker.clone())
-            .set_version_id_marker(version_marker.clone())
-            .send()
-            .await
-            .aws(|| format!("listing object versions of bucket {bucket}"));
-        let out = match out {
-            Ok(o) => o,
-            Err(e) if has_code(&e, &["NoSuchBucket"]) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        for v in out.versions() {
-            if let Some(key) = v.key() {
-                all.push(
-                    ObjectIdentifier::builder().key(key).set_version_id(v.version_id().map(str::to_owned)).build()?,
-                );
-            }
-        }
-        for m in out.delete_markers() {
-            if let Some(key) = m.key() {
-                all.push(
-                    ObjectIdentifier::builder().key(key).set_version_id(m.version_id().map(str::to_owned)).build()?,
-                );
-            }
-        }
-        if out.is_truncated() != Some(true) {
-            break;
-        }
-        key_marker = out.next_key_marker().map(str::to_owned);
-        version_marker = out.next_version_id_marker().map(str::to_owned);
-        if key_marker.is_none() && version_marker.is_none() {
-            break;
-        }
-    }
-    Ok(Some(all))
-}
-
-/// DeleteObjects in batches of 1000; any per-key error fails the teardown naming the keys.
-async fn delete_versions(ctx: &Context, bucket: &str, versions: Vec<ObjectIdentifier>) -> Result<()> {
-    for chunk in versions.chunks(DELETE_BATCH) {
-        let out = ctx
-            .s3
-            .delete_objects()
-            .bucket(bucket)
-            .delete(Delete::builder().set_objects(Some(chunk.to_vec())).quiet(true).build()?)
-            .send()
-            .await
-            .aws(|| format!("deleting {} object versions from bucket {bucket}", chunk.len()))?;
-        let errors: Vec<String> = out
-            .errors()
-            .iter()
-            .map(|e| {
-                format!("{} ({}): {}", e.key().unwrap_or("?"), e.code().unwrap_or("Error"), e.message().unwrap_or(""))
-            })
-            .collect();
-        if !errors.is_empty() {
-            bail!("could not empty bucket {bucket}: {}", errors.join("; "));
-        }
-    }
-    Ok(())
 }

@@ -231,18 +231,12 @@ pub(crate) async fn terminate_one(
     let record_id = match record_id {
         Some(r) => r,
         None => {
-            progress::set_in_flight(format!(
-                "TerminateProvisionedProduct {} was being sent; run `{resume}` to resume",
-                pp.name
-            ));
+            progress::set_resumable(format!("TerminateProvisionedProduct {} was being sent", pp.name), &resume);
             catalog::terminate(ctx, pp).await?
         }
     };
     task.set(format!("{}: record {record_id}", pp.name));
-    progress::set_in_flight(format!(
-        "termination of {} is in progress (record {record_id}); run `{resume}` to resume",
-        pp.name
-    ));
+    progress::set_resumable(format!("termination of {} is in progress (record {record_id})", pp.name), &resume);
     catalog::wait_record(ctx, &record_id, deadline, task, &resume).await?;
     let mut parameter_deleted = false;
     if let Some(user) = user {

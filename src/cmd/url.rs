@@ -4,6 +4,7 @@
 use std::fmt;
 
 use anyhow::{anyhow, bail, Context as _, Result};
+use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
 use serde::Serialize;
 
 use crate::cli::UrlArgs;
@@ -43,13 +44,23 @@ pub async fn run(args: &UrlArgs, ctx: &Context) -> Result<()> {
             Ok(url) => (url, "fresh"),
             Err(e) if has_code(&e, &["ValidationException"]) => match notebook::describe(ctx, &name).await? {
                 None => bail!("no notebook {name}; provision it with `notebook-vend provision --user {user}`"),
-                Some(nb) if nb.status == "Stopped" => {
-                    bail!("notebook {name} is Stopped; start it with `notebook-vend start --user {user}`")
-                }
-                Some(nb) if nb.status != "InService" => {
-                    bail!("notebook {name} is {}; a URL needs it InService", nb.status)
-                }
-                Some(_) => return Err(e),
+                Some(nb) => match nb.state() {
+                    Nb::InService => return Err(e),
+                    Nb::Stopped => {
+                        bail!("notebook {name} is Stopped; start it with `notebook-vend start --user {user}`")
+                    }
+                    // botocore NotebookInstanceStatus; SageMaker ends maintenance on its own.
+                    Nb::PendingMaintenance | Nb::InMaintenance => bail!(
+                        "notebook {name} is {} (SageMaker maintenance); a URL needs it InService: \
+                         `notebook-vend refresh --user {user}` waits for it and stores one",
+                        nb.status
+                    ),
+                    Nb::Pending | Nb::Stopping | Nb::Failed | Nb::Deleting | Nb::Updating => {
+                        bail!("notebook {name} is {}; a URL needs it InService", nb.status)
+                    }
+                    // A state newer than this SDK (the enum is #[non_exhaustive]).
+                    _ => bail!("notebook {name} is {}; a URL needs it InService", nb.status),
+                },
             },
             Err(e) => return Err(e),
         }

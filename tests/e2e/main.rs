@@ -21,5 +21,7 @@ mod faults;
 mod hardening;
 mod hygiene;
 mod lifecycle;
+mod settings;
+mod states;
 mod vending;
 mod watch_serve;

@@ -49,6 +49,7 @@ def install_extensions() -> list[str]:
     if sagemaker_ext is not None:
         sagemaker_ext.install()
         installed.append("sagemaker_ext")
+    import state_controls  # noqa: F401  (registers /_sandbox/set-state)
     return installed
 
 

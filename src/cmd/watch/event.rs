@@ -1,0 +1,258 @@
+//! `--event`: one EventBridge event (a CloudTrail ProvisionProduct call) in the shape the blog's
+//! rule delivered, and the parser of CloudTrail records shared with `--cloudtrail`.
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use serde_json::Value;
+
+use super::{emit, handle, Handled, Outcome, Work};
+use crate::catalog::{self, Product};
+use crate::cli::WatchArgs;
+use crate::context::Context;
+use crate::error::{usage, Failure};
+use crate::naming;
+
+/// A CloudTrail ProvisionProduct call, read by key.
+#[derive(Debug)]
+pub(super) struct ProvisionCall {
+    pub(super) product_id: Option<String>,
+    pub(super) product_name: Option<String>,
+    /// `NotebookUserName` from the provisioning parameters, or why there is none.
+    pub(super) user: std::result::Result<String, String>,
+    pub(super) record_id: Option<String>,
+    pub(super) provisioned_product: Option<String>,
+    /// `errorCode: errorMessage` when the API call itself failed.
+    pub(super) error: Option<String>,
+}
+
+impl ProvisionCall {
+    pub(super) fn is_for(&self, product: &Product) -> bool {
+        match (&self.product_id, &self.product_name) {
+            (Some(id), _) => *id == product.id,
+            (None, Some(name)) => *name == product.name,
+            (None, None) => false,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(super) enum Parsed {
+    Call(ProvisionCall),
+    /// A well-formed event that is not a ProvisionProduct call: why.
+    Ignore(String),
+}
+
+fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// An EventBridge event as the blog's rule delivers it; `Err` names what is malformed.
+fn parse_event(ev: &Value) -> std::result::Result<Parsed, String> {
+    if !ev.is_object() {
+        return Err("the event is not a JSON object".into());
+    }
+    let detail_type = str_at(ev, "detail-type").ok_or("no \"detail-type\" string")?;
+    if detail_type != "AWS API Call via CloudTrail" {
+        return Ok(Parsed::Ignore(format!("detail-type {detail_type:?} is not \"AWS API Call via CloudTrail\"")));
+    }
+    let source = str_at(ev, "source").ok_or("no \"source\" string")?;
+    if source != "aws.servicecatalog" {
+        return Ok(Parsed::Ignore(format!("source {source:?} is not \"aws.servicecatalog\"")));
+    }
+    parse_detail(ev.get("detail").ok_or("no \"detail\" object")?)
+}
+
+/// A CloudTrail record (an EventBridge event's `detail`, or LookupEvents' `CloudTrailEvent`).
+pub(super) fn parse_detail(d: &Value) -> std::result::Result<Parsed, String> {
+    if !d.is_object() {
+        return Err("\"detail\" is not an object".into());
+    }
+    if let Some(source) = str_at(d, "eventSource").filter(|s| *s != "servicecatalog.amazonaws.com") {
+        return Ok(Parsed::Ignore(format!("detail.eventSource {source:?} is not servicecatalog.amazonaws.com")));
+    }
+    let name = str_at(d, "eventName").ok_or("no detail.eventName string")?;
+    if name != "ProvisionProduct" {
+        return Ok(Parsed::Ignore(format!("event {name} is not a ProvisionProduct call")));
+    }
+    let req = d.get("requestParameters").filter(|r| r.is_object()).ok_or("no detail.requestParameters object")?;
+    let product_id = str_at(req, "productId").map(str::to_owned);
+    let product_name = str_at(req, "productName").map(str::to_owned);
+    if product_id.is_none() && product_name.is_none() {
+        return Err("detail.requestParameters has neither productId nor productName".into());
+    }
+    let error = str_at(d, "errorCode").map(|c| format!("{c}: {}", str_at(d, "errorMessage").unwrap_or("no message")));
+    let user = match req.get("provisioningParameters") {
+        None | Some(Value::Null) => Err("detail.requestParameters has no provisioningParameters".to_owned()),
+        Some(Value::Array(items)) => {
+            let mut user =
+                Err("detail.requestParameters.provisioningParameters has no NotebookUserName key".to_owned());
+            for (i, item) in items.iter().enumerate() {
+                let key = str_at(item, "key").ok_or_else(|| {
+                    format!(
+                        "detail.requestParameters.provisioningParameters[{i}] is not a {{\"key\", \"value\"}} object"
+                    )
+                })?;
+                if key == "NotebookUserName" {
+                    user = match str_at(item, "value") {
+                        Some(v) => naming::validate_user(v).map(|()| v.to_owned()),
+                        None => Err(format!("detail.requestParameters.provisioningParameters[{i}] (NotebookUserName) has no string value")),
+                    };
+                }
+            }
+            user
+        }
+        Some(_) => return Err("detail.requestParameters.provisioningParameters is not a list".into()),
+    };
+    let record_id = d
+        .get("responseElements")
+        .and_then(|r| r.get("recordDetail"))
+        .and_then(|r| str_at(r, "recordId"))
+        .map(str::to_owned);
+    if record_id.is_none() && error.is_none() {
+        return Err("no detail.responseElements.recordDetail.recordId (and no errorCode)".into());
+    }
+    Ok(Parsed::Call(ProvisionCall {
+        product_id,
+        product_name,
+        user,
+        record_id,
+        provisioned_product: str_at(req, "provisionedProductName").map(str::to_owned),
+        error,
+    }))
+}
+
+pub(super) async fn run(args: &WatchArgs, ctx: &Context, source: &str) -> Result<()> {
+    let text = if source == "-" {
+        let mut s = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut tokio::io::stdin(), &mut s)
+            .await
+            .map_err(|e| usage(format!("cannot read the event from stdin: {e}")))?;
+        s
+    } else {
+        std::fs::read_to_string(source).map_err(|e| usage(format!("cannot read event file {source}: {e}")))?
+    };
+    let what = if source == "-" { "the event on stdin".to_owned() } else { format!("event {source}") };
+    let value: Value = serde_json::from_str(&text).map_err(|e| usage(format!("{what} is not JSON: {e}")))?;
+    let call = match parse_event(&value).map_err(|e| usage(format!("malformed {what}: {e}")))? {
+        Parsed::Call(call) => call,
+        Parsed::Ignore(why) => {
+            ctx.progress.line(format!("watch: ignored {what}: {why}"));
+            return Ok(());
+        }
+    };
+    let product = catalog::resolve_product(ctx).await?;
+    if !call.is_for(&product) {
+        let other = call.product_id.as_deref().or(call.product_name.as_deref()).unwrap_or("?");
+        ctx.progress.line(format!(
+            "watch: ignored {what}: a provision of product {other}, not {} ({})",
+            product.name, product.id
+        ));
+        return Ok(());
+    }
+    let work = Work {
+        record_id: call.record_id.clone().unwrap_or_default(),
+        provisioned_product: call.provisioned_product.clone().unwrap_or_default(),
+        user_hint: call.user.as_ref().ok().cloned(),
+        known: None,
+        check_cursor: true,
+    };
+    if let Some(error) = &call.error {
+        let h = Handled::new(
+            Outcome::Failed,
+            &work,
+            work.user_hint.clone(),
+            Some(format!("the ProvisionProduct call failed: {error}")),
+        );
+        emit(ctx.output, &h);
+        bail!("the ProvisionProduct call in {what} failed: {error}");
+    }
+    let user = call.user.map_err(|e| usage(format!("malformed {what}: {e}")))?;
+    tracing::info!(user, record = %work.record_id, "handling {what}");
+
+    let h = tokio::select! {
+        h = handle(ctx, args, &product, work) => h,
+        signal = crate::shutdown_signal() => {
+            return Err(Failure::Interrupted(format!("interrupted by {signal}: nothing was stored; run the same command again")).into());
+        }
+    };
+    match h.result {
+        Outcome::Ignored => ctx.progress.line(format!("watch: ignored {what}: {}", h.reason.as_deref().unwrap_or(""))),
+        _ => emit(ctx.output, &h),
+    }
+    if h.result == Outcome::Failed {
+        return Err(anyhow!("{}", h.reason.unwrap_or_default()))
+            .with_context(|| format!("record {} of user {user}", h.record_id));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(detail: Value) -> Value {
+        json!({"version": "0", "id": "e", "detail-type": "AWS API Call via CloudTrail", "source": "aws.servicecatalog",
+               "account": "123456789012", "region": "us-east-1", "resources": [], "detail": detail})
+    }
+
+    fn provision(params: Value) -> Value {
+        json!({"eventSource": "servicecatalog.amazonaws.com", "eventName": "ProvisionProduct",
+               "requestParameters": {"productId": "prod-1", "provisionedProductName": "bob-Notebook", "provisioningParameters": params},
+               "responseElements": {"recordDetail": {"recordId": "rec-1"}}})
+    }
+
+    #[test]
+    fn reads_the_user_by_key_not_position() {
+        let params = json!([{"key": "NotebookInstanceType", "value": "ml.t3.medium"},
+                            {"key": "S3IAMConfigStackName", "value": "s3-iam-config"},
+                            {"key": "NotebookUserName", "value": "bob"}]);
+        let Parsed::Call(c) = parse_event(&event(provision(params))).unwrap() else { panic!("not a call") };
+        assert_eq!(c.user, Ok("bob".into()));
+        assert_eq!(c.record_id.as_deref(), Some("rec-1"));
+        assert_eq!(c.product_id.as_deref(), Some("prod-1"));
+    }
+
+    #[test]
+    fn ignores_other_events() {
+        let mut d = provision(json!([]));
+        d["eventName"] = json!("TerminateProvisionedProduct");
+        assert!(
+            matches!(parse_event(&event(d)).unwrap(), Parsed::Ignore(m) if m.contains("TerminateProvisionedProduct"))
+        );
+        let mut ev = event(provision(json!([])));
+        ev["detail-type"] = json!("SageMaker Notebook Instance State Change");
+        assert!(matches!(parse_event(&ev).unwrap(), Parsed::Ignore(_)));
+    }
+
+    #[test]
+    fn names_what_is_malformed() {
+        assert!(parse_event(&json!([])).unwrap_err().contains("not a JSON object"));
+        let mut ev = event(provision(json!([])));
+        ev.as_object_mut().unwrap().remove("detail");
+        assert!(parse_event(&ev).unwrap_err().contains("detail"));
+        assert!(parse_event(&event(provision(json!({"a": 1})))).unwrap_err().contains("not a list"));
+        assert!(parse_event(&event(provision(json!(["x"])))).unwrap_err().contains("provisioningParameters[0]"));
+        let mut d = provision(json!([]));
+        d["responseElements"] = Value::Null;
+        assert!(parse_event(&event(d)).unwrap_err().contains("recordId"));
+        // No NotebookUserName, or an invalid one: reported once the product is known to be ours.
+        let Parsed::Call(c) = parse_event(&event(provision(json!([])))).unwrap() else { panic!() };
+        assert!(c.user.unwrap_err().contains("NotebookUserName"));
+        let Parsed::Call(c) =
+            parse_event(&event(provision(json!([{"key": "NotebookUserName", "value": "../x"}])))).unwrap()
+        else {
+            panic!()
+        };
+        assert!(c.user.is_err());
+    }
+
+    #[test]
+    fn a_failed_call_has_no_record() {
+        let mut d = provision(json!([{"key": "NotebookUserName", "value": "bob"}]));
+        d["responseElements"] = Value::Null;
+        d["errorCode"] = json!("InvalidParametersException");
+        d["errorMessage"] = json!("bad");
+        let Parsed::Call(c) = parse_event(&event(d)).unwrap() else { panic!() };
+        assert_eq!(c.error.as_deref(), Some("InvalidParametersException: bad"));
+    }
+}
