@@ -84,6 +84,7 @@ def test_deploy_reproduces_the_sample_shape(deployed):
     principals = {p["PrincipalARN"] for p in sc.list_principals_for_portfolio(PortfolioId=info["portfolio_id"])
                   ["Principals"]}
     assert principals == {launch["Arn"], info["user_principal"]}
+    assert info["user_principal"] == f"arn:aws:iam::{acct}:user/moto"
     assert info["artifact_name"] == "Sage Maker Notebook" and len(info["artifact_ids"]) == 1
     art = sc.describe_provisioning_artifact(ProductId=info["product_id"], ProvisioningArtifactId=info["artifact_id"])
     assert art["Info"]["TemplateUrl"] == f"https://{info['bucket']}.s3.amazonaws.com/sm-notebook.yml"
@@ -93,6 +94,13 @@ def test_deploy_reproduces_the_sample_shape(deployed):
                                                  ProvisioningArtifactId=info["artifact_id"],
                                                  PathId=info["path_id"])["ProvisioningArtifactParameters"]
     assert [p["ParameterKey"] for p in params] == ["NotebookInstanceType", "S3IAMConfigStackName", "NotebookUserName"]
+
+
+def test_iam_principal_is_what_a_reader_would_paste():
+    assert blog.iam_principal("arn:aws:sts::123456789012:assumed-role/Admin/alice") == \
+        "arn:aws:iam::123456789012:role/Admin"
+    assert blog.iam_principal("arn:aws:iam::123456789012:user/bob") == "arn:aws:iam::123456789012:user/bob"
+    assert blog.iam_principal("arn:aws:sts::123456789012:user/moto") == "arn:aws:iam::123456789012:user/moto"
 
 
 def test_deploy_twice_writes_nothing(sandbox, deployed):
