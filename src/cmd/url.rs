@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use crate::cli::UrlArgs;
 use crate::context::Context;
-use crate::error::has_code;
 use crate::naming;
 use crate::notebook;
 use crate::urls;
@@ -38,20 +37,20 @@ pub async fn run(args: &UrlArgs, ctx: &Context) -> Result<()> {
         (url, "stored")
     } else {
         let name = naming::notebook_name(user);
-        // One call when the notebook runs; SageMaker's refusal is explained by a describe.
-        match notebook::presign(ctx, &name, args.session_seconds).await {
-            Ok(url) => (url, "fresh"),
-            Err(e) if has_code(&e, &["ValidationException"]) => match notebook::describe(ctx, &name).await? {
-                None => bail!("no notebook {name}; provision it with `notebook-vend provision --user {user}`"),
-                Some(nb) if nb.status == "Stopped" => {
-                    bail!("notebook {name} is Stopped; start it with `notebook-vend start --user {user}`")
-                }
-                Some(nb) if nb.status != "InService" => {
-                    bail!("notebook {name} is {}; a URL needs it InService", nb.status)
-                }
-                Some(_) => return Err(e),
-            },
-            Err(e) => return Err(e),
+        // A presign is not a state check (AWS documents no state precondition for
+        // CreatePresignedNotebookInstanceUrl): the notebook is described alongside, and the URL
+        // is printed only when the notebook is InService.
+        let (described, presigned) =
+            tokio::join!(notebook::describe(ctx, &name), notebook::presign(ctx, &name, args.session_seconds));
+        match described? {
+            None => bail!("no notebook {name}; provision it with `notebook-vend provision --user {user}`"),
+            Some(nb) if nb.status == "Stopped" => {
+                bail!("notebook {name} is Stopped; start it with `notebook-vend start --user {user}`")
+            }
+            Some(nb) if nb.status != "InService" => {
+                bail!("notebook {name} is {}; a URL needs it InService", nb.status)
+            }
+            Some(_) => (presigned?, "fresh"),
         }
     };
     if args.open {
