@@ -225,6 +225,21 @@ pub enum Command {
     /// Check credentials, stacks, templates, product and SSM access; one line per check with a fix
     #[command(after_help = "Examples:\n  notebook-vend doctor\n  notebook-vend doctor --output json")]
     Doctor,
+    /// Print the least-privilege IAM policy of a role: end-user, operator or bootstrap
+    #[command(
+        long_about = "Print the exact least-privilege IAM policy document (JSON) a role needs, generated from the \
+            table of AWS calls each command makes (the same table the tests check the code against).\n\n\
+            end-user: provision, refresh --user, url, status, stop, start, terminate of the caller's own notebook \
+            (Service Catalog access limited by servicecatalog:userLevel = self).\n\
+            operator: the account-wide commands (list, refresh --all, watch, cull, serve) and the per-user \
+            commands for any user.\n\
+            bootstrap: bootstrap, teardown and doctor, including what CloudFormation does with the caller's \
+            credentials for the templates' resources.\n\n\
+            Region and account are `*` unless --region / --account are given. Sends no AWS request.",
+        after_help = "Examples:\n  notebook-vend policy end-user > end-user.json\n  \
+            aws iam create-policy --policy-name notebook-vend-operator --policy-document \"$(notebook-vend policy operator --account 123456789012)\""
+    )]
+    Policy(PolicyArgs),
     /// Show the effective settings and where each came from (flag, environment, file, default)
     #[command(
         after_help = "Examples:\n  notebook-vend config show\n  notebook-vend --env prod config show --output json"
@@ -301,6 +316,10 @@ pub struct TerminateArgs {
     /// Give up waiting after this many seconds (exit 3); run terminate again to resume
     #[arg(long, value_name = "SECS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
+    /// DANGEROUS: remove a provisioned product stuck after a failed termination even though its
+    /// resources cannot be deleted (Service Catalog IgnoreErrors): the notebook may be left behind
+    #[arg(long)]
+    pub ignore_errors: bool,
 }
 
 #[derive(Debug, Args)]
@@ -320,6 +339,27 @@ pub struct TeardownArgs {
     /// Give up waiting after this many seconds (exit 3); run teardown again to resume
     #[arg(long, value_name = "SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Whose policy to print
+    #[arg(value_enum)]
+    pub role: crate::permissions::Role,
+    /// Account id to put in the ARNs [default: *]
+    #[arg(long, value_name = "ID", value_parser = parse_account)]
+    pub account: Option<String>,
+    /// Partition of the ARNs (aws, aws-cn, aws-us-gov)
+    #[arg(long, default_value = "aws", value_parser = ["aws", "aws-cn", "aws-us-gov"])]
+    pub partition: String,
+}
+
+fn parse_account(s: &str) -> Result<String, String> {
+    if s.len() == 12 && s.chars().all(|c| c.is_ascii_digit()) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("account {s:?} must be 12 digits"))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -646,17 +686,25 @@ pub(crate) fn parse_stack_name(s: &str) -> Result<String, String> {
     }
 }
 
+/// Longest --name: `<name>-s3-iam-config-SageMakerNotebookInstanceRole` is then 64 characters.
+pub const MAX_DEPLOYMENT_NAME: usize =
+    naming::IAM_ROLE_NAME_MAX - "-s3-iam-config-".len() - naming::DEFAULT_ROLE_SUFFIX.len();
+
 pub(crate) fn parse_deployment_name(s: &str) -> Result<String, String> {
-    // Short enough that "<name>-service-catalog-config" and the derived role names stay valid.
+    // Short enough that the derived IAM role "<name>-s3-iam-config-SageMakerNotebookInstanceRole"
+    // fits IAM's 64 characters (20 + 14 + 1 + 29 = 64; naming::check_deployment_names).
     let ok = !s.is_empty()
-        && s.len() <= 24
+        && s.len() <= MAX_DEPLOYMENT_NAME
         && s.starts_with(|c: char| c.is_ascii_alphabetic())
         && !s.ends_with('-')
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if ok {
         Ok(s.to_owned())
     } else {
-        Err(format!("deployment name {s:?} must be 1..24 letters, digits and inner hyphens, starting with a letter"))
+        Err(format!(
+            "deployment name {s:?} must be 1..{MAX_DEPLOYMENT_NAME} letters, digits and inner hyphens, starting with a \
+             letter (the IAM role named after it must fit IAM's 64 characters)"
+        ))
     }
 }
 

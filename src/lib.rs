@@ -9,10 +9,13 @@ pub mod cmd;
 pub mod config;
 pub mod context;
 pub mod error;
+#[cfg(test)]
+pub(crate) mod fake_aws;
 pub mod naming;
 pub mod notebook;
 pub mod output;
 pub mod parameters;
+pub mod permissions;
 pub mod poll;
 pub mod progress;
 pub mod stacks;
@@ -43,6 +46,14 @@ pub async fn run(mut cli: Cli, origins: config::ClapOrigins) -> Result<()> {
             return Ok(());
         }
         Command::Man => return cmd::man::run(),
+        Command::Policy(args) => {
+            return cmd::policy::run(
+                args,
+                &cli.global.deployment.resolve(),
+                cli.global.region.as_deref(),
+                cli.global.output,
+            )
+        }
         _ => {}
     }
     // Input read from disk is checked before the first AWS call.
@@ -51,6 +62,45 @@ pub async fn run(mut cli: Cli, origins: config::ClapOrigins) -> Result<()> {
         _ => None,
     };
     let ctx = Context::new(&cli.global).await?;
+    let operator = operator_command(&cli.command);
+    let result = run_command(&cli, bootstrap_inputs, ctx).await;
+    match operator {
+        Some(what) => result.map_err(|e| operator_hint(e, what)),
+        None => result,
+    }
+}
+
+/// Account-wide commands, for operators: AWS's end-user access (AWSServiceCatalogEndUserFullAccess)
+/// sees only the caller's own provisioned products (`servicecatalog:userLevel = self`).
+fn operator_command(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::List(_) => Some("list"),
+        Command::Refresh(a) if a.all => Some("refresh --all"),
+        Command::Watch(_) => Some("watch"),
+        Command::Cull(_) => Some("cull"),
+        Command::Bootstrap(_) => Some("bootstrap"),
+        Command::Teardown(_) => Some("teardown"),
+        _ => None,
+    }
+}
+
+/// An access denial in an operator command says so, and what to do instead.
+fn operator_hint(e: anyhow::Error, what: &'static str) -> anyhow::Error {
+    let denied = error::aws_error(&e).and_then(|a| a.code.as_deref()).is_some_and(|c| {
+        matches!(c, "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthorizationError")
+    });
+    if !denied {
+        return e;
+    }
+    let role = if what == "bootstrap" || what == "teardown" { "bootstrap" } else { "operator" };
+    e.context(format!(
+        "`{what}` is an operator command: it works on every user's notebooks (or the deployment) and needs \
+         the permissions `notebook-vend policy {role}` prints; with end-user access, use the per-user commands \
+         (provision, refresh --user, url, status, stop, start, terminate) on your own notebook"
+    ))
+}
+
+async fn run_command(cli: &Cli, bootstrap_inputs: Option<cmd::bootstrap::Inputs>, ctx: Context) -> Result<()> {
     // watch and serve run until a signal and handle it themselves (finish or abandon in-flight work,
     // answer in-flight requests) instead of being cut short below.
     match &cli.command {
@@ -67,7 +117,7 @@ pub async fn run(mut cli: Cli, origins: config::ClapOrigins) -> Result<()> {
             Command::Cull(args) => cmd::cull::run(args, &ctx).await,
             Command::Doctor => cmd::doctor::run(&ctx).await,
             Command::Watch(_) | Command::Serve(_) => unreachable!("dispatched above"),
-            Command::Config(_) | Command::Completions(_) | Command::Man => {
+            Command::Config(_) | Command::Completions(_) | Command::Man | Command::Policy(_) => {
                 unreachable!("handled before the AWS context")
             }
             Command::List(args) => cmd::list::run(args, &ctx).await,
