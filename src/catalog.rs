@@ -9,6 +9,7 @@ use aws_sdk_servicecatalog::types::{
     ProvisionedProductViewFilterBy, ProvisioningParameter, RecordDetail, Tag,
 };
 use aws_smithy_types::DateTime;
+use futures::StreamExt;
 use serde::Serialize;
 
 use crate::context::Context;
@@ -46,33 +47,22 @@ pub async fn resolve_product(ctx: &Context) -> Result<Product> {
         .ok_or_else(|| anyhow!("product {name:?} is not visible to this caller; run `notebook-vend bootstrap` (or --principal for this identity)"))?
         .to_owned();
 
-    let paths = ctx
-        .catalog
-        .list_launch_paths()
-        .product_id(&id)
-        .send()
-        .await
-        .aws(|| format!("listing launch paths of product {id}"))?;
-    let path_id = paths
-        .launch_path_summaries()
+    // DescribeProduct is the end-user call (AWSServiceCatalogEndUserFullAccess grants it, not
+    // ListProvisioningArtifacts): its answer holds the caller's launch paths and the product's
+    // active provisioning artifacts (botocore servicecatalog DescribeProductOutput).
+    let described = describe_product_settled(ctx, &id).await?;
+    let path_id = described
+        .launch_paths()
         .iter()
         .find_map(|p| p.id())
         .ok_or_else(|| {
             anyhow!("product {name:?} ({id}) has no launch path for this caller; is it in a portfolio shared with you?")
         })?
         .to_owned();
-
-    let artifacts = ctx
-        .catalog
-        .list_provisioning_artifacts()
-        .product_id(&id)
-        .send()
-        .await
-        .aws(|| format!("listing provisioning artifacts of product {id}"))?;
-    let newest = artifacts
-        .provisioning_artifact_details()
+    let newest = described
+        .provisioning_artifacts()
         .iter()
-        .filter(|a| a.active() != Some(false) && a.guidance().is_none_or(|g| g.as_str() != "DEPRECATED"))
+        .filter(|a| a.guidance().is_none_or(|g| g.as_str() != "DEPRECATED"))
         .max_by_key(|a| a.created_time().map(|t| (t.secs(), t.subsec_nanos())))
         .ok_or_else(|| anyhow!("product {name:?} ({id}) has no active provisioning artifact"))?;
     Ok(Product {
@@ -82,6 +72,37 @@ pub async fn resolve_product(ctx: &Context) -> Result<Product> {
         artifact_id: newest.id().unwrap_or_default().to_owned(),
         artifact_name: newest.name().unwrap_or_default().to_owned(),
     })
+}
+
+/// Pauses between attempts while Service Catalog catches up (eventual consistency): about 15 s in
+/// all, then the answer stands.
+pub(crate) const SETTLE_PAUSES_MS: [u64; 6] = [250, 500, 1000, 2000, 4000, 8000];
+
+/// DescribeProduct, retried (bounded) while it answers ResourceNotFound or no launch path: right
+/// after bootstrap associates the principal and the product with the portfolio, launch paths can
+/// briefly be missing on AWS (Service Catalog is eventually consistent).
+async fn describe_product_settled(
+    ctx: &Context,
+    id: &str,
+) -> Result<aws_sdk_servicecatalog::operation::describe_product::DescribeProductOutput> {
+    let mut pauses = SETTLE_PAUSES_MS.iter();
+    loop {
+        let out = ctx
+            .catalog
+            .describe_product()
+            .id(id)
+            .send()
+            .await
+            .aws(|| format!("describing product {id} (its launch paths and versions)"));
+        let settled = match &out {
+            Ok(o) => !o.launch_paths().is_empty(),
+            Err(e) => !has_code(e, &["ResourceNotFoundException"]),
+        };
+        match pauses.next() {
+            Some(ms) if !settled => tokio::time::sleep(std::time::Duration::from_millis(*ms)).await,
+            _ => return out,
+        }
+    }
 }
 
 /// A provisioned product of this product, with the user it belongs to when known.
@@ -126,28 +147,56 @@ impl Provisioned {
 /// this tool), with its user read by key: the Owner tag, else the record's `NotebookUserName`
 /// output, else the `U-Notebook` naming convention.
 pub async fn list_provisioned(ctx: &Context, product: &Product) -> Result<Vec<Provisioned>> {
+    provisioned_in(ctx, product, Scope::Account).await
+}
+
+/// Provisioned products of `product` in `scope`, each with its user (see `list_provisioned`).
+/// The per-product DescribeRecord lookups run at most `LOOKUP_CONCURRENCY` at a time.
+async fn provisioned_in(ctx: &Context, product: &Product, scope: Scope) -> Result<Vec<Provisioned>> {
     let mut found: Vec<Provisioned> =
-        search_provisioned(ctx, product).await?.iter().map(Provisioned::from_attribute).collect();
-    let lookups = found.iter().map(|p| user_of(ctx, p));
-    let users = futures::future::join_all(lookups).await;
+        search_provisioned(ctx, product, scope).await?.iter().map(Provisioned::from_attribute).collect();
+    let users: Vec<Option<String>> =
+        futures::stream::iter(found.iter().map(|p| user_of(ctx, p))).buffered(LOOKUP_CONCURRENCY).collect().await;
     for (p, user) in found.iter_mut().zip(users) {
         p.user = user;
     }
     Ok(found)
 }
 
-/// SearchProvisionedProducts of this product in the whole account, every page.
-pub async fn search_provisioned(ctx: &Context, product: &Product) -> Result<Vec<ProvisionedProductAttribute>> {
-    let account = ctx.caller().await?.account.clone();
+/// Concurrent DescribeRecord calls when reading the users of many provisioned products: a bounded
+/// fan-out stays under Service Catalog's request rate however many notebooks there are.
+pub const LOOKUP_CONCURRENCY: usize = 8;
+
+/// Whose provisioned products a search sees (SearchProvisionedProducts' AccessLevelFilter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The caller's own (`User`/`Self`): what AWS's end-user policy allows
+    /// (AWSServiceCatalogEndUserFullAccess: `servicecatalog:userLevel = self`).
+    Own,
+    /// Everyone's in the account: operators only (account-level access).
+    Account,
+}
+
+/// SearchProvisionedProducts of this product in `scope`, every page.
+pub async fn search_provisioned(
+    ctx: &Context,
+    product: &Product,
+    scope: Scope,
+) -> Result<Vec<ProvisionedProductAttribute>> {
+    let filter = match scope {
+        Scope::Own => AccessLevelFilter::builder().key(AccessLevelFilterKey::User).value("Self").build(),
+        Scope::Account => AccessLevelFilter::builder()
+            .key(AccessLevelFilterKey::Account)
+            .value(ctx.caller().await?.account.clone())
+            .build(),
+    };
     let mut found = Vec::new();
     let mut token: Option<String> = None;
     loop {
         let out = ctx
             .catalog
             .search_provisioned_products()
-            .access_level_filter(
-                AccessLevelFilter::builder().key(AccessLevelFilterKey::Account).value(&account).build(),
-            )
+            .access_level_filter(filter.clone())
             .filters(ProvisionedProductViewFilterBy::SearchQuery, vec![format!("productId:{}", product.id)])
             .page_size(100)
             .set_page_token(token.clone())
@@ -212,7 +261,9 @@ pub async fn find_for_user(ctx: &Context, product: &Product, user: &str) -> Resu
         Err(e) if has_code(&e, &["ResourceNotFoundException"]) => {}
         Err(e) => return Err(e),
     }
-    Ok(list_provisioned(ctx, product).await?.into_iter().find(|p| p.user.as_deref() == Some(user)))
+    // Launched elsewhere under another name: among the caller's own provisioned products (the
+    // search an end user may make; an operator finds everyone's with `list`).
+    Ok(provisioned_in(ctx, product, Scope::Own).await?.into_iter().find(|p| p.user.as_deref() == Some(user)))
 }
 
 /// ProvisionProduct with parameters by key and a deterministic token. Returns the record id.
@@ -302,6 +353,9 @@ pub fn record_errors(detail: &RecordDetail) -> String {
     }
 }
 
+/// How long a record may answer not-found after it was created (eventual consistency).
+pub const RECORD_NOT_FOUND_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Poll DescribeRecord until SUCCEEDED (its outputs) or FAILED (an error with the RecordErrors).
 pub async fn wait_record(
     ctx: &Context,
@@ -327,21 +381,43 @@ pub async fn wait_record(
                 }
             }
             Err(e) if is_transient(&e) => {}
+            // Right after ProvisionProduct, DescribeRecord can briefly answer not-found on AWS
+            // (eventual consistency): keep polling for a bounded time, then the error stands.
+            Err(e) if has_code(&e, &["ResourceNotFoundException"]) && poller.elapsed() < RECORD_NOT_FOUND_GRACE => {
+                status = "not found yet".into();
+            }
             Err(e) => return Err(e),
         }
         poller.wait(&status).await?;
     }
 }
 
-/// TerminateProvisionedProduct; returns the record id.
-pub async fn terminate(ctx: &Context, pp: &Provisioned) -> Result<String> {
-    // Deterministic per product: a repeated call after a dropped connection is the same request.
-    let token = format!("nv-terminate-{}", pp.id);
+/// The TerminateToken of one termination attempt. AWS: "TerminateToken ... is only valid during
+/// the termination process" (botocore servicecatalog TerminateProvisionedProduct.TerminateToken):
+/// repeating a token replays that attempt's answer, so after a FAILED termination a new attempt
+/// needs a new token. The token is derived from the product and its last record: a call repeated
+/// after a dropped connection (same last record) is the same request, while a retry after a
+/// failed termination (whose record is now the last one) is a new one. IgnoreErrors makes another
+/// request too.
+pub fn terminate_token(pp_id: &str, last_record_id: Option<&str>, ignore_errors: bool) -> String {
+    let mut h = <sha2::Sha256 as sha2::Digest>::new();
+    for part in [pp_id, last_record_id.unwrap_or(""), if ignore_errors { "ignore-errors" } else { "" }] {
+        sha2::Digest::update(&mut h, part.as_bytes());
+        sha2::Digest::update(&mut h, [0]);
+    }
+    format!("nv-terminate-{}", &hex::encode(sha2::Digest::finalize(h))[..40])
+}
+
+/// TerminateProvisionedProduct; returns the record id. `ignore_errors` is Service Catalog's
+/// IgnoreErrors: the product is removed even when deleting its resources fails (they are left).
+pub async fn terminate(ctx: &Context, pp: &Provisioned, ignore_errors: bool) -> Result<String> {
+    let token = terminate_token(&pp.id, pp.last_record_id.as_deref(), ignore_errors);
     let out = ctx
         .catalog
         .terminate_provisioned_product()
         .provisioned_product_id(&pp.id)
-        .terminate_token(token.chars().take(128).collect::<String>())
+        .terminate_token(token)
+        .set_ignore_errors(ignore_errors.then_some(true))
         .send()
         .await
         .aws(|| format!("terminating provisioned product {} ({})", pp.name, pp.id))?;
@@ -349,4 +425,124 @@ pub async fn terminate(ctx: &Context, pp: &Provisioned) -> Result<String> {
         .and_then(|r| r.record_id())
         .map(str::to_owned)
         .ok_or_else(|| anyhow!("TerminateProvisionedProduct answered no record"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake_aws::{json, json_error, FakeAws};
+    use serde_json::json as j;
+
+    fn product_search() -> crate::fake_aws::Answer {
+        json(
+            "SearchProducts",
+            j!({"ProductViewSummaries": [{"Id": "prodview-1", "ProductId": "prod-1", "Name": "SageMaker Notebook"}]}),
+        )
+    }
+
+    fn described(paths: serde_json::Value) -> crate::fake_aws::Answer {
+        json(
+            "DescribeProduct",
+            j!({"ProductViewSummary": {"ProductId": "prod-1", "Name": "SageMaker Notebook"},
+                "ProvisioningArtifacts": [{"Id": "pa-old", "Name": "v1", "CreatedTime": 1_700_000_000},
+                                          {"Id": "pa-new", "Name": "v2", "CreatedTime": 1_700_000_100}],
+                "LaunchPaths": paths}),
+        )
+    }
+
+    /// AWS is eventually consistent: right after bootstrap, the product's launch paths can be
+    /// missing for a moment (ResourceNotFound, or none listed). resolve_product waits (bounded)
+    /// instead of failing, and uses only end-user calls (no ListProvisioningArtifacts).
+    #[tokio::test]
+    async fn resolve_product_waits_for_launch_paths_to_appear() {
+        let fake = FakeAws::start(vec![
+            product_search(),
+            json_error("DescribeProduct", "ResourceNotFoundException", "Product prod-1 not found"),
+            described(j!([])),
+            described(j!([{"Id": "lpv3-1", "Name": "portfolio"}])),
+        ]);
+        let ctx = fake.context().await;
+        let p = resolve_product(&ctx).await.unwrap();
+        assert_eq!((p.id.as_str(), p.path_id.as_str(), p.artifact_id.as_str()), ("prod-1", "lpv3-1", "pa-new"));
+        assert_eq!(fake.served(), ["SearchProducts", "DescribeProduct", "DescribeProduct", "DescribeProduct"]);
+    }
+
+    #[tokio::test]
+    async fn resolve_product_gives_up_on_a_product_without_launch_path() {
+        let fake = FakeAws::start((0..8).map(|_| described(j!([]))).chain([product_search()]).collect());
+        let ctx = fake.context().await;
+        let e = resolve_product(&ctx).await.unwrap_err();
+        assert!(format!("{e:#}").contains("no launch path"), "{e:#}");
+        assert_eq!(fake.served().len(), 1 + 1 + SETTLE_PAUSES_MS.len());
+    }
+
+    /// `list` (and refresh --all, cull, teardown) read each product's user from its record: that
+    /// fan-out is bounded, whatever the number of notebooks.
+    #[tokio::test]
+    async fn user_lookups_are_bounded() {
+        let n = 3 * LOOKUP_CONCURRENCY;
+        let products: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                j!({"Id": format!("pp-{i}"), "Name": format!("x{i}"), "ProductId": "prod-1",
+                          "Status": "AVAILABLE", "LastRecordId": format!("rec-{i}")})
+            })
+            .collect();
+        let mut script = vec![
+            crate::fake_aws::xml(
+                "GetCallerIdentity",
+                "https://sts.amazonaws.com/doc/2011-06-15/",
+                "<Arn>arn:aws:iam::123456789012:user/op</Arn><UserId>AIDA</UserId><Account>123456789012</Account>",
+            ),
+            json("SearchProvisionedProducts", j!({"ProvisionedProducts": products})),
+        ];
+        script.extend((0..n).map(|i| {
+            json(
+                "DescribeRecord",
+                j!({"RecordDetail": {"RecordId": format!("rec-{i}"), "Status": "SUCCEEDED"},
+                "RecordOutputs": [{"OutputKey": "NotebookUserName", "OutputValue": format!("u{i}")}]}),
+            )
+        }));
+        let fake = FakeAws::start_with_delay(script, std::time::Duration::from_millis(50));
+        let ctx = fake.context().await;
+        let product = Product {
+            id: "prod-1".into(),
+            name: "SageMaker Notebook".into(),
+            path_id: "lp".into(),
+            artifact_id: "pa".into(),
+            artifact_name: "v1".into(),
+        };
+        let found = list_provisioned(&ctx, &product).await.unwrap();
+        assert_eq!(found.len(), n);
+        assert!(found.iter().all(|p| p.user.is_some()));
+        assert!(fake.max_in_flight() <= LOOKUP_CONCURRENCY, "{} at once", fake.max_in_flight());
+    }
+
+    /// DescribeRecord right after ProvisionProduct may answer not-found for a moment on AWS.
+    #[tokio::test]
+    async fn wait_record_polls_through_a_record_not_found_yet() {
+        let fake = FakeAws::start(vec![
+            json_error("DescribeRecord", "ResourceNotFoundException", "Record rec-1 not found"),
+            json(
+                "DescribeRecord",
+                j!({"RecordDetail": {"RecordId": "rec-1", "Status": "SUCCEEDED"},
+                                       "RecordOutputs": [{"OutputKey": "NotebookUserName", "OutputValue": "al"}]}),
+            ),
+        ]);
+        let ctx = fake.context().await;
+        let task = ctx.progress.silent();
+        let outputs = wait_record(&ctx, "rec-1", Deadline::secs(60), &task, "resume").await.unwrap();
+        assert_eq!(outputs.get("NotebookUserName").map(String::as_str), Some("al"));
+    }
+
+    #[test]
+    fn a_new_termination_attempt_gets_a_new_token() {
+        let first = terminate_token("pp-1", Some("rec-provision"), false);
+        assert_eq!(first, terminate_token("pp-1", Some("rec-provision"), false), "a repeated call is the same request");
+        assert_ne!(first, terminate_token("pp-1", Some("rec-failed-terminate"), false));
+        assert_ne!(first, terminate_token("pp-1", Some("rec-provision"), true));
+        assert_ne!(first, terminate_token("pp-2", Some("rec-provision"), false));
+        for t in [first, terminate_token("pp-1", None, true)] {
+            assert!(t.len() <= 128 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "{t}");
+        }
+    }
 }

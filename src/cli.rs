@@ -9,8 +9,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 // Domain types and value validators live beside naming.rs; re-exported so paths stay stable.
 pub use crate::deployment::Names;
 pub use crate::values::{
-    parse_deployment_name, parse_duration, parse_endpoint, parse_instance_type, parse_kms_key, parse_param,
-    parse_prefixed_id, parse_principal, parse_product_name, parse_ssm_prefix, parse_stack_name, parse_tag, parse_user,
+    parse_account, parse_deployment_name, parse_duration, parse_endpoint, parse_instance_type, parse_kms_key,
+    parse_param, parse_prefixed_id, parse_principal, parse_product_name, parse_ssm_prefix, parse_stack_name, parse_tag,
+    parse_user,
 };
 
 #[derive(Debug, Parser)]
@@ -203,6 +204,21 @@ pub enum Command {
     /// Check credentials, stacks, templates, product and SSM access; one line per check with a fix
     #[command(after_help = "Examples:\n  notebook-vend doctor\n  notebook-vend doctor --output json")]
     Doctor,
+    /// Print the least-privilege IAM policy of a role: end-user, operator or bootstrap
+    #[command(
+        long_about = "Print the exact least-privilege IAM policy document (JSON) a role needs, generated from the \
+            table of AWS calls each command makes (the same table the tests check the code against).\n\n\
+            end-user: provision, refresh --user, url, status, stop, start, terminate of the caller's own notebook \
+            (Service Catalog access limited by servicecatalog:userLevel = self).\n\
+            operator: the account-wide commands (list, refresh --all, watch, cull, serve) and the per-user \
+            commands for any user.\n\
+            bootstrap: bootstrap, teardown and doctor, including what CloudFormation does with the caller's \
+            credentials for the templates' resources.\n\n\
+            Region and account are `*` unless --region / --account are given. Sends no AWS request.",
+        after_help = "Examples:\n  notebook-vend policy end-user > end-user.json\n  \
+            aws iam create-policy --policy-name notebook-vend-operator --policy-document \"$(notebook-vend policy operator --account 123456789012)\""
+    )]
+    Policy(PolicyArgs),
     /// Show the effective settings and where each came from (flag, environment, file, default)
     #[command(
         after_help = "Examples:\n  notebook-vend config show\n  notebook-vend --env prod config show --output json"
@@ -279,6 +295,10 @@ pub struct TerminateArgs {
     /// Give up waiting after this many seconds (exit 3); run terminate again to resume
     #[arg(long, value_name = "SECS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
+    /// DANGEROUS: remove a provisioned product stuck after a failed termination even though its
+    /// resources cannot be deleted (Service Catalog IgnoreErrors): the notebook may be left behind
+    #[arg(long)]
+    pub ignore_errors: bool,
 }
 
 #[derive(Debug, Args)]
@@ -298,6 +318,19 @@ pub struct TeardownArgs {
     /// Give up waiting after this many seconds (exit 3); run teardown again to resume
     #[arg(long, value_name = "SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Whose policy to print
+    #[arg(value_enum)]
+    pub role: crate::permissions::Role,
+    /// Account id to put in the ARNs [default: *]
+    #[arg(long, value_name = "ID", value_parser = parse_account)]
+    pub account: Option<String>,
+    /// Partition of the ARNs (aws, aws-cn, aws-us-gov)
+    #[arg(long, default_value = "aws", value_parser = ["aws", "aws-cn", "aws-us-gov"])]
+    pub partition: String,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,7 @@ pub struct Context {
     pub(in crate::aws) sagemaker: aws_sdk_sagemaker::Client,
     pub(in crate::aws) ssm: aws_sdk_ssm::Client,
     pub(in crate::aws) cloudtrail: aws_sdk_cloudtrail::Client,
+    pub(in crate::aws) iam: aws_sdk_iam::Client,
     pub names: Names,
     pub output: OutputFormat,
     pub progress: Progress,
@@ -66,25 +67,41 @@ impl Context {
             loader = loader.endpoint_url(url);
         }
         let sdk = loader.load().await;
+        Self::from_sdk(
+            &sdk,
+            global.deployment.resolve(),
+            global.output,
+            Progress::new(global.no_progress, global.quiet),
+        )
+    }
+
+    /// The clients of one SDK configuration (also what unit tests build against a fake endpoint).
+    pub fn from_sdk(
+        sdk: &aws_config::SdkConfig,
+        names: Names,
+        output: OutputFormat,
+        progress: Progress,
+    ) -> Result<Self> {
         let region = sdk
             .region()
             .map(|r| r.to_string())
             .ok_or_else(|| usage("no AWS region: pass --region, set AWS_REGION, or set one in the profile"))?;
 
         // Loopback endpoints have no bucket subdomains: address buckets by path there.
-        let s3_conf = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(sdk.endpoint_url().is_some()).build();
+        let s3_conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
 
         Ok(Context {
-            cfn: aws_sdk_cloudformation::Client::new(&sdk),
+            cfn: aws_sdk_cloudformation::Client::new(sdk),
             s3: aws_sdk_s3::Client::from_conf(s3_conf),
-            sts: aws_sdk_sts::Client::new(&sdk),
-            catalog: aws_sdk_servicecatalog::Client::new(&sdk),
-            sagemaker: aws_sdk_sagemaker::Client::new(&sdk),
-            ssm: aws_sdk_ssm::Client::new(&sdk),
-            cloudtrail: aws_sdk_cloudtrail::Client::new(&sdk),
-            names: global.deployment.resolve(),
-            output: global.output,
-            progress: Progress::new(global.no_progress, global.quiet),
+            sts: aws_sdk_sts::Client::new(sdk),
+            catalog: aws_sdk_servicecatalog::Client::new(sdk),
+            sagemaker: aws_sdk_sagemaker::Client::new(sdk),
+            ssm: aws_sdk_ssm::Client::new(sdk),
+            cloudtrail: aws_sdk_cloudtrail::Client::new(sdk),
+            iam: aws_sdk_iam::Client::new(sdk),
+            names,
+            output,
+            progress,
             region,
             caller: OnceCell::new(),
         })
@@ -101,5 +118,93 @@ impl Context {
                 })
             })
             .await
+    }
+
+    /// The IAM principal ARN of the caller, as a portfolio principal association needs it. An
+    /// assumed-role session maps to its role, whose ARN includes the role's path: IAM Identity
+    /// Center (SSO) roles live under `/aws-reserved/sso.amazonaws.com/` (sometimes with a region
+    /// after it), so the ARN cannot be rebuilt from the session ARN; iam:GetRole gives the real one
+    /// (IAM user guide, "IAM identifiers": role ARNs include the path).
+    pub async fn principal(&self) -> Result<String> {
+        let arn = self.caller().await?.arn.clone();
+        let Some(role) = crate::naming::role_of_session(&arn) else {
+            return Ok(crate::naming::principal_from_caller(&arn));
+        };
+        match self.iam.get_role().role_name(role).send().await.aws(|| format!("reading role {role} (iam:GetRole)")) {
+            Ok(out) => {
+                Ok(out.role().map(|r| r.arn().to_owned()).unwrap_or_else(|| crate::naming::principal_from_caller(&arn)))
+            }
+            Err(e) if crate::error::has_code(&e, &["AccessDenied", "AccessDeniedException"]) => {
+                Err(e.context(format!(
+                    "the caller is a session of role {role}, whose ARN (with its path, e.g. \
+                 /aws-reserved/sso.amazonaws.com/ for SSO) only iam:GetRole can tell: allow iam:GetRole on that role, \
+                 or pass --principal with the role's full ARN (IAM console, or `aws iam get-role --role-name {role}`)"
+                )))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fake_aws::{xml, xml_error, FakeAws};
+
+    const STS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+    const IAM: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
+    const SSO_ROLE: &str = "AWSReservedSSO_DataScientist_0123456789abcdef";
+
+    fn sso_caller() -> crate::fake_aws::Answer {
+        xml(
+            "GetCallerIdentity",
+            STS,
+            &format!(
+                "<Arn>arn:aws:sts::123456789012:assumed-role/{SSO_ROLE}/alice@example.com</Arn>\
+                 <UserId>AROAX:alice@example.com</UserId><Account>123456789012</Account>"
+            ),
+        )
+    }
+
+    /// An SSO session's role lives under /aws-reserved/sso.amazonaws.com/: the principal is the
+    /// role's real ARN (from iam:GetRole), not one rebuilt without the path.
+    #[tokio::test]
+    async fn sso_session_maps_to_the_role_arn_with_its_path() {
+        let real = format!("arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/{SSO_ROLE}");
+        let fake = FakeAws::start(vec![
+            sso_caller(),
+            xml(
+                "GetRole",
+                IAM,
+                &format!(
+                    "<Role><Path>/aws-reserved/sso.amazonaws.com/eu-west-1/</Path><RoleName>{SSO_ROLE}</RoleName>\
+                     <RoleId>AROAX</RoleId><Arn>{real}</Arn><CreateDate>2024-01-01T00:00:00Z</CreateDate></Role>"
+                ),
+            ),
+        ]);
+        let ctx = fake.context().await;
+        assert_eq!(ctx.principal().await.unwrap(), real);
+        assert_eq!(fake.served(), ["GetCallerIdentity", "GetRole"]);
+    }
+
+    #[tokio::test]
+    async fn a_denied_get_role_says_what_is_needed() {
+        let fake = FakeAws::start(vec![
+            sso_caller(),
+            xml_error("GetRole", 403, "AccessDenied", "not authorized to perform: iam:GetRole"),
+        ]);
+        let e = fake.context().await.principal().await.unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("iam:GetRole") && msg.contains("--principal") && msg.contains(SSO_ROLE), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn an_iam_user_needs_no_lookup() {
+        let fake = FakeAws::start(vec![xml(
+            "GetCallerIdentity",
+            STS,
+            "<Arn>arn:aws:iam::123456789012:user/ops/bob</Arn><UserId>AIDA</UserId><Account>123456789012</Account>",
+        )]);
+        assert_eq!(fake.context().await.principal().await.unwrap(), "arn:aws:iam::123456789012:user/ops/bob");
+        assert_eq!(fake.served(), ["GetCallerIdentity"]);
     }
 }

@@ -9,8 +9,11 @@ pub mod cmd;
 pub mod config;
 pub mod deployment;
 pub mod error;
+#[cfg(test)]
+pub(crate) mod fake_aws;
 pub mod naming;
 pub mod output;
+pub mod permissions;
 pub mod poll;
 pub mod progress;
 pub mod templates;
@@ -30,6 +33,46 @@ use error::Failure;
 /// `layers` are the environment and file values clap used as defaults; `origins` tells, for each
 /// argument, whether clap took it from a flag or its (layered) default: `config show` reports both.
 pub async fn run(cli: Cli, layers: config::Layers, origins: config::ClapOrigins) -> Result<()> {
+    let operator = operator_command(&cli.command);
+    let result = dispatch(&cli, layers, origins).await;
+    match operator {
+        Some(what) => result.map_err(|e| operator_hint(e, what)),
+        None => result,
+    }
+}
+
+/// Account-wide commands, for operators: AWS's end-user access (AWSServiceCatalogEndUserFullAccess)
+/// sees only the caller's own provisioned products (`servicecatalog:userLevel = self`).
+fn operator_command(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::List(_) => Some("list"),
+        Command::Refresh(a) if a.all => Some("refresh --all"),
+        Command::Watch(_) => Some("watch"),
+        Command::Cull(_) => Some("cull"),
+        Command::Bootstrap(_) => Some("bootstrap"),
+        Command::Teardown(_) => Some("teardown"),
+        _ => None,
+    }
+}
+
+/// An access denial in an operator command says so, and what to do instead.
+fn operator_hint(e: anyhow::Error, what: &'static str) -> anyhow::Error {
+    let denied = error::aws_error(&e).and_then(|a| a.code.as_deref()).is_some_and(|c| {
+        matches!(c, "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthorizationError")
+    });
+    if !denied {
+        return e;
+    }
+    let role = if what == "bootstrap" || what == "teardown" { "bootstrap" } else { "operator" };
+    e.context(format!(
+        "`{what}` is an operator command: it works on every user's notebooks (or the deployment) and needs \
+         the permissions `notebook-vend policy {role}` prints; with end-user access, use the per-user commands \
+         (provision, refresh --user, url, status, stop, start, terminate) on your own notebook"
+    ))
+}
+
+/// The one dispatch.
+async fn dispatch(cli: &Cli, layers: config::Layers, origins: config::ClapOrigins) -> Result<()> {
     let global = &cli.global;
     // One dispatch. Commands that need no AWS return before the context is built; input read from
     // disk is checked before the first AWS call; watch and serve run until a signal and handle it
@@ -45,13 +88,16 @@ pub async fn run(cli: Cli, layers: config::Layers, origins: config::ClapOrigins)
     match &cli.command {
         Command::Config(_) => {
             let env = global.config_env.as_deref().unwrap_or("default");
-            cmd::config::run(global.output, layers.file.as_ref(), env, config::show(&cli, &origins, &layers))
+            cmd::config::run(global.output, layers.file.as_ref(), env, config::show(cli, &origins, &layers))
         }
         Command::Completions(args) => {
             cmd::completions::run(args);
             Ok(())
         }
         Command::Man => cmd::man::run(),
+        Command::Policy(args) => {
+            cmd::policy::run(args, &global.deployment.resolve(), global.region.as_deref(), global.output)
+        }
         Command::Bootstrap(args) => {
             let inputs = cmd::bootstrap::read_inputs(args, &global.deployment.resolve())?;
             aws!(|ctx| cmd::bootstrap::run(args, inputs, &ctx))

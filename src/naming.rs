@@ -64,6 +64,54 @@ pub fn provision_token(
     format!("nv-{}", &hex::encode(h.finalize())[..40])
 }
 
+/// IAM role names: at most 64 characters (IAM user guide, "IAM and AWS STS quotas"; botocore iam
+/// CreateRole.RoleName max 64).
+pub const IAM_ROLE_NAME_MAX: usize = 64;
+/// CloudFormation stack names: at most 128 characters (botocore cloudformation CreateStack.StackName).
+pub const STACK_NAME_MAX: usize = 128;
+/// Portfolio display names: at most 100 characters (botocore servicecatalog CreatePortfolio.DisplayName).
+pub const PORTFOLIO_NAME_MAX: usize = 100;
+/// Product names: at most 8191 characters (botocore servicecatalog CreateProduct.Name, ProductViewName).
+pub const PRODUCT_NAME_MAX: usize = 8191;
+/// The default suffix of the notebook role name in s3-iam-config.yml (SageMakerNotebookInstanceRoleName).
+pub const DEFAULT_ROLE_SUFFIX: &str = "SageMakerNotebookInstanceRole";
+
+/// The names a deployment derives, each checked against its AWS limit before any call, so that a
+/// bootstrap never half-creates a deployment whose second stack fails on a name. Not checked:
+/// the bucket and the launch role, whose names CloudFormation generates from the stack name and
+/// trims to fit (CloudFormation user guide, "Name type": a generated physical ID), and the
+/// notebook and lifecycle-config names, bounded by the user name (`validate_user`).
+pub fn check_deployment_names(
+    s3_stack: &str,
+    catalog_stack: &str,
+    role_suffix: &str,
+    portfolio: Option<&str>,
+    product: &str,
+) -> Result<(), String> {
+    let role = format!("{s3_stack}-{role_suffix}");
+    let checks = [
+        (
+            "IAM role name",
+            role.as_str(),
+            IAM_ROLE_NAME_MAX,
+            "shorten --name or --s3-stack (or SageMakerNotebookInstanceRoleName)",
+        ),
+        ("stack name", s3_stack, STACK_NAME_MAX, "shorten --s3-stack"),
+        ("stack name", catalog_stack, STACK_NAME_MAX, "shorten --catalog-stack"),
+        ("portfolio name", portfolio.unwrap_or(""), PORTFOLIO_NAME_MAX, "shorten --name or PortfolioName"),
+        ("product name", product, PRODUCT_NAME_MAX, "shorten --product-name or --name"),
+    ];
+    for (what, name, max, fix) in checks {
+        if name.chars().count() > max {
+            return Err(format!(
+                "{what} {name:?} would be {} characters; AWS allows at most {max}: {fix}",
+                name.chars().count()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Tag keys and values as AWS allows them (no reserved `aws:` prefix).
 pub fn validate_tag(key: &str, value: &str) -> Result<(), String> {
     let charset = |s: &str| s.chars().all(|c| c.is_alphanumeric() || " _.:/=+-@".contains(c));
@@ -107,7 +155,15 @@ pub fn validate_principal(arn: &str) -> Result<(), String> {
     }
 }
 
-/// The IAM principal for a caller identity: an assumed-role session maps to its role.
+/// The role name of an assumed-role session ARN
+/// (`arn:aws:sts::123456789012:assumed-role/Role/session` -> `Role`), or None.
+pub fn role_of_session(caller_arn: &str) -> Option<&str> {
+    let (_, rest) = caller_arn.split_once(":assumed-role/")?;
+    rest.split('/').next().filter(|r| !r.is_empty())
+}
+
+/// The IAM principal for a caller identity when no lookup is possible: an assumed-role session
+/// maps to its role, without its path (Context::principal reads the real ARN with iam:GetRole).
 pub fn principal_from_caller(caller_arn: &str) -> String {
     // arn:aws:sts::123456789012:assumed-role/Role/session -> arn:aws:iam::123456789012:role/Role
     if let Some((head, rest)) = caller_arn.split_once(":assumed-role/") {
@@ -151,6 +207,22 @@ mod tests {
         assert_ne!(t, provision_token("1", "prod-1", "pa-1", "alice", "2026-11-24", 1));
         assert_ne!(t, provision_token("1", "prod-1", "pa-1", "bob", "2026-11-24", 0));
         assert!(t.len() <= 128 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    }
+
+    #[test]
+    fn derived_names_fit_aws_limits() {
+        // The longest --name (20) with the default suffix is exactly IAM's 64.
+        let n = "n".repeat(20);
+        let s3 = format!("{n}-s3-iam-config");
+        assert_eq!(format!("{s3}-{DEFAULT_ROLE_SUFFIX}").len(), 64);
+        assert!(check_deployment_names(&s3, "c", DEFAULT_ROLE_SUFFIX, Some("p"), "prod").is_ok());
+        // 24 characters (the old maximum) made a 68-character role name.
+        let s3 = format!("{}-s3-iam-config", "n".repeat(24));
+        let e = check_deployment_names(&s3, "c", DEFAULT_ROLE_SUFFIX, None, "prod").unwrap_err();
+        assert!(e.contains("IAM role name") && e.contains("68 characters") && e.contains("64"), "{e}");
+        let e = check_deployment_names("s", "c", "R", Some(&"p".repeat(101)), "prod").unwrap_err();
+        assert!(e.contains("portfolio name") && e.contains("100"), "{e}");
+        assert!(check_deployment_names("s", &"c".repeat(129), "R", None, "p").unwrap_err().contains("128"));
     }
 
     #[test]

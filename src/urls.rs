@@ -33,21 +33,44 @@ pub struct Stored {
     pub session_expires: String,
 }
 
-pub fn tier_for(value: &str) -> Result<ParameterTier> {
+/// The tier to send with PutParameter, or None to send no tier.
+///
+/// AWS never moves an Advanced parameter back to Standard, and a tier given in the request is
+/// applied (botocore `ssm` PutParameter.Tier; SSM user guide, "Managing parameter tiers": "you
+/// can't revert an advanced parameter to a standard parameter"). A request without a tier gets
+/// the account's default tier ("Specifying a default parameter tier"), which is Standard unless
+/// changed: so an Advanced parameter is written as Advanced again, a value over 4 KB asks for
+/// Advanced, and anything else sends no tier (the account's default decides).
+pub fn tier_for(value: &str, current: Option<&ParameterTier>) -> Result<Option<ParameterTier>> {
     match value.len() {
-        n if n <= STANDARD_MAX => Ok(ParameterTier::Standard),
-        n if n <= ADVANCED_MAX => Ok(ParameterTier::Advanced),
-        n => bail!("the presigned URL is {n} bytes, more than SSM's {ADVANCED_MAX}-byte limit"),
+        n if n > ADVANCED_MAX => bail!("the presigned URL is {n} bytes, more than SSM's {ADVANCED_MAX}-byte limit"),
+        n if n > STANDARD_MAX => Ok(Some(ParameterTier::Advanced)),
+        _ if current == Some(&ParameterTier::Advanced) => Ok(Some(ParameterTier::Advanced)),
+        _ => Ok(None),
     }
 }
 
-/// PutParameter (overwrite) then tag it: PutParameter cannot tag when it overwrites.
-pub async fn store(ctx: &Context, user: &str, url: &str, session_seconds: i32, kind: ParameterType) -> Result<Stored> {
+/// The current tier of the user's parameter (DescribeParameters: metadata only, no value), or
+/// None when it does not exist yet.
+pub async fn current_tier(ctx: &Context, user: &str) -> Result<Option<ParameterTier>> {
+    Ok(describe(ctx, Some(user)).await?.into_iter().next().and_then(|(_, p)| p.tier().cloned()))
+}
+
+/// PutParameter (overwrite) then tag it: PutParameter cannot tag when it overwrites. `current` is
+/// the parameter's tier now (see `current_tier`): it is never downgraded.
+pub async fn store(
+    ctx: &Context,
+    user: &str,
+    url: &str,
+    session_seconds: i32,
+    kind: ParameterType,
+    current: Option<&ParameterTier>,
+) -> Result<Stored> {
     let name = naming::parameter_name(&ctx.names.ssm_prefix, user);
     let now = SystemTime::now();
     let stored_at = rfc3339(&DateTime::from(now));
     let expires = rfc3339(&DateTime::from(now + Duration::from_secs(session_seconds as u64)));
-    let tier = tier_for(url)?;
+    let tier = tier_for(url, current)?;
     let ssm_type = match kind {
         ParameterType::SecureString => SsmType::SecureString,
         ParameterType::String => SsmType::String,
@@ -62,7 +85,7 @@ pub async fn store(ctx: &Context, user: &str, url: &str, session_seconds: i32, k
         .name(&name)
         .value(url)
         .r#type(ssm_type.clone())
-        .tier(tier.clone())
+        .set_tier(tier.clone())
         .description(description)
         .overwrite(true)
         .send()
@@ -84,7 +107,7 @@ pub async fn store(ctx: &Context, user: &str, url: &str, session_seconds: i32, k
     Ok(Stored {
         parameter: name,
         parameter_type: ssm_type.as_str().to_owned(),
-        tier: tier.as_str().to_owned(),
+        tier: out.tier().or(tier.as_ref()).unwrap_or(&ParameterTier::Standard).as_str().to_owned(),
         version: out.version(),
         stored_at,
         session_expires: expires,
@@ -195,9 +218,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tier_follows_size() {
-        assert_eq!(tier_for(&"x".repeat(4096)).unwrap(), ParameterTier::Standard);
-        assert_eq!(tier_for(&"x".repeat(4097)).unwrap(), ParameterTier::Advanced);
-        assert!(tier_for(&"x".repeat(8193)).is_err());
+    fn tier_follows_size_and_is_never_downgraded() {
+        let small = "x".repeat(4096);
+        assert_eq!(tier_for(&small, None).unwrap(), None);
+        assert_eq!(tier_for(&small, Some(&ParameterTier::Standard)).unwrap(), None);
+        // AWS refuses Advanced -> Standard: an Advanced parameter stays Advanced.
+        assert_eq!(tier_for(&small, Some(&ParameterTier::Advanced)).unwrap(), Some(ParameterTier::Advanced));
+        assert_eq!(tier_for(&"x".repeat(4097), None).unwrap(), Some(ParameterTier::Advanced));
+        assert!(tier_for(&"x".repeat(8193), Some(&ParameterTier::Advanced)).is_err());
     }
 }

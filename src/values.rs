@@ -79,17 +79,34 @@ pub fn parse_stack_name(s: &str) -> Result<String, String> {
     }
 }
 
+/// Longest --name: `<name>-s3-iam-config-SageMakerNotebookInstanceRole` is then 64 characters.
+pub const MAX_DEPLOYMENT_NAME: usize =
+    naming::IAM_ROLE_NAME_MAX - "-s3-iam-config-".len() - naming::DEFAULT_ROLE_SUFFIX.len();
+
 pub fn parse_deployment_name(s: &str) -> Result<String, String> {
-    // Short enough that "<name>-service-catalog-config" and the derived role names stay valid.
+    // Short enough that the derived IAM role "<name>-s3-iam-config-SageMakerNotebookInstanceRole"
+    // fits IAM's 64 characters (20 + 14 + 1 + 29 = 64; naming::check_deployment_names).
     let ok = !s.is_empty()
-        && s.len() <= 24
+        && s.len() <= MAX_DEPLOYMENT_NAME
         && s.starts_with(|c: char| c.is_ascii_alphabetic())
         && !s.ends_with('-')
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if ok {
         Ok(s.to_owned())
     } else {
-        Err(format!("deployment name {s:?} must be 1..24 letters, digits and inner hyphens, starting with a letter"))
+        Err(format!(
+            "deployment name {s:?} must be 1..{MAX_DEPLOYMENT_NAME} letters, digits and inner hyphens, starting with a \
+             letter (the IAM role named after it must fit IAM's 64 characters)"
+        ))
+    }
+}
+
+/// An AWS account id: 12 digits.
+pub fn parse_account(s: &str) -> Result<String, String> {
+    if s.len() == 12 && s.chars().all(|c| c.is_ascii_digit()) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("account {s:?} must be 12 digits"))
     }
 }
 

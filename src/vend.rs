@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use crate::cli::UrlStoreArgs;
 use crate::context::Context;
-use crate::error::has_code;
 use crate::naming;
 use crate::notebook::{self, WhenStopped};
 use crate::poll::Deadline;
@@ -62,21 +61,30 @@ pub struct Request<'a> {
 pub async fn deliver(ctx: &Context, req: &Request<'_>, deadline: Deadline, task: &Task) -> Result<Delivery> {
     let name = naming::notebook_name(req.user);
     progress::set_in_flight(format!("storing the URL of {name}; run `{}` to finish", req.resume));
-    // A running notebook (the usual case for refresh, refresh --all, serve) needs no describe:
-    // presign at once. SageMaker refuses it with a ValidationException when the notebook is not
-    // InService or does not exist; only then wait for it (which also words the error).
-    let (status, url) = match notebook::presign(ctx, &name, req.store.session_seconds).await {
-        Ok(url) => ("InService".to_owned(), url),
-        Err(e) if has_code(&e, &["ValidationException"]) => {
+    // AWS documents no state precondition for CreatePresignedNotebookInstanceUrl (botocore
+    // sagemaker model; SageMaker API reference): a URL it answers proves nothing about the
+    // notebook. So the notebook is described alongside the presign (same latency as presigning
+    // alone), with the parameter's current tier, and a URL is kept only when the notebook is known
+    // InService; otherwise it is dropped, the notebook is waited for (or started), and a new URL
+    // minted. A refused presign is an error like any other.
+    let (described, presigned, tier) = tokio::join!(
+        notebook::describe(ctx, &name),
+        notebook::presign(ctx, &name, req.store.session_seconds),
+        urls::current_tier(ctx, req.user)
+    );
+    let (status, url) = match described? {
+        Some(nb) if nb.status == "InService" => (nb.status, presigned?),
+        _ => {
+            drop(presigned);
             let nb = notebook::wait_in_service(ctx, req.user, req.grace, req.when_stopped, deadline, task, &req.resume)
                 .await?;
             task.set(format!("notebook {name}: InService, storing a presigned URL"));
             progress::set_in_flight(format!("storing the URL of {name}; run `{}` to finish", req.resume));
             (nb.status, notebook::presign(ctx, &name, req.store.session_seconds).await?)
         }
-        Err(e) => return Err(e),
     };
-    let stored = urls::store(ctx, req.user, &url, req.store.session_seconds, req.store.parameter_type).await?;
+    let stored =
+        urls::store(ctx, req.user, &url, req.store.session_seconds, req.store.parameter_type, tier?.as_ref()).await?;
     tracing::info!(user = req.user, parameter = %stored.parameter, version = stored.version, "stored a fresh URL");
     Ok(Delivery { user: req.user.to_owned(), notebook: name, status, stored, url: req.show_url.then_some(url) })
 }

@@ -33,13 +33,21 @@ pub fn read_inputs(args: &BootstrapArgs, names: &Names) -> Result<Inputs> {
         naming::validate_principal(p)
             .map_err(|e| usage(format!("{}: UserIAMPrincipal: {e}", templates::CATALOG_PARAMS)))?;
     }
+    let s3_iam_params = sources.parameters(templates::S3_IAM_PARAMS)?;
+    let role_suffix = s3_iam_params
+        .get("SageMakerNotebookInstanceRoleName")
+        .map(String::as_str)
+        .unwrap_or(naming::DEFAULT_ROLE_SUFFIX);
+    let portfolio = names.portfolio_name.as_deref().or(catalog_params.get("PortfolioName").map(String::as_str));
+    naming::check_deployment_names(&names.s3_stack, &names.catalog_stack, role_suffix, portfolio, &names.product_name)
+        .map_err(usage)?;
     let product_key =
         catalog_params.get("ServiceCatalogTemplateName").cloned().unwrap_or_else(|| templates::PRODUCT.to_owned());
     Ok(Inputs {
         s3_iam: StackSpec {
             name: names.s3_stack.clone(),
             template: sources.template(templates::S3_IAM)?,
-            parameters: sources.parameters(templates::S3_IAM_PARAMS)?,
+            parameters: s3_iam_params,
         },
         catalog_template: sources.template(templates::CATALOG)?,
         catalog_params,
@@ -105,7 +113,7 @@ pub async fn run(args: &BootstrapArgs, inputs: Inputs, ctx: &Context) -> Result<
     let deadline = Deadline::secs(args.timeout);
     let principal = match (&args.principal, inputs.catalog_params.get("UserIAMPrincipal")) {
         (Some(p), _) | (None, Some(p)) => p.clone(),
-        (None, None) => naming::principal_from_caller(&ctx.caller().await?.arn),
+        (None, None) => ctx.principal().await?,
     };
     let summary = if args.dry_run {
         plan_only(ctx, &inputs, principal).await?

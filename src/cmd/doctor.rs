@@ -144,12 +144,7 @@ pub async fn run(ctx: &Context) -> Result<()> {
         Ok(found) => {
             check("ssm prefix", Status::Ok, format!("{prefix} readable, {} URL parameter(s)", found.len()), None)
         }
-        Err(e) => check(
-            "ssm prefix",
-            Status::Fail,
-            format!("{e:#}"),
-            Some(format!("allow ssm:DescribeParameters and ssm:GetParameter on {prefix}*")),
-        ),
+        Err(e) => check("ssm prefix", Status::Fail, format!("{e:#}"), Some(ssm_fix(prefix))),
     });
 
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
@@ -158,6 +153,17 @@ pub async fn run(ctx: &Context) -> Result<()> {
         bail!("{failed} check(s) failed");
     }
     Ok(())
+}
+
+/// What to grant when the URL parameters cannot be listed. ssm:DescribeParameters has no
+/// resource-level permissions (Service Authorization Reference, Systems Manager: its resource is
+/// `*`), so a grant scoped to the prefix never allows it.
+fn ssm_fix(prefix: &str) -> String {
+    format!(
+        "allow ssm:DescribeParameters on resource \"*\" (it has no resource-level permissions), and \
+         ssm:GetParameter on arn:aws:ssm:<region>:<account>:parameter{prefix}*; `notebook-vend policy end-user` \
+         prints the whole policy"
+    )
 }
 
 /// The deployed template against the one built into this binary.
@@ -192,5 +198,17 @@ async fn product_object(ctx: &Context, bucket: &str, body: &str) -> Check {
             check(name, Status::Fail, format!("s3://{bucket}/{key} is missing"), Some(BOOTSTRAP.into()))
         }
         Err(e) => check(name, Status::Fail, format!("{e:#}"), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssm_advice_names_resource_star_for_describe_parameters() {
+        let fix = ssm_fix("/SageMaker/Notebooks/");
+        assert!(fix.contains("ssm:DescribeParameters on resource \"*\""), "{fix}");
+        assert!(fix.contains("parameter/SageMaker/Notebooks/*"), "{fix}");
     }
 }

@@ -7,6 +7,7 @@ pub mod cull;
 pub mod doctor;
 pub mod list;
 pub mod man;
+pub mod policy;
 pub mod provision;
 pub mod refresh;
 pub mod serve;

@@ -246,7 +246,8 @@ pub async fn run(args: &TeardownArgs, ctx: &Context) -> Result<()> {
             .map(|pp| {
                 let counter = &counter;
                 async move {
-                    let result = terminate_one(ctx, pp, pp.user.as_deref(), deadline, &ctx.progress.silent()).await;
+                    let result =
+                        terminate_one(ctx, pp, pp.user.as_deref(), false, deadline, &ctx.progress.silent()).await;
                     counter.inc();
                     match result {
                         Ok(_) => {

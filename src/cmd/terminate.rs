@@ -171,9 +171,12 @@ pub async fn run(args: &TerminateArgs, ctx: &Context) -> Result<()> {
     let task = ctx.progress.task(format!("terminating the notebook of {user}"));
     match &pp {
         Some(pp) => {
-            let done = terminate_one(ctx, pp, Some(user), deadline, &task).await?;
+            let done = terminate_one(ctx, pp, Some(user), args.ignore_errors, deadline, &task).await?;
             result.record_id = Some(done.record_id);
             result.parameter_deleted = done.parameter_deleted;
+            if let Some(left) = done.left_behind {
+                result.message = left;
+            }
         }
         None => {
             // What a previous run left: a notebook still being deleted, a parameter.
@@ -184,16 +187,20 @@ pub async fn run(args: &TerminateArgs, ctx: &Context) -> Result<()> {
     }
     progress::clear_in_flight();
     drop(task);
-    result.message = match &pp {
-        Some(p) => format!("terminated {} of {user}: notebook and URL parameter are gone", p.name),
-        None => format!("removed what was left for {user}"),
-    };
+    if result.message.is_empty() {
+        result.message = match &pp {
+            Some(p) => format!("terminated {} of {user}: notebook and URL parameter are gone", p.name),
+            None => format!("removed what was left for {user}"),
+        };
+    }
     crate::output::emit(ctx.output, &result)
 }
 
 pub(crate) struct Done {
     pub record_id: String,
     pub parameter_deleted: bool,
+    /// With IgnoreErrors: what Service Catalog left behind (the notebook still exists).
+    pub left_behind: Option<String>,
 }
 
 /// Terminate one provisioned product and wait for its record; with its user known, also wait for
@@ -204,6 +211,7 @@ pub(crate) async fn terminate_one(
     ctx: &Context,
     pp: &Provisioned,
     user: Option<&str>,
+    ignore_errors: bool,
     deadline: Deadline,
     task: &Task,
 ) -> Result<Done> {
@@ -232,19 +240,42 @@ pub(crate) async fn terminate_one(
         Some(r) => r,
         None => {
             progress::set_resumable(format!("TerminateProvisionedProduct {} was being sent", pp.name), &resume);
-            catalog::terminate(ctx, pp).await?
+            catalog::terminate(ctx, pp, ignore_errors).await?
         }
     };
     task.set(format!("{}: record {record_id}", pp.name));
     progress::set_resumable(format!("termination of {} is in progress (record {record_id})", pp.name), &resume);
-    catalog::wait_record(ctx, &record_id, deadline, task, &resume).await?;
+    let failed_hint = format!(
+        "run `{resume}` again to retry the termination (a new attempt), or add --ignore-errors to remove the \
+         provisioned product even though its resources cannot be deleted (they are left behind)"
+    );
+    catalog::wait_record(ctx, &record_id, deadline, task, &resume).await.map_err(|e| {
+        if exit_code(&e) == exit::AWS && aws_error(&e).is_none() && user.is_some() && !ignore_errors {
+            e.context(failed_hint)
+        } else {
+            e
+        }
+    })?;
     let mut parameter_deleted = false;
+    let mut left_behind = None;
     if let Some(user) = user {
         let name = naming::notebook_name(user);
-        notebook::wait_for(ctx, &name, None, deadline, task, &resume).await?;
+        let left =
+            if ignore_errors { notebook::describe(ctx, &name).await?.filter(|n| n.status != "Deleting") } else { None };
+        match left {
+            // IgnoreErrors removed the product but its stack could not delete the notebook.
+            Some(nb) => {
+                left_behind = Some(format!(
+                    "removed {} of {user} with --ignore-errors, but notebook {name} ({}) was left behind: \
+                     delete it in SageMaker when it is no longer needed",
+                    pp.name, nb.status
+                ));
+            }
+            None => notebook::wait_for(ctx, &name, None, deadline, task, &resume).await?,
+        }
         parameter_deleted = urls::delete(ctx, user).await?;
     }
-    Ok(Done { record_id, parameter_deleted })
+    Ok(Done { record_id, parameter_deleted, left_behind })
 }
 
 #[cfg(test)]

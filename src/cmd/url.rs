@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use crate::cli::UrlArgs;
 use crate::context::Context;
-use crate::error::has_code;
 use crate::naming;
 use crate::notebook;
 use crate::urls;
@@ -39,30 +38,30 @@ pub async fn run(args: &UrlArgs, ctx: &Context) -> Result<()> {
         (url, "stored")
     } else {
         let name = naming::notebook_name(user);
-        // One call when the notebook runs; SageMaker's refusal is explained by a describe.
-        match notebook::presign(ctx, &name, args.session_seconds).await {
-            Ok(url) => (url, "fresh"),
-            Err(e) if has_code(&e, &["ValidationException"]) => match notebook::describe(ctx, &name).await? {
-                None => bail!("no notebook {name}; provision it with `notebook-vend provision --user {user}`"),
-                Some(nb) => match nb.state() {
-                    Nb::InService => return Err(e),
-                    Nb::Stopped => {
-                        bail!("notebook {name} is Stopped; start it with `notebook-vend start --user {user}`")
-                    }
-                    // botocore NotebookInstanceStatus; SageMaker ends maintenance on its own.
-                    Nb::PendingMaintenance | Nb::InMaintenance => bail!(
-                        "notebook {name} is {} (SageMaker maintenance); a URL needs it InService: \
-                         `notebook-vend refresh --user {user}` waits for it and stores one",
-                        nb.status
-                    ),
-                    Nb::Pending | Nb::Stopping | Nb::Failed | Nb::Deleting | Nb::Updating => {
-                        bail!("notebook {name} is {}; a URL needs it InService", nb.status)
-                    }
-                    // A state newer than this SDK (the enum is #[non_exhaustive]).
-                    _ => bail!("notebook {name} is {}; a URL needs it InService", nb.status),
-                },
+        // A presign is not a state check (AWS documents no state precondition for
+        // CreatePresignedNotebookInstanceUrl): the notebook is described alongside (same latency),
+        // and the URL is printed only when the notebook is InService.
+        let (described, presigned) =
+            tokio::join!(notebook::describe(ctx, &name), notebook::presign(ctx, &name, args.session_seconds));
+        match described? {
+            None => bail!("no notebook {name}; provision it with `notebook-vend provision --user {user}`"),
+            Some(nb) => match nb.state() {
+                Nb::InService => (presigned?, "fresh"),
+                Nb::Stopped => {
+                    bail!("notebook {name} is Stopped; start it with `notebook-vend start --user {user}`")
+                }
+                // botocore NotebookInstanceStatus; SageMaker ends maintenance on its own.
+                Nb::PendingMaintenance | Nb::InMaintenance => bail!(
+                    "notebook {name} is {} (SageMaker maintenance); a URL needs it InService: \
+                     `notebook-vend refresh --user {user}` waits for it and stores one",
+                    nb.status
+                ),
+                Nb::Pending | Nb::Stopping | Nb::Failed | Nb::Deleting | Nb::Updating => {
+                    bail!("notebook {name} is {}; a URL needs it InService", nb.status)
+                }
+                // A state newer than this SDK (the enum is #[non_exhaustive]).
+                _ => bail!("notebook {name} is {}; a URL needs it InService", nb.status),
             },
-            Err(e) => return Err(e),
         }
     };
     if args.open {

@@ -73,7 +73,7 @@ struct Pp {
 }
 
 async fn search(ctx: &Context, product: &Product) -> Result<Vec<Pp>> {
-    Ok(catalog::search_provisioned(ctx, product)
+    Ok(catalog::search_provisioned(ctx, product, catalog::Scope::Account)
         .await?
         .iter()
         .map(|p| Pp {

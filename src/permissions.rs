@@ -1,0 +1,529 @@
+//! The one table of AWS calls each command makes, and the IAM permission each needs. `policy`
+//! prints a role's least-privilege policy from it; the tests check it against the code: a unit
+//! test finds every SDK call in src/ in the table, and an end-to-end test runs the commands
+//! against the sandbox and requires every operation in its request log to be in the table for
+//! that command.
+//!
+//! Roles (issue 12, A9/B):
+//! - end-user: a data scientist's own notebook (provision, refresh --user, url, status, stop,
+//!   start, terminate). Service Catalog calls on provisioned products and records are limited to
+//!   the caller's own with `servicecatalog:userLevel = self`, as in AWS's managed policy
+//!   AWSServiceCatalogEndUserFullAccess (Service Catalog admin guide, "Example policies for
+//!   managing provisioned products").
+//! - operator: everyone's notebooks (list, refresh --all, watch, cull, serve) and the per-user
+//!   commands for any user: account-level access.
+//! - bootstrap: deploys and removes the deployment (bootstrap, teardown, doctor), including what
+//!   CloudFormation does with the caller's credentials for the resources of the two templates.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::cli::Names;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// A data scientist with their own notebook
+    EndUser,
+    /// Runs the account-wide commands for every user's notebook
+    Operator,
+    /// Deploys, checks and removes the deployment
+    Bootstrap,
+}
+
+/// What a permission applies to; rendered into ARNs with the deployment's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Res {
+    /// Needs no IAM permission (sts:GetCallerIdentity: "No permissions are required").
+    NoPermission,
+    /// The action has no resource-level permissions (or its resources are not known before the
+    /// call, such as Service Catalog products and records): resource `*`.
+    Any,
+    /// Service Catalog provisioned products and records, the caller's own for an end user
+    /// (`servicecatalog:userLevel = self`); account-wide for operators.
+    Provisioned,
+    /// The tool's notebook instances, `<user>-Notebook` (SageMaker ARNs are lower case).
+    Notebook,
+    /// The URL parameters under the deployment's prefix.
+    Parameter,
+    /// The deployment's two stacks.
+    Stacks,
+    /// The bootstrap bucket (its name is generated from the s3-iam stack's name) and its objects.
+    Bucket,
+    /// IAM roles: the notebook role, the launch role and (GetRole) the caller's own role.
+    Roles,
+}
+
+/// One AWS call as the sandbox's request log names it (`operation`) and the IAM action it needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Call {
+    pub operation: &'static str,
+    pub action: &'static str,
+    pub resource: Res,
+}
+
+const fn c(operation: &'static str, action: &'static str, resource: Res) -> Call {
+    Call { operation, action, resource }
+}
+
+/// Permissions CloudFormation uses with the caller's credentials for a template's resources are
+/// marked by an empty operation: the tool does not send them itself (CloudFormation resource
+/// provider schemas of each type, `handlers.create/update/delete.permissions`).
+const fn cfn(action: &'static str, resource: Res) -> Call {
+    Call { operation: "", action, resource }
+}
+
+pub struct CommandCalls {
+    pub command: &'static str,
+    pub role: Role,
+    pub calls: &'static [Call],
+}
+
+use Res::*;
+
+const IDENTITY: Call = c("GetCallerIdentity", "sts:GetCallerIdentity", NoPermission);
+const SEARCH_PRODUCTS: Call = c("SearchProducts", "servicecatalog:SearchProducts", Any);
+const DESCRIBE_PRODUCT: Call = c("DescribeProduct", "servicecatalog:DescribeProduct", Any);
+const DESCRIBE_PP: Call = c("DescribeProvisionedProduct", "servicecatalog:DescribeProvisionedProduct", Provisioned);
+const SEARCH_PP: Call = c("SearchProvisionedProducts", "servicecatalog:SearchProvisionedProducts", Provisioned);
+const DESCRIBE_RECORD: Call = c("DescribeRecord", "servicecatalog:DescribeRecord", Provisioned);
+const TERMINATE_PP: Call = c("TerminateProvisionedProduct", "servicecatalog:TerminateProvisionedProduct", Provisioned);
+const DESCRIBE_NB: Call = c("DescribeNotebookInstance", "sagemaker:DescribeNotebookInstance", Notebook);
+const PRESIGN: Call = c("CreatePresignedNotebookInstanceUrl", "sagemaker:CreatePresignedNotebookInstanceUrl", Notebook);
+const START_NB: Call = c("StartNotebookInstance", "sagemaker:StartNotebookInstance", Notebook);
+const STOP_NB: Call = c("StopNotebookInstance", "sagemaker:StopNotebookInstance", Notebook);
+// ssm:DescribeParameters has no resource-level permissions (Service Authorization Reference).
+const DESCRIBE_PARAMS: Call = c("DescribeParameters", "ssm:DescribeParameters", Any);
+const PUT_PARAM: Call = c("PutParameter", "ssm:PutParameter", Parameter);
+const TAG_PARAM: Call = c("AddTagsToResource", "ssm:AddTagsToResource", Parameter);
+const GET_PARAM: Call = c("GetParameter", "ssm:GetParameter", Parameter);
+const DELETE_PARAM: Call = c("DeleteParameter", "ssm:DeleteParameter", Parameter);
+// DeleteParameters is authorized as ssm:DeleteParameter on each name.
+const DELETE_PARAMS: Call = c("DeleteParameters", "ssm:DeleteParameter", Parameter);
+const DESCRIBE_STACKS: Call = c("DescribeStacks", "cloudformation:DescribeStacks", Stacks);
+const STACK_EVENTS: Call = c("DescribeStackEvents", "cloudformation:DescribeStackEvents", Stacks);
+const GET_TEMPLATE: Call = c("GetTemplate", "cloudformation:GetTemplate", Stacks);
+// HeadObject is authorized as s3:GetObject.
+const HEAD_OBJECT: Call = c("HeadObject", "s3:GetObject", Bucket);
+
+/// Resolve the product and its launch path: end-user calls only (no ListProvisioningArtifacts).
+const RESOLVE: [Call; 2] = [SEARCH_PRODUCTS, DESCRIBE_PRODUCT];
+/// Deliver a URL (provision, refresh, start --refresh, serve, watch).
+const DELIVER: [Call; 6] = [DESCRIBE_NB, PRESIGN, START_NB, DESCRIBE_PARAMS, PUT_PARAM, TAG_PARAM];
+
+pub const TABLE: &[CommandCalls] = &[
+    CommandCalls {
+        command: "provision",
+        role: Role::EndUser,
+        calls: &[
+            IDENTITY,
+            RESOLVE[0],
+            RESOLVE[1],
+            c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
+            DESCRIBE_PP,
+            SEARCH_PP,
+            c("ProvisionProduct", "servicecatalog:ProvisionProduct", Any),
+            DESCRIBE_RECORD,
+            DELIVER[0],
+            DELIVER[1],
+            DELIVER[2],
+            DELIVER[3],
+            DELIVER[4],
+            DELIVER[5],
+        ],
+    },
+    CommandCalls {
+        command: "refresh",
+        role: Role::EndUser,
+        calls: &[IDENTITY, DELIVER[0], DELIVER[1], DELIVER[2], DELIVER[3], DELIVER[4], DELIVER[5]],
+    },
+    CommandCalls { command: "url", role: Role::EndUser, calls: &[IDENTITY, DESCRIBE_NB, PRESIGN, GET_PARAM] },
+    CommandCalls {
+        command: "status",
+        role: Role::EndUser,
+        calls: &[
+            IDENTITY,
+            RESOLVE[0],
+            RESOLVE[1],
+            DESCRIBE_PP,
+            SEARCH_PP,
+            DESCRIBE_RECORD,
+            DESCRIBE_NB,
+            DESCRIBE_PARAMS,
+        ],
+    },
+    CommandCalls { command: "stop", role: Role::EndUser, calls: &[IDENTITY, DESCRIBE_NB, STOP_NB] },
+    CommandCalls {
+        command: "start",
+        role: Role::EndUser,
+        calls: &[IDENTITY, DELIVER[0], DELIVER[1], DELIVER[2], DELIVER[3], DELIVER[4], DELIVER[5]],
+    },
+    CommandCalls {
+        command: "terminate",
+        role: Role::EndUser,
+        calls: &[
+            IDENTITY,
+            RESOLVE[0],
+            RESOLVE[1],
+            DESCRIBE_PP,
+            SEARCH_PP,
+            TERMINATE_PP,
+            DESCRIBE_RECORD,
+            DESCRIBE_NB,
+            DESCRIBE_PARAMS,
+            DELETE_PARAM,
+        ],
+    },
+    CommandCalls {
+        command: "list",
+        role: Role::Operator,
+        calls: &[IDENTITY, RESOLVE[0], RESOLVE[1], SEARCH_PP, DESCRIBE_RECORD, DESCRIBE_NB, DESCRIBE_PARAMS],
+    },
+    CommandCalls {
+        command: "refresh --all",
+        role: Role::Operator,
+        calls: &[
+            IDENTITY,
+            RESOLVE[0],
+            RESOLVE[1],
+            SEARCH_PP,
+            DESCRIBE_RECORD,
+            DELIVER[0],
+            DELIVER[1],
+            DELIVER[2],
+            DELIVER[3],
+            DELIVER[4],
+            DELIVER[5],
+        ],
+    },
+    CommandCalls {
+        command: "watch",
+        role: Role::Operator,
+        calls: &[
+            IDENTITY,
+            RESOLVE[0],
+            RESOLVE[1],
+            SEARCH_PP,
+            DESCRIBE_RECORD,
+            c("LookupEvents", "cloudtrail:LookupEvents", Any),
+            DELIVER[0],
+            DELIVER[1],
+            DELIVER[2],
+            DELIVER[3],
+            DELIVER[4],
+            DELIVER[5],
+        ],
+    },
+    CommandCalls {
+        command: "cull",
+        role: Role::Operator,
+        calls: &[IDENTITY, RESOLVE[0], RESOLVE[1], SEARCH_PP, DESCRIBE_RECORD, DESCRIBE_NB, STOP_NB],
+    },
+    CommandCalls {
+        command: "serve",
+        role: Role::Operator,
+        calls: &[IDENTITY, DELIVER[0], DELIVER[1], DELIVER[2], DELIVER[3], DELIVER[4], DELIVER[5]],
+    },
+    CommandCalls {
+        command: "doctor",
+        role: Role::Bootstrap,
+        calls: &[IDENTITY, DESCRIBE_STACKS, GET_TEMPLATE, HEAD_OBJECT, RESOLVE[0], RESOLVE[1], DESCRIBE_PARAMS],
+    },
+    CommandCalls {
+        command: "bootstrap",
+        role: Role::Bootstrap,
+        calls: &[
+            IDENTITY,
+            c("GetRole", "iam:GetRole", Roles),
+            DESCRIBE_STACKS,
+            STACK_EVENTS,
+            GET_TEMPLATE,
+            c("CreateStack", "cloudformation:CreateStack", Stacks),
+            c("UpdateStack", "cloudformation:UpdateStack", Stacks),
+            HEAD_OBJECT,
+            c("PutObject", "s3:PutObject", Bucket),
+            RESOLVE[0],
+            RESOLVE[1],
+            // What CloudFormation does with the caller's credentials (s3-iam-config.yml,
+            // service-catalog.yml): AWS::S3::Bucket, AWS::S3::BucketPolicy, AWS::IAM::Role,
+            // AWS::ServiceCatalog::Portfolio, CloudFormationProduct, PortfolioPrincipalAssociation,
+            // PortfolioProductAssociation, LaunchRoleConstraint.
+            cfn("s3:CreateBucket", Bucket),
+            cfn("s3:PutBucketTagging", Bucket),
+            cfn("s3:PutEncryptionConfiguration", Bucket),
+            cfn("s3:PutBucketPublicAccessBlock", Bucket),
+            cfn("s3:PutBucketVersioning", Bucket),
+            cfn("s3:PutBucketOwnershipControls", Bucket),
+            cfn("s3:PutBucketPolicy", Bucket),
+            cfn("s3:GetBucketPolicy", Bucket),
+            cfn("s3:ListBucket", Bucket),
+            cfn("iam:CreateRole", Roles),
+            cfn("iam:UpdateAssumeRolePolicy", Roles),
+            cfn("iam:PutRolePolicy", Roles),
+            cfn("iam:GetRolePolicy", Roles),
+            cfn("iam:DeleteRolePolicy", Roles),
+            cfn("iam:AttachRolePolicy", Roles),
+            cfn("iam:DetachRolePolicy", Roles),
+            cfn("iam:ListRolePolicies", Roles),
+            cfn("iam:ListAttachedRolePolicies", Roles),
+            cfn("iam:TagRole", Roles),
+            cfn("iam:PassRole", Roles),
+            cfn("servicecatalog:CreatePortfolio", Any),
+            cfn("servicecatalog:UpdatePortfolio", Any),
+            cfn("servicecatalog:DescribePortfolio", Any),
+            cfn("servicecatalog:CreateProduct", Any),
+            cfn("servicecatalog:UpdateProduct", Any),
+            cfn("servicecatalog:DescribeProductAsAdmin", Any),
+            cfn("servicecatalog:CreateProvisioningArtifact", Any),
+            cfn("servicecatalog:UpdateProvisioningArtifact", Any),
+            cfn("servicecatalog:ListProvisioningArtifacts", Any),
+            cfn("servicecatalog:DescribeProvisioningArtifact", Any),
+            cfn("servicecatalog:AssociatePrincipalWithPortfolio", Any),
+            cfn("servicecatalog:ListPrincipalsForPortfolio", Any),
+            cfn("servicecatalog:AssociateProductWithPortfolio", Any),
+            cfn("servicecatalog:ListPortfoliosForProduct", Any),
+            cfn("servicecatalog:CreateConstraint", Any),
+            cfn("servicecatalog:UpdateConstraint", Any),
+            cfn("servicecatalog:DescribeConstraint", Any),
+            cfn("servicecatalog:TagResource", Any),
+            // Service Catalog reads the product template from the bucket with the caller's
+            // credentials when the product (or a new version) is created.
+            cfn("s3:GetObject", Bucket),
+            cfn("cloudformation:ValidateTemplate", Any),
+            cfn("cloudformation:GetTemplateSummary", Any),
+        ],
+    },
+    CommandCalls {
+        command: "teardown",
+        role: Role::Bootstrap,
+        calls: &[
+            IDENTITY,
+            DESCRIBE_STACKS,
+            STACK_EVENTS,
+            c("DeleteStack", "cloudformation:DeleteStack", Stacks),
+            c("ListObjectVersions", "s3:ListBucketVersions", Bucket),
+            c("DeleteObjects", "s3:DeleteObject", Bucket),
+            // DeleteObjects of a versioned bucket removes versions too.
+            cfn("s3:DeleteObjectVersion", Bucket),
+            RESOLVE[0],
+            RESOLVE[1],
+            SEARCH_PP,
+            DESCRIBE_RECORD,
+            TERMINATE_PP,
+            DESCRIBE_NB,
+            DESCRIBE_PARAMS,
+            DELETE_PARAMS,
+            DELETE_PARAM,
+            // CloudFormation deleting the two stacks' resources.
+            cfn("s3:DeleteBucket", Bucket),
+            cfn("s3:DeleteBucketPolicy", Bucket),
+            cfn("iam:DeleteRole", Roles),
+            cfn("iam:DeleteRolePolicy", Roles),
+            cfn("iam:DetachRolePolicy", Roles),
+            cfn("iam:ListRolePolicies", Roles),
+            cfn("iam:ListAttachedRolePolicies", Roles),
+            cfn("iam:ListInstanceProfilesForRole", Roles),
+            cfn("servicecatalog:DeleteConstraint", Any),
+            cfn("servicecatalog:DisassociateProductFromPortfolio", Any),
+            cfn("servicecatalog:DisassociatePrincipalFromPortfolio", Any),
+            cfn("servicecatalog:DeleteProduct", Any),
+            cfn("servicecatalog:DeletePortfolio", Any),
+        ],
+    },
+];
+
+/// The commands a role's policy covers. An operator also runs every end-user command for any
+/// user; bootstrap also runs the operator's account-wide reads it needs (teardown terminates).
+pub fn commands_of(role: Role) -> Vec<&'static CommandCalls> {
+    let included = |r: Role| match role {
+        Role::EndUser => r == Role::EndUser,
+        Role::Operator => r != Role::Bootstrap,
+        Role::Bootstrap => r == Role::Bootstrap,
+    };
+    TABLE.iter().filter(|c| included(c.role)).collect()
+}
+
+/// The table's calls for one command, or None for a command not in the table.
+pub fn calls_of(command: &str) -> Option<&'static [Call]> {
+    TABLE.iter().find(|c| c.command == command).map(|c| c.calls)
+}
+
+/// Where the policy applies: `*` when not given (the policy is then valid in any region/account).
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub partition: String,
+    pub region: String,
+    pub account: String,
+}
+
+impl Default for Scope {
+    fn default() -> Self {
+        Scope { partition: "aws".into(), region: "*".into(), account: "*".into() }
+    }
+}
+
+fn arns(res: Res, names: &Names, s: &Scope) -> Vec<String> {
+    let (p, r, a) = (&s.partition, &s.region, &s.account);
+    match res {
+        NoPermission => vec![],
+        Any | Provisioned => vec!["*".into()],
+        Notebook => vec![format!("arn:{p}:sagemaker:{r}:{a}:notebook-instance/*-notebook")],
+        Parameter => vec![format!("arn:{p}:ssm:{r}:{a}:parameter{}*", names.ssm_prefix)],
+        Stacks => vec![
+            format!("arn:{p}:cloudformation:{r}:{a}:stack/{}/*", names.s3_stack),
+            format!("arn:{p}:cloudformation:{r}:{a}:stack/{}/*", names.catalog_stack),
+        ],
+        // CloudFormation generates the bucket's name from the stack's, in lower case.
+        Bucket => vec![
+            format!("arn:{p}:s3:::{}-*", names.s3_stack.to_ascii_lowercase()),
+            format!("arn:{p}:s3:::{}-*/*", names.s3_stack.to_ascii_lowercase()),
+        ],
+        // Roles the stacks create are named after the stacks; GetRole reads the caller's own.
+        Roles => vec![
+            format!("arn:{p}:iam::{a}:role/{}-*", names.s3_stack),
+            format!("arn:{p}:iam::{a}:role/{}-*", names.catalog_stack),
+            format!("arn:{p}:iam::{a}:role/*"),
+        ],
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Policy(pub Value);
+
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&serde_json::to_string_pretty(&self.0).map_err(|_| std::fmt::Error)?)
+    }
+}
+
+/// The least-privilege IAM policy document of a role, from the table.
+pub fn policy(role: Role, names: &Names, scope: &Scope) -> Policy {
+    use std::collections::BTreeMap;
+    // (resources, end-user condition) -> actions
+    let mut groups: BTreeMap<(Vec<String>, bool), std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for command in commands_of(role) {
+        for call in command.calls {
+            let resources = arns(call.resource, names, scope);
+            if resources.is_empty() {
+                continue;
+            }
+            // Bootstrap's roles: only GetRole reads any role (the caller's own).
+            let resources = match (call.resource, call.action) {
+                (Roles, "iam:GetRole") if call.operation == "GetRole" => vec![resources[2].clone()],
+                (Roles, _) => resources[..2].to_vec(),
+                _ => resources,
+            };
+            let own = role == Role::EndUser && call.resource == Provisioned;
+            groups.entry((resources, own)).or_default().insert(call.action);
+        }
+    }
+    let statements: Vec<Value> = groups
+        .into_iter()
+        .enumerate()
+        .map(|(i, ((resources, own), actions))| {
+            let mut st = json!({
+                "Sid": format!("NotebookVend{i}"),
+                "Effect": "Allow",
+                "Action": actions.into_iter().collect::<Vec<_>>(),
+                "Resource": if resources.len() == 1 { json!(resources[0]) } else { json!(resources) },
+            });
+            if own {
+                st["Condition"] = json!({"StringEquals": {"servicecatalog:userLevel": "self"}});
+            }
+            st
+        })
+        .collect();
+    Policy(json!({"Version": "2012-10-17", "Statement": statements}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::DeploymentArgs;
+
+    fn names() -> Names {
+        DeploymentArgs { name: None, s3_stack: None, catalog_stack: None, product_name: None, ssm_prefix: None }
+            .resolve()
+    }
+
+    fn pascal(snake: &str) -> String {
+        snake
+            .split('_')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// Every SDK call in src/ (`.<client>.<operation>()`) is in the table: a call added without
+    /// its permission fails here.
+    #[test]
+    fn every_sdk_call_in_the_code_is_in_the_table() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![root.clone()];
+        let mut sources = Vec::new();
+        while let Some(p) = files.pop() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                let path = e.unwrap().path();
+                if path.is_dir() {
+                    files.push(path);
+                } else if path.extension().is_some_and(|x| x == "rs") && !path.ends_with("fake_aws.rs") {
+                    sources.push((path.clone(), std::fs::read_to_string(&path).unwrap()));
+                }
+            }
+        }
+        let known: std::collections::BTreeSet<&str> =
+            TABLE.iter().flat_map(|c| c.calls.iter().map(|c| c.operation)).collect();
+        let clients = ["cfn", "s3", "sts", "catalog", "sagemaker", "ssm", "cloudtrail", "iam"];
+        let mut missing = Vec::new();
+        let mut found = 0;
+        for (path, text) in &sources {
+            // Code under #[cfg(test)] builds its own clients; only the shipped code counts.
+            let text = text.split("#[cfg(test)]\nmod tests").next().unwrap();
+            let squashed: String = text.split_whitespace().collect::<Vec<_>>().join("");
+            for client in clients {
+                for (i, _) in squashed.match_indices(&format!(".{client}.")) {
+                    let rest = &squashed[i + client.len() + 2..];
+                    let op: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                    if !op.is_empty() && rest[op.len()..].starts_with("()") {
+                        found += 1;
+                        if !known.contains(pascal(&op).as_str()) {
+                            missing.push(format!("{}: {client}.{op}", path.display()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(found > 25, "the scan found only {found} calls");
+        assert!(missing.is_empty(), "SDK calls missing from permissions::TABLE: {missing:?}");
+    }
+
+    #[test]
+    fn end_user_policy_is_limited_to_own_products_and_has_no_admin_calls() {
+        let p = policy(Role::EndUser, &names(), &Scope::default()).0;
+        let text = p.to_string();
+        for absent in ["ListProvisioningArtifacts", "cloudformation:", "iam:", "servicecatalog:Create"] {
+            assert!(!text.contains(absent), "{absent} in {text}");
+        }
+        let statements = p["Statement"].as_array().unwrap();
+        let own = statements
+            .iter()
+            .find(|s| s["Action"].as_array().unwrap().iter().any(|a| a == "servicecatalog:TerminateProvisionedProduct"))
+            .unwrap();
+        assert_eq!(own["Condition"]["StringEquals"]["servicecatalog:userLevel"], "self");
+        let dp = statements
+            .iter()
+            .find(|s| s["Action"].as_array().unwrap().iter().any(|a| a == "ssm:DescribeParameters"))
+            .unwrap();
+        assert_eq!(dp["Resource"], "*");
+        assert!(text.contains("arn:aws:ssm:*:*:parameter/SageMaker/Notebooks/*"), "{text}");
+    }
+
+    #[test]
+    fn operator_policy_has_account_wide_catalog_access() {
+        let p = policy(Role::Operator, &names(), &Scope::default()).0;
+        assert!(!p.to_string().contains("userLevel"));
+        assert!(p.to_string().contains("servicecatalog:SearchProvisionedProducts"));
+        assert!(p.to_string().contains("sagemaker:StopNotebookInstance"));
+    }
+}
