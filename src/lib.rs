@@ -12,6 +12,7 @@ pub mod error;
 pub mod naming;
 pub mod notebook;
 pub mod output;
+pub mod pacing;
 pub mod parameters;
 pub mod poll;
 pub mod progress;
@@ -54,7 +55,11 @@ pub async fn run(mut cli: Cli, origins: config::ClapOrigins) -> Result<()> {
     // watch and serve run until a signal and handle it themselves (finish or abandon in-flight work,
     // answer in-flight requests) instead of being cut short below.
     match &cli.command {
-        Command::Watch(args) => return cmd::watch::run(args, &ctx).await,
+        Command::Watch(args) => {
+            let result = cmd::watch::run(args, &ctx).await;
+            log_calls(&ctx);
+            return result;
+        }
         Command::Serve(args) => return cmd::serve::run(args, ctx).await,
         _ => {}
     }
@@ -78,12 +83,22 @@ pub async fn run(mut cli: Cli, origins: config::ClapOrigins) -> Result<()> {
             Command::Teardown(args) => cmd::teardown::run(args, &ctx).await,
         }
     };
-    tokio::select! {
+    let result = tokio::select! {
         result = work => result,
         signal = shutdown_signal() => {
             let left = progress::in_flight().unwrap_or_else(|| "nothing was in flight".into());
             Err(Failure::Interrupted(format!("interrupted by {signal}; {left}")).into())
         }
+    };
+    log_calls(&ctx);
+    result
+}
+
+/// `-v`: what the run sent, retried and was throttled on (src/pacing.rs).
+fn log_calls(ctx: &Context) {
+    let calls = ctx.calls();
+    if calls.sent > 0 {
+        tracing::info!("{calls}");
     }
 }
 
