@@ -8,6 +8,7 @@
 #   NV_BIN=path/to/notebook-vend scripts/bench.sh
 #   BENCH_PENDINGS="8 25 50" BENCH_USERS=200 BENCH_RUNS=7 scripts/bench.sh
 #   BENCH_CLEAN_BUILD=1 scripts/bench.sh   # also time one clean release build (nice, own target dir)
+#   BENCH_ONLY=quotas NV_BIN=target/debug/notebook-vend scripts/bench.sh   # request quotas only
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -52,4 +53,13 @@ rm -f "$SANDBOX_DIR/requests.log" "$SANDBOX_DIR/events.log"
 SANDBOX_PORT="${BENCH_PORT:-}" scripts/sandbox.sh up
 trap 'scripts/sandbox.sh down' EXIT
 export SANDBOX_PORT="$(cat "$SANDBOX_DIR/port")"
-BENCH_BUILD_LOG="$BUILD_LOG" "$VENV/bin/python" "$ROOT/scripts/bench/run.py"
+# BENCH_ONLY=quotas runs only the request-quota part (scripts/bench/quotas.py); BENCH_ONLY=base only
+# the original parts (run.py); default both.
+case "${BENCH_ONLY:-all}" in
+  base) BENCH_BUILD_LOG="$BUILD_LOG" "$VENV/bin/python" "$ROOT/scripts/bench/run.py" ;;
+  quotas) "$VENV/bin/python" "$ROOT/scripts/bench/quotas.py" ;;
+  *)
+    BENCH_BUILD_LOG="$BUILD_LOG" "$VENV/bin/python" "$ROOT/scripts/bench/run.py"
+    "$VENV/bin/python" "$ROOT/scripts/bench/quotas.py"
+    ;;
+esac

@@ -10,11 +10,13 @@ use tokio::sync::OnceCell;
 
 use crate::cli::{GlobalArgs, Names, OutputFormat};
 use crate::error::{usage, AwsResultExt};
+use crate::pacing::{CallStats, Pacing};
 use crate::progress::Progress;
 
 /// Attempts per AWS call. Standard retry mode (exponential backoff with jitter, retry quota) rather
-/// than adaptive: adaptive adds a client-side rate limiter shared by one client, which slows the
-/// parallel `refresh --all` after a single throttle while giving little over backoff for a CLI.
+/// than adaptive: the pace of requests is set per API by `pacing` (one limiter per API per run, fed
+/// by the throttling answers; see src/pacing.rs for why not the SDK's adaptive limiter), and the
+/// retry strategy only backs off.
 const MAX_ATTEMPTS: u32 = 6;
 
 /// The SDK clients are visible only to the modules under `crate::aws` (see aws.rs).
@@ -32,6 +34,7 @@ pub struct Context {
     pub progress: Progress,
     pub region: String,
     caller: OnceCell<Caller>,
+    pacing: Pacing,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +59,11 @@ impl Context {
                     .with_max_attempts(MAX_ATTEMPTS)
                     .with_initial_backoff(Duration::from_millis(100)),
             );
+        }
+        // Every client of the run sends through one pacer per API.
+        let pacing = Pacing::new();
+        if let Some(http) = default_http_client() {
+            loader = loader.http_client(pacing.http_client(http));
         }
         if let Some(profile) = &global.profile {
             loader = loader.profile_name(profile);
@@ -104,7 +112,13 @@ impl Context {
             progress,
             region,
             caller: OnceCell::new(),
+            pacing,
         })
+    }
+
+    /// AWS calls sent, retried and throttled so far in this run, in total and per API.
+    pub fn calls(&self) -> CallStats {
+        self.pacing.stats()
     }
 
     /// The caller's identity (STS), asked once per run.
@@ -207,4 +221,14 @@ mod tests {
         assert_eq!(fake.context().await.principal().await.unwrap(), "arn:aws:iam::123456789012:user/ops/bob");
         assert_eq!(fake.served(), ["GetCallerIdentity"]);
     }
+}
+
+/// The HTTP client the SDK would pick by default (the same TLS stack and pool), to wrap.
+fn default_http_client() -> Option<aws_smithy_runtime_api::client::http::SharedHttpClient> {
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
+    use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
+    #[allow(deprecated)]
+    let plugin = aws_smithy_runtime::client::defaults::default_http_client_plugin_v2(BehaviorVersion::latest())?;
+    let components = plugin.runtime_components(&RuntimeComponentsBuilder::new("notebook-vend"));
+    components.http_client()
 }

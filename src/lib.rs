@@ -13,6 +13,7 @@ pub mod error;
 pub(crate) mod fake_aws;
 pub mod naming;
 pub mod output;
+pub mod pacing;
 pub mod permissions;
 pub mod poll;
 pub mod progress;
@@ -82,7 +83,9 @@ async fn dispatch(cli: &Cli, layers: config::Layers, origins: config::ClapOrigin
     macro_rules! aws {
         (|$ctx:ident| $body:expr) => {{
             let $ctx = Context::new(global).await?;
-            interruptible($body).await
+            let result = interruptible($body).await;
+            log_calls(&$ctx);
+            result
         }};
     }
     match &cli.command {
@@ -102,7 +105,12 @@ async fn dispatch(cli: &Cli, layers: config::Layers, origins: config::ClapOrigin
             let inputs = cmd::bootstrap::read_inputs(args, &global.deployment.resolve())?;
             aws!(|ctx| cmd::bootstrap::run(args, inputs, &ctx))
         }
-        Command::Watch(args) => cmd::watch::run(args, &Context::new(global).await?).await,
+        Command::Watch(args) => {
+            let ctx = Context::new(global).await?;
+            let result = cmd::watch::run(args, &ctx).await;
+            log_calls(&ctx);
+            result
+        }
         Command::Serve(args) => cmd::serve::run(args, Context::new(global).await?).await,
         Command::Provision(args) => aws!(|ctx| cmd::provision::run(args, &ctx)),
         Command::Refresh(args) => aws!(|ctx| cmd::refresh::run(args, &ctx)),
@@ -126,6 +134,14 @@ async fn interruptible(work: impl std::future::Future<Output = Result<()>>) -> R
             let left = progress::in_flight().unwrap_or_else(|| "nothing was in flight".into());
             Err(Failure::Interrupted(format!("interrupted by {signal}; {left}")).into())
         }
+    }
+}
+
+/// `-v`: what the run sent, retried and was throttled on (src/pacing.rs).
+fn log_calls(ctx: &Context) {
+    let calls = ctx.calls();
+    if calls.sent > 0 {
+        tracing::info!("{calls}");
     }
 }
 

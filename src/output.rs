@@ -21,6 +21,34 @@ pub fn emit<T: Serialize + Display>(format: OutputFormat, result: &T) -> anyhow:
     }
 }
 
+/// `emit` for bulk commands: the JSON object also carries `aws_calls` (sent, retried, throttled, per
+/// API) so that a script sees what the quota cost; the text output is unchanged (`-v` logs the count).
+pub fn emit_with_calls<T: Serialize + Display>(ctx: &crate::context::Context, result: &T) -> anyhow::Result<()> {
+    if ctx.output == OutputFormat::Json {
+        let mut value = serde_json::to_value(result)?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("aws_calls".into(), serde_json::to_value(ctx.calls())?);
+        }
+        return emit(ctx.output, &Json(value));
+    }
+    emit(ctx.output, result)
+}
+
+/// A JSON value printed as itself in both formats.
+struct Json(serde_json::Value);
+
+impl Serialize for Json {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl Display for Json {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// Fixed-width table for text output; the last column is not padded.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();

@@ -8,7 +8,8 @@ AddTagsToResource. What a RefreshURL Lambda looping over every user would do.
     sequential_refresh.py --product-id prod-...
 
 Credentials, region and endpoint come from the environment. Prints one JSON line:
-{"users", "seconds", "calls"}.
+{"users", "seconds", "calls", "failures"}: a user whose calls fail after botocore's retries is
+counted as a failure and the loop goes on (what a Lambda looping over users would report).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import json
 import time
 
 import boto3
+import botocore.exceptions
 
 
 def main() -> None:
@@ -48,21 +50,30 @@ def main() -> None:
         token = out.get("NextPageToken")
         if not token:
             break
+    failures = 0
     for user in sorted(set(users)):
-        name = f"{user}-Notebook"
-        status = sm.describe_notebook_instance(NotebookInstanceName=name)["NotebookInstanceStatus"]
-        calls += 1
-        if status != "InService":
-            continue
-        url = sm.create_presigned_notebook_instance_url(
-            NotebookInstanceName=name, SessionExpirationDurationInSeconds=args.session_seconds
-        )["AuthorizedUrl"]
-        param = f"/SageMaker/Notebooks/{name}"
-        ssm.put_parameter(Name=param, Value=url, Type="SecureString", Overwrite=True)
-        ssm.add_tags_to_resource(ResourceType="Parameter", ResourceId=param,
-                                 Tags=[{"Key": "Owner", "Value": user}, {"Key": "ManagedBy", "Value": "notebook-vend"}])
-        calls += 3
-    print(json.dumps({"users": len(set(users)), "seconds": round(time.time() - start, 3), "calls": calls}))
+        try:
+            calls += refresh_one(sm, ssm, user, args.session_seconds)
+        except botocore.exceptions.ClientError:
+            failures += 1
+    print(json.dumps({"users": len(set(users)), "seconds": round(time.time() - start, 3), "calls": calls,
+                      "failures": failures}))
+
+
+def refresh_one(sm, ssm, user: str, session_seconds: int) -> int:
+    """The refresh Lambda's body for one user; returns the calls it made (not counting retries)."""
+    name = f"{user}-Notebook"
+    status = sm.describe_notebook_instance(NotebookInstanceName=name)["NotebookInstanceStatus"]
+    if status != "InService":
+        return 1
+    url = sm.create_presigned_notebook_instance_url(
+        NotebookInstanceName=name, SessionExpirationDurationInSeconds=session_seconds
+    )["AuthorizedUrl"]
+    param = f"/SageMaker/Notebooks/{name}"
+    ssm.put_parameter(Name=param, Value=url, Type="SecureString", Overwrite=True)
+    ssm.add_tags_to_resource(ResourceType="Parameter", ResourceId=param,
+                             Tags=[{"Key": "Owner", "Value": user}, {"Key": "ManagedBy", "Value": "notebook-vend"}])
+    return 4
 
 
 if __name__ == "__main__":

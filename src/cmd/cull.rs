@@ -159,8 +159,8 @@ pub async fn run(args: &CullArgs, ctx: &Context) -> Result<()> {
     rows.sort_by(|a, b| a.user.cmp(&b.user));
     let failed = rows.iter().filter(|r| r.action == Action::Failed).count();
     let stopped = rows.iter().filter(|r| matches!(r.action, Action::Stopped | Action::WouldStop)).count();
-    crate::output::emit(
-        ctx.output,
+    crate::output::emit_with_calls(
+        ctx,
         &Culled { max_age_seconds: max_age.as_secs(), dry_run: args.dry_run, stopped, notebooks: rows },
     )?;
     if failed > 0 {

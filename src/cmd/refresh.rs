@@ -111,7 +111,7 @@ pub async fn run(args: &RefreshArgs, ctx: &Context) -> Result<()> {
     results.sort_by(|a, b| a.user.cmp(&b.user));
     let failed = results.iter().filter(|r| !r.ok).count();
     let summary = AllRefreshed { refreshed: results.len() - failed, failed, results };
-    crate::output::emit(ctx.output, &summary)?;
+    crate::output::emit_with_calls(ctx, &summary)?;
     if failed > 0 {
         bail!("{failed} of {} refreshes failed (the others were stored)", summary.results.len());
     }

@@ -214,10 +214,10 @@ pub async fn run(args: &TeardownArgs, ctx: &Context) -> Result<()> {
     };
     if sc.is_none() && s3.is_none() && summary.parameters_deleted.is_empty() && summary.terminated.is_empty() {
         summary.outcome = "nothing_left";
-        return crate::output::emit(ctx.output, &summary);
+        return crate::output::emit_with_calls(ctx, &summary);
     }
     if args.dry_run {
-        return crate::output::emit(ctx.output, &summary);
+        return crate::output::emit_with_calls(ctx, &summary);
     }
     if !args.yes {
         let mut what = Vec::new();
@@ -296,5 +296,5 @@ pub async fn run(args: &TeardownArgs, ctx: &Context) -> Result<()> {
 
     summary.outcome = "torn_down";
     summary.stacks = stack_steps(true);
-    crate::output::emit(ctx.output, &summary)
+    crate::output::emit_with_calls(ctx, &summary)
 }

@@ -22,6 +22,7 @@ mod faults;
 mod hardening;
 mod hygiene;
 mod lifecycle;
+mod quotas;
 mod settings;
 mod states;
 mod vending;

@@ -37,6 +37,12 @@ _lock = threading.Lock()
 LOG_DIR = os.environ.get("SANDBOX_DIR", ".sandbox")
 
 
+def register_setting(name: str, default: float) -> None:
+    """A tunable of an extension module (e.g. quotas.py), settable through /_sandbox/config."""
+    with _lock:
+        _DEFAULTS.setdefault(name, default)
+
+
 def setting(account_id: str, name: str) -> float:
     """Effective value of a tunable for one account."""
     with _lock:

@@ -19,6 +19,7 @@ import uuid
 from urllib.parse import parse_qs
 
 import common
+import quotas
 from common import DEFAULT_ACCOUNT, AwsError, setting
 
 _CRED_RE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/")
@@ -376,6 +377,18 @@ class SandboxMiddleware:
         latency = setting(info.account, "latency_ms")
         if latency > 0:
             time.sleep(latency / 1000.0)
+
+        # request-rate quotas (quotas.py): checked when the request arrives, after the network latency
+        if not quotas.allow(info.account, info.service, info.operation):
+            captured = {}
+
+            def sr0(status, headers, exc_info=None):
+                captured["status"] = status.split(" ", 1)[0]
+                return start_response(status, headers, exc_info)
+
+            out = fault_response(info, sr0, "throttle")
+            write_request_log(info.account, info.service, info.operation, captured.get("status", "?"), "quota")
+            return out
 
         fault = _draw_fault(info.account, info.operation)
         if fault == "drop":
