@@ -80,6 +80,7 @@ impl Context {
             global.deployment.resolve(),
             global.output,
             Progress::new(global.no_progress, global.quiet),
+            pacing,
         )
     }
 
@@ -89,6 +90,7 @@ impl Context {
         names: Names,
         output: OutputFormat,
         progress: Progress,
+        pacing: Pacing,
     ) -> Result<Self> {
         let region = sdk
             .region()

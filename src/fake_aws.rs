@@ -105,7 +105,8 @@ impl FakeAws {
         let names =
             DeploymentArgs { name: None, s3_stack: None, catalog_stack: None, product_name: None, ssm_prefix: None }
                 .resolve();
-        Context::from_sdk(&sdk, names, OutputFormat::Json, Progress::new(true, true)).unwrap()
+        Context::from_sdk(&sdk, names, OutputFormat::Json, Progress::new(true, true), crate::pacing::Pacing::new())
+            .unwrap()
     }
 }
 
