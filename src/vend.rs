@@ -74,8 +74,11 @@ pub async fn deliver(ctx: &Context, req: &Request<'_>, deadline: Deadline, task:
     );
     let (status, url) = match described? {
         Some(nb) if nb.status == "InService" => (nb.status, presigned?),
-        _ => {
+        other => {
             drop(presigned);
+            if let Some(nb) = &other {
+                progress::set_in_flight(format!("notebook {name} is {}; run `{}` to resume", nb.status, req.resume));
+            }
             let nb = notebook::wait_in_service(ctx, req.user, req.grace, req.when_stopped, deadline, task, &req.resume)
                 .await?;
             task.set(format!("notebook {name}: InService, storing a presigned URL"));

@@ -82,6 +82,8 @@ fn invalid_invocations_exit_2_naming_the_value_with_no_request() {
         (vec!["bootstrap", "--templates", templates.as_str()], "sm-notebook.yml"),
         (vec!["bootstrap", "--parameters-dir", params.as_str()], "service-catalog-params.json"),
         (vec!["completions", "tcsh"], "tcsh"),
+        (vec!["policy", "admin"], "admin"),
+        (vec!["policy", "operator", "--account", "12345"], "12345"),
         // global flags, on any subcommand
         (vec!["list", "--endpoint-url", "ftp://x"], "ftp://x"),
         (vec!["list", "--ssm-prefix", "/aws/x/"], "/aws/x/"),

@@ -362,8 +362,17 @@ fn sigkill_after_the_url_was_minted_before_it_was_stored() {
 }
 
 fn interrupt(acct: &Account, user: &str, op: &str) -> (i32, String) {
+    interrupt_at(acct, user, op, 1)
+}
+
+/// Provision, and send SIGINT once the sandbox has seen the `nth` request `op`.
+fn interrupt_at(acct: &Account, user: &str, op: &str, nth: usize) -> (i32, String) {
     let mut child = Running::start(acct, &["provision", "--user", user, "--no-progress"]);
-    wait_for_request(acct, op, None);
+    let start = Instant::now();
+    while acct.requests().iter().filter(|r| r.operation == op).count() < nth {
+        assert!(start.elapsed() < Duration::from_secs(60), "no {op} #{nth} within 60 s: {:?}", acct.requests());
+        std::thread::sleep(Duration::from_millis(10));
+    }
     child.signal("INT");
     let (code, err) = child.wait();
     (code.unwrap_or(-1), err)
@@ -381,7 +390,9 @@ fn sigint_says_what_is_in_flight_and_how_to_resume() {
 
     // Interrupted again while the notebook is Pending: the message names the notebook.
     let acct2 = Account::ready_then(0.3, 4.0);
-    let (code, err) = interrupt(&acct2, "intr2", "DescribeNotebookInstance");
+    // The first describe is the state check beside the presign (a presign proves no state); the
+    // second is the wait for InService, when the tool knows the notebook is Pending.
+    let (code, err) = interrupt_at(&acct2, "intr2", "DescribeNotebookInstance", 2);
     assert_eq!(code, 130, "{err}");
     let last = err.trim().lines().last().unwrap();
     assert!(last.contains("notebook intr2-Notebook is Pending"), "{last}");
