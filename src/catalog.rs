@@ -9,6 +9,7 @@ use aws_sdk_servicecatalog::types::{
     ProvisionedProductViewFilterBy, ProvisioningParameter, RecordDetail, Tag,
 };
 use aws_smithy_types::DateTime;
+use futures::stream::StreamExt;
 use serde::Serialize;
 
 use crate::context::Context;
@@ -94,8 +95,6 @@ pub struct Provisioned {
     pub user: Option<String>,
     pub last_record_id: Option<String>,
     pub created: Option<String>,
-    #[serde(skip)]
-    tags: BTreeMap<String, String>,
 }
 
 impl Provisioned {
@@ -107,8 +106,6 @@ impl Provisioned {
 
 impl Provisioned {
     fn from_attribute(a: &ProvisionedProductAttribute) -> Self {
-        let tags: BTreeMap<String, String> =
-            a.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
         Provisioned {
             id: a.id().unwrap_or_default().to_owned(),
             name: a.name().unwrap_or_default().to_owned(),
@@ -117,23 +114,17 @@ impl Provisioned {
             user: None,
             last_record_id: a.last_record_id().map(str::to_owned),
             created: a.created_time().map(crate::output::rfc3339),
-            tags,
         }
     }
 }
 
 /// Every provisioned product of `product` in the account, whoever launched it (console, CLI,
-/// this tool), with its user read by key: the Owner tag, else the record's `NotebookUserName`
-/// output, else the `U-Notebook` naming convention.
+/// this tool, the blog sample's README), with its user: see [`user_of_attribute`].
 pub async fn list_provisioned(ctx: &Context, product: &Product) -> Result<Vec<Provisioned>> {
-    let mut found: Vec<Provisioned> =
-        search_provisioned(ctx, product).await?.iter().map(Provisioned::from_attribute).collect();
-    let lookups = found.iter().map(|p| user_of(ctx, p));
-    let users = futures::future::join_all(lookups).await;
-    for (p, user) in found.iter_mut().zip(users) {
-        p.user = user;
-    }
-    Ok(found)
+    let attributes = search_provisioned(ctx, product).await?;
+    let users: Vec<Option<String>> =
+        futures::stream::iter(attributes.iter().map(|a| user_of_attribute(ctx, a))).buffered(8).collect().await;
+    Ok(attributes.iter().zip(users).map(|(a, user)| Provisioned { user, ..Provisioned::from_attribute(a) }).collect())
 }
 
 /// SearchProvisionedProducts of this product in the whole account, every page.
@@ -163,18 +154,58 @@ pub async fn search_provisioned(ctx: &Context, product: &Product) -> Result<Vec<
     }
 }
 
-async fn user_of(ctx: &Context, p: &Provisioned) -> Option<String> {
-    if let Some(owner) = p.tags.get("Owner").filter(|o| naming::validate_user(o).is_ok()) {
-        return Some(owner.clone());
-    }
-    if let Some(record) = &p.last_record_id {
-        if let Ok((_, outputs)) = describe_record(ctx, record).await {
-            if let Some(u) = outputs.get("NotebookUserName").filter(|u| naming::validate_user(u).is_ok()) {
-                return Some(u.clone());
-            }
+/// The user a provisioned product belongs to, read by key (never by position): the
+/// `NotebookUserName` parameter of its CloudFormation stack (what it was launched with, whatever
+/// its name or tags: the blog sample's README launches `demoProduct2` for joe tagged `Owner=awsjoe`,
+/// the console launches with no tag), else its last record's `NotebookUserName` output, else a
+/// valid `Owner` tag, else the `U-Notebook` naming convention.
+pub async fn user_of_attribute(ctx: &Context, a: &ProvisionedProductAttribute) -> Option<String> {
+    let from_stack = match a.physical_id().filter(|s| s.starts_with("arn:")) {
+        Some(stack) => stack_user(ctx, stack).await,
+        None => None,
+    };
+    let owner = a.tags().iter().find(|t| t.key() == "Owner").map(|t| t.value().to_owned());
+    let record_output = match (&from_stack, a.last_record_id()) {
+        (None, Some(record)) => describe_record(ctx, record).await.ok().and_then(|(_, o)| o.get(USER_KEY).cloned()),
+        _ => None,
+    };
+    choose_user(from_stack, record_output, owner, a.name().unwrap_or_default())
+}
+
+/// The provisioning parameter (and product output) naming the user.
+pub const USER_KEY: &str = "NotebookUserName";
+
+/// The `NotebookUserName` parameter of a provisioned product's stack, when it can be read. A caller
+/// without `cloudformation:DescribeStacks` on `SC-*` stacks falls back to tags and names; told once.
+pub async fn stack_user(ctx: &Context, stack_arn: &str) -> Option<String> {
+    match crate::stacks::parameter(ctx, stack_arn, USER_KEY).await {
+        Ok(user) => user.filter(|u| naming::validate_user(u).is_ok()),
+        Err(e) => {
+            static TOLD: std::sync::Once = std::sync::Once::new();
+            TOLD.call_once(|| {
+                ctx.progress.line(format!(
+                    "cannot read the NotebookUserName parameter of provisioned products' stacks \
+                     (needs cloudformation:DescribeStacks on arn:aws:cloudformation:*:*:stack/SC-*); \
+                     users are taken from Owner tags and names instead: {e:#}"
+                ))
+            });
+            None
         }
     }
-    naming::user_of_notebook(&p.name).map(str::to_owned)
+}
+
+/// Precedence of the sources of a provisioned product's user; each must be a valid user name.
+pub fn choose_user(
+    stack_parameter: Option<String>,
+    record_output: Option<String>,
+    owner_tag: Option<String>,
+    provisioned_product_name: &str,
+) -> Option<String> {
+    [stack_parameter, record_output, owner_tag]
+        .into_iter()
+        .flatten()
+        .find(|u| naming::validate_user(u).is_ok())
+        .or_else(|| naming::user_of_notebook(provisioned_product_name).map(str::to_owned))
 }
 
 /// The user's provisioned product of this product, if any: by its conventional name first (one
@@ -205,7 +236,6 @@ pub async fn find_for_user(ctx: &Context, product: &Product, user: &str) -> Resu
                     user: Some(user.to_owned()),
                     last_record_id: d.last_record_id().map(str::to_owned),
                     created: d.created_time().map(crate::output::rfc3339),
-                    tags: BTreeMap::new(),
                 }));
             }
         }
@@ -349,4 +379,26 @@ pub async fn terminate(ctx: &Context, pp: &Provisioned) -> Result<String> {
         .and_then(|r| r.record_id())
         .map(str::to_owned)
         .ok_or_else(|| anyhow!("TerminateProvisionedProduct answered no record"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::choose_user;
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_owned())
+    }
+
+    #[test]
+    fn the_stack_parameter_wins_over_the_owner_tag_and_the_name() {
+        // The sample README's launch: demoProduct2 for joe, tagged Owner=awsjoe.
+        assert_eq!(choose_user(s("joe"), None, s("awsjoe"), "demoProduct2"), s("joe"));
+        assert_eq!(choose_user(None, s("ann"), s("awsjoe"), "bob-Notebook"), s("ann"));
+        assert_eq!(choose_user(None, None, s("awsjoe"), "bob-Notebook"), s("awsjoe"));
+        assert_eq!(choose_user(None, None, None, "bob-Notebook"), s("bob"));
+        // A console launch with no tag and any name, and no readable stack: nobody.
+        assert_eq!(choose_user(None, None, None, "whatever"), None);
+        // An invalid value is skipped, not trusted.
+        assert_eq!(choose_user(s("not a user!"), None, s("joe"), "x"), s("joe"));
+    }
 }

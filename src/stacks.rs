@@ -354,3 +354,19 @@ pub async fn deployed_template(ctx: &Context, stack: &str) -> Result<Option<Stri
         .aws(|| format!("reading the template of stack {stack}"))?;
     Ok(out.template_body().map(str::to_owned))
 }
+
+/// The value of parameter `key` of the stack `stack` (a name or, for a Service Catalog provisioned
+/// product, the stack ARN its `PhysicalId` gives), or None when the stack is gone or has no such
+/// parameter. Service Catalog has no API that returns the parameter values a provisioned product
+/// was launched with (botocore `servicecatalog` 2015-12-10: DescribeRecord, DescribeProvisionedProduct
+/// and GetProvisionedProductOutputs return outputs only); its CloudFormation stack has them
+/// (DescribeStacks `Stacks[].Parameters`).
+pub async fn parameter(ctx: &Context, stack: &str, key: &str) -> Result<Option<String>> {
+    let Some(found) = describe(ctx, stack).await? else { return Ok(None) };
+    Ok(found
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_key() == Some(key))
+        .and_then(|p| p.parameter_value())
+        .map(str::to_owned))
+}

@@ -14,6 +14,7 @@
 
 mod support;
 
+mod adopt;
 mod bad_input;
 mod bootstrap;
 mod config;

@@ -9,9 +9,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::Stdio;
 
+use crate::support::Account;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
-use crate::support::Account;
 use serde_json::json;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
