@@ -111,3 +111,47 @@ fn readme_and_console_launches_are_attributed_by_the_notebook_user_name_paramete
     assert!(rt.block_on(acct.parameter("maria")).is_some(), "no URL stored for maria: {err}");
     assert!(rt.block_on(acct.parameter("awsjoe")).is_none(), "a URL stored for the Owner tag awsjoe");
 }
+
+#[test]
+fn doctor_warns_and_plain_bootstrap_refuses_a_foreign_deployment_without_writing() {
+    let (acct, deployed) = blog_account();
+    fixture(&acct, &["launch", "readme"]);
+
+    let (code, out, err) = acct.run(&["doctor", "--output", "json"]);
+    assert_eq!(code, 0, "doctor on the blog deployment\nstdout: {out}\nstderr: {err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let templates: Vec<&Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap().starts_with("template "))
+        .collect();
+    assert_eq!(templates.len(), 2, "{report}");
+    for c in templates {
+        assert_eq!(c["status"], "warn", "{report}");
+        assert!(c["fix"].as_str().unwrap_or_default().contains("--adopt"), "{report}");
+    }
+
+    let etag = || -> String {
+        let bucket = deployed["bucket"].as_str().unwrap().to_owned();
+        let rt = crate::support::rt();
+        rt.block_on(async {
+            let s3 = aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&acct.sdk().await).force_path_style(true).build(),
+            );
+            s3.head_object().bucket(bucket).key("sm-notebook.yml").send().await.unwrap().e_tag().unwrap().to_owned()
+        })
+    };
+    let before = etag();
+    for args in [&["bootstrap"][..], &["bootstrap"], &["bootstrap", "--dry-run"]] {
+        let mark = acct.requests().len();
+        let (code, out, err) = acct.run(args);
+        assert_eq!(code, 1, "{args:?} on the blog deployment\nstdout: {out}\nstderr: {err}");
+        assert!(err.contains("not deployed by notebook-vend") && err.contains("--adopt"), "{err}");
+        assert_eq!(acct.writes_since(mark), Vec::<String>::new(), "{args:?} wrote to a foreign deployment");
+    }
+    assert_eq!(etag(), before, "the sample's sm-notebook.yml was overwritten");
+    // Still working: joe's notebook found by its stack's NotebookUserName.
+    let status = acct.json(&["status", "--user", "joe"]);
+    assert_eq!(status["provisioned_product"]["name"], "demoProduct2", "{status}");
+}
