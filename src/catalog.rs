@@ -256,8 +256,10 @@ pub async fn provision(
     let started = DateTime::from(std::time::SystemTime::now());
     let account = ctx.caller().await?.account.clone();
     let day = crate::output::rfc3339(&started)[..10].to_owned();
-    let params: Vec<ProvisioningParameter> =
-        parameters.iter().map(|(k, v)| ProvisioningParameter::builder().key(k).value(v).build()).collect();
+    let params: Vec<ProvisioningParameter> = ordered(parameters)
+        .into_iter()
+        .map(|(k, v)| ProvisioningParameter::builder().key(k).value(v).build())
+        .collect();
     let mut all_tags = vec![Tag::builder().key("Owner").value(user).build()?];
     for (k, v) in tags.iter().filter(|(k, _)| k != "Owner") {
         all_tags.push(Tag::builder().key(k).value(v).build()?);
@@ -288,6 +290,21 @@ pub async fn provision(
         return Ok(record);
     }
     bail!("ProvisionProduct kept answering records of terminated products for user {user}")
+}
+
+/// The provisioning parameters in the order they are sent: `NotebookInstanceType`, then
+/// `NotebookUserName`, then the rest by key. CloudTrail records the list as sent, and the blog
+/// sample's EventBridge function (lambda/eventbridge_app/app.py) reads the user as
+/// `provisioningParameters[1]`: while it is still deployed it then finds the user of our provisions.
+pub fn ordered(parameters: &BTreeMap<String, String>) -> Vec<(&String, &String)> {
+    let rank = |k: &str| match k {
+        "NotebookInstanceType" => 0,
+        USER_KEY => 1,
+        _ => 2,
+    };
+    let mut all: Vec<(&String, &String)> = parameters.iter().collect();
+    all.sort_by_key(|(k, _)| rank(k));
+    all
 }
 
 async fn exists(ctx: &Context, pp_id: &str) -> Result<bool> {
@@ -400,5 +417,16 @@ mod tests {
         assert_eq!(choose_user(None, None, None, "whatever"), None);
         // An invalid value is skipped, not trusted.
         assert_eq!(choose_user(s("not a user!"), None, s("joe"), "x"), s("joe"));
+    }
+
+    #[test]
+    fn the_user_is_sent_second_after_the_instance_type() {
+        let p: std::collections::BTreeMap<String, String> =
+            [("S3IAMConfigStackName", "s3"), ("NotebookUserName", "joe"), ("A", "a"), ("NotebookInstanceType", "t")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+        let keys: Vec<&str> = super::ordered(&p).into_iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["NotebookInstanceType", "NotebookUserName", "A", "S3IAMConfigStackName"]);
     }
 }

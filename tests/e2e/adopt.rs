@@ -155,3 +155,63 @@ fn doctor_warns_and_plain_bootstrap_refuses_a_foreign_deployment_without_writing
     let status = acct.json(&["status", "--user", "joe"]);
     assert_eq!(status["provisioned_product"]["name"], "demoProduct2", "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provisions_put_the_user_at_index_1_and_serve_answers_the_samples_path() {
+    let (acct, _) = tokio::task::block_in_place(blog_account);
+    // Not given an instance type: it is still sent (its default), first, so the user is at [1].
+    tokio::task::block_in_place(|| acct.ok(&["provision", "--user", "ann", "-q"]));
+    let ct = aws_sdk_cloudtrail::Client::new(&acct.sdk().await);
+    let out = ct.lookup_events().send().await.unwrap();
+    let call = out
+        .events()
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(e.cloud_trail_event()?).ok())
+        .find(|d| {
+            d["eventName"] == "ProvisionProduct" && d["requestParameters"]["provisionedProductName"] == "ann-Notebook"
+        })
+        .expect("CloudTrail has ann's ProvisionProduct call");
+    let params = &call["requestParameters"]["provisioningParameters"];
+    // lambda/eventbridge_app/app.py of the sample: provisioningParameters[1]['value'].
+    assert_eq!(params[0]["key"], "NotebookInstanceType", "{params}");
+    assert_eq!(params[1]["key"], "NotebookUserName", "{params}");
+    assert_eq!(params[1]["value"], "ann", "{params}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let token = format!("t0ken-{}-0123456789abcdef", acct.id);
+    let file = dir.path().join("token");
+    std::fs::write(&file, &token).unwrap();
+    let mut proc = crate::support::Running::start(
+        &acct,
+        &["serve", "--listen", "127.0.0.1:0", "--token-file", file.to_str().unwrap()],
+    );
+    let line = proc.wait_for_stderr("listening on ");
+    let base = line.split("listening on ").nth(1).unwrap().trim().to_owned();
+    let http = reqwest::Client::new();
+    for path in ["/Prod/refreshurl/", "/Prod/refreshurl"] {
+        let body = serde_json::json!({"notebook_user_name": "ann"}).to_string();
+        let resp = http
+            .post(format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let answer: Value = resp.json().await.unwrap();
+        assert!(
+            crate::support::is_url_with_token_of(answer["PreSignedURL"].as_str().unwrap_or_default(), "ann"),
+            "{answer}"
+        );
+        let denied = http
+            .post(format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(denied.status(), 401, "{path} without the token");
+    }
+    proc.terminate();
+}
