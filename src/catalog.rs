@@ -115,8 +115,6 @@ pub struct Provisioned {
     pub user: Option<String>,
     pub last_record_id: Option<String>,
     pub created: Option<String>,
-    #[serde(skip)]
-    tags: BTreeMap<String, String>,
 }
 
 impl Provisioned {
@@ -128,8 +126,6 @@ impl Provisioned {
 
 impl Provisioned {
     fn from_attribute(a: &ProvisionedProductAttribute) -> Self {
-        let tags: BTreeMap<String, String> =
-            a.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
         Provisioned {
             id: a.id().unwrap_or_default().to_owned(),
             name: a.name().unwrap_or_default().to_owned(),
@@ -138,29 +134,25 @@ impl Provisioned {
             user: None,
             last_record_id: a.last_record_id().map(str::to_owned),
             created: a.created_time().map(crate::output::rfc3339),
-            tags,
         }
     }
 }
 
 /// Every provisioned product of `product` in the account, whoever launched it (console, CLI,
-/// this tool), with its user read by key: the Owner tag, else the record's `NotebookUserName`
-/// output, else the `U-Notebook` naming convention.
+/// this tool, the blog sample's README), with its user: see [`user_of_attribute`].
 pub async fn list_provisioned(ctx: &Context, product: &Product) -> Result<Vec<Provisioned>> {
     provisioned_in(ctx, product, Scope::Account).await
 }
 
-/// Provisioned products of `product` in `scope`, each with its user (see `list_provisioned`).
-/// The per-product DescribeRecord lookups run at most `LOOKUP_CONCURRENCY` at a time.
+/// Provisioned products of `product` in `scope`, each with its user (see `user_of_attribute`).
+/// The per-product lookups run at most `LOOKUP_CONCURRENCY` at a time.
 async fn provisioned_in(ctx: &Context, product: &Product, scope: Scope) -> Result<Vec<Provisioned>> {
-    let mut found: Vec<Provisioned> =
-        search_provisioned(ctx, product, scope).await?.iter().map(Provisioned::from_attribute).collect();
-    let users: Vec<Option<String>> =
-        futures::stream::iter(found.iter().map(|p| user_of(ctx, p))).buffered(LOOKUP_CONCURRENCY).collect().await;
-    for (p, user) in found.iter_mut().zip(users) {
-        p.user = user;
-    }
-    Ok(found)
+    let attributes = search_provisioned(ctx, product, scope).await?;
+    let users: Vec<Option<String>> = futures::stream::iter(attributes.iter().map(|a| user_of_attribute(ctx, a)))
+        .buffered(LOOKUP_CONCURRENCY)
+        .collect()
+        .await;
+    Ok(attributes.iter().zip(users).map(|(a, user)| Provisioned { user, ..Provisioned::from_attribute(a) }).collect())
 }
 
 /// Concurrent DescribeRecord calls when reading the users of many provisioned products: a bounded
@@ -212,18 +204,58 @@ pub async fn search_provisioned(
     }
 }
 
-async fn user_of(ctx: &Context, p: &Provisioned) -> Option<String> {
-    if let Some(owner) = p.tags.get("Owner").filter(|o| naming::validate_user(o).is_ok()) {
-        return Some(owner.clone());
-    }
-    if let Some(record) = &p.last_record_id {
-        if let Ok((_, outputs)) = describe_record(ctx, record).await {
-            if let Some(u) = outputs.get("NotebookUserName").filter(|u| naming::validate_user(u).is_ok()) {
-                return Some(u.clone());
-            }
+/// The user a provisioned product belongs to, read by key (never by position): the
+/// `NotebookUserName` parameter of its CloudFormation stack (what it was launched with, whatever
+/// its name or tags: the blog sample's README launches `demoProduct2` for joe tagged `Owner=awsjoe`,
+/// the console launches with no tag), else its last record's `NotebookUserName` output, else a
+/// valid `Owner` tag, else the `U-Notebook` naming convention.
+pub async fn user_of_attribute(ctx: &Context, a: &ProvisionedProductAttribute) -> Option<String> {
+    let from_stack = match a.physical_id().filter(|s| s.starts_with("arn:")) {
+        Some(stack) => stack_user(ctx, stack).await,
+        None => None,
+    };
+    let owner = a.tags().iter().find(|t| t.key() == "Owner").map(|t| t.value().to_owned());
+    let record_output = match (&from_stack, a.last_record_id()) {
+        (None, Some(record)) => describe_record(ctx, record).await.ok().and_then(|(_, o)| o.get(USER_KEY).cloned()),
+        _ => None,
+    };
+    choose_user(from_stack, record_output, owner, a.name().unwrap_or_default())
+}
+
+/// The provisioning parameter (and product output) naming the user.
+pub const USER_KEY: &str = "NotebookUserName";
+
+/// The `NotebookUserName` parameter of a provisioned product's stack, when it can be read. A caller
+/// without `cloudformation:DescribeStacks` on `SC-*` stacks falls back to tags and names; told once.
+pub async fn stack_user(ctx: &Context, stack_arn: &str) -> Option<String> {
+    match crate::stacks::parameter(ctx, stack_arn, USER_KEY).await {
+        Ok(user) => user.filter(|u| naming::validate_user(u).is_ok()),
+        Err(e) => {
+            static TOLD: std::sync::Once = std::sync::Once::new();
+            TOLD.call_once(|| {
+                ctx.progress.line(format!(
+                    "cannot read the NotebookUserName parameter of provisioned products' stacks \
+                     (needs cloudformation:DescribeStacks on arn:aws:cloudformation:*:*:stack/SC-*); \
+                     users are taken from Owner tags and names instead: {e:#}"
+                ))
+            });
+            None
         }
     }
-    naming::user_of_notebook(&p.name).map(str::to_owned)
+}
+
+/// Precedence of the sources of a provisioned product's user; each must be a valid user name.
+pub fn choose_user(
+    stack_parameter: Option<String>,
+    record_output: Option<String>,
+    owner_tag: Option<String>,
+    provisioned_product_name: &str,
+) -> Option<String> {
+    [stack_parameter, record_output, owner_tag]
+        .into_iter()
+        .flatten()
+        .find(|u| naming::validate_user(u).is_ok())
+        .or_else(|| naming::user_of_notebook(provisioned_product_name).map(str::to_owned))
 }
 
 /// The user's provisioned product of this product, if any: by its conventional name first (one
@@ -254,7 +286,6 @@ pub async fn find_for_user(ctx: &Context, product: &Product, user: &str) -> Resu
                     user: Some(user.to_owned()),
                     last_record_id: d.last_record_id().map(str::to_owned),
                     created: d.created_time().map(crate::output::rfc3339),
-                    tags: BTreeMap::new(),
                 }));
             }
         }
@@ -277,8 +308,10 @@ pub async fn provision(
     let started = DateTime::from(std::time::SystemTime::now());
     let account = ctx.caller().await?.account.clone();
     let day = crate::output::rfc3339(&started)[..10].to_owned();
-    let params: Vec<ProvisioningParameter> =
-        parameters.iter().map(|(k, v)| ProvisioningParameter::builder().key(k).value(v).build()).collect();
+    let params: Vec<ProvisioningParameter> = ordered(parameters)
+        .into_iter()
+        .map(|(k, v)| ProvisioningParameter::builder().key(k).value(v).build())
+        .collect();
     let mut all_tags = vec![Tag::builder().key("Owner").value(user).build()?];
     for (k, v) in tags.iter().filter(|(k, _)| k != "Owner") {
         all_tags.push(Tag::builder().key(k).value(v).build()?);
@@ -309,6 +342,21 @@ pub async fn provision(
         return Ok(record);
     }
     bail!("ProvisionProduct kept answering records of terminated products for user {user}")
+}
+
+/// The provisioning parameters in the order they are sent: `NotebookInstanceType`, then
+/// `NotebookUserName`, then the rest by key. CloudTrail records the list as sent, and the blog
+/// sample's EventBridge function (lambda/eventbridge_app/app.py) reads the user as
+/// `provisioningParameters[1]`: while it is still deployed it then finds the user of our provisions.
+pub fn ordered(parameters: &BTreeMap<String, String>) -> Vec<(&String, &String)> {
+    let rank = |k: &str| match k {
+        "NotebookInstanceType" => 0,
+        USER_KEY => 1,
+        _ => 2,
+    };
+    let mut all: Vec<(&String, &String)> = parameters.iter().collect();
+    all.sort_by_key(|(k, _)| rank(k));
+    all
 }
 
 async fn exists(ctx: &Context, pp_id: &str) -> Result<bool> {
@@ -544,5 +592,33 @@ mod tests {
         for t in [first, terminate_token("pp-1", None, true)] {
             assert!(t.len() <= 128 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "{t}");
         }
+    }
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_owned())
+    }
+
+    #[test]
+    fn the_stack_parameter_wins_over_the_owner_tag_and_the_name() {
+        // The sample README's launch: demoProduct2 for joe, tagged Owner=awsjoe.
+        assert_eq!(choose_user(s("joe"), None, s("awsjoe"), "demoProduct2"), s("joe"));
+        assert_eq!(choose_user(None, s("ann"), s("awsjoe"), "bob-Notebook"), s("ann"));
+        assert_eq!(choose_user(None, None, s("awsjoe"), "bob-Notebook"), s("awsjoe"));
+        assert_eq!(choose_user(None, None, None, "bob-Notebook"), s("bob"));
+        // A console launch with no tag and any name, and no readable stack: nobody.
+        assert_eq!(choose_user(None, None, None, "whatever"), None);
+        // An invalid value is skipped, not trusted.
+        assert_eq!(choose_user(s("not a user!"), None, s("joe"), "x"), s("joe"));
+    }
+
+    #[test]
+    fn the_user_is_sent_second_after_the_instance_type() {
+        let p: std::collections::BTreeMap<String, String> =
+            [("S3IAMConfigStackName", "s3"), ("NotebookUserName", "joe"), ("A", "a"), ("NotebookInstanceType", "t")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+        let keys: Vec<&str> = super::ordered(&p).into_iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["NotebookInstanceType", "NotebookUserName", "A", "S3IAMConfigStackName"]);
     }
 }

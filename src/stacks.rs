@@ -232,7 +232,7 @@ async fn create(ctx: &Context, spec: &StackSpec, params: Vec<Parameter>) -> Resu
         .set_parameters(Some(params))
         .capabilities(Capability::CapabilityIam)
         .capabilities(Capability::CapabilityNamedIam)
-        .tags(Tag::builder().key("ManagedBy").value("notebook-vend").build())
+        .tags(Tag::builder().key(MARKER_TAG.0).value(MARKER_TAG.1).build())
         .send()
         .await
         .aws(|| format!("creating stack {}", spec.name))?;
@@ -353,4 +353,55 @@ pub async fn deployed_template(ctx: &Context, stack: &str) -> Result<Option<Stri
         .await
         .aws(|| format!("reading the template of stack {stack}"))?;
     Ok(out.template_body().map(str::to_owned))
+}
+
+/// The value of parameter `key` of the stack `stack` (a name or, for a Service Catalog provisioned
+/// product, the stack ARN its `PhysicalId` gives), or None when the stack is gone or has no such
+/// parameter. Service Catalog has no API that returns the parameter values a provisioned product
+/// was launched with (botocore `servicecatalog` 2015-12-10: DescribeRecord, DescribeProvisionedProduct
+/// and GetProvisionedProductOutputs return outputs only); its CloudFormation stack has them
+/// (DescribeStacks `Stacks[].Parameters`).
+pub async fn parameter(ctx: &Context, stack: &str, key: &str) -> Result<Option<String>> {
+    let Some(found) = describe(ctx, stack).await? else { return Ok(None) };
+    Ok(found
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_key() == Some(key))
+        .and_then(|p| p.parameter_value())
+        .map(str::to_owned))
+}
+
+/// The stack tag every stack notebook-vend creates carries (see `deploy`).
+pub const MARKER_TAG: (&str, &str) = ("ManagedBy", "notebook-vend");
+
+/// Was this stack deployed by notebook-vend? Yes when it carries the `ManagedBy=notebook-vend` tag
+/// (DescribeStacks returns tags: no extra call), else when its deployed template has the
+/// `Metadata.NotebookVend` marker. A stack that has neither was deployed by another tool (e.g. the AWS blog sample).
+pub async fn is_ours(ctx: &Context, stack: &Stack) -> Result<bool> {
+    if stack.tags().iter().any(|t| t.key() == Some(MARKER_TAG.0) && t.value() == Some(MARKER_TAG.1)) {
+        return Ok(true);
+    }
+    let name = stack.stack_id().or(stack.stack_name()).unwrap_or_default();
+    Ok(deployed_template(ctx, name).await?.is_some_and(|body| template_is_ours(&body)))
+}
+
+/// The template-level marker: a `NotebookVend` key under `Metadata` (YAML or JSON). No guess from
+/// the Description: the tag has been on every stack notebook-vend created since its first version.
+pub fn template_is_ours(body: &str) -> bool {
+    body.lines().any(|l| l.trim_start().starts_with("NotebookVend:") || l.contains("\"NotebookVend\""))
+}
+
+#[cfg(test)]
+mod marker_tests {
+    use super::template_is_ours;
+
+    #[test]
+    fn the_template_marker_is_the_notebook_vend_metadata_key() {
+        assert!(template_is_ours("Metadata:\n  NotebookVend: {Template: s3-iam-config}\n"));
+        assert!(template_is_ours("{\"Metadata\": {\"NotebookVend\": {}}}"));
+        assert!(template_is_ours(include_str!("../templates/s3-iam-config.yml")));
+        assert!(template_is_ours(include_str!("../templates/service-catalog.yml")));
+        // The blog fixture's Description mentions notebook-vend: not a marker.
+        assert!(!template_is_ours("Description: >-\n  notebook-vend test fixture - the blog sample\n"));
+    }
 }

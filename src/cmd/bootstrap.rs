@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use serde::Serialize;
 
 use crate::cli::{BootstrapArgs, Names};
@@ -115,12 +115,34 @@ pub async fn run(args: &BootstrapArgs, inputs: Inputs, ctx: &Context) -> Result<
         (Some(p), _) | (None, Some(p)) => p.clone(),
         (None, None) => ctx.principal().await?,
     };
+    refuse_foreign(ctx, &[&inputs.s3_iam.name, &ctx.names.catalog_stack]).await?;
     let summary = if args.dry_run {
         plan_only(ctx, &inputs, principal).await?
     } else {
         apply(ctx, &inputs, principal, deadline).await?
     };
     crate::output::emit(ctx.output, &summary)
+}
+
+/// Stop before any write (and in a dry run, which must say the same) when a stack of the
+/// deployment exists but was not deployed by notebook-vend: updating the blog sample's stacks to
+/// ours renames the notebook role (its export is imported by every notebook's stack: CloudFormation
+/// refuses to change an export in use, "Exporting stack output values", CloudFormation User Guide)
+/// and replaces the product (every provisioned notebook stranded under a deleted product).
+async fn refuse_foreign(ctx: &Context, names: &[&String]) -> Result<()> {
+    for name in names {
+        let Some(stack) = stacks::describe(ctx, name).await? else { continue };
+        if !stacks::is_ours(ctx, &stack).await? {
+            bail!(
+                "stack {name} was not deployed by notebook-vend (no ManagedBy=notebook-vend tag, no NotebookVend \
+                 template metadata): it looks like the AWS blog sample's deployment. `bootstrap` would replace its \
+                 roles and product and strand its notebooks, so it changed nothing. Day-to-day commands (provision, \
+                 list, status, url, refresh, watch) work on it as it is; taking it over in place is \
+                 `bootstrap --adopt` (issue 13), not in this version yet: see README \"Moving from the blog's deployment\""
+            );
+        }
+    }
+    Ok(())
 }
 
 fn catalog_spec(ctx: &Context, inputs: &Inputs, bucket: &str, principal: &str) -> StackSpec {

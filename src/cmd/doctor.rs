@@ -105,7 +105,19 @@ pub async fn run(ctx: &Context) -> Result<()> {
                     (false, None) => Some(BOOTSTRAP.to_owned()),
                 };
                 checks.push(check(name.clone(), if healthy { Status::Ok } else { Status::Fail }, status, fix));
-                checks.push(drift(ctx, stack, &embedded.template(template)?).await);
+                checks.push(match stacks::is_ours(ctx, &s).await {
+                    Ok(true) => drift(ctx, stack, &embedded.template(template)?).await,
+                    // Not ours (the blog sample's deployment): commands work on it; a drift FAIL
+                    // would send the user to a bootstrap that refuses it.
+                    Ok(false) => check(
+                        format!("template {stack}"),
+                        Status::Warn,
+                        "deployed by another tool (the AWS blog sample's shape?); notebook-vend uses it as it is \
+                         and `bootstrap` leaves it alone",
+                        Some("see README \"Moving from the blog's deployment\" (`bootstrap --adopt`, issue 13)".into()),
+                    ),
+                    Err(e) => check(format!("template {stack}"), Status::Fail, format!("{e:#}"), None),
+                });
             }
         }
     }

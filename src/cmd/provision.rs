@@ -53,6 +53,10 @@ pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
     let specs = parameters::describe(ctx, &product).await?;
     let mut params = requested.clone();
     params.insert("NotebookUserName".to_owned(), user.to_owned());
+    // Always sent (its default when not given), so that the user is at index 1 (catalog::ordered).
+    if let Some(default) = specs.get("NotebookInstanceType").and_then(|s| s.default.clone()) {
+        params.entry("NotebookInstanceType".into()).or_insert(default);
+    }
     if specs.contains_key("S3IAMConfigStackName") {
         params.entry("S3IAMConfigStackName".into()).or_insert_with(|| ctx.names.s3_stack.clone());
     }

@@ -77,8 +77,14 @@ pub async fn run(args: &ServeArgs, ctx: Context) -> Result<()> {
     });
     let app = Router::new()
         .route("/refreshurl", post(refresh))
+        // The blog sample's API path (API Gateway stage Prod, resource /refreshurl/): its clients
+        // move over by changing the host and adding the token.
+        .route("/Prod/refreshurl/", post(refresh))
+        .route("/Prod/refreshurl", post(refresh))
         .route("/healthz", get(healthz))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such path: use POST /refreshurl or GET /healthz") })
+        .fallback(|| async {
+            error(StatusCode::NOT_FOUND, "no such path: use POST /refreshurl (or /Prod/refreshurl/) or GET /healthz")
+        })
         .method_not_allowed_fallback(|| async {
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this path")
         })
@@ -172,6 +178,8 @@ async fn access_log(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let route = match req.uri().path() {
         "/refreshurl" => "/refreshurl",
+        "/Prod/refreshurl/" => "/Prod/refreshurl/",
+        "/Prod/refreshurl" => "/Prod/refreshurl",
         "/healthz" => "/healthz",
         _ => "(other)",
     };

@@ -14,6 +14,7 @@
 
 mod support;
 
+mod adopt;
 mod aws_rules;
 mod bad_input;
 mod bootstrap;

@@ -42,6 +42,9 @@ pub(super) async fn scan_all(
 #[derive(Default)]
 pub(super) struct RecordCache {
     records: HashMap<String, (RecordDetail, BTreeMap<String, String>)>,
+    /// The `NotebookUserName` parameter of each provisioned product's stack, by provisioned
+    /// product id (found values only: a stack not created yet is asked again next scan).
+    users: HashMap<String, String>,
 }
 
 impl RecordCache {
@@ -65,6 +68,8 @@ impl RecordCache {
 
 /// A provisioned product of this product, as SearchProvisionedProducts lists it.
 struct Pp {
+    id: String,
+    physical_id: Option<String>,
     name: String,
     status: Status,
     last_record: Option<String>,
@@ -72,18 +77,39 @@ struct Pp {
     owner: Option<String>,
 }
 
-async fn search(ctx: &Context, product: &Product) -> Result<Vec<Pp>> {
-    Ok(catalog::search_provisioned(ctx, product, catalog::Scope::Account)
+/// The provisioned products, each with its user hint: its stack's `NotebookUserName` parameter
+/// (cached), else its Owner tag (a README launch tags `Owner=awsjoe` for user joe).
+async fn search(ctx: &Context, product: &Product, cache: &mut RecordCache) -> Result<Vec<Pp>> {
+    let mut pps: Vec<Pp> = catalog::search_provisioned(ctx, product, catalog::Scope::Account)
         .await?
         .iter()
         .map(|p| Pp {
+            id: p.id().unwrap_or_default().to_owned(),
+            physical_id: p.physical_id().filter(|s| s.starts_with("arn:")).map(str::to_owned),
             name: p.name().unwrap_or_default().to_owned(),
             status: p.status().cloned().unwrap_or_else(|| Status::from("")),
             last_record: p.last_record_id().map(str::to_owned),
             last_success: p.last_successful_provisioning_record_id().map(str::to_owned),
             owner: p.tags().iter().find(|t| t.key() == "Owner").map(|t| t.value().to_owned()),
         })
-        .collect())
+        .collect();
+    let missing: Vec<(String, String)> = pps
+        .iter()
+        .filter(|p| !cache.users.contains_key(&p.id))
+        .filter_map(|p| Some((p.id.clone(), p.physical_id.clone()?)))
+        .collect();
+    let found: Vec<(String, Option<String>)> = futures::stream::iter(missing)
+        .map(|(id, stack)| async move { (id, catalog::stack_user(ctx, &stack).await) })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    cache.users.extend(found.into_iter().filter_map(|(id, u)| Some((id, u?))));
+    for pp in &mut pps {
+        if let Some(user) = cache.users.get(&pp.id) {
+            pp.owner = Some(user.clone());
+        }
+    }
+    Ok(pps)
 }
 
 /// When each user's URL parameter was last written (full precision), by user; `only` narrows
@@ -117,7 +143,7 @@ pub(super) fn user_from(
 /// Provisioned products whose latest record needs work: in progress (await it), failed (report
 /// it), or succeeded after the user's parameter was last written (store a URL).
 async fn scan(ctx: &Context, product: &Product, cache: &mut RecordCache) -> Result<Vec<Work>> {
-    let (pps, times) = tokio::try_join!(search(ctx, product), parameter_times(ctx, None))?;
+    let (pps, times) = tokio::try_join!(search(ctx, product, cache), parameter_times(ctx, None))?;
     let mut works = Vec::new();
     let mut settled = Vec::new();
     for pp in pps {

@@ -1,0 +1,217 @@
+//! Issue 13: a deployment made by the AWS blog sample's own steps (tests/fixtures/blog/deploy.py,
+//! boto3 as the blog does, not notebook-vend) is used, recognised and never broken.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::{sandbox, Account};
+
+/// A python with boto3: `$SANDBOX_VENV`'s, else this checkout's `.sandbox/venv`, else the one
+/// running the sandbox (its command line's first word; scripts/sandbox.sh starts it from its venv).
+fn python() -> PathBuf {
+    if let Some(venv) = std::env::var_os("SANDBOX_VENV") {
+        return PathBuf::from(venv).join("bin/python");
+    }
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".sandbox/venv/bin/python");
+    if local.exists() {
+        return local;
+    }
+    let pid = std::fs::read_to_string(sandbox().dir.join("server.pid")).unwrap_or_default();
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", pid.trim())).unwrap_or_default();
+    let first = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+    match std::str::from_utf8(first) {
+        Ok(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from("python3"),
+    }
+}
+
+/// Run the blog fixture (deploy.py) for this account; its JSON answer.
+fn fixture(acct: &Account, args: &[&str]) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/blog/deploy.py");
+    let out = Command::new(python())
+        .arg(script)
+        .args(["--endpoint", &sandbox().endpoint, "--account", &acct.id])
+        .args(args)
+        .output()
+        .expect("run the blog fixture with the sandbox venv's python");
+    assert!(
+        out.status.success(),
+        "blog fixture {args:?} failed\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the fixture answers JSON")
+}
+
+/// The blog sample deployed the blog's way, with fast sandbox timings.
+fn blog_account() -> (Account, Value) {
+    let acct = Account::new();
+    acct.configure(serde_json::json!({"record_seconds": 0.3, "pending_seconds": 0.3}));
+    let deployed = fixture(&acct, &["deploy"]);
+    grant_tagging(&acct);
+    (acct, deployed)
+}
+
+/// The sample's launch role has no `sagemaker:AddTags`, which the notebook's create handler needs
+/// when the stack has tags (Service Catalog tags every product stack; CloudFormation resource schema
+/// of AWS::SageMaker::NotebookInstance, `handlers.create.permissions`; SageMaker "Provide permissions
+/// for tagging SageMaker AI resources"): the strict sandbox fails its launches as AWS would. A team
+/// running the sample today has added it; so does the test, as an inline policy of its own.
+fn grant_tagging(acct: &Account) {
+    let script = r#"
+import sys, json, boto3
+iam = boto3.client("iam", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id=sys.argv[2], aws_secret_access_key="sandbox")
+iam.put_role_policy(RoleName="ServiceCatalogExecutionRole", PolicyName="AllowTagOnCreate",
+    PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["sagemaker:AddTags"], "Resource": "*"}]}))
+"#;
+    let out = Command::new(python()).args(["-c", script, &sandbox().endpoint, &acct.id]).output().unwrap();
+    assert!(out.status.success(), "granting sagemaker:AddTags: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The product name the sample deploys; every command is pointed at it.
+const PRODUCT: &str = "SageMaker Notebook";
+
+fn with_product<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = args.to_vec();
+    all.extend(["--product-name", PRODUCT]);
+    all
+}
+
+#[test]
+fn readme_and_console_launches_are_attributed_by_the_notebook_user_name_parameter() {
+    let (acct, _) = blog_account();
+    // The sample README's command: joe's notebook, provisioned product demoProduct2, tagged Owner=awsjoe.
+    fixture(&acct, &["launch", "readme", "--user", "joe", "--name", "demoProduct2", "--owner", "awsjoe"]);
+    // A console launch: no tag at all, any name.
+    fixture(&acct, &["launch", "console", "--user", "maria", "--name", "whatever"]);
+
+    let listed = acct.json(&with_product(&["list"]));
+    let rows = listed.as_array().unwrap();
+    let by_pp = |pp: &str| rows.iter().find(|r| r["provisioned_product"] == pp).cloned();
+    let joe = by_pp("demoProduct2").unwrap_or_else(|| panic!("no row for demoProduct2: {listed}"));
+    assert_eq!(joe["user"], "joe", "{listed}");
+    assert_eq!(joe["notebook"], "joe-Notebook", "{listed}");
+    let maria = by_pp("whatever").unwrap_or_else(|| panic!("no row for whatever: {listed}"));
+    assert_eq!(maria["user"], "maria", "{listed}");
+    assert!(!rows.iter().any(|r| r["user"] == "awsjoe"), "a phantom awsjoe row: {listed}");
+
+    // status finds joe's notebook under its README name.
+    let status = acct.json(&with_product(&["status", "--user", "joe"]));
+    assert_eq!(status["provisioned_product"]["name"], "demoProduct2", "{status}");
+
+    // watch stores both users' URLs and exits 0.
+    let (code, out, err) = acct.run(&with_product(&["watch", "--once"]));
+    assert_eq!(code, 0, "watch --once failed\nstdout: {out}\nstderr: {err}");
+    let rt = crate::support::rt();
+    assert!(rt.block_on(acct.parameter("joe")).is_some(), "no URL stored for joe: {err}");
+    assert!(rt.block_on(acct.parameter("maria")).is_some(), "no URL stored for maria: {err}");
+    assert!(rt.block_on(acct.parameter("awsjoe")).is_none(), "a URL stored for the Owner tag awsjoe");
+}
+
+#[test]
+fn doctor_warns_and_plain_bootstrap_refuses_a_foreign_deployment_without_writing() {
+    let (acct, deployed) = blog_account();
+    fixture(&acct, &["launch", "readme"]);
+
+    let (code, out, err) = acct.run(&["doctor", "--output", "json"]);
+    assert_eq!(code, 0, "doctor on the blog deployment\nstdout: {out}\nstderr: {err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let templates: Vec<&Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap().starts_with("template "))
+        .collect();
+    assert_eq!(templates.len(), 2, "{report}");
+    for c in templates {
+        assert_eq!(c["status"], "warn", "{report}");
+        assert!(c["fix"].as_str().unwrap_or_default().contains("--adopt"), "{report}");
+    }
+
+    let etag = || -> String {
+        let bucket = deployed["bucket"].as_str().unwrap().to_owned();
+        let rt = crate::support::rt();
+        rt.block_on(async {
+            let s3 = aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&acct.sdk().await).force_path_style(true).build(),
+            );
+            s3.head_object().bucket(bucket).key("sm-notebook.yml").send().await.unwrap().e_tag().unwrap().to_owned()
+        })
+    };
+    let before = etag();
+    for args in [&["bootstrap"][..], &["bootstrap"], &["bootstrap", "--dry-run"]] {
+        let mark = acct.requests().len();
+        let (code, out, err) = acct.run(args);
+        assert_eq!(code, 1, "{args:?} on the blog deployment\nstdout: {out}\nstderr: {err}");
+        assert!(err.contains("not deployed by notebook-vend") && err.contains("--adopt"), "{err}");
+        assert_eq!(acct.writes_since(mark), Vec::<String>::new(), "{args:?} wrote to a foreign deployment");
+    }
+    assert_eq!(etag(), before, "the sample's sm-notebook.yml was overwritten");
+    // Still working: joe's notebook found by its stack's NotebookUserName.
+    let status = acct.json(&["status", "--user", "joe"]);
+    assert_eq!(status["provisioned_product"]["name"], "demoProduct2", "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provisions_put_the_user_at_index_1_and_serve_answers_the_samples_path() {
+    let (acct, _) = tokio::task::block_in_place(blog_account);
+    // Not given an instance type: it is still sent (its default), first, so the user is at [1].
+    tokio::task::block_in_place(|| acct.ok(&["provision", "--user", "ann", "-q"]));
+    let ct = aws_sdk_cloudtrail::Client::new(&acct.sdk().await);
+    let out = ct.lookup_events().send().await.unwrap();
+    let call = out
+        .events()
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(e.cloud_trail_event()?).ok())
+        .find(|d| {
+            d["eventName"] == "ProvisionProduct" && d["requestParameters"]["provisionedProductName"] == "ann-Notebook"
+        })
+        .expect("CloudTrail has ann's ProvisionProduct call");
+    let params = &call["requestParameters"]["provisioningParameters"];
+    // lambda/eventbridge_app/app.py of the sample: provisioningParameters[1]['value'].
+    assert_eq!(params[0]["key"], "NotebookInstanceType", "{params}");
+    assert_eq!(params[1]["key"], "NotebookUserName", "{params}");
+    assert_eq!(params[1]["value"], "ann", "{params}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let token = format!("t0ken-{}-0123456789abcdef", acct.id);
+    let file = dir.path().join("token");
+    std::fs::write(&file, &token).unwrap();
+    let mut proc = crate::support::Running::start(
+        &acct,
+        &["serve", "--listen", "127.0.0.1:0", "--token-file", file.to_str().unwrap()],
+    );
+    let line = proc.wait_for_stderr("listening on ");
+    let base = line.split("listening on ").nth(1).unwrap().trim().to_owned();
+    let http = reqwest::Client::new();
+    for path in ["/Prod/refreshurl/", "/Prod/refreshurl"] {
+        let body = serde_json::json!({"notebook_user_name": "ann"}).to_string();
+        let resp = http
+            .post(format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let answer: Value = resp.json().await.unwrap();
+        assert!(
+            crate::support::is_url_with_token_of(answer["PreSignedURL"].as_str().unwrap_or_default(), "ann"),
+            "{answer}"
+        );
+        let denied = http
+            .post(format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(denied.status(), 401, "{path} without the token");
+    }
+    proc.terminate();
+}
