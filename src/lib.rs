@@ -14,6 +14,7 @@ pub mod output;
 pub mod poll;
 pub mod progress;
 pub mod templates;
+pub mod update_plan;
 pub mod values;
 pub mod vend;
 
@@ -68,6 +69,7 @@ pub async fn run(cli: Cli, layers: config::Layers, origins: config::ClapOrigins)
         Command::Stop(args) => aws!(|ctx| cmd::stop::run(args, &ctx)),
         Command::Start(args) => aws!(|ctx| cmd::start::run(args, &ctx)),
         Command::Terminate(args) => aws!(|ctx| cmd::terminate::run(args, &ctx)),
+        Command::Update(args) => aws!(|ctx| cmd::update::run(args, &ctx)),
         Command::Teardown(args) => aws!(|ctx| cmd::teardown::run(args, &ctx)),
     }
 }

@@ -354,3 +354,13 @@ pub async fn deployed_template(ctx: &Context, stack: &str) -> Result<Option<Stri
         .aws(|| format!("reading the template of stack {stack}"))?;
     Ok(out.template_body().map(str::to_owned))
 }
+
+/// A stack's parameter values (DescribeStacks `Parameters`), or None when the stack is gone.
+pub async fn parameter_values(ctx: &Context, name: &str) -> Result<Option<BTreeMap<String, String>>> {
+    Ok(describe(ctx, name).await?.map(|s| {
+        s.parameters()
+            .iter()
+            .filter_map(|p| Some((p.parameter_key()?.to_owned(), p.parameter_value().unwrap_or_default().to_owned())))
+            .collect()
+    }))
+}

@@ -23,5 +23,6 @@ mod hygiene;
 mod lifecycle;
 mod settings;
 mod states;
+mod update;
 mod vending;
 mod watch_serve;
