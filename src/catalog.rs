@@ -115,6 +115,8 @@ pub struct Provisioned {
     pub user: Option<String>,
     pub last_record_id: Option<String>,
     pub created: Option<String>,
+    /// The artifact the product is on (DescribeProvisionedProduct / SearchProvisionedProducts).
+    pub artifact_id: Option<String>,
 }
 
 impl Provisioned {
@@ -134,6 +136,7 @@ impl Provisioned {
             user: None,
             last_record_id: a.last_record_id().map(str::to_owned),
             created: a.created_time().map(crate::output::rfc3339),
+            artifact_id: a.provisioning_artifact_id().map(str::to_owned),
         }
     }
 }
@@ -286,6 +289,7 @@ pub async fn find_for_user(ctx: &Context, product: &Product, user: &str) -> Resu
                     user: Some(user.to_owned()),
                     last_record_id: d.last_record_id().map(str::to_owned),
                     created: d.created_time().map(crate::output::rfc3339),
+                    artifact_id: d.provisioning_artifact_id().map(str::to_owned),
                 }));
             }
         }
@@ -473,6 +477,88 @@ pub async fn terminate(ctx: &Context, pp: &Provisioned, ignore_errors: bool) -> 
         .and_then(|r| r.record_id())
         .map(str::to_owned)
         .ok_or_else(|| anyhow!("TerminateProvisionedProduct answered no record"))
+}
+
+/// One provisioning artifact of the product.
+#[derive(Debug, Clone, Serialize)]
+pub struct Artifact {
+    pub id: String,
+    pub name: String,
+    pub active: bool,
+    #[serde(skip)]
+    pub created: (i64, u32),
+}
+
+/// The product's artifacts, oldest first (ListProvisioningArtifacts).
+pub async fn artifacts(ctx: &Context, product: &Product) -> Result<Vec<Artifact>> {
+    let out = ctx
+        .catalog
+        .list_provisioning_artifacts()
+        .product_id(&product.id)
+        .send()
+        .await
+        .aws(|| format!("listing provisioning artifacts of product {}", product.id))?;
+    let mut found: Vec<Artifact> = out
+        .provisioning_artifact_details()
+        .iter()
+        .map(|a| Artifact {
+            id: a.id().unwrap_or_default().to_owned(),
+            name: a.name().unwrap_or_default().to_owned(),
+            active: a.active() != Some(false),
+            created: a.created_time().map(|t| (t.secs(), t.subsec_nanos())).unwrap_or_default(),
+        })
+        .collect();
+    found.sort_by_key(|a| a.created);
+    Ok(found)
+}
+
+/// The artifact's template URL (DescribeProvisioningArtifact Verbose: `Info.TemplateUrl`).
+pub async fn artifact_template_url(ctx: &Context, product: &Product, artifact_id: &str) -> Result<Option<String>> {
+    let out = ctx
+        .catalog
+        .describe_provisioning_artifact()
+        .product_id(&product.id)
+        .provisioning_artifact_id(artifact_id)
+        .verbose(true)
+        .send()
+        .await
+        .aws(|| format!("describing provisioning artifact {artifact_id} of product {}", product.id))?;
+    Ok(out.info().and_then(|i| i.get("TemplateUrl")).cloned())
+}
+
+/// UpdateProvisionedProduct to `artifact_id`: `set` values are sent, `keep` keys are sent with
+/// UsePreviousValue (botocore UpdateProvisioningParameter). The token is derived from the product,
+/// the target and the values, so a retry of the same update is answered with the same record.
+pub async fn update(
+    ctx: &Context,
+    pp: &Provisioned,
+    product: &Product,
+    artifact_id: &str,
+    set: &BTreeMap<String, String>,
+    keep: &[String],
+) -> Result<RecordDetail> {
+    use aws_sdk_servicecatalog::types::UpdateProvisioningParameter as P;
+    use sha2::{Digest, Sha256};
+    let mut params: Vec<P> = set.iter().map(|(k, v)| P::builder().key(k).value(v).build()).collect();
+    params.extend(
+        keep.iter().filter(|k| !set.contains_key(*k)).map(|k| P::builder().key(k).use_previous_value(true).build()),
+    );
+    let mut h = Sha256::new();
+    h.update(format!("{}|{}|{}|{:?}|{:?}", pp.id, pp.last_record_id.as_deref().unwrap_or(""), artifact_id, set, keep));
+    let token = format!("nv-update-{}", &hex::encode(h.finalize())[..40]);
+    let out = ctx
+        .catalog
+        .update_provisioned_product()
+        .provisioned_product_id(&pp.id)
+        .product_id(&product.id)
+        .provisioning_artifact_id(artifact_id)
+        .path_id(&product.path_id)
+        .set_provisioning_parameters(Some(params))
+        .update_token(token)
+        .send()
+        .await
+        .aws(|| format!("updating provisioned product {} ({})", pp.name, pp.id))?;
+    out.record_detail().cloned().ok_or_else(|| anyhow!("UpdateProvisionedProduct answered no record"))
 }
 
 #[cfg(test)]

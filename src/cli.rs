@@ -157,6 +157,23 @@ pub enum Command {
         after_help = "Examples:\n  notebook-vend terminate --user alice\n  notebook-vend terminate --user alice --yes --output json"
     )]
     Terminate(TerminateArgs),
+    /// Move notebooks to the newest product version or new settings, never losing a notebook silently
+    #[command(
+        long_about = "Service Catalog UpdateProvisionedProduct of a user's product to the newest active artifact (or \
+            --to-version) with changed parameters; unchanged parameters keep their values (UsePreviousValue). The \
+            plan comes first (parameter diff, artifact from -> to, in place / replaces the notebook); --dry-run \
+            prints it and sends nothing.\n\n\
+            A change of a create-only property of the notebook (SubnetId, SecurityGroupIds, KmsKeyId, \
+            DirectInternetAccess, PlatformIdentifier) would replace it, losing its volume: it is refused (exit 2, \
+            nothing sent) unless --replace-notebook-losing-its-data, which terminates and provisions again after \
+            confirmation. An instance type change is in place: the notebook is stopped and started again. When the \
+            notebook was running, update waits until it is InService and stores a fresh URL.\n\n\
+            --all updates every notebook of the product (--outdated: only those not on the target artifact or \
+            TAINTED), --concurrency at a time, one line per user; exit 1 if any failed.",
+        after_help = "Examples:\n  notebook-vend update --user alice --dry-run\n  notebook-vend update --user alice --instance-type ml.t3.large\n  \
+            notebook-vend update --all --outdated --concurrency 4"
+    )]
+    Update(UpdateArgs),
     /// Remove the deployment: both stacks, the bucket's contents, leftover URL parameters
     #[command(
         long_about = "The reverse of bootstrap: deletes the service-catalog stack, empties the bucket (every object \
@@ -299,6 +316,46 @@ pub struct TerminateArgs {
     /// resources cannot be deleted (Service Catalog IgnoreErrors): the notebook may be left behind
     #[arg(long)]
     pub ignore_errors: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("who").required(true).args(["user", "all"]))]
+pub struct UpdateArgs {
+    /// User whose notebook to update
+    #[arg(long, short = 'u', value_parser = parse_user)]
+    pub user: Option<String>,
+    /// Update every notebook of the product
+    #[arg(long)]
+    pub all: bool,
+    /// With --all: only notebooks not on the target artifact, or TAINTED
+    #[arg(long, requires = "all")]
+    pub outdated: bool,
+    /// Parallel updates with --all
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// New notebook instance type (one of the product template's AllowedValues); in place
+    #[arg(long, value_name = "TYPE", value_parser = parse_instance_type)]
+    pub instance_type: Option<String>,
+    /// New value of a product parameter, KEY=VALUE (repeatable)
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+    /// Provisioning artifact (version) name or id to move to, or `latest` [default: latest]
+    #[arg(long, value_name = "NAME|latest")]
+    pub to_version: Option<String>,
+    /// Print the plan and send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (required with --replace-notebook-losing-its-data when stdin is not a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Allow a change that replaces the notebook: terminate it (its volume, the user's work, is lost) and provision again
+    #[arg(long, conflicts_with = "all")]
+    pub replace_notebook_losing_its_data: bool,
+    #[command(flatten)]
+    pub store: UrlStoreArgs,
+    /// Give up waiting after this many seconds (exit 3); run update again to resume
+    #[arg(long, value_name = "SECS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

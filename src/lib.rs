@@ -18,6 +18,7 @@ pub mod permissions;
 pub mod poll;
 pub mod progress;
 pub mod templates;
+pub mod update_plan;
 pub mod values;
 pub mod vend;
 
@@ -122,6 +123,7 @@ async fn dispatch(cli: &Cli, layers: config::Layers, origins: config::ClapOrigin
         Command::Stop(args) => aws!(|ctx| cmd::stop::run(args, &ctx)),
         Command::Start(args) => aws!(|ctx| cmd::start::run(args, &ctx)),
         Command::Terminate(args) => aws!(|ctx| cmd::terminate::run(args, &ctx)),
+        Command::Update(args) => aws!(|ctx| cmd::update::run(args, &ctx)),
         Command::Teardown(args) => aws!(|ctx| cmd::teardown::run(args, &ctx)),
     }
 }

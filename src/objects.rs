@@ -116,3 +116,41 @@ pub async fn empty_bucket(ctx: &Context, bucket: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// The text of an object given by its S3 URL (virtual-hosted `https://<bucket>.s3.<region>.<suffix>/<key>`
+/// or path-style `https://s3.<region>.<suffix>/<bucket>/<key>`, S3 user guide "Methods for accessing a
+/// bucket"); None when the URL is not an S3 URL.
+pub async fn read_url(ctx: &Context, url: &str) -> Result<Option<String>> {
+    let Some((bucket, key)) = parse_s3_url(url) else { return Ok(None) };
+    let out =
+        ctx.s3.get_object().bucket(&bucket).key(&key).send().await.aws(|| format!("reading s3://{bucket}/{key}"))?;
+    let bytes = out.body.collect().await.map_err(|e| anyhow::anyhow!("reading s3://{bucket}/{key}: {e}"))?;
+    Ok(Some(String::from_utf8_lossy(&bytes.into_bytes()).into_owned()))
+}
+
+fn parse_s3_url(url: &str) -> Option<(String, String)> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
+    let (host, path) = rest.split_once('/')?;
+    let path = path.split('?').next().unwrap_or(path);
+    if let Some((bucket, _)) = host.split_once(".s3.").or_else(|| host.split_once(".s3-")) {
+        return Some((bucket.to_owned(), path.to_owned()));
+    }
+    let (bucket, key) = path.split_once('/')?;
+    Some((bucket.to_owned(), key.to_owned()))
+}
+
+#[cfg(test)]
+mod url_tests {
+    #[test]
+    fn s3_urls() {
+        assert_eq!(
+            super::parse_s3_url("https://b.s3.us-east-1.amazonaws.com/sm-notebook.yml"),
+            Some(("b".into(), "sm-notebook.yml".into()))
+        );
+        assert_eq!(
+            super::parse_s3_url("https://s3.us-east-1.amazonaws.com/b/k/x.yml"),
+            Some(("b".into(), "k/x.yml".into()))
+        );
+        assert_eq!(super::parse_s3_url("file:///x"), None);
+    }
+}

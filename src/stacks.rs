@@ -405,3 +405,13 @@ mod marker_tests {
         assert!(!template_is_ours("Description: >-\n  notebook-vend test fixture - the blog sample\n"));
     }
 }
+
+/// A stack's parameter values (DescribeStacks `Parameters`), or None when the stack is gone.
+pub async fn parameter_values(ctx: &Context, name: &str) -> Result<Option<BTreeMap<String, String>>> {
+    Ok(describe(ctx, name).await?.map(|s| {
+        s.parameters()
+            .iter()
+            .filter_map(|p| Some((p.parameter_key()?.to_owned(), p.parameter_value().unwrap_or_default().to_owned())))
+            .collect()
+    }))
+}

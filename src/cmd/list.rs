@@ -37,6 +37,9 @@ pub struct Row {
     pub parameter: Option<String>,
     pub url_stored_at: Option<String>,
     pub session_expires: Option<String>,
+    /// The provisioning artifact (version) the product is on, and whether it is not the newest active one.
+    pub artifact_id: Option<String>,
+    pub outdated: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -58,13 +61,21 @@ impl fmt::Display for Listing {
                     r.product_status.clone().unwrap_or_else(|| "(none)".into()),
                     dash(&r.url_stored_at),
                     dash(&r.session_expires),
+                    match r.outdated {
+                        Some(true) => "outdated".into(),
+                        Some(false) => "newest".into(),
+                        None => "-".into(),
+                    },
                 ]
             })
             .collect();
         write!(
             f,
             "{}",
-            table(&["USER", "NOTEBOOK", "STATUS", "TYPE", "PRODUCT-STATUS", "URL-STORED", "SESSION-EXPIRES"], &rows)
+            table(
+                &["USER", "NOTEBOOK", "STATUS", "TYPE", "PRODUCT-STATUS", "URL-STORED", "SESSION-EXPIRES", "VERSION"],
+                &rows
+            )
         )
     }
 }
@@ -90,6 +101,8 @@ pub async fn run(_args: &ListArgs, ctx: &Context) -> Result<()> {
                 parameter: meta.as_ref().map(|m| m.parameter.clone()),
                 url_stored_at: meta.as_ref().and_then(|m| m.stored_at.clone()),
                 session_expires: meta.and_then(|m| m.session_expires),
+                outdated: p.artifact_id.as_ref().map(|a| *a != product.artifact_id),
+                artifact_id: p.artifact_id,
             }
         })
         .collect();
@@ -106,6 +119,8 @@ pub async fn run(_args: &ListArgs, ctx: &Context) -> Result<()> {
         parameter: Some(m.parameter),
         url_stored_at: m.stored_at,
         session_expires: m.session_expires,
+        artifact_id: None,
+        outdated: None,
     }));
 
     let names: Vec<String> = rows.iter().filter_map(|r| r.notebook.clone()).collect();

@@ -16,5 +16,6 @@ pub mod status;
 pub mod stop;
 pub mod teardown;
 pub mod terminate;
+pub mod update;
 pub mod url;
 pub mod watch;

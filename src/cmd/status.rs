@@ -37,6 +37,9 @@ pub struct Product {
     pub status_message: Option<String>,
     pub created: Option<String>,
     pub last_record: Option<Record>,
+    /// The artifact (version) the product is on, and the product's newest active one.
+    pub artifact_id: Option<String>,
+    pub newest_artifact_id: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -69,6 +72,17 @@ impl fmt::Display for Status {
                     writeln!(f, "  status message     {m}")?;
                 }
                 writeln!(f, "  created            {}", opt(&p.created))?;
+                let outdated = p.artifact_id.as_deref() != Some(p.newest_artifact_id.as_str());
+                writeln!(
+                    f,
+                    "  artifact           {}{}",
+                    opt(&p.artifact_id),
+                    if outdated {
+                        format!(" (newest: {}; `notebook-vend update` moves it)", p.newest_artifact_id)
+                    } else {
+                        " (newest)".into()
+                    }
+                )?;
                 if let Some(r) = &p.last_record {
                     writeln!(
                         f,
@@ -171,6 +185,8 @@ async fn provisioned(ctx: &Context, user: &str, notes: &mut Vec<String>) -> Resu
         status_message: pp.status_message,
         created: pp.created,
         last_record,
+        artifact_id: pp.artifact_id,
+        newest_artifact_id: product.artifact_id.clone(),
     }))
 }
 

@@ -48,6 +48,9 @@ fn invalid_invocations_exit_2_naming_the_value_with_no_request() {
         (vec!["refresh", "--user", "ok", "--all"], "--all"),
         (vec!["refresh"], "--user"),
         (vec!["refresh", "--all", "--concurrency", "65"], "65"),
+        (vec!["update"], "--user"),
+        (vec!["update", "--user", "ok", "--param", "novalue"], "novalue"),
+        (vec!["update", "--all", "--replace-notebook-losing-its-data"], "--replace-notebook-losing-its-data"),
         (vec!["refresh", "--all", "--show-url"], "--show-url"),
         (vec!["refresh", "--user", "ok", "--timeout", "0"], "0"),
         // url, status, stop, start

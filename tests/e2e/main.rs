@@ -26,5 +26,6 @@ mod lifecycle;
 mod quotas;
 mod settings;
 mod states;
+mod update;
 mod vending;
 mod watch_serve;

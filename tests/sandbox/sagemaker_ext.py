@@ -575,6 +575,7 @@ def _patch_cloudformation(nb_cls: Any, lcc_cls: Any) -> None:
         nb.tags = _cfn_tags(props, account_id, region_name, old["kwargs"], nb.notebook_instance_name)
         nb._sb_cfn = {"props": json.loads(json.dumps(props, default=str)), "kwargs": old["kwargs"]}
         nb.last_modified_time = _utc(time.time())
+        _plan_in_place_update(nb)
         return nb
 
     nb_cls.cloudformation_name_type = staticmethod(nb_name_type)
@@ -620,6 +621,28 @@ def _patch_cloudformation(nb_cls: Any, lcc_cls: Any) -> None:
     lcc_cls.create_from_cloudformation_json = lcc_create
     lcc_cls.update_from_cloudformation_json = lcc_update
     lcc_cls.delete_from_cloudformation_json = lcc_delete
+
+
+def _plan_in_place_update(nb: Any) -> None:
+    """CloudFormation's in-place update of a notebook goes through UpdateNotebookInstance, which needs
+    a Stopped notebook (SageMaker API reference, UpdateNotebookInstance): a running notebook is
+    stopped, updated and started again (Stopping -> Stopped -> Updating -> Pending -> InService), a
+    stopped one is Updating -> Stopped; each step takes pending_seconds."""
+    with _lock:
+        _advance(nb)
+        st = _st(nb)
+        now = time.time()
+        step = _pending_seconds(_account_of(nb))
+        if st["status"] == "InService":
+            st["plan"] = []
+            _enter(nb, "Stopping", now)
+            st["plan"] = [(now + step, "Stopped", None), (now + 2 * step, "Updating", None),
+                          (now + 3 * step, "Pending", None), (now + 4 * step, "InService", None)]
+        elif st["status"] in ("Stopped", "Failed"):
+            st["plan"] = []
+            _enter(nb, "Updating", now)
+            st["plan"] = [(now + step, "Stopped", None)]
+        _advance(nb, now)
 
 
 def _generated_name(resource_name: str) -> str:

@@ -594,6 +594,14 @@ def update_pp(st: State, p: dict) -> dict:
                                  role_arn=pp.get("LaunchRoleArn"),
                                  parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
                                  tags=None)
+        import cfn_update
+
+        refused = cfn_update.last_update_error(stack)
+        if refused:
+            # the stack rolled back (cfn_update.py): the record fails with CloudFormation's reason, the
+            # product ends TAINTED (_refresh) on its previous artifact and parameters
+            _fail(rec, [refused], code="CFN_ERROR")
+            return {"RecordDetail": _record_public(rec)}
         pp["Parameters"] = params
         pp["ProductId"] = prod["Id"]
         rec["_outputs"] = _outputs(stack)

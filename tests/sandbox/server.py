@@ -39,6 +39,9 @@ def install_extensions() -> list[str]:
     import servicecatalog_ext
     servicecatalog_ext.install()
     installed.append("servicecatalog_ext")
+    import cfn_update
+    cfn_update.install()
+    installed.append("cfn_update")
     import cloudtrail_ext
     cloudtrail_ext.install()
     installed.append("cloudtrail_ext")

@@ -1,0 +1,190 @@
+//! `update` end to end (issue 15): product version and parameter changes without losing a notebook.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{rt, Account, Running};
+
+struct Notebook {
+    created: i64,
+    instance_type: String,
+    status: String,
+}
+
+fn notebook(acct: &Account, user: &str) -> Notebook {
+    rt().block_on(async {
+        let sm = aws_sdk_sagemaker::Client::new(&acct.sdk().await);
+        let nb =
+            sm.describe_notebook_instance().notebook_instance_name(format!("{user}-Notebook")).send().await.unwrap();
+        Notebook {
+            created: nb.creation_time().unwrap().secs(),
+            instance_type: nb.instance_type().unwrap().as_str().to_owned(),
+            status: nb.notebook_instance_status().unwrap().as_str().to_owned(),
+        }
+    })
+}
+
+fn url_version(acct: &Account, user: &str) -> i64 {
+    rt().block_on(acct.parameter(user)).map(|p| p.version()).unwrap_or(0)
+}
+
+fn pp(acct: &Account, user: &str) -> (String, String) {
+    rt().block_on(async {
+        let sc = aws_sdk_servicecatalog::Client::new(&acct.sdk().await);
+        let d = sc.describe_provisioned_product().name(format!("{user}-Notebook")).send().await.unwrap();
+        let d = d.provisioned_product_detail().unwrap();
+        (d.status().unwrap().as_str().to_owned(), d.provisioning_artifact_id().unwrap().to_owned())
+    })
+}
+
+fn templates_with_a_change() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["s3-iam-config.yml", "service-catalog.yml", "sm-notebook.yml"] {
+        let mut body = std::fs::read_to_string(format!("templates/{name}")).unwrap();
+        if name == "sm-notebook.yml" {
+            body.push_str("\n# a security fix\n");
+        }
+        std::fs::write(dir.path().join(name), body).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn update_all_moves_every_notebook_to_the_new_version_in_place() {
+    let acct = Account::ready();
+    let users = ["ann", "ben", "cat"];
+    for u in users {
+        acct.ok(&["provision", "--user", u, "-q"]);
+    }
+    let before: Vec<(i64, i64, String)> =
+        users.iter().map(|u| (notebook(&acct, u).created, url_version(&acct, u), pp(&acct, u).1)).collect();
+    let dir = templates_with_a_change();
+    acct.json(&["bootstrap", "-q", "--templates", dir.path().to_str().unwrap()]);
+
+    let listing = acct.json(&["list"]);
+    let outdated = listing.as_array().unwrap().iter().filter(|r| r["outdated"] == true).count();
+    assert_eq!(outdated, 3, "{listing}");
+
+    // the plan says where each goes, writes nothing
+    let mark = acct.requests().len();
+    let plan = acct.json(&["update", "--user", "ann", "--dry-run"]);
+    assert_eq!(plan["effect"], "in_place", "{plan}");
+    assert_ne!(plan["artifact_from"], plan["artifact_to"]);
+    assert!(acct.writes_since(mark).is_empty(), "{:?}", acct.writes_since(mark));
+
+    let out = acct.json(&["update", "--all", "--outdated", "--concurrency", "2"]);
+    assert_eq!(out["failed"], 0, "{out}");
+    assert_eq!(out["updated"], 3, "{out}");
+    let mut targets = std::collections::BTreeSet::new();
+    for (u, (created, version, artifact)) in users.iter().zip(before) {
+        let nb = notebook(&acct, u);
+        assert_eq!(nb.created, created, "{u}: the notebook was kept");
+        assert_eq!(nb.status, "InService");
+        assert!(url_version(&acct, u) > version, "{u}: a fresh URL is stored");
+        let (status, now_on) = pp(&acct, u);
+        assert_eq!(status, "AVAILABLE");
+        assert_ne!(now_on, artifact, "{u}: on the new artifact");
+        targets.insert(now_on);
+    }
+    assert_eq!(targets.len(), 1);
+    let listing = acct.json(&["list"]);
+    assert!(listing.as_array().unwrap().iter().all(|r| r["outdated"] == false), "{listing}");
+    // nothing is outdated any more: a second run updates nobody
+    let again = acct.json(&["update", "--all", "--outdated"]);
+    assert_eq!(again["results"].as_array().unwrap().len(), 0, "{again}");
+}
+
+#[test]
+fn instance_type_change_keeps_the_notebook() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "dan", "-q"]);
+    let before = notebook(&acct, "dan");
+    let version = url_version(&acct, "dan");
+    let out = acct.json(&["update", "--user", "dan", "--instance-type", "ml.t3.large", "--yes"]);
+    assert_eq!(out["effect"], "in_place", "{out}");
+    assert_eq!(out["changes"][0]["key"], "NotebookInstanceType");
+    assert_eq!(out["changes"][0]["from"], "ml.t3.medium");
+    let after = notebook(&acct, "dan");
+    assert_eq!(after.instance_type, "ml.t3.large");
+    assert_eq!(after.created, before.created);
+    assert_eq!(after.status, "InService");
+    assert!(url_version(&acct, "dan") > version);
+}
+
+#[test]
+fn a_replacing_change_is_refused_with_nothing_sent() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "eve", "-q"]);
+    let mark = acct.requests().len();
+    let (code, _out, err) = acct.run(&["update", "--user", "eve", "--param", "SubnetId=subnet-0123456789abcdef0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("replaces the notebook eve-Notebook"), "{err}");
+    assert!(err.contains("--replace-notebook-losing-its-data"), "{err}");
+    assert!(acct.writes_since(mark).is_empty(), "{:?}", acct.writes_since(mark));
+    // a value the product does not allow: exit 2 before anything
+    let (code, _, err) = acct.run(&["update", "--user", "eve", "--param", "VolumeSizeInGB=2"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(acct.writes_since(mark).is_empty());
+    assert_eq!(pp(&acct, "eve").0, "AVAILABLE");
+}
+
+#[test]
+fn a_tainted_product_is_recovered_by_update() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "fay", "-q"]);
+    let created = notebook(&acct, "fay").created;
+    // an update made elsewhere (console, CLI) that CloudFormation refuses: the product is TAINTED
+    rt().block_on(async {
+        let sc = aws_sdk_servicecatalog::Client::new(&acct.sdk().await);
+        use aws_sdk_servicecatalog::types::UpdateProvisioningParameter as P;
+        let r = sc
+            .update_provisioned_product()
+            .provisioned_product_name("fay-Notebook")
+            .update_token("console-1")
+            .provisioning_parameters(P::builder().key("SubnetId").value("subnet-0123456789abcdef0").build())
+            .provisioning_parameters(P::builder().key("NotebookUserName").use_previous_value(true).build())
+            .send()
+            .await
+            .unwrap();
+        let id = r.record_detail().unwrap().record_id().unwrap().to_owned();
+        let start = Instant::now();
+        loop {
+            let d = sc.describe_record().id(&id).send().await.unwrap();
+            let s = d.record_detail().unwrap().status().unwrap().as_str().to_owned();
+            if s == "FAILED" {
+                let e = d.record_detail().unwrap().record_errors()[0].description().unwrap().to_owned();
+                assert!(e.contains("custom-named resource requires replacing"), "{e}");
+                break;
+            }
+            assert!(s != "SUCCEEDED" && start.elapsed() < Duration::from_secs(30), "{s}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    assert_eq!(pp(&acct, "fay").0, "TAINTED");
+    let out = acct.json(&["update", "--user", "fay"]);
+    assert_eq!(out["result"], "updated", "{out}");
+    assert_eq!(pp(&acct, "fay").0, "AVAILABLE");
+    assert_eq!(notebook(&acct, "fay").created, created);
+}
+
+#[test]
+fn two_concurrent_updates_do_not_run_two_updates() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "gil", "-q"]);
+    acct.configure(serde_json::json!({"record_seconds": 4}));
+    let mark = acct.requests().len();
+    let mut first =
+        Running::start(&acct, &["update", "--user", "gil", "--instance-type", "ml.t3.large", "--no-progress"]);
+    let start = Instant::now();
+    while !acct.requests_since(mark).iter().any(|r| r.operation == "UpdateProvisionedProduct") {
+        assert!(start.elapsed() < Duration::from_secs(60), "the first update sent nothing");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, _, err) = acct.run(&["update", "--user", "gil", "--instance-type", "ml.t3.xlarge"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("another update or provision is running"), "{err}");
+    let (code, err1) = first.wait();
+    assert_eq!(code, Some(0), "{err1}");
+    let sent = acct.requests_since(mark).iter().filter(|r| r.operation == "UpdateProvisionedProduct").count();
+    assert_eq!(sent, 1);
+    assert_eq!(notebook(&acct, "gil").instance_type, "ml.t3.large");
+}
