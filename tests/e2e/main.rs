@@ -19,6 +19,7 @@ mod bootstrap;
 mod config;
 mod faults;
 mod hardening;
+mod hardening2;
 mod hygiene;
 mod lifecycle;
 mod settings;
