@@ -42,6 +42,10 @@ pub struct GlobalArgs {
     /// AWS profile from the shared config files
     #[arg(long, global = true, env = "AWS_PROFILE")]
     pub profile: Option<String>,
+    /// True when the profile came from `--profile` rather than AWS_PROFILE (set from clap's value
+    /// source): as with the AWS CLI, only `--profile` outranks AWS_ACCESS_KEY_ID (context.rs).
+    #[arg(skip)]
+    pub profile_flag: bool,
     /// AWS region (default: from the profile or AWS_REGION)
     #[arg(long, global = true)]
     pub region: Option<String>,
