@@ -39,3 +39,74 @@ fn an_explicit_profile_wins_over_environment_credentials() {
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(env_acct.requests().is_empty(), "{:?}", env_acct.requests());
 }
+
+/// Item 3: serve closes silent and slow clients, times out slow bodies, caps connections, and
+/// answers 400 to a JSON body that is not an object.
+#[test]
+fn serve_limits_slow_silent_and_too_many_clients() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    let acct = Account::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "tok-0123456789abcdef").unwrap();
+    let mut proc = crate::support::Running::start(
+        &acct,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--token-file",
+            file.to_str().unwrap(),
+            "--header-timeout",
+            "1",
+            "--body-timeout",
+            "1",
+            "--max-connections",
+            "2",
+        ],
+    );
+    let line = proc.wait_for_stderr("listening on ");
+    let addr = line.split("http://").nth(1).unwrap().trim().to_owned();
+    let connect = || {
+        let s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        s
+    };
+    let answer = |s: &mut TcpStream| {
+        let mut out = Vec::new();
+        let r = s.read_to_end(&mut out);
+        assert!(r.is_ok() || out.is_empty(), "the server kept the connection open: {r:?}");
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    // Silent, and a head that stops half way: both closed by the server.
+    let mut silent = connect();
+    assert!(!answer(&mut silent).contains("200"));
+    let mut slow = connect();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+    assert!(!answer(&mut slow).contains("200"));
+    // An authorized body that never arrives: 408.
+    let mut body = connect();
+    body.write_all(
+        b"POST /refreshurl HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok-0123456789abcdef\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    )
+    .unwrap();
+    assert!(answer(&mut body).starts_with("HTTP/1.1 408"));
+    // A JSON array is not the API's object.
+    let mut array = connect();
+    let b = r#"["alice"]"#;
+    write!(
+        array,
+        "POST /refreshurl HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok-0123456789abcdef\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
+        b.len()
+    )
+    .unwrap();
+    assert!(answer(&mut array).starts_with("HTTP/1.1 400"));
+    // Over the cap (2): of three silent connections at least one is answered 503 at once (the
+    // others are closed by the header timeout, with nothing).
+    let mut held: Vec<TcpStream> = (0..3).map(|_| connect()).collect();
+    let answers: Vec<String> = held.iter_mut().map(|s| answer(s)).collect();
+    assert!(answers.iter().any(|a| a.starts_with("HTTP/1.1 503")), "{answers:?}");
+    assert!(answers.iter().all(|a| a.is_empty() || a.starts_with("HTTP/1.1 503")), "{answers:?}");
+    assert!(acct.requests().is_empty(), "{:?}", acct.requests());
+}
