@@ -110,3 +110,40 @@ fn serve_limits_slow_silent_and_too_many_clients() {
     assert!(answers.iter().all(|a| a.is_empty() || a.starts_with("HTTP/1.1 503")), "{answers:?}");
     assert!(acct.requests().is_empty(), "{:?}", acct.requests());
 }
+
+/// Item 4: `url --open` never puts the URL on a command line, and no log level prints it.
+#[test]
+fn url_open_and_trace_logs_never_expose_the_url() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "ola", "-q"]);
+    let dir = tempfile::tempdir().unwrap();
+    let seen = dir.path().join("seen");
+    let browser = dir.path().join("browser.sh");
+    std::fs::write(
+        &browser,
+        format!(
+            "#!/bin/sh\nprintf '%s' \"$1\" > {s}.arg\nstat -c %a \"$1\" > {s}.mode\nstat -c %a \"$(dirname \"$1\")\" >> {s}.mode\ncat \"$1\" > {s}\n",
+            s = seen.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&browser, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = acct.cmd().env("BROWSER", &browser).args(["url", "--user", "ola", "--open"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let arg = std::fs::read_to_string(seen.with_extension("arg")).unwrap();
+    assert!(!arg.to_lowercase().contains("authtoken"), "the URL was on the command line: {arg}");
+    assert!(!std::path::Path::new(&arg).exists(), "the redirect file was left behind: {arg}");
+    assert_eq!(
+        std::fs::read_to_string(seen.with_extension("mode")).unwrap().split_whitespace().collect::<Vec<_>>(),
+        ["600", "700"]
+    );
+    let html = std::fs::read_to_string(&seen).unwrap();
+    assert!(html.contains("https://ola-notebook.notebook.us-east-1.sagemaker.aws?authToken="), "{html}");
+
+    for (var, args) in [("trace", vec!["url", "--user", "ola"]), ("trace", vec!["refresh", "--user", "ola", "-vvv"])] {
+        let out = acct.cmd().env("RUST_LOG", var).args(&args).output().unwrap();
+        assert!(out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.to_lowercase().contains("authtoken"), "{args:?} logged the URL");
+    }
+}
