@@ -105,7 +105,7 @@ fn serve_limits_slow_silent_and_too_many_clients() {
     // Over the cap (2): of three silent connections at least one is answered 503 at once (the
     // others are closed by the header timeout, with nothing).
     let mut held: Vec<TcpStream> = (0..3).map(|_| connect()).collect();
-    let answers: Vec<String> = held.iter_mut().map(|s| answer(s)).collect();
+    let answers: Vec<String> = held.iter_mut().map(answer).collect();
     assert!(answers.iter().any(|a| a.starts_with("HTTP/1.1 503")), "{answers:?}");
     assert!(answers.iter().all(|a| a.is_empty() || a.starts_with("HTTP/1.1 503")), "{answers:?}");
     assert!(acct.requests().is_empty(), "{:?}", acct.requests());
