@@ -321,8 +321,13 @@ pub async fn provision(
         all_tags.push(Tag::builder().key(k).value(v).build()?);
     }
     let name = naming::provisioned_product_name(user);
-    for attempt in 0..3 {
-        let token = naming::provision_token(&account, &product.id, &product.artifact_id, user, &day, attempt);
+    // Each token is chained to the product the previous one answered: a stale token (its product
+    // terminated since) leads to the next, so any number of provision/terminate cycles a day
+    // works, and a rerun after a crash walks the same chain to the same record. The bound only
+    // stops a chain that never ends (a token that keeps answering the same gone product).
+    let mut after = String::new();
+    for _ in 0..MAX_TOKEN_CHAIN {
+        let token = naming::provision_token(&account, &product.id, &product.artifact_id, user, &day, &after);
         let out = ctx
             .catalog
             .provision_product()
@@ -340,7 +345,12 @@ pub async fn provision(
         // The same token within a day answers the first record. If that record is older than this
         // run and its product is gone (terminated since), the token is stale: take the next one.
         let older = record.created_time().is_some_and(|t| t.secs() + 1 < started.secs());
-        if older && !exists(ctx, record.provisioned_product_id().unwrap_or_default()).await? {
+        let pp_id = record.provisioned_product_id().unwrap_or_default();
+        if older && !exists(ctx, pp_id).await? {
+            if pp_id.is_empty() || pp_id == after {
+                break;
+            }
+            after = pp_id.to_owned();
             continue;
         }
         return Ok(record);
@@ -362,6 +372,10 @@ pub fn ordered(parameters: &BTreeMap<String, String>) -> Vec<(&String, &String)>
     all.sort_by_key(|(k, _)| rank(k));
     all
 }
+
+/// Provision tokens tried in one run before giving up (one per earlier provision/terminate cycle
+/// of the user the same UTC day).
+const MAX_TOKEN_CHAIN: usize = 1000;
 
 async fn exists(ctx: &Context, pp_id: &str) -> Result<bool> {
     match ctx

@@ -43,6 +43,10 @@ pub struct GlobalArgs {
     /// AWS profile from the shared config files
     #[arg(long, global = true, env = "AWS_PROFILE")]
     pub profile: Option<String>,
+    /// True when the profile came from `--profile` rather than AWS_PROFILE (set from clap's value
+    /// source): as with the AWS CLI, only `--profile` outranks AWS_ACCESS_KEY_ID (context.rs).
+    #[arg(skip)]
+    pub profile_flag: bool,
     /// AWS region (default: from the profile or AWS_REGION)
     #[arg(long, global = true)]
     pub region: Option<String>,
@@ -638,6 +642,16 @@ pub struct ServeArgs {
     /// Give up on one refresh after this many seconds (answer 504)
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub request_timeout: u64,
+    /// Close a connection that has not sent a complete request head within this many seconds of
+    /// opening or of its previous answer (slow and idle clients)
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub header_timeout: u64,
+    /// Answer 408 when a request body has not fully arrived within this many seconds
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub body_timeout: u64,
+    /// Connections served at once; more are answered 503 and closed
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_connections: u64,
 }
 
 #[cfg(test)]

@@ -65,8 +65,25 @@ impl Context {
         if let Some(http) = default_http_client() {
             loader = loader.http_client(pacing.http_client(http));
         }
-        if let Some(profile) = &global.profile {
+        if let Some(profile) = global.profile.as_deref().filter(|p| !p.is_empty()) {
+            let named =
+                if global.profile_flag { format!("--profile {profile}") } else { format!("AWS_PROFILE={profile}") };
+            require_profile(profile, &named).await?;
             loader = loader.profile_name(profile);
+            if global.profile_flag {
+                // The AWS CLI: "an explicitly provided profile will negate an EnvProvider"
+                // (botocore credentials.py create_credential_resolver, boto/botocore#486), so
+                // `--profile` wins over AWS_ACCESS_KEY_ID; AWS_PROFILE does not (cli-configure-envvars:
+                // environment variables override values loaded from a profile).
+                loader = loader.credentials_provider(
+                    aws_config::profile::ProfileFileCredentialsProvider::builder().profile_name(profile).build(),
+                );
+            } else if std::env::var_os("AWS_ACCESS_KEY_ID").is_some_and(|k| !k.is_empty()) {
+                tracing::warn!(
+                    "AWS_PROFILE={profile} gives the region and settings, but the credentials are AWS_ACCESS_KEY_ID's \
+                     (as with the AWS CLI); pass --profile {profile} to use the profile's credentials"
+                );
+            }
         }
         if let Some(region) = &global.region {
             loader = loader.region(Region::new(region.clone()));
@@ -233,4 +250,28 @@ fn default_http_client() -> Option<aws_smithy_runtime_api::client::http::SharedH
     let plugin = aws_smithy_runtime::client::defaults::default_http_client_plugin_v2(BehaviorVersion::latest())?;
     let components = plugin.runtime_components(&RuntimeComponentsBuilder::new("notebook-vend"));
     components.http_client()
+}
+
+/// A named profile must exist in the shared config or credentials file (as the AWS CLI's
+/// ProfileNotFound): an unknown one is a usage error before any request, never a silent fall back
+/// to other credentials. `default` may be absent, as for the CLI.
+async fn require_profile(profile: &str, named: &str) -> Result<()> {
+    if profile == "default" {
+        return Ok(());
+    }
+    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+    let fs = aws_types::os_shim_internal::Fs::real();
+    let env = aws_types::os_shim_internal::Env::real();
+    let set = aws_config::profile::load(&fs, &env, &files, None)
+        .await
+        .map_err(|e| usage(format!("{named}: cannot read the AWS config files: {e}")))?;
+    if set.get_profile(profile).is_none() {
+        let mut known: Vec<&str> = set.profiles().collect();
+        known.sort();
+        let known = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
+        return Err(usage(format!(
+            "{named}: no such profile in the AWS config or credentials file (profiles: {known})"
+        )));
+    }
+    Ok(())
 }

@@ -34,7 +34,8 @@ use error::Failure;
 /// Run one command to completion, or until Ctrl-C / SIGTERM (exit 130, saying what was in flight).
 /// `layers` are the environment and file values clap used as defaults; `origins` tells, for each
 /// argument, whether clap took it from a flag or its (layered) default: `config show` reports both.
-pub async fn run(cli: Cli, layers: config::Layers, origins: config::ClapOrigins) -> Result<()> {
+pub async fn run(mut cli: Cli, layers: config::Layers, origins: config::ClapOrigins) -> Result<()> {
+    cli.global.profile_flag = origins.get("profile") == Some(&clap::parser::ValueSource::CommandLine);
     let operator = operator_command(&cli.command);
     let result = dispatch(&cli, layers, origins).await;
     match operator {

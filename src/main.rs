@@ -65,8 +65,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs on stderr. -v: our steps; -vv: our debug; -vvv: the AWS SDK's debug too. RUST_LOG wins.
+/// Logs on stderr. -v: our steps; -vv: our debug; -vvv: the AWS SDK's debug too. RUST_LOG wins,
+/// except that the SDK and HTTP crates never log above debug: at trace they print whole requests,
+/// responses and outputs, which hold presigned URLs (AuthorizedUrl) and tokens.
 fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
     let filter = match (quiet, verbose) {
         (true, _) => "error",
         (_, 0) => "warn",
@@ -75,13 +80,17 @@ fn init_logging(verbose: u8, quiet: bool) {
         _ => "info,notebook_vend=debug,aws_smithy_runtime=debug,aws_config=debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into());
+    let cap = tracing_subscriber::filter::filter_fn(|meta| {
+        *meta.level() <= tracing::Level::DEBUG || !notebook_vend::progress::is_wire_target(meta.target())
+    });
     let ansi = notebook_vend::progress::stderr_is_interactive() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
         .with_target(false)
-        .init();
+        .with_filter(filter)
+        .with_filter(cap);
+    tracing_subscriber::registry().with(layer).init();
 }
 
 /// `--config` and `--env` (flags or their environment variables) from a lenient first parse; a

@@ -47,17 +47,19 @@ pub fn parameter_name(prefix: &str, user: &str) -> String {
 
 /// Deterministic `ProvisionToken`: a re-run after a crash sends the same token, so Service Catalog
 /// answers the first record instead of creating a second product. The day keeps a token from
-/// pointing at a product terminated long ago; `attempt` moves past a stale one (see catalog.rs).
+/// pointing at a product terminated long ago; `after` is the id of the (terminated) provisioned
+/// product that the previous token of the chain answered ("" for the first token), so every
+/// provision/terminate cycle gets a new token, with no daily budget (see catalog.rs).
 pub fn provision_token(
     account: &str,
     product_id: &str,
     artifact_id: &str,
     user: &str,
     day: &str,
-    attempt: u32,
+    after: &str,
 ) -> String {
     let mut h = Sha256::new();
-    for part in [account, product_id, artifact_id, user, day, &attempt.to_string()] {
+    for part in [account, product_id, artifact_id, user, day, after] {
         h.update(part.as_bytes());
         h.update([0]);
     }
@@ -202,10 +204,10 @@ mod tests {
 
     #[test]
     fn token_is_deterministic_and_valid() {
-        let t = provision_token("1", "prod-1", "pa-1", "alice", "2026-11-24", 0);
-        assert_eq!(t, provision_token("1", "prod-1", "pa-1", "alice", "2026-11-24", 0));
-        assert_ne!(t, provision_token("1", "prod-1", "pa-1", "alice", "2026-11-24", 1));
-        assert_ne!(t, provision_token("1", "prod-1", "pa-1", "bob", "2026-11-24", 0));
+        let t = provision_token("1", "prod-1", "pa-1", "alice", "2026-11-24", "");
+        assert_eq!(t, provision_token("1", "prod-1", "pa-1", "alice", "2026-11-24", ""));
+        assert_ne!(t, provision_token("1", "prod-1", "pa-1", "alice", "2026-11-24", "pp-1"));
+        assert_ne!(t, provision_token("1", "prod-1", "pa-1", "bob", "2026-11-24", ""));
         assert!(t.len() <= 128 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
     }
 

@@ -136,3 +136,9 @@ impl Drop for Task {
         }
     }
 }
+
+/// Log targets of the AWS SDK and the HTTP stack under it, which print request and response
+/// bodies (presigned URLs, tokens) at trace level: main.rs caps them at debug whatever RUST_LOG says.
+pub fn is_wire_target(target: &str) -> bool {
+    ["aws_", "hyper", "h2", "rustls", "tower", "http_body", "reqwest"].iter().any(|p| target.starts_with(p))
+}

@@ -1,7 +1,10 @@
 //! `serve`: the blog's API Gateway + RefreshURL Lambda, with what it lacked: a bearer token on
 //! every request (compared in constant time), loopback by default, validated input, statuses that
 //! say what went wrong, a body limit, an access log that never holds a URL or a token, and a
-//! graceful shutdown.
+//! graceful shutdown. A client cannot hold the server without the token: a connection must send
+//! its request head within `--header-timeout` (hyper's header-read timer, which also runs while
+//! a keep-alive connection sits idle), a body must arrive within `--body-timeout`, and at most
+//! `--max-connections` are served at once (more are answered 503 and closed).
 //!
 //! `POST /refreshurl` `{"notebook_user_name": "U"}` -> `{"PreSignedURL": "<url>"}` (and the URL is
 //! stored in SSM, as the blog's function did); `GET /healthz` -> `{"status": "ok"}`.
@@ -12,9 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -45,6 +47,7 @@ struct Shared {
     token_digest: [u8; 32],
     store: UrlStoreArgs,
     timeout: Duration,
+    body_timeout: Duration,
 }
 
 /// The validated user a request was about, for the access log (set by the handler).
@@ -74,6 +77,7 @@ pub async fn run(args: &ServeArgs, ctx: Context) -> Result<()> {
         token_digest: Sha256::digest(token.as_bytes()).into(),
         store: args.store.clone(),
         timeout: Duration::from_secs(args.request_timeout),
+        body_timeout: Duration::from_secs(args.body_timeout),
     });
     let app = Router::new()
         .route("/refreshurl", post(refresh))
@@ -88,7 +92,6 @@ pub async fn run(args: &ServeArgs, ctx: Context) -> Result<()> {
         .method_not_allowed_fallback(|| async {
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this path")
         })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(shared.clone(), authorize))
         .layer(middleware::from_fn(access_log))
         .with_state(shared);
@@ -103,15 +106,94 @@ pub async fn run(args: &ServeArgs, ctx: Context) -> Result<()> {
         eprintln!("notebook-vend serve: warning: listening on {addr} in plain HTTP; put TLS in front of it");
     }
     eprintln!("notebook-vend serve: listening on http://{addr}");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let signal = crate::shutdown_signal().await;
-            eprintln!("notebook-vend serve: {signal}: answering requests in flight, then stopping");
-        })
-        .await
-        .context("serving HTTP")?;
+    let limits = Limits {
+        header_timeout: Duration::from_secs(args.header_timeout),
+        max_connections: args.max_connections as usize,
+    };
+    accept_loop(listener, app, limits).await;
     eprintln!("notebook-vend serve: stopped");
     Ok(())
+}
+
+struct Limits {
+    header_timeout: Duration,
+    max_connections: usize,
+}
+
+/// axum::serve has no header-read timeout and no connection cap, so connections are served here
+/// with hyper's HTTP/1 builder (header_read_timeout needs its timer) under a semaphore. On Ctrl-C
+/// or SIGTERM: stop accepting, let every connection finish the request it is answering, stop.
+async fn accept_loop(listener: tokio::net::TcpListener, app: Router, limits: Limits) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::Service as _;
+
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    let shutdown = crate::shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        while connections.try_join_next().is_some() {}
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            signal = &mut shutdown => {
+                eprintln!("notebook-vend serve: {signal}: answering requests in flight, then stopping");
+                break;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            connections.spawn(refuse(stream, peer));
+            continue;
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let mut app = app.clone();
+            async move { app.call(req.map(Body::new)).await }
+        });
+        let mut stop = stop_rx.clone();
+        let header_timeout = limits.header_timeout;
+        connections.spawn(async move {
+            let _slot = slot;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            loop {
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    changed = stop.changed() => {
+                        conn.as_mut().graceful_shutdown();
+                        if changed.is_err() { let _ = conn.as_mut().await; break; }
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    while connections.join_next().await.is_some() {}
+}
+
+/// Over the connection cap: a short 503 and close, without reading the request.
+async fn refuse(mut stream: tokio::net::TcpStream, peer: SocketAddr) {
+    use tokio::io::AsyncWriteExt as _;
+    let body = r#"{"error":"too many connections; try again"}"#;
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(answer.as_bytes())).await;
+    let _ = stream.shutdown().await;
+    eprintln!("access: {peer} - (refused) 503 0.0ms user=- (over --max-connections)");
 }
 
 /// The token from --token-file, else NOTEBOOK_VEND_TOKEN (both trimmed, neither may be empty),
@@ -204,15 +286,29 @@ struct RefreshBody {
     notebook_user_name: String,
 }
 
-async fn refresh(State(shared): State<Arc<Shared>>, body: std::result::Result<Bytes, BytesRejection>) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+async fn refresh(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    // The body is read here, under --body-timeout (after the token was checked): a slow client
+    // cannot hold the request open past it.
+    let read = axum::body::to_bytes(req.into_body(), BODY_LIMIT);
+    let body = match tokio::time::timeout(shared.body_timeout, read).await {
+        Err(_) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the body did not arrive within {}s", shared.body_timeout.as_secs()),
+            )
+        }
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) if is_too_large(&e) => {
             return error(StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {BODY_LIMIT} bytes"))
         }
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("cannot read the body: {}", e.body_text())),
+        Ok(Err(e)) => return error(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}")),
     };
-    let user = match serde_json::from_slice::<RefreshBody>(&body) {
+    // Only an object: serde reads a struct from a sequence too (`["alice"]`), which is no API.
+    let parsed = serde_json::from_slice::<serde_json::Value>(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|v| if v.is_object() { Ok(v) } else { Err("the body is not a JSON object".to_owned()) })
+        .and_then(|v| serde_json::from_value::<RefreshBody>(v).map_err(|e| e.to_string()));
+    let user = match parsed {
         Ok(b) => b.notebook_user_name,
         Err(e) => {
             return error(
@@ -274,6 +370,18 @@ async fn refresh_user(shared: &Shared, user: &str) -> Response {
         },
         Err(e) => aws_failure(user, &e),
     }
+}
+
+/// axum's `to_bytes` wraps http-body-util's LengthLimitError.
+fn is_too_large(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.to_string().contains("length limit exceeded") {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 fn aws_failure(user: &str, e: &anyhow::Error) -> Response {

@@ -65,30 +65,83 @@ pub async fn run(args: &UrlArgs, ctx: &Context) -> Result<()> {
         }
     };
     if args.open {
-        open_in_browser(&url)?;
+        open_in_browser(&url).await?;
         ctx.progress.line(format!("opened the {source} URL of {user} in the browser"));
         return Ok(());
     }
     crate::output::emit(ctx.output, &Url { user: user.to_owned(), source, url })
 }
 
-/// The platform's opener; the URL goes as an argument, never through a shell.
-fn open_in_browser(url: &str) -> Result<()> {
+/// How long the redirect file stays after the opener returned: openers (xdg-open, `open`, a
+/// browser handing off to its running instance) return before the browser has read the file.
+const REDIRECT_FILE_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Open the URL without putting it on any command line (every local user can read those, e.g.
+/// with `ps`): the URL goes into an HTML file that redirects to it (mode 0600, in a fresh
+/// directory of mode 0700), the browser is given the file's path, and the file is removed
+/// [`REDIRECT_FILE_GRACE`] after the opener returns (and on Ctrl-C). The program runs directly,
+/// never through a shell.
+async fn open_in_browser(url: &str) -> Result<()> {
+    let redirect = RedirectFile::write(url)?;
+    let path = redirect.file.to_string_lossy().into_owned();
     let (program, args): (&str, Vec<&str>) = if cfg!(target_os = "macos") {
-        ("open", vec![url])
+        ("open", vec![&path])
     } else if cfg!(windows) {
-        ("rundll32", vec!["url.dll,FileProtocolHandler", url])
+        ("rundll32", vec!["url.dll,FileProtocolHandler", &path])
     } else {
-        ("xdg-open", vec![url])
+        ("xdg-open", vec![&path])
     };
     let browser = std::env::var("BROWSER").ok().filter(|b| !b.is_empty());
     let status = match &browser {
-        Some(b) => std::process::Command::new(b).arg(url).status(),
+        Some(b) => std::process::Command::new(b).arg(&path).status(),
         None => std::process::Command::new(program).args(&args).status(),
     }
     .with_context(|| format!("cannot run {} to open the URL", browser.as_deref().unwrap_or(program)))?;
     if !status.success() {
         bail!("{} could not open the URL ({status})", browser.as_deref().unwrap_or(program));
     }
+    tokio::time::sleep(REDIRECT_FILE_GRACE).await;
+    drop(redirect);
     Ok(())
+}
+
+/// A private directory holding `open.html`; both are removed when dropped.
+struct RedirectFile {
+    dir: std::path::PathBuf,
+    file: std::path::PathBuf,
+}
+
+impl RedirectFile {
+    fn write(url: &str) -> Result<Self> {
+        use std::io::Write as _;
+        let mut nonce = [0u8; 16];
+        getrandom::fill(&mut nonce).map_err(|e| anyhow!("cannot make a private file name: {e}"))?;
+        let dir = std::env::temp_dir().join(format!("notebook-vend-{}", hex::encode(nonce)));
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        // create, not create_all: a name someone else made first is an error, not reused.
+        builder.create(&dir).with_context(|| format!("cannot create the private directory {}", dir.display()))?;
+        let this = RedirectFile { file: dir.join("open.html"), dir };
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let escaped = url.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;");
+        let html = format!(
+            "<!doctype html><meta charset=\"utf-8\"><meta name=\"referrer\" content=\"no-referrer\">\
+             <meta http-equiv=\"refresh\" content=\"0;url={escaped}\"><title>notebook-vend</title>\
+             <a href=\"{escaped}\">Open the notebook</a>\n"
+        );
+        let mut f = options.open(&this.file).with_context(|| format!("cannot create {}", this.file.display()))?;
+        f.write_all(html.as_bytes()).with_context(|| format!("cannot write {}", this.file.display()))?;
+        Ok(this)
+    }
+}
+
+impl Drop for RedirectFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.file);
+        let _ = std::fs::remove_dir(&self.dir);
+    }
 }

@@ -21,6 +21,7 @@ mod bootstrap;
 mod config;
 mod faults;
 mod hardening;
+mod hardening2;
 mod hygiene;
 mod lifecycle;
 mod quotas;

@@ -246,11 +246,12 @@ fn url_open_hands_the_url_to_the_browser_and_prints_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let seen = dir.path().join("opened");
     let browser = dir.path().join("browser.sh");
-    std::fs::write(&browser, format!("#!/bin/sh\nprintf '%s' \"$1\" > {}\n", seen.display())).unwrap();
+    // The browser gets a private redirect file, never the URL itself (issue 14 item 4).
+    std::fs::write(&browser, format!("#!/bin/sh\ncat \"$1\" > {}\n", seen.display())).unwrap();
     std::fs::set_permissions(&browser, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let out = acct.cmd().env("BROWSER", &browser).args(["url", "--user", "opal", "--open"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stdout.is_empty(), "the URL went to the browser, not stdout");
     let opened = std::fs::read_to_string(&seen).unwrap();
-    assert!(opened.starts_with("https://opal-notebook.notebook.us-east-1.sagemaker.aws?authToken="), "{opened}");
+    assert!(opened.contains("https://opal-notebook.notebook.us-east-1.sagemaker.aws?authToken="), "{opened}");
 }
