@@ -51,6 +51,9 @@ pub enum Res {
     Bucket,
     /// IAM roles: the notebook role, the launch role and (GetRole) the caller's own role.
     Roles,
+    /// The stacks Service Catalog launches for provisioned products (`SC-<account>-pp-<id>`): their
+    /// `NotebookUserName` parameter names a notebook's user (Service Catalog returns no parameters).
+    ProductStacks,
 }
 
 /// One AWS call as the sandbox's request log names it (`operation`) and the IAM action it needs.
@@ -102,6 +105,8 @@ const DELETE_PARAMS: Call = c("DeleteParameters", "ssm:DeleteParameter", Paramet
 const DESCRIBE_STACKS: Call = c("DescribeStacks", "cloudformation:DescribeStacks", Stacks);
 const STACK_EVENTS: Call = c("DescribeStackEvents", "cloudformation:DescribeStackEvents", Stacks);
 const GET_TEMPLATE: Call = c("GetTemplate", "cloudformation:GetTemplate", Stacks);
+/// The user of a provisioned product: its stack's `NotebookUserName` parameter.
+const PRODUCT_STACK: Call = c("DescribeStacks", "cloudformation:DescribeStacks", ProductStacks);
 // HeadObject is authorized as s3:GetObject.
 const HEAD_OBJECT: Call = c("HeadObject", "s3:GetObject", Bucket);
 
@@ -147,8 +152,40 @@ pub const TABLE: &[CommandCalls] = &[
             DESCRIBE_PP,
             SEARCH_PP,
             DESCRIBE_RECORD,
+            PRODUCT_STACK,
             DESCRIBE_NB,
             DESCRIBE_PARAMS,
+        ],
+    },
+    CommandCalls {
+        // An operator command for now: it lists the product's versions (ListProvisioningArtifacts),
+        // which AWS's end-user access does not grant.
+        command: "update",
+        role: Role::Operator,
+        calls: &[
+            IDENTITY,
+            RESOLVE[0],
+            RESOLVE[1],
+            c("ListProvisioningArtifacts", "servicecatalog:ListProvisioningArtifacts", Any),
+            c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
+            c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
+            DESCRIBE_PP,
+            SEARCH_PP,
+            PRODUCT_STACK,
+            c("GetTemplate", "cloudformation:GetTemplate", ProductStacks),
+            // The new artifact's template, read from its URL in the bootstrap bucket.
+            c("GetObject", "s3:GetObject", Bucket),
+            c("UpdateProvisionedProduct", "servicecatalog:UpdateProvisionedProduct", Provisioned),
+            // --replace-notebook-losing-its-data: terminate, then provision again.
+            TERMINATE_PP,
+            c("ProvisionProduct", "servicecatalog:ProvisionProduct", Any),
+            DESCRIBE_RECORD,
+            DELIVER[0],
+            DELIVER[1],
+            DELIVER[2],
+            DELIVER[3],
+            DELIVER[4],
+            DELIVER[5],
         ],
     },
     CommandCalls { command: "stop", role: Role::EndUser, calls: &[IDENTITY, DESCRIBE_NB, STOP_NB] },
@@ -176,7 +213,16 @@ pub const TABLE: &[CommandCalls] = &[
     CommandCalls {
         command: "list",
         role: Role::Operator,
-        calls: &[IDENTITY, RESOLVE[0], RESOLVE[1], SEARCH_PP, DESCRIBE_RECORD, DESCRIBE_NB, DESCRIBE_PARAMS],
+        calls: &[
+            IDENTITY,
+            RESOLVE[0],
+            RESOLVE[1],
+            SEARCH_PP,
+            DESCRIBE_RECORD,
+            PRODUCT_STACK,
+            DESCRIBE_NB,
+            DESCRIBE_PARAMS,
+        ],
     },
     CommandCalls {
         command: "refresh --all",
@@ -187,6 +233,7 @@ pub const TABLE: &[CommandCalls] = &[
             RESOLVE[1],
             SEARCH_PP,
             DESCRIBE_RECORD,
+            PRODUCT_STACK,
             DELIVER[0],
             DELIVER[1],
             DELIVER[2],
@@ -204,6 +251,7 @@ pub const TABLE: &[CommandCalls] = &[
             RESOLVE[1],
             SEARCH_PP,
             DESCRIBE_RECORD,
+            PRODUCT_STACK,
             c("LookupEvents", "cloudtrail:LookupEvents", Any),
             DELIVER[0],
             DELIVER[1],
@@ -216,7 +264,7 @@ pub const TABLE: &[CommandCalls] = &[
     CommandCalls {
         command: "cull",
         role: Role::Operator,
-        calls: &[IDENTITY, RESOLVE[0], RESOLVE[1], SEARCH_PP, DESCRIBE_RECORD, DESCRIBE_NB, STOP_NB],
+        calls: &[IDENTITY, RESOLVE[0], RESOLVE[1], SEARCH_PP, DESCRIBE_RECORD, PRODUCT_STACK, DESCRIBE_NB, STOP_NB],
     },
     CommandCalls {
         command: "serve",
@@ -378,6 +426,7 @@ fn arns(res: Res, names: &Names, s: &Scope) -> Vec<String> {
             format!("arn:{p}:s3:::{}-*/*", names.s3_stack.to_ascii_lowercase()),
         ],
         // Roles the stacks create are named after the stacks; GetRole reads the caller's own.
+        ProductStacks => vec![format!("arn:{p}:cloudformation:{r}:{a}:stack/SC-*")],
         Roles => vec![
             format!("arn:{p}:iam::{a}:role/{}-*", names.s3_stack),
             format!("arn:{p}:iam::{a}:role/{}-*", names.catalog_stack),
@@ -502,9 +551,19 @@ mod tests {
     fn end_user_policy_is_limited_to_own_products_and_has_no_admin_calls() {
         let p = policy(Role::EndUser, &names(), &Scope::default()).0;
         let text = p.to_string();
-        for absent in ["ListProvisioningArtifacts", "cloudformation:", "iam:", "servicecatalog:Create"] {
+        for absent in ["ListProvisioningArtifacts", "iam:", "servicecatalog:Create"] {
             assert!(!text.contains(absent), "{absent} in {text}");
         }
+        // CloudFormation: only reading the user's product stack parameters (issue 13: the user of a
+        // provisioned product is its stack's NotebookUserName parameter), nothing else.
+        let actions: Vec<&str> = p["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["Action"].as_array().unwrap().iter().filter_map(|a| a.as_str()))
+            .collect();
+        let cfn: Vec<&&str> = actions.iter().filter(|a| a.starts_with("cloudformation:")).collect();
+        assert!(cfn.iter().all(|a| **a == "cloudformation:DescribeStacks"), "{text}");
         let statements = p["Statement"].as_array().unwrap();
         let own = statements
             .iter()
