@@ -344,9 +344,19 @@ pub async fn provision(
         let record = out.record_detail().cloned().ok_or_else(|| anyhow!("ProvisionProduct answered no record"))?;
         // The same token within a day answers the first record. If that record is older than this
         // run and its product is gone (terminated since), the token is stale: take the next one.
+        // A record this call created is still CREATED/IN_PROGRESS when ProvisionProduct answers
+        // (provisioning takes a stack launch); one already finished is the answer to an earlier
+        // call with this token. Its age alone misses a cycle shorter than the clock-skew margin.
         let older = record.created_time().is_some_and(|t| t.secs() + 1 < started.secs());
+        let finished = matches!(
+            record.status(),
+            Some(
+                aws_sdk_servicecatalog::types::RecordStatus::Succeeded
+                    | aws_sdk_servicecatalog::types::RecordStatus::Failed
+            )
+        );
         let pp_id = record.provisioned_product_id().unwrap_or_default();
-        if older && !exists(ctx, pp_id).await? {
+        if (older || finished) && !exists(ctx, pp_id).await? {
             if pp_id.is_empty() || pp_id == after {
                 break;
             }

@@ -128,6 +128,7 @@ pub const TABLE: &[CommandCalls] = &[
             SEARCH_PP,
             c("ProvisionProduct", "servicecatalog:ProvisionProduct", Any),
             DESCRIBE_RECORD,
+            PRODUCT_STACK,
             DELIVER[0],
             DELIVER[1],
             DELIVER[2],
