@@ -179,6 +179,40 @@ impl Context {
     }
 }
 
+/// The HTTP client the SDK would pick by default (the same TLS stack and pool), to wrap.
+fn default_http_client() -> Option<aws_smithy_runtime_api::client::http::SharedHttpClient> {
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
+    use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
+    #[allow(deprecated)]
+    let plugin = aws_smithy_runtime::client::defaults::default_http_client_plugin_v2(BehaviorVersion::latest())?;
+    let components = plugin.runtime_components(&RuntimeComponentsBuilder::new("notebook-vend"));
+    components.http_client()
+}
+
+/// A named profile must exist in the shared config or credentials file (as the AWS CLI's
+/// ProfileNotFound): an unknown one is a usage error before any request, never a silent fall back
+/// to other credentials. `default` may be absent, as for the CLI.
+async fn require_profile(profile: &str, named: &str) -> Result<()> {
+    if profile == "default" {
+        return Ok(());
+    }
+    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+    let fs = aws_types::os_shim_internal::Fs::real();
+    let env = aws_types::os_shim_internal::Env::real();
+    let set = aws_config::profile::load(&fs, &env, &files, None)
+        .await
+        .map_err(|e| usage(format!("{named}: cannot read the AWS config files: {e}")))?;
+    if set.get_profile(profile).is_none() {
+        let mut known: Vec<&str> = set.profiles().collect();
+        known.sort();
+        let known = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
+        return Err(usage(format!(
+            "{named}: no such profile in the AWS config or credentials file (profiles: {known})"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use crate::fake_aws::{xml, xml_error, FakeAws};
@@ -240,38 +274,4 @@ mod tests {
         assert_eq!(fake.context().await.principal().await.unwrap(), "arn:aws:iam::123456789012:user/ops/bob");
         assert_eq!(fake.served(), ["GetCallerIdentity"]);
     }
-}
-
-/// The HTTP client the SDK would pick by default (the same TLS stack and pool), to wrap.
-fn default_http_client() -> Option<aws_smithy_runtime_api::client::http::SharedHttpClient> {
-    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
-    use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
-    #[allow(deprecated)]
-    let plugin = aws_smithy_runtime::client::defaults::default_http_client_plugin_v2(BehaviorVersion::latest())?;
-    let components = plugin.runtime_components(&RuntimeComponentsBuilder::new("notebook-vend"));
-    components.http_client()
-}
-
-/// A named profile must exist in the shared config or credentials file (as the AWS CLI's
-/// ProfileNotFound): an unknown one is a usage error before any request, never a silent fall back
-/// to other credentials. `default` may be absent, as for the CLI.
-async fn require_profile(profile: &str, named: &str) -> Result<()> {
-    if profile == "default" {
-        return Ok(());
-    }
-    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
-    let fs = aws_types::os_shim_internal::Fs::real();
-    let env = aws_types::os_shim_internal::Env::real();
-    let set = aws_config::profile::load(&fs, &env, &files, None)
-        .await
-        .map_err(|e| usage(format!("{named}: cannot read the AWS config files: {e}")))?;
-    if set.get_profile(profile).is_none() {
-        let mut known: Vec<&str> = set.profiles().collect();
-        known.sort();
-        let known = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
-        return Err(usage(format!(
-            "{named}: no such profile in the AWS config or credentials file (profiles: {known})"
-        )));
-    }
-    Ok(())
 }

@@ -391,6 +391,16 @@ pub fn template_is_ours(body: &str) -> bool {
     body.lines().any(|l| l.trim_start().starts_with("NotebookVend:") || l.contains("\"NotebookVend\""))
 }
 
+/// A stack's parameter values (DescribeStacks `Parameters`), or None when the stack is gone.
+pub async fn parameter_values(ctx: &Context, name: &str) -> Result<Option<BTreeMap<String, String>>> {
+    Ok(describe(ctx, name).await?.map(|s| {
+        s.parameters()
+            .iter()
+            .filter_map(|p| Some((p.parameter_key()?.to_owned(), p.parameter_value().unwrap_or_default().to_owned())))
+            .collect()
+    }))
+}
+
 #[cfg(test)]
 mod marker_tests {
     use super::template_is_ours;
@@ -404,14 +414,4 @@ mod marker_tests {
         // The blog fixture's Description mentions notebook-vend: not a marker.
         assert!(!template_is_ours("Description: >-\n  notebook-vend test fixture - the blog sample\n"));
     }
-}
-
-/// A stack's parameter values (DescribeStacks `Parameters`), or None when the stack is gone.
-pub async fn parameter_values(ctx: &Context, name: &str) -> Result<Option<BTreeMap<String, String>>> {
-    Ok(describe(ctx, name).await?.map(|s| {
-        s.parameters()
-            .iter()
-            .filter_map(|p| Some((p.parameter_key()?.to_owned(), p.parameter_value().unwrap_or_default().to_owned())))
-            .collect()
-    }))
 }
