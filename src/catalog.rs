@@ -114,6 +114,8 @@ pub struct Provisioned {
     pub status_message: Option<String>,
     pub user: Option<String>,
     pub last_record_id: Option<String>,
+    /// The last successful provision or update: its record names the product's stack.
+    pub last_success_record_id: Option<String>,
     pub created: Option<String>,
     /// The artifact the product is on (DescribeProvisionedProduct / SearchProvisionedProducts).
     pub artifact_id: Option<String>,
@@ -135,6 +137,7 @@ impl Provisioned {
             status_message: a.status_message().filter(|m| !m.is_empty()).map(str::to_owned),
             user: None,
             last_record_id: a.last_record_id().map(str::to_owned),
+            last_success_record_id: a.last_successful_provisioning_record_id().map(str::to_owned),
             created: a.created_time().map(crate::output::rfc3339),
             artifact_id: a.provisioning_artifact_id().map(str::to_owned),
         }
@@ -225,6 +228,14 @@ pub async fn user_of_attribute(ctx: &Context, a: &ProvisionedProductAttribute) -
     choose_user(from_stack, record_output, owner, a.name().unwrap_or_default())
 }
 
+/// The CloudFormation stack behind a provisioned product: the `CloudformationStackARN` output of
+/// its last successful provisioning record (a failed update's record may not name it).
+pub async fn stack_of(ctx: &Context, pp: &Provisioned) -> Option<String> {
+    let record = pp.last_success_record_id.as_deref().or(pp.last_record_id.as_deref())?;
+    let (_, outputs) = describe_record(ctx, record).await.ok()?;
+    outputs.get("CloudformationStackARN").cloned()
+}
+
 /// The provisioning parameter (and product output) naming the user.
 pub const USER_KEY: &str = "NotebookUserName";
 
@@ -288,6 +299,7 @@ pub async fn find_for_user(ctx: &Context, product: &Product, user: &str) -> Resu
                     status_message: d.status_message().filter(|m| !m.is_empty()).map(str::to_owned),
                     user: Some(user.to_owned()),
                     last_record_id: d.last_record_id().map(str::to_owned),
+                    last_success_record_id: d.last_successful_provisioning_record_id().map(str::to_owned),
                     created: d.created_time().map(crate::output::rfc3339),
                     artifact_id: d.provisioning_artifact_id().map(str::to_owned),
                 }));

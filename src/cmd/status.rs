@@ -5,6 +5,7 @@
 //! the user has nothing (the report is still printed, so `--output json` always parses) or when a
 //! lookup failed. `if notebook-vend status -q --user U >/dev/null; then` tests for a notebook.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use anyhow::{anyhow, Result};
@@ -18,6 +19,7 @@ use crate::context::Context;
 use crate::error::aws_error;
 use crate::naming;
 use crate::notebook::{self, Notebook};
+use crate::stacks;
 use crate::urls::{self, Metadata};
 
 #[derive(Debug, Serialize)]
@@ -40,6 +42,9 @@ pub struct Product {
     /// The artifact (version) the product is on, and the product's newest active one.
     pub artifact_id: Option<String>,
     pub newest_artifact_id: String,
+    /// The product template's parameter values in effect: its stack's, so after a failed update
+    /// (TAINTED) the values it rolled back to. Empty when the stack is unreadable (see notes).
+    pub parameters: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -83,6 +88,10 @@ impl fmt::Display for Status {
                         " (newest)".into()
                     }
                 )?;
+                if !p.parameters.is_empty() {
+                    let values: Vec<String> = p.parameters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    writeln!(f, "  parameters         {}", values.join(" "))?;
+                }
                 if let Some(r) = &p.last_record {
                     writeln!(
                         f,
@@ -178,6 +187,16 @@ async fn provisioned(ctx: &Context, user: &str, notes: &mut Vec<String>) -> Resu
         }
         None => None,
     };
+    let parameters = match &catalog::stack_of(ctx, &pp).await {
+        Some(arn) => match stacks::parameter_values(ctx, arn).await {
+            Ok(values) => values.unwrap_or_default(),
+            Err(e) => {
+                notes.push(format!("parameter values in effect unreadable: {e:#}"));
+                BTreeMap::new()
+            }
+        },
+        None => BTreeMap::new(),
+    };
     Ok(Some(Product {
         id: pp.id,
         name: pp.name,
@@ -187,6 +206,7 @@ async fn provisioned(ctx: &Context, user: &str, notes: &mut Vec<String>) -> Resu
         last_record,
         artifact_id: pp.artifact_id,
         newest_artifact_id: product.artifact_id.clone(),
+        parameters,
     }))
 }
 
@@ -223,6 +243,10 @@ fn next_step(user: &str, pp: Option<&Product>, nb: Option<&Notebook>, param: Opt
         // TAINTED: an update failed and was rolled back; the product is "stable, ready to perform
         // any operation" (botocore ProvisionedProductStatus). The notebook and its data are as
         // they were, so the advice follows the notebook (below), never terminate.
+        (Some(Pp::Tainted), Some(_)) => cmd(
+            format!("notebook-vend update --user {user}"),
+            "the last update failed and was rolled back (see the record errors); the notebook is as it was, and update retries the move to the newest version",
+        ),
         (Some(Pp::Available | Pp::Tainted), _) => follow_notebook(),
         // A state newer than this SDK (the enum is #[non_exhaustive]): the notebook tells.
         (Some(_), _) => follow_notebook(),

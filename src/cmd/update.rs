@@ -201,13 +201,6 @@ fn artifact_name(artifacts: &[Artifact], id: Option<&str>) -> String {
     }
 }
 
-/// The stack behind the product: the last successful record's CloudformationStackARN output.
-async fn stack_of(ctx: &Context, pp: &Provisioned) -> Option<String> {
-    let rec = pp.last_record_id.as_deref()?;
-    let (_, outputs) = catalog::describe_record(ctx, rec).await.ok()?;
-    outputs.get("CloudformationStackARN").cloned()
-}
-
 async fn plan(
     ctx: &Context,
     product: &Product,
@@ -226,7 +219,7 @@ async fn plan(
     let pp = catalog::find_for_user(ctx, product, user).await?.ok_or_else(|| {
         anyhow!("{user} has no notebook of {}; provision it with `notebook-vend provision --user {user}`", product.name)
     })?;
-    let stack = stack_of(ctx, &pp).await;
+    let stack = catalog::stack_of(ctx, &pp).await;
     let current = match &stack {
         Some(s) => stacks::parameter_values(ctx, s).await.ok().flatten(),
         None => None,

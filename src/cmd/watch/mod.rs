@@ -31,6 +31,7 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
+use aws_sdk_sagemaker::types::NotebookInstanceStatus as NotebookState;
 use aws_sdk_servicecatalog::types::{RecordDetail, RecordStatus};
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
@@ -40,6 +41,7 @@ use crate::catalog::{self, Product};
 use crate::cli::{OutputFormat, WatchArgs};
 use crate::context::Context;
 use crate::error::Failure;
+use crate::naming;
 use crate::notebook::{self, WhenStopped};
 use crate::poll::Deadline;
 use crate::vend::{self, Request};
@@ -315,6 +317,20 @@ async fn handle_inner(ctx: &Context, args: &WatchArgs, product: &Product, work: 
         return Err(fail(&None, anyhow!("cannot tell whose notebook this is: the record has no NotebookUserName output and the provisioned product no Owner tag")));
     };
     let known = Some(user.clone());
+    if detail.record_type() == Some("UPDATE_PROVISIONED_PRODUCT") {
+        // An update (console, CLI, `update`) restarts a running notebook, so its URL needs minting
+        // again, like after a provision. An update of a notebook its user stopped left it stopped:
+        // nothing to deliver, and starting it is the user's decision (`start --refresh`).
+        let nb = notebook::describe(ctx, &naming::notebook_name(&user)).await.map_err(|e| fail(&known, e))?;
+        if nb.as_ref().is_some_and(|n| matches!(n.state(), NotebookState::Stopped | NotebookState::Stopping)) {
+            return Ok(Handled::new(
+                Outcome::Ignored,
+                work,
+                known,
+                Some("an update of a stopped notebook: no URL to store".into()),
+            ));
+        }
+    }
     let done = scan::completed_at(&detail);
     if work.check_cursor {
         if waited {
