@@ -188,26 +188,24 @@ pub async fn search_provisioned(
             .value(ctx.caller().await?.account.clone())
             .build(),
     };
-    let mut found = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let out = ctx
-            .catalog
-            .search_provisioned_products()
-            .access_level_filter(filter.clone())
-            .filters(ProvisionedProductViewFilterBy::SearchQuery, vec![format!("productId:{}", product.id)])
-            .page_size(100)
-            .set_page_token(token.clone())
-            .send()
-            .await
-            .aws(|| format!("searching provisioned products of {}", product.name))?;
-        found
-            .extend(out.provisioned_products().iter().filter(|p| p.product_id() == Some(product.id.as_str())).cloned());
-        token = out.next_page_token().filter(|t| !t.is_empty()).map(str::to_owned);
-        if token.is_none() {
-            return Ok(found);
-        }
-    }
+    let pages: Vec<_> = ctx
+        .catalog
+        .search_provisioned_products()
+        .access_level_filter(filter)
+        .filters(ProvisionedProductViewFilterBy::SearchQuery, vec![format!("productId:{}", product.id)])
+        .page_size(100)
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .aws(|| format!("searching provisioned products of {}", product.name))?;
+    // The query is a full-text search: keep exact matches of the product id only.
+    Ok(pages
+        .iter()
+        .flat_map(|page| page.provisioned_products())
+        .filter(|p| p.product_id() == Some(product.id.as_str()))
+        .cloned()
+        .collect())
 }
 
 /// The user a provisioned product belongs to, read by key (never by position): the
