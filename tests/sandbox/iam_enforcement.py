@@ -57,6 +57,11 @@ import common
 import iam_policy
 
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
+# The request body as sent, kept by the middleware: a SigV4 signature covers the body's bytes, and
+# for a form-encoded (query protocol) request moto's `raw_body` is empty once werkzeug parsed the
+# form, so moto would re-encode the parsed parameters (spaces as '+', its own order and escapes)
+# and a request signed over the SDK's bytes (CreateStack with a template body) would not match.
+RAW_BODY_KEY = "sandbox.raw_body"
 _CRED_RE = re.compile(r"Credential=([^/,\s]+)/")
 
 
@@ -160,16 +165,18 @@ def _patch_moto() -> None:
             return  # unsigned (presigned query auth is not used by the tool) or root
         parsed = urlparse(self.uri)
         path = self.raw_path + ("?" + parsed.query if parsed.query else "")
+        environ = getattr(getattr(self, "normalized_request", None), "environ", None) or {}
+        raw_body = environ.get(RAW_BODY_KEY) or self.raw_body
         if not _is_json(self.headers):
             request = iam_request_cls(account_id=account, method=self.method, path=path, data=self.data,
-                                      body=self.raw_body, headers=self.headers, action=self._get_action())
+                                      body=raw_body, headers=self.headers, action=self._get_action())
             request.check_signature()
             request.check_action_permitted(resource)
             return
         # JSON protocol: AWS answers UnrecognizedClientException / InvalidSignatureException
         try:
             request = iam_request_cls(account_id=account, method=self.method, path=path, data=self.data,
-                                      body=self.raw_body, headers=self.headers, action=self._get_action())
+                                      body=raw_body, headers=self.headers, action=self._get_action())
         except Exception:  # noqa: BLE001
             raise _json_error("UnrecognizedClientException", "The security token included in the request is invalid.")
         try:

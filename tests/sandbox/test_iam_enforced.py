@@ -132,3 +132,40 @@ def test_assumed_role_keys_are_checked_against_the_role(sandbox):
     assert ssm.describe_parameters()["Parameters"] == []
     code, msg = denied(ssm.put_parameter, Name="/x", Value="v", Type="String")
     assert code == "AccessDeniedException" and "assumed-role/operator/me" in msg
+
+
+def test_form_body_is_checked_over_the_bytes_the_client_signed(sandbox):
+    """A query-protocol request is signed over its body's bytes. botocore encodes a space as '+',
+    the AWS SDK for Rust as '%20' (both valid form encodings): a signature over either must match,
+    so the sandbox checks the body as sent, not moto's re-encoding of the parsed form."""
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    a = new_account()
+    key = make_user(sandbox, a, "carl", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "cloudformation:ValidateTemplate", "Resource": "*"}]})
+    control(sandbox, "config", {"account_id": a, "iam_enforced": 1})
+    template = '{"Description": "a b ~ c", "Resources": {"T": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}'
+    from urllib.parse import quote
+
+    def send(body: bytes, secret: str) -> int:
+        req = AWSRequest(method="POST", url=sandbox["url"] + "/", data=body,
+                         headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                                  "Host": sandbox["url"].split("//", 1)[1]})
+        SigV4Auth(Credentials(key["AccessKeyId"], secret), "cloudformation", "us-east-1").add_auth(req)
+        http = urllib.request.Request(sandbox["url"] + "/", data=body, method="POST", headers=dict(req.headers))
+        try:
+            with urllib.request.urlopen(http, timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    # percent-encoded spaces (%20) and '~' unescaped, as the Rust SDK's query serializer writes them
+    body = f"Action=ValidateTemplate&Version=2010-05-15&TemplateBody={quote(template, safe='~')}".encode()
+    assert b"%20" in body
+    assert send(body, key["SecretAccessKey"]) == 200
+    assert send(body, "wrong") == 403
