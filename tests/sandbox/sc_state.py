@@ -540,6 +540,13 @@ def terminate(st: State, p: dict) -> dict:
         denied = _launch_role_denied(st, pp, "TERMINATE_PROVISIONED_PRODUCT", None, current)
     if denied and not p.get("IgnoreErrors"):
         _fail(rec, [denied], code="AccessDenied")
+    elif denied:
+        # IgnoreErrors: "Service Catalog stops managing the specified provisioned product even if it
+        # cannot delete the underlying resources" (botocore servicecatalog model,
+        # TerminateProvisionedProductInput.IgnoreErrors). The launch role may not delete them, so
+        # CloudFormation leaves the stack DELETE_FAILED with its resources: the record succeeds, the
+        # resources stay.
+        _leave_stack(st, pp["Id"], denied)
     elif not p.get("RetainPhysicalResources"):
         try:
             _cfn(st).delete_stack(_stack_name(st, pp["Id"]))
@@ -547,6 +554,15 @@ def terminate(st: State, p: dict) -> dict:
             if not p.get("IgnoreErrors"):
                 _fail(rec, [f"{type(e).__name__}: {e}"], code="CFN_ERROR")
     return {"RecordDetail": _record_public(rec)}
+
+
+def _leave_stack(st: State, pp_id: str, reason: str) -> None:
+    try:
+        stack = _cfn(st).get_stack(_stack_name(st, pp_id))
+    except Exception:  # noqa: BLE001  (no stack: nothing left behind)
+        return
+    stack.status = "DELETE_FAILED"
+    stack.status_reason = reason
 
 
 def update_pp(st: State, p: dict) -> dict:
