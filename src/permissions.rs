@@ -100,8 +100,11 @@ const PUT_PARAM: Call = c("PutParameter", "ssm:PutParameter", Parameter);
 const TAG_PARAM: Call = c("AddTagsToResource", "ssm:AddTagsToResource", Parameter);
 const GET_PARAM: Call = c("GetParameter", "ssm:GetParameter", Parameter);
 const DELETE_PARAM: Call = c("DeleteParameter", "ssm:DeleteParameter", Parameter);
-// DeleteParameters is authorized as ssm:DeleteParameter on each name.
-const DELETE_PARAMS: Call = c("DeleteParameters", "ssm:DeleteParameter", Parameter);
+// DeleteParameters is authorized against its own action, not ssm:DeleteParameter (AWS CLI reference,
+// `ssm delete-parameter`: "Denying that action alone doesn't restrict DeleteParameters, which is
+// authorized against its own action"; Systems Manager user guide, "Restricting access to
+// Parameter Store parameters using IAM policies").
+const DELETE_PARAMS: Call = c("DeleteParameters", "ssm:DeleteParameters", Parameter);
 const DESCRIBE_STACKS: Call = c("DescribeStacks", "cloudformation:DescribeStacks", Stacks);
 const STACK_EVENTS: Call = c("DescribeStackEvents", "cloudformation:DescribeStackEvents", Stacks);
 const GET_TEMPLATE: Call = c("GetTemplate", "cloudformation:GetTemplate", Stacks);

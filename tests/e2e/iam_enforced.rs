@@ -80,6 +80,18 @@ async fn principal(acct: &Account, role: &str, user: &str, group: &str) -> Princ
     }
 }
 
+/// A URL parameter under the default prefix whose notebook does not exist (written as root).
+async fn put_stale_url(acct: &Account, user: &str) {
+    let ssm = aws_sdk_ssm::Client::new(&acct.sdk().await);
+    ssm.put_parameter()
+        .name(format!("/SageMaker/Notebooks/{user}-Notebook"))
+        .value("https://example.invalid/stale")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+}
+
 impl Principal {
     /// The binary in the account's environment, signed with this user's key instead of root's.
     fn run(&self, acct: &Account, args: &[&str]) -> (i32, String, String) {
@@ -198,8 +210,17 @@ fn each_role_runs_its_commands_holding_only_its_own_policy() {
     assert!(rt.block_on(acct.parameter("dana")).is_none(), "terminate left the URL parameter");
     assert_eq!(rt.block_on(acct.provisioned_count()), 0);
 
+    // Left for teardown: a second notebook, and a URL parameter whose notebook is gone (the blog's
+    // setup left those behind), so teardown terminates a product and deletes leftover parameters.
+    dana.ok(&acct, &["provision", "--user", "dana2", "-q"]);
+    rt.block_on(put_stale_url(&acct, "gone"));
+
     // (a) teardown, with the bootstrap role's policy
-    admin.ok(&acct, &["teardown", "--yes", "-q"]);
+    admin.ok(&acct, &["teardown", "--terminate-notebooks", "--yes", "-q"]);
+    assert_eq!(rt.block_on(acct.provisioned_count()), 0);
+    for user in ["dana2", "gone"] {
+        assert!(rt.block_on(acct.parameter(user)).is_none(), "teardown left {user}'s URL parameter");
+    }
     let (code, _, err) = acct.run(&["doctor", "-q"]);
     assert_ne!(code, 0, "doctor found a deployment after teardown: {err}");
 }
