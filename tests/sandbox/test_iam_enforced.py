@@ -169,3 +169,38 @@ def test_form_body_is_checked_over_the_bytes_the_client_signed(sandbox):
     assert b"%20" in body
     assert send(body, key["SecretAccessKey"]) == 200
     assert send(body, "wrong") == 403
+
+
+def test_ssm_cloudformation_and_sagemaker_resources_are_named(sandbox):
+    """named_resources: an Allow scoped to ARNs applies to the parameters, stacks and notebooks it
+    names, not to others; a notebook's ARN must be allowed in its given and lower-case spellings."""
+    a = new_account()
+    key = make_user(sandbox, a, "rita", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:DeleteParameters"],
+         "Resource": f"arn:aws:ssm:*:{a}:parameter/team/*"},
+        {"Effect": "Allow", "Action": "cloudformation:DescribeStacks",
+         "Resource": f"arn:aws:cloudformation:us-east-1:{a}:stack/app/*"},
+        {"Effect": "Allow", "Action": "sagemaker:DescribeNotebookInstance",
+         "Resource": [f"arn:aws:sagemaker:us-east-1:{a}:notebook-instance/*-notebook"]},
+    ]})
+    ssm = client(sandbox, "ssm", a)
+    for name in ("/team/a", "/other/b"):
+        ssm.put_parameter(Name=name, Value="v", Type="String")
+    body = "Resources:\n  H:\n    Type: AWS::CloudFormation::WaitConditionHandle\n"
+    for stack in ("app", "db"):
+        client(sandbox, "cloudformation", a).create_stack(StackName=stack, TemplateBody=body)
+    control(sandbox, "config", {"account_id": a, "iam_enforced": 1})
+    ussm, ucfn, usm = (user_client(sandbox, s, key) for s in ("ssm", "cloudformation", "sagemaker"))
+
+    assert ussm.get_parameter(Name="/team/a")["Parameter"]["Value"] == "v"
+    code, msg = denied(ussm.get_parameter, Name="/other/b")
+    assert code == "AccessDeniedException" and f"parameter/other/b" in msg
+    # every name of a batch must be allowed
+    assert denied(ussm.delete_parameters, Names=["/team/a", "/other/b"])[0] == "AccessDeniedException"
+    assert ucfn.describe_stacks(StackName="app")["Stacks"][0]["StackName"] == "app"
+    assert denied(ucfn.describe_stacks, StackName="db")[0] == "AccessDenied"
+    # lower-case name: both spellings match *-notebook (the answer is "not found", past IAM)
+    assert denied(usm.describe_notebook_instance, NotebookInstanceName="x-notebook")[0] == "ValidationException"
+    # mixed case: the given spelling does not match, so the worst case denies it
+    code, msg = denied(usm.describe_notebook_instance, NotebookInstanceName="x-Notebook")
+    assert code == "AccessDeniedException" and "notebook-instance/x-Notebook" in msg
