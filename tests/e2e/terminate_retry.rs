@@ -63,7 +63,10 @@ async fn notebook_status(acct: &Account, name: &str) -> Option<String> {
 
 /// A failed termination exits 1 with the record's error and the way out; once the cause is gone,
 /// `terminate` again succeeds. Fails on a binary that sends the first attempt's TerminateToken
-/// again: the sandbox answers the old FAILED record and the retry exits 1.
+/// again: the sandbox answers the old FAILED record and the retry exits 1. Checked by building the
+/// binary with `catalog::terminate` passing `None` for the last record id (a token fixed per
+/// product, as before issue 12): this test failed on the retry with the first attempt's
+/// AccessDenied record; it passes with the token chained to the product's last record.
 #[test]
 fn a_failed_termination_is_retried_with_a_new_token() {
     let acct = Account::ready();
