@@ -160,7 +160,8 @@ fn each_role_runs_its_commands_holding_only_its_own_policy() {
     // Enforcement is on for this account: the end user cannot run what only bootstrap may.
     let (code, _, err) = dana.run(&acct, &["bootstrap", "--principal", &group, "-q"]);
     assert_eq!(code, 1, "an end user bootstrapped: {err}");
-    assert!(err.contains("AccessDenied"), "{err}");
+    assert!(err.contains("`bootstrap` is an operator command"), "{err}");
+    assert!(err.contains("notebook-vend policy bootstrap") && err.contains(": AccessDenied: User: "), "{err}");
 
     // (a) bootstrap
     let summary = admin.json(&acct, &["bootstrap", "--principal", &group, "-q"]);

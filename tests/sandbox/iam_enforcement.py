@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any
 
 import common
@@ -209,6 +210,26 @@ def _json_error(code: str, message: str) -> Exception:
     return err
 
 
+def _query_error(e: Any) -> Exception:
+    """moto's error for a query-protocol service (CloudFormation, IAM, STS) in AWS's awsQuery form:
+    <ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/></ErrorResponse> (Smithy, "AWS
+    query protocol", error response serialization). moto wraps the Error in <Errors> (EC2's form),
+    which the AWS SDK for Rust does not parse: the error had no code, so the tool could not tell an
+    AccessDenied."""
+    from xml.sax.saxutils import escape
+
+    from moto.core.exceptions import _RESTError
+
+    code = getattr(e, "error_type", None) or "AccessDenied"
+    message = getattr(e, "message", None) or str(e)
+    err = _RESTError(code, message)
+    err.code = getattr(e, "code", 403)
+    err.description = (f'<ErrorResponse xmlns="http://sandbox/doc/2010-05-15/"><Error><Type>Sender</Type>'
+                       f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+                       f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
+    return err
+
+
 def _access_key_id(headers: Any) -> str | None:
     m = _CRED_RE.search(headers.get("Authorization") or "")
     return m.group(1) if m else None
@@ -216,8 +237,9 @@ def _access_key_id(headers: Any) -> str | None:
 
 def _patch_moto() -> None:
     from moto.core.authorization import ActionAuthenticatorMixin
-    from moto.iam.access_control import IAMRequestBase
+    from moto.iam.access_control import IAMRequest, IAMRequestBase
     from urllib.parse import urlparse
+    from werkzeug.exceptions import HTTPException
 
     if getattr(ActionAuthenticatorMixin, "_sb_per_account", False):
         return
@@ -239,8 +261,15 @@ def _patch_moto() -> None:
         if not _is_json(self.headers):
             request = iam_request_cls(account_id=account, method=self.method, path=path, data=self.data,
                                       body=raw_body, headers=self.headers, action=self._get_action())
-            request.check_signature()
-            request.check_action_permitted(resource)
+            if iam_request_cls is not IAMRequest:  # S3: S3's own <Error> document
+                request.check_signature()
+                request.check_action_permitted(resource)
+                return
+            try:
+                request.check_signature()
+                request.check_action_permitted(resource)
+            except HTTPException as e:
+                raise _query_error(e) from None
             return
         # JSON protocol: AWS answers UnrecognizedClientException / InvalidSignatureException
         try:

@@ -204,3 +204,33 @@ def test_ssm_cloudformation_and_sagemaker_resources_are_named(sandbox):
     # mixed case: the given spelling does not match, so the worst case denies it
     code, msg = denied(usm.describe_notebook_instance, NotebookInstanceName="x-Notebook")
     assert code == "AccessDeniedException" and "notebook-instance/x-Notebook" in msg
+
+
+def test_query_protocol_denials_have_awsquery_error_shape(sandbox):
+    """CloudFormation (awsQuery) answers AccessDenied as <ErrorResponse><Error><Code>, which every SDK
+    parses; moto's <ErrorResponse><Errors><Error> left the AWS SDK for Rust without an error code."""
+    import re
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    a = new_account()
+    key = make_user(sandbox, a, "dora", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "*"}]})
+    control(sandbox, "config", {"account_id": a, "iam_enforced": 1})
+    body = b"Action=DescribeStacks&Version=2010-05-15"
+    req = AWSRequest(method="POST", url=sandbox["url"] + "/", data=body,
+                     headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                              "Host": sandbox["url"].split("//", 1)[1]})
+    SigV4Auth(Credentials(key["AccessKeyId"], key["SecretAccessKey"]), "cloudformation", "us-east-1").add_auth(req)
+    http = urllib.request.Request(sandbox["url"] + "/", data=body, method="POST", headers=dict(req.headers))
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(http, timeout=10)
+    assert e.value.code == 403
+    xml = e.value.read().decode()
+    assert re.match(r'<ErrorResponse[^>]*><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: '
+                    rf'arn:aws:iam::{a}:user/dora is not authorized to perform: cloudformation:DescribeStacks', xml), xml
+    assert "<Errors>" not in xml and "<RequestId>" in xml
