@@ -41,7 +41,7 @@ pub enum Res {
     /// Service Catalog provisioned products and records, the caller's own for an end user
     /// (`servicecatalog:userLevel = self`); account-wide for operators.
     Provisioned,
-    /// The tool's notebook instances, `<user>-Notebook` (SageMaker ARNs are lower case).
+    /// The tool's notebook instances, `<user>-Notebook`, in both spellings of the ARN.
     Notebook,
     /// The URL parameters under the deployment's prefix.
     Parameter,
@@ -100,8 +100,11 @@ const PUT_PARAM: Call = c("PutParameter", "ssm:PutParameter", Parameter);
 const TAG_PARAM: Call = c("AddTagsToResource", "ssm:AddTagsToResource", Parameter);
 const GET_PARAM: Call = c("GetParameter", "ssm:GetParameter", Parameter);
 const DELETE_PARAM: Call = c("DeleteParameter", "ssm:DeleteParameter", Parameter);
-// DeleteParameters is authorized as ssm:DeleteParameter on each name.
-const DELETE_PARAMS: Call = c("DeleteParameters", "ssm:DeleteParameter", Parameter);
+// DeleteParameters is authorized against its own action, not ssm:DeleteParameter (AWS CLI reference,
+// `ssm delete-parameter`: "Denying that action alone doesn't restrict DeleteParameters, which is
+// authorized against its own action"; Systems Manager user guide, "Restricting access to
+// Parameter Store parameters using IAM policies").
+const DELETE_PARAMS: Call = c("DeleteParameters", "ssm:DeleteParameters", Parameter);
 const DESCRIBE_STACKS: Call = c("DescribeStacks", "cloudformation:DescribeStacks", Stacks);
 const STACK_EVENTS: Call = c("DescribeStackEvents", "cloudformation:DescribeStackEvents", Stacks);
 const GET_TEMPLATE: Call = c("GetTemplate", "cloudformation:GetTemplate", Stacks);
@@ -415,7 +418,14 @@ fn arns(res: Res, names: &Names, s: &Scope) -> Vec<String> {
     match res {
         NoPermission => vec![],
         Any | Provisioned => vec!["*".into()],
-        Notebook => vec![format!("arn:{p}:sagemaker:{r}:{a}:notebook-instance/*-notebook")],
+        // SageMaker answers its ARNs in lower case (e.g. boto/boto3#4606), but AWS does not say
+        // whether IAM authorizes the name as given (`<user>-Notebook`) or lower-cased: both
+        // spellings, so the policy holds either way (the sandbox requires both; projects have
+        // needed the same, e.g. aws-solutions/research-service-workbench-on-aws#1048).
+        Notebook => vec![
+            format!("arn:{p}:sagemaker:{r}:{a}:notebook-instance/*-notebook"),
+            format!("arn:{p}:sagemaker:{r}:{a}:notebook-instance/*-Notebook"),
+        ],
         Parameter => vec![format!("arn:{p}:ssm:{r}:{a}:parameter{}*", names.ssm_prefix)],
         Stacks => vec![
             format!("arn:{p}:cloudformation:{r}:{a}:stack/{}/*", names.s3_stack),

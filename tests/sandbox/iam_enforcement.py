@@ -33,9 +33,11 @@ HOW A RUST E2E TEST USES IT (all calls to the sandbox endpoint, region of the te
 
 WHAT THE EVALUATOR CANNOT DECIDE (moto's own evaluator ignores conditions and most resources; the
 sandbox replaces it with iam_policy.py but still lacks the request's facts):
-- Resources: moto names the resource only for S3 (bucket/key), IAM roles and sts:AssumeRole; for
-  every other service the resource is unknown, and an Allow applies whatever its Resource says
-  (only the action is checked). A Deny applies when it names "*" without a condition.
+- Resources: moto names the resource only for S3 (bucket/key), IAM roles and sts:AssumeRole; the
+  sandbox adds SSM parameters, CloudFormation stacks (by StackName) and SageMaker notebook instances
+  (named_resources). For every other request (Service Catalog, DescribeStacks without a name, ...)
+  the resource is unknown, and an Allow applies whatever its Resource says (only the action is
+  checked). A Deny applies when it names "*" without a condition.
 - Conditions: the context holds aws:RequestedRegion, aws:SecureTransport ("true", the tool uses
   HTTPS on AWS), aws:PrincipalArn, aws:PrincipalAccount, aws:username, and for Service Catalog
   servicecatalog:userLevel / roleLevel / accountLevel = "self" after the request's AccessLevelFilter
@@ -51,12 +53,18 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any
 
 import common
 import iam_policy
 
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
+# The request body as sent, kept by the middleware: a SigV4 signature covers the body's bytes, and
+# for a form-encoded (query protocol) request moto's `raw_body` is empty once werkzeug parsed the
+# form, so moto would re-encode the parsed parameters (spaces as '+', its own order and escapes)
+# and a request signed over the SDK's bytes (CreateStack with a template body) would not match.
+RAW_BODY_KEY = "sandbox.raw_body"
 _CRED_RE = re.compile(r"Credential=([^/,\s]+)/")
 
 
@@ -102,13 +110,80 @@ def _context(request: Any, extra: dict | None = None) -> dict[str, Any]:
     return ctx
 
 
+def _params(request: Any) -> dict:
+    """The request's parameters: its JSON body, or its form/query parameters (first values)."""
+    if _is_json(request._headers):
+        try:
+            body = request._body.decode() if isinstance(request._body, bytes) else (request._body or "")
+            params = json.loads(body) if body.strip() else {}
+            return params if isinstance(params, dict) else {}
+        except ValueError:
+            return {}
+    return {k: (v[0] if isinstance(v, list) and v else v) for k, v in (request._data or {}).items()}
+
+
+def _stack_arn(account: str, region: str, name: str) -> str:
+    if name.startswith("arn:"):
+        return name
+    try:
+        from moto.cloudformation.models import cloudformation_backends
+
+        for stack in cloudformation_backends[account][region].stacks.values():
+            if stack.name == name and stack.status != "DELETE_COMPLETE":
+                return stack.stack_id
+    except Exception:  # noqa: BLE001  (no backend yet)
+        pass
+    return f"arn:aws:cloudformation:{region}:{account}:stack/{name}/00000000-0000-0000-0000-000000000000"
+
+
+def named_resources(action: str, params: dict, account: str, region: str) -> list[str]:
+    """The resource ARNs a request acts on, for the actions whose ARN the request names (Service
+    Authorization Reference, resource types of each service); [] when the sandbox cannot tell.
+
+    - SSM parameter: arn:aws:ssm:<region>:<account>:parameter/<name without its leading slash>
+      (GetParameter, PutParameter, DeleteParameter: Name; DeleteParameters: each of Names;
+      AddTagsToResource with ResourceType=Parameter: ResourceId). DescribeParameters has none.
+    - CloudFormation stack: arn:aws:cloudformation:<region>:<account>:stack/<name>/<id> (any action
+      with a StackName; a stack not created yet gets a placeholder id).
+    - SageMaker notebook instance: arn:aws:sagemaker:<region>:<account>:notebook-instance/<name>.
+      Whether SageMaker lower-cases the name in the ARN it authorizes is not stated where the
+      sandbox could find it, so both spellings are returned and both must be allowed (the worst
+      case for the caller)."""
+    service, _, op = action.partition(":")
+    out: list[str] = []
+    if service == "ssm":
+        names: list = []
+        if op in ("GetParameter", "PutParameter", "DeleteParameter", "GetParameterHistory",
+                  "LabelParameterVersion") and params.get("Name"):
+            names = [params["Name"]]
+        elif op in ("DeleteParameters", "GetParameters") and isinstance(params.get("Names"), list):
+            names = params["Names"]
+        elif op in ("AddTagsToResource", "RemoveTagsFromResource", "ListTagsForResource") \
+                and params.get("ResourceType") == "Parameter" and params.get("ResourceId"):
+            names = [params["ResourceId"]]
+        out = [f"arn:aws:ssm:{region}:{account}:parameter/{str(n).lstrip('/')}" for n in names]
+    elif service == "cloudformation" and params.get("StackName"):
+        out = [_stack_arn(account, region, str(params["StackName"]))]
+    elif service == "sagemaker" and params.get("NotebookInstanceName"):
+        name = str(params["NotebookInstanceName"])
+        out = sorted({f"arn:aws:sagemaker:{region}:{account}:notebook-instance/{n}" for n in (name, name.lower())})
+    return out
+
+
 def _check_action_permitted(self, resource: str, extra_context: dict | None = None) -> None:
     """Replaces moto's IAMRequestBase.check_action_permitted (conditions ignored there)."""
     if self._action == "sts:GetCallerIdentity":  # always allowed on AWS, even with an explicit Deny
         return
     docs = _documents(self._access_key)
     known = None if resource in (None, "*") else resource
-    decision, _ = iam_policy.evaluate(docs, self._action, known, _context(self, extra_context))
+    candidates: list = [known] if known else (
+        named_resources(self._action, _params(self), self.account_id, self._region) or [None])
+    decision = iam_policy.ALLOW
+    for candidate in candidates:  # every resource the request acts on must be allowed
+        decision, _ = iam_policy.evaluate(docs, self._action, candidate, _context(self, extra_context))
+        if decision != iam_policy.ALLOW:
+            known = candidate
+            break
     permitted = decision == iam_policy.ALLOW
     if permitted and resource and self._is_assuming_role_operation(resource):
         permitted = self._check_role_trust_relationship(resource)
@@ -135,6 +210,26 @@ def _json_error(code: str, message: str) -> Exception:
     return err
 
 
+def _query_error(e: Any) -> Exception:
+    """moto's error for a query-protocol service (CloudFormation, IAM, STS) in AWS's awsQuery form:
+    <ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/></ErrorResponse> (Smithy, "AWS
+    query protocol", error response serialization). moto wraps the Error in <Errors> (EC2's form),
+    which the AWS SDK for Rust does not parse: the error had no code, so the tool could not tell an
+    AccessDenied."""
+    from xml.sax.saxutils import escape
+
+    from moto.core.exceptions import _RESTError
+
+    code = getattr(e, "error_type", None) or "AccessDenied"
+    message = getattr(e, "message", None) or str(e)
+    err = _RESTError(code, message)
+    err.code = getattr(e, "code", 403)
+    err.description = (f'<ErrorResponse xmlns="http://sandbox/doc/2010-05-15/"><Error><Type>Sender</Type>'
+                       f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+                       f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
+    return err
+
+
 def _access_key_id(headers: Any) -> str | None:
     m = _CRED_RE.search(headers.get("Authorization") or "")
     return m.group(1) if m else None
@@ -142,8 +237,9 @@ def _access_key_id(headers: Any) -> str | None:
 
 def _patch_moto() -> None:
     from moto.core.authorization import ActionAuthenticatorMixin
-    from moto.iam.access_control import IAMRequestBase
+    from moto.iam.access_control import IAMRequest, IAMRequestBase
     from urllib.parse import urlparse
+    from werkzeug.exceptions import HTTPException
 
     if getattr(ActionAuthenticatorMixin, "_sb_per_account", False):
         return
@@ -160,16 +256,25 @@ def _patch_moto() -> None:
             return  # unsigned (presigned query auth is not used by the tool) or root
         parsed = urlparse(self.uri)
         path = self.raw_path + ("?" + parsed.query if parsed.query else "")
+        environ = getattr(getattr(self, "normalized_request", None), "environ", None) or {}
+        raw_body = environ.get(RAW_BODY_KEY) or self.raw_body
         if not _is_json(self.headers):
             request = iam_request_cls(account_id=account, method=self.method, path=path, data=self.data,
-                                      body=self.raw_body, headers=self.headers, action=self._get_action())
-            request.check_signature()
-            request.check_action_permitted(resource)
+                                      body=raw_body, headers=self.headers, action=self._get_action())
+            if iam_request_cls is not IAMRequest:  # S3: S3's own <Error> document
+                request.check_signature()
+                request.check_action_permitted(resource)
+                return
+            try:
+                request.check_signature()
+                request.check_action_permitted(resource)
+            except HTTPException as e:
+                raise _query_error(e) from None
             return
         # JSON protocol: AWS answers UnrecognizedClientException / InvalidSignatureException
         try:
             request = iam_request_cls(account_id=account, method=self.method, path=path, data=self.data,
-                                      body=self.raw_body, headers=self.headers, action=self._get_action())
+                                      body=raw_body, headers=self.headers, action=self._get_action())
         except Exception:  # noqa: BLE001
             raise _json_error("UnrecognizedClientException", "The security token included in the request is invalid.")
         try:

@@ -238,6 +238,7 @@ def classify(environ: dict) -> RequestInfo:
         if length:
             body = environ["wsgi.input"].read(length)
             environ["wsgi.input"] = io.BytesIO(body)
+            environ["sandbox.raw_body"] = body  # iam_enforcement.RAW_BODY_KEY: the signed bytes
             info.body = body
     if target:
         info.protocol = "json"

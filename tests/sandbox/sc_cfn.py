@@ -297,11 +297,24 @@ def _patch_deleted_stack_outputs() -> None:
         return
     outputs, exports = FakeStack.outputs, FakeStack.exports
 
+    # A stack whose creation failed and was rolled back has no resources, hence no outputs either:
+    # evaluating them re-ran the failed resource's creation and DescribeStacks answered HTTP 500
+    # (a stuck CREATE_IN_PROGRESS for the client) instead of ROLLBACK_COMPLETE. Its exports are
+    # still evaluated where they can be: moto drops them from the Region's export list at deletion.
+    gone = ("DELETE_COMPLETE", "ROLLBACK_COMPLETE")
+
     def outputs_unless_deleted(self):
-        return None if self.status == "DELETE_COMPLETE" else outputs.fget(self)
+        return None if self.status in gone else outputs.fget(self)
 
     def exports_unless_deleted(self):
-        return [] if self.status == "DELETE_COMPLETE" else exports.fget(self)
+        if self.status == "DELETE_COMPLETE":
+            return []
+        if self.status == "ROLLBACK_COMPLETE":
+            try:
+                return exports.fget(self)
+            except Exception:  # noqa: BLE001  (an export of the resource that failed)
+                return []
+        return exports.fget(self)
 
     FakeStack.outputs = property(outputs_unless_deleted)
     FakeStack.exports = property(exports_unless_deleted)

@@ -478,6 +478,10 @@ def _launch_role_denied(st: State, pp: dict, operation: str, art: dict | None, o
                              template_key=f"{pp['ProductId']}/{art['Id'] if art else ''}/template")
 
 
+class _CreateFailed(Exception):
+    """The product stack's creation failed and rolled back; the message is CloudFormation's reason."""
+
+
 def _launch(st: State, pp: dict, art: dict, rec: dict, tags) -> None:
     cfn = _cfn(st)
     sc_tags = {t["Key"]: t["Value"] for t in tags}
@@ -489,9 +493,15 @@ def _launch(st: State, pp: dict, art: dict, rec: dict, tags) -> None:
         stack = cfn.create_stack(name=_stack_name(st, pp["Id"]), template=art["TemplateBody"],
                                  parameters=dict(pp["Parameters"]), tags=sc_tags, role_arn=pp.get("LaunchRoleArn"))
         pp["PhysicalId"] = stack.stack_id
+        if stack.status == "ROLLBACK_COMPLETE":
+            # a resource failed to create (moto_fixes._patch_failed_creation): the record fails with
+            # the resource's CREATE_FAILED reason, as Service Catalog reports CloudFormation's
+            reasons = [e.resource_status_reason for e in stack.events
+                       if e.resource_status == "CREATE_FAILED" and e.resource_status_reason]
+            raise _CreateFailed(reasons[0] if reasons else f"stack {stack.name} rolled back")
         rec["_outputs"] = _outputs(stack)
     except Exception as e:  # noqa: BLE001
-        _fail(rec, [f"{type(e).__name__}: {e}"], code="CFN_ERROR")
+        _fail(rec, [str(e) if isinstance(e, _CreateFailed) else f"{type(e).__name__}: {e}"], code="CFN_ERROR")
         try:
             cfn.delete_stack(_stack_name(st, pp["Id"]))
         except Exception:  # noqa: BLE001
@@ -540,6 +550,13 @@ def terminate(st: State, p: dict) -> dict:
         denied = _launch_role_denied(st, pp, "TERMINATE_PROVISIONED_PRODUCT", None, current)
     if denied and not p.get("IgnoreErrors"):
         _fail(rec, [denied], code="AccessDenied")
+    elif denied:
+        # IgnoreErrors: "Service Catalog stops managing the specified provisioned product even if it
+        # cannot delete the underlying resources" (botocore servicecatalog model,
+        # TerminateProvisionedProductInput.IgnoreErrors). The launch role may not delete them, so
+        # CloudFormation leaves the stack DELETE_FAILED with its resources: the record succeeds, the
+        # resources stay.
+        _leave_stack(st, pp["Id"], denied)
     elif not p.get("RetainPhysicalResources"):
         try:
             _cfn(st).delete_stack(_stack_name(st, pp["Id"]))
@@ -547,6 +564,15 @@ def terminate(st: State, p: dict) -> dict:
             if not p.get("IgnoreErrors"):
                 _fail(rec, [f"{type(e).__name__}: {e}"], code="CFN_ERROR")
     return {"RecordDetail": _record_public(rec)}
+
+
+def _leave_stack(st: State, pp_id: str, reason: str) -> None:
+    try:
+        stack = _cfn(st).get_stack(_stack_name(st, pp_id))
+    except Exception:  # noqa: BLE001  (no stack: nothing left behind)
+        return
+    stack.status = "DELETE_FAILED"
+    stack.status_reason = reason
 
 
 def update_pp(st: State, p: dict) -> dict:

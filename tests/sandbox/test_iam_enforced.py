@@ -132,3 +132,105 @@ def test_assumed_role_keys_are_checked_against_the_role(sandbox):
     assert ssm.describe_parameters()["Parameters"] == []
     code, msg = denied(ssm.put_parameter, Name="/x", Value="v", Type="String")
     assert code == "AccessDeniedException" and "assumed-role/operator/me" in msg
+
+
+def test_form_body_is_checked_over_the_bytes_the_client_signed(sandbox):
+    """A query-protocol request is signed over its body's bytes. botocore encodes a space as '+',
+    the AWS SDK for Rust as '%20' (both valid form encodings): a signature over either must match,
+    so the sandbox checks the body as sent, not moto's re-encoding of the parsed form."""
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    a = new_account()
+    key = make_user(sandbox, a, "carl", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "cloudformation:ValidateTemplate", "Resource": "*"}]})
+    control(sandbox, "config", {"account_id": a, "iam_enforced": 1})
+    template = '{"Description": "a b ~ c", "Resources": {"T": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}'
+    from urllib.parse import quote
+
+    def send(body: bytes, secret: str) -> int:
+        req = AWSRequest(method="POST", url=sandbox["url"] + "/", data=body,
+                         headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                                  "Host": sandbox["url"].split("//", 1)[1]})
+        SigV4Auth(Credentials(key["AccessKeyId"], secret), "cloudformation", "us-east-1").add_auth(req)
+        http = urllib.request.Request(sandbox["url"] + "/", data=body, method="POST", headers=dict(req.headers))
+        try:
+            with urllib.request.urlopen(http, timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    # percent-encoded spaces (%20) and '~' unescaped, as the Rust SDK's query serializer writes them
+    body = f"Action=ValidateTemplate&Version=2010-05-15&TemplateBody={quote(template, safe='~')}".encode()
+    assert b"%20" in body
+    assert send(body, key["SecretAccessKey"]) == 200
+    assert send(body, "wrong") == 403
+
+
+def test_ssm_cloudformation_and_sagemaker_resources_are_named(sandbox):
+    """named_resources: an Allow scoped to ARNs applies to the parameters, stacks and notebooks it
+    names, not to others; a notebook's ARN must be allowed in its given and lower-case spellings."""
+    a = new_account()
+    key = make_user(sandbox, a, "rita", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:DeleteParameters"],
+         "Resource": f"arn:aws:ssm:*:{a}:parameter/team/*"},
+        {"Effect": "Allow", "Action": "cloudformation:DescribeStacks",
+         "Resource": f"arn:aws:cloudformation:us-east-1:{a}:stack/app/*"},
+        {"Effect": "Allow", "Action": "sagemaker:DescribeNotebookInstance",
+         "Resource": [f"arn:aws:sagemaker:us-east-1:{a}:notebook-instance/*-notebook"]},
+    ]})
+    ssm = client(sandbox, "ssm", a)
+    for name in ("/team/a", "/other/b"):
+        ssm.put_parameter(Name=name, Value="v", Type="String")
+    body = "Resources:\n  H:\n    Type: AWS::CloudFormation::WaitConditionHandle\n"
+    for stack in ("app", "db"):
+        client(sandbox, "cloudformation", a).create_stack(StackName=stack, TemplateBody=body)
+    control(sandbox, "config", {"account_id": a, "iam_enforced": 1})
+    ussm, ucfn, usm = (user_client(sandbox, s, key) for s in ("ssm", "cloudformation", "sagemaker"))
+
+    assert ussm.get_parameter(Name="/team/a")["Parameter"]["Value"] == "v"
+    code, msg = denied(ussm.get_parameter, Name="/other/b")
+    assert code == "AccessDeniedException" and f"parameter/other/b" in msg
+    # every name of a batch must be allowed
+    assert denied(ussm.delete_parameters, Names=["/team/a", "/other/b"])[0] == "AccessDeniedException"
+    assert ucfn.describe_stacks(StackName="app")["Stacks"][0]["StackName"] == "app"
+    assert denied(ucfn.describe_stacks, StackName="db")[0] == "AccessDenied"
+    # lower-case name: both spellings match *-notebook (the answer is "not found", past IAM)
+    assert denied(usm.describe_notebook_instance, NotebookInstanceName="x-notebook")[0] == "ValidationException"
+    # mixed case: the given spelling does not match, so the worst case denies it
+    code, msg = denied(usm.describe_notebook_instance, NotebookInstanceName="x-Notebook")
+    assert code == "AccessDeniedException" and "notebook-instance/x-Notebook" in msg
+
+
+def test_query_protocol_denials_have_awsquery_error_shape(sandbox):
+    """CloudFormation (awsQuery) answers AccessDenied as <ErrorResponse><Error><Code>, which every SDK
+    parses; moto's <ErrorResponse><Errors><Error> left the AWS SDK for Rust without an error code."""
+    import re
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    a = new_account()
+    key = make_user(sandbox, a, "dora", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "*"}]})
+    control(sandbox, "config", {"account_id": a, "iam_enforced": 1})
+    body = b"Action=DescribeStacks&Version=2010-05-15"
+    req = AWSRequest(method="POST", url=sandbox["url"] + "/", data=body,
+                     headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                              "Host": sandbox["url"].split("//", 1)[1]})
+    SigV4Auth(Credentials(key["AccessKeyId"], key["SecretAccessKey"]), "cloudformation", "us-east-1").add_auth(req)
+    http = urllib.request.Request(sandbox["url"] + "/", data=body, method="POST", headers=dict(req.headers))
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(http, timeout=10)
+    assert e.value.code == 403
+    xml = e.value.read().decode()
+    assert re.match(r'<ErrorResponse[^>]*><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: '
+                    rf'arn:aws:iam::{a}:user/dora is not authorized to perform: cloudformation:DescribeStacks', xml), xml
+    assert "<Errors>" not in xml and "<RequestId>" in xml

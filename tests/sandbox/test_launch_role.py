@@ -141,6 +141,17 @@ def test_update_and_terminate_need_their_handler_permissions(sandbox):
     assert rec["Status"] == "FAILED" and "sagemaker:DeleteNotebookInstance" in rec["RecordErrors"][0]["Description"]
     # the notebook is still there
     assert len(client(sandbox, "sagemaker", a).list_notebook_instances()["NotebookInstances"]) == 1
+    # a retry with the same token answers the same FAILED record (idempotency token)
+    again = sc.terminate_provisioned_product(ProvisionedProductName="dave", TerminateToken="t1")
+    assert again["RecordDetail"]["RecordId"] == t["RecordDetail"]["RecordId"]
+    # IgnoreErrors: Service Catalog stops managing the product, the resources it could not delete stay
+    t = sc.terminate_provisioned_product(ProvisionedProductName="dave", TerminateToken="t2", IgnoreErrors=True)
+    assert _wait_record(sc, t["RecordDetail"]["RecordId"])["RecordDetail"]["Status"] == "SUCCEEDED"
+    assert sc.scan_provisioned_products()["ProvisionedProducts"] == []
+    nbs = client(sandbox, "sagemaker", a).list_notebook_instances()["NotebookInstances"]
+    assert [n["NotebookInstanceStatus"] for n in nbs] == ["InService"]
+    stacks = client(sandbox, "cloudformation", a).list_stacks()["StackSummaries"]
+    assert [s["StackStatus"] for s in stacks if s["StackName"].startswith("SC-")] == ["DELETE_FAILED"]
 
 
 def test_explicit_deny_wins(sandbox):

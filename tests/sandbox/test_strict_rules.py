@@ -61,6 +61,21 @@ def test_role_name_over_64_fails_the_stack_as_on_aws(sandbox):
     assert client(sandbox, "iam", a).list_roles()["Roles"] == []
 
 
+def test_a_rolled_back_stack_has_no_outputs_and_describes_without_error(sandbox):
+    """An output naming the failed resource: DescribeStacks answered 500 (moto re-ran the creation
+    to evaluate it) and the stack looked stuck; AWS answers ROLLBACK_COMPLETE without outputs."""
+    a = new_account()
+    cfn = client(sandbox, "cloudformation", a)
+    body = ("Resources:\n  Role:\n    Type: AWS::IAM::Role\n    Properties:\n"
+            f"      RoleName: {'r' * 70}\n      AssumeRolePolicyDocument: {TRUST}\n"
+            "Outputs:\n  RoleName:\n    Value: !Ref Role\n")
+    cfn.create_stack(StackName="rolled-back", TemplateBody=body, Capabilities=["CAPABILITY_NAMED_IAM"])
+    for _ in range(2):
+        stack = cfn.describe_stacks(StackName="rolled-back")["Stacks"][0]
+        assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+        assert not stack.get("Outputs")
+
+
 def test_generated_role_names_are_cut_to_64_like_cloudformation(sandbox):
     a = new_account()
     cfn = client(sandbox, "cloudformation", a)

@@ -1,0 +1,249 @@
+//! Issue 12 C, "IAM enforced": each role runs its commands holding EXACTLY the policy that
+//! `notebook-vend policy <role> --account <id> --output json` prints, in an account where the
+//! sandbox checks every call of an IAM user against that user's policies
+//! (tests/sandbox/iam_enforcement.py, `/_sandbox/config {"iam_enforced": 1}`). A permission the
+//! table lacks makes the command fail with AccessDenied, and the test with it.
+//!
+//! Isolation: enforcement is a setting of the test's own sandbox account (the switch is per
+//! account, not per sandbox process), so parallel tests in other accounts are not affected. The
+//! users, their policies and keys are created with the account's root credentials first; only
+//! then is enforcement turned on (the root key is never checked, as on AWS).
+//!
+//! What the sandbox's evaluator cannot decide (iam_enforcement.py's docstring), so these tests
+//! cannot either:
+//! - Resources: only S3 (bucket/key) and IAM roles are named in the request context; for Service
+//!   Catalog, SageMaker, SSM and CloudFormation an Allow matches on its action whatever its
+//!   Resource says. A policy whose ARN patterns miss the tool's notebooks, parameters or stacks
+//!   would pass here and fail on AWS; `permissions.rs`'s unit tests check the ARNs instead.
+//! - Conditions: `servicecatalog:userLevel = self` is evaluated (from the request's
+//!   AccessLevelFilter, so an end user's account-wide search is denied), but "self" is not
+//!   narrowed to the caller's own products: an end user may describe any record here.
+//! - What a service does with the caller's credentials is not checked: CloudFormation creating
+//!   and deleting the stacks' resources (the `cfn(...)` rows of the bootstrap policy: buckets,
+//!   roles, portfolio, product, constraint), and iam:PassRole. Only the API calls the binary sends.
+//! - Portfolio access: the sandbox's SearchProducts does not filter by portfolio principal; the
+//!   test still associates all three users (through an IAM group given to `bootstrap
+//!   --principal`), as AWS needs for SearchProducts/DescribeProduct to find the product.
+//! - Policy size: IAM takes at most 6,144 characters (whitespace not counted) in a managed
+//!   policy (IAM user guide, "IAM and AWS STS quotas"); moto does not check it, so the test does.
+
+use serde_json::{json, Value};
+
+use crate::support::{rt, starts_as_url_of, Account};
+
+/// An IAM user of the test's account, with an access key, holding one role's policy.
+struct Principal {
+    user: String,
+    arn: String,
+    key: String,
+    secret: String,
+}
+
+/// IAM's limit on a managed policy document, whitespace not counted (IAM user guide, "IAM and
+/// AWS STS quotas": "Managed policy size: 6,144 characters").
+const MANAGED_POLICY_MAX: usize = 6144;
+
+/// The group given access to the portfolio (`bootstrap --principal`); every principal joins it.
+async fn team(acct: &Account, name: &str) -> String {
+    let iam = aws_sdk_iam::Client::new(&acct.sdk().await);
+    let out = iam.create_group().group_name(name).send().await.unwrap();
+    out.group().unwrap().arn().to_owned()
+}
+
+/// User `user` holding exactly what `policy <role> --account <id> --output json` prints, as a
+/// customer managed policy attached to the user (a user's inline policies are limited to 2,048
+/// characters), member of `group`, with an access key.
+async fn principal(acct: &Account, role: &str, user: &str, group: &str) -> Principal {
+    let document = acct.ok(&["policy", role, "--account", &acct.id, "--output", "json"]);
+    let size = document.chars().filter(|c| !c.is_whitespace()).count();
+    assert!(size <= MANAGED_POLICY_MAX, "`policy {role}` is {size} characters, over IAM's {MANAGED_POLICY_MAX}");
+    let iam = aws_sdk_iam::Client::new(&acct.sdk().await);
+    let created = iam.create_user().user_name(user).send().await.unwrap();
+    let arn = created.user().unwrap().arn().to_owned();
+    let policy = iam
+        .create_policy()
+        .policy_name(format!("notebook-vend-{role}"))
+        .policy_document(&document)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("IAM refused `policy {role}`: {e:?}\n{document}"));
+    let policy_arn = policy.policy().unwrap().arn().unwrap().to_owned();
+    iam.attach_user_policy().user_name(user).policy_arn(policy_arn).send().await.unwrap();
+    iam.add_user_to_group().group_name(group).user_name(user).send().await.unwrap();
+    let key = iam.create_access_key().user_name(user).send().await.unwrap();
+    let key = key.access_key().unwrap();
+    Principal {
+        user: user.to_owned(),
+        arn,
+        key: key.access_key_id().to_owned(),
+        secret: key.secret_access_key().to_owned(),
+    }
+}
+
+/// A URL parameter under the default prefix whose notebook does not exist (written as root).
+async fn put_stale_url(acct: &Account, user: &str) {
+    let ssm = aws_sdk_ssm::Client::new(&acct.sdk().await);
+    ssm.put_parameter()
+        .name(format!("/SageMaker/Notebooks/{user}-Notebook"))
+        .value("https://example.invalid/stale")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+}
+
+impl Principal {
+    /// The binary in the account's environment, signed with this user's key instead of root's.
+    fn run(&self, acct: &Account, args: &[&str]) -> (i32, String, String) {
+        let mut cmd = assert_cmd::Command::from_std(acct.std_cmd());
+        cmd.env("AWS_ACCESS_KEY_ID", &self.key)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
+            .timeout(std::time::Duration::from_secs(240));
+        let out = cmd.args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Run and require exit 0: a permission missing from the role's policy fails here.
+    fn ok(&self, acct: &Account, args: &[&str]) -> String {
+        let (code, out, err) = self.run(acct, args);
+        assert_eq!(
+            code, 0,
+            "{} ({}) ran notebook-vend {args:?}: exit {code}\nstdout: {out}\nstderr: {err}",
+            self.user, self.arn
+        );
+        out
+    }
+
+    fn json(&self, acct: &Account, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let out = self.ok(acct, &all);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("stdout of {args:?} is not JSON ({e}): {out}"))
+    }
+}
+
+/// Turn the sandbox's IAM checks on for this account only (the root key is never checked).
+fn enforce(acct: &Account) {
+    acct.configure(json!({"iam_enforced": 1}));
+}
+
+/// The end user's account-wide command is denied and said to be an operator command (A9): exit 1,
+/// AWS's error code, and the tool's explanation.
+fn assert_operator_command_denied(acct: &Account, end_user: &Principal, args: &[&str], what: &str) {
+    let (code, out, err) = end_user.run(acct, args);
+    assert_eq!(code, 1, "{args:?}\nstdout: {out}\nstderr: {err}");
+    assert!(err.contains(&format!("`{what}` is an operator command")), "{args:?}: {err}");
+    assert!(err.contains("notebook-vend policy operator"), "{args:?}: {err}");
+    assert!(err.contains("AccessDenied"), "{args:?}: {err}");
+    assert!(out.is_empty(), "{args:?}: {out}");
+}
+
+/// The whole workflow with three principals, each holding only its role's policy: bootstrap
+/// deploys (and checks with doctor, a bootstrap-role command in permissions::TABLE), the end user
+/// provisions and runs every per-user command on their own notebook, the operator runs the
+/// account-wide commands, and bootstrap tears the deployment down.
+#[test]
+fn each_role_runs_its_commands_holding_only_its_own_policy() {
+    let acct = Account::new();
+    acct.configure(json!({"record_seconds": 0.5, "pending_seconds": 0.5}));
+    let rt = rt();
+    let group = rt.block_on(team(&acct, "notebook-team"));
+    let admin = rt.block_on(principal(&acct, "bootstrap", "ada", "notebook-team"));
+    let dana = rt.block_on(principal(&acct, "end-user", "dana", "notebook-team"));
+    let otto = rt.block_on(principal(&acct, "operator", "otto", "notebook-team"));
+    enforce(&acct);
+
+    // Enforcement is on for this account: the end user cannot run what only bootstrap may.
+    let (code, _, err) = dana.run(&acct, &["bootstrap", "--principal", &group, "-q"]);
+    assert_eq!(code, 1, "an end user bootstrapped: {err}");
+    assert!(err.contains("`bootstrap` is an operator command"), "{err}");
+    assert!(err.contains("notebook-vend policy bootstrap") && err.contains(": AccessDenied: User: "), "{err}");
+
+    // (a) bootstrap
+    let summary = admin.json(&acct, &["bootstrap", "--principal", &group, "-q"]);
+    assert_eq!(summary["principal"], group.as_str(), "{summary}");
+    assert!(summary["product_id"].is_string(), "{summary}");
+    admin.ok(&acct, &["doctor", "-q"]);
+
+    // (b) the end user, on their own notebook
+    dana.ok(&acct, &["provision", "--user", "dana", "-q"]);
+    assert!(rt.block_on(acct.parameter("dana")).is_some(), "provision stored no URL");
+    let url = dana.ok(&acct, &["url", "--user", "dana"]);
+    assert!(starts_as_url_of(url.trim(), "dana"), "not dana's URL");
+    let stored = dana.ok(&acct, &["url", "--user", "dana", "--stored"]);
+    assert!(starts_as_url_of(stored.trim(), "dana"), "not dana's stored URL");
+    let before = rt.block_on(acct.parameter("dana")).unwrap().version();
+    dana.ok(&acct, &["refresh", "--user", "dana", "-q"]);
+    assert!(rt.block_on(acct.parameter("dana")).unwrap().version() > before, "refresh stored nothing");
+    let status = dana.json(&acct, &["status", "--user", "dana"]);
+    assert_eq!(status["notebook"]["status"], "InService", "{status}");
+    assert_operator_command_denied(&acct, &dana, &["list"], "list");
+
+    // (c) the operator, over every user's notebooks
+    let rows = otto.json(&acct, &["list"]);
+    assert!(rows.as_array().unwrap().iter().any(|r| r["user"] == "dana"), "{rows}");
+    let before = rt.block_on(acct.parameter("dana")).unwrap().version();
+    otto.ok(&acct, &["refresh", "--all", "-q"]);
+    assert!(rt.block_on(acct.parameter("dana")).unwrap().version() > before, "refresh --all stored nothing");
+    otto.ok(&acct, &["watch", "--once", "-q"]);
+    // Nothing is a day old: cull reads every notebook and keeps them (the stop itself is the
+    // end user's StopNotebookInstance below; the operator's policy includes every end-user action).
+    for dry_run in [true, false] {
+        let mut args = vec!["cull", "--max-age", "1d", "-q"];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let culled = otto.json(&acct, &args);
+        let rows = culled["notebooks"].as_array().unwrap();
+        assert!(rows.iter().any(|r| r["user"] == "dana" && r["action"] == "kept"), "{culled}");
+    }
+
+    // (b) again: stop, start, terminate
+    dana.ok(&acct, &["stop", "--user", "dana", "-q"]);
+    let status = dana.json(&acct, &["status", "--user", "dana"]);
+    assert_eq!(status["notebook"]["status"], "Stopped", "{status}");
+    dana.ok(&acct, &["start", "--user", "dana", "--refresh", "-q"]);
+    dana.ok(&acct, &["terminate", "--user", "dana", "--yes", "-q"]);
+    assert!(rt.block_on(acct.parameter("dana")).is_none(), "terminate left the URL parameter");
+    assert_eq!(rt.block_on(acct.provisioned_count()), 0);
+
+    // Left for teardown: a second notebook, and a URL parameter whose notebook is gone (the blog's
+    // setup left those behind), so teardown terminates a product and deletes leftover parameters.
+    dana.ok(&acct, &["provision", "--user", "dana2", "-q"]);
+    rt.block_on(put_stale_url(&acct, "gone"));
+
+    // (a) teardown, with the bootstrap role's policy
+    admin.ok(&acct, &["teardown", "--terminate-notebooks", "--yes", "-q"]);
+    assert_eq!(rt.block_on(acct.provisioned_count()), 0);
+    for user in ["dana2", "gone"] {
+        assert!(rt.block_on(acct.parameter(user)).is_none(), "teardown left {user}'s URL parameter");
+    }
+    let (code, _, err) = acct.run(&["doctor", "-q"]);
+    assert_ne!(code, 0, "doctor found a deployment after teardown: {err}");
+}
+
+/// An end user running an account-wide command gets AWS's AccessDenied, reported as an operator
+/// command with the policy to ask for (exit 1), and nothing is written.
+#[test]
+fn an_end_user_running_an_operator_command_is_told_it_is_one() {
+    let acct = Account::ready();
+    let rt = rt();
+    rt.block_on(team(&acct, "notebook-team"));
+    let eve = rt.block_on(principal(&acct, "end-user", "eve", "notebook-team"));
+    enforce(&acct);
+    let mark = acct.requests().len();
+    for (args, what) in [
+        (vec!["list"], "list"),
+        (vec!["refresh", "--all", "-q"], "refresh --all"),
+        (vec!["cull", "--max-age", "1d"], "cull"),
+    ] {
+        assert_operator_command_denied(&acct, &eve, &args, what);
+    }
+    assert!(acct.writes_since(mark).is_empty(), "{:?}", acct.writes_since(mark));
+    let denied: Vec<_> = acct.requests_since(mark).into_iter().filter(|r| r.status != "200").collect();
+    assert!(denied.iter().all(|r| r.operation == "SearchProvisionedProducts"), "{denied:?}");
+}
