@@ -83,3 +83,47 @@ fn a_refused_endpoint_is_one_short_line() {
     assert!(err.contains(&url) || err.contains("refused"), "{err}");
     assert!(!err.contains("Action=") && !err.contains("Version="), "the request body was printed: {err}");
 }
+
+/// Item 9: a settings file that is a directory or a broken symlink was silently ignored (the run
+/// went on with the default names); values over their limit were quoted whole in the error line.
+#[test]
+fn unreadable_settings_files_and_huge_values_are_named_and_cut() {
+    let acct = Account::new();
+    let file = acct.home.path().join("notebook-vend.toml");
+    std::fs::create_dir(&file).unwrap();
+    assert_usage("directory", acct.run(&["list"]), "notebook-vend.toml");
+    std::fs::remove_dir(&file).unwrap();
+    std::os::unix::fs::symlink(acct.home.path().join("nowhere.toml"), &file).unwrap();
+    assert_usage("broken symlink", acct.run(&["list"]), "notebook-vend.toml");
+    std::fs::remove_file(&file).unwrap();
+    // The same one in the user config directory.
+    let xdg = acct.home.path().join(".config").join("notebook-vend");
+    std::fs::create_dir_all(xdg.join("notebook-vend.toml")).unwrap();
+    assert_usage("directory in ~/.config", acct.run(&["list"]), "notebook-vend.toml");
+    std::fs::remove_dir(xdg.join("notebook-vend.toml")).unwrap();
+    assert!(acct.requests().is_empty(), "{:?}", acct.requests());
+
+    // A 100 KB value (an argument holds at most 128 KB), from the file, the environment, a flag, and a line toml cannot parse.
+    let huge = "p".repeat(100_000);
+    let bad_huge = format!("{huge}!");
+    std::fs::write(&file, format!("[default]\nproduct_name = \"{huge}{huge}{huge}{huge}{huge}{huge}{huge}{huge}x\"\n"))
+        .unwrap();
+    let cases = [
+        ("file", run_env(&acct, &[], &["list"])),
+        ("toml syntax", {
+            std::fs::write(&file, format!("[default]\nname = {huge}\n")).unwrap();
+            run_env(&acct, &[], &["list"])
+        }),
+        ("environment", {
+            std::fs::remove_file(&file).unwrap();
+            run_env(&acct, &[("NOTEBOOK_VEND_SSM_PREFIX", &bad_huge)], &["list"])
+        }),
+        ("flag", run_env(&acct, &[], &["list", "--s3-stack", &bad_huge])),
+        ("user", run_env(&acct, &[], &["status", "--user", &huge])),
+    ];
+    for (case, (code, _, err)) in cases {
+        assert_eq!(code, 2, "{case}: {}", &err[..err.len().min(300)]);
+        assert!(err.len() < 1000, "{case}: an error line of {} bytes", err.len());
+    }
+    assert!(acct.requests().is_empty(), "{:?}", acct.requests());
+}
