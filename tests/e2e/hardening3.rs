@@ -127,3 +127,61 @@ fn unreadable_settings_files_and_huge_values_are_named_and_cut() {
     }
     assert!(acct.requests().is_empty(), "{:?}", acct.requests());
 }
+
+/// A CloudTrail ProvisionProduct event as the blog's EventBridge rule delivers it.
+fn provision_event(user: &str) -> serde_json::Value {
+    serde_json::json!({"version": "0", "id": "e", "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.servicecatalog", "account": "123456789012", "region": "us-east-1", "resources": [],
+        "detail": {"eventSource": "servicecatalog.amazonaws.com", "eventName": "ProvisionProduct",
+            "requestParameters": {"productId": "prod-1", "provisionedProductName": "x-Notebook",
+                "provisioningParameters": [{"key": "NotebookUserName", "value": user}]},
+            "responseElements": {"recordDetail": {"recordId": "rec-1"}}}})
+}
+
+/// Item 10: `watch --event -` read stdin without a bound, and an event with a bad user name was
+/// refused only after three requests.
+#[test]
+fn watch_events_are_capped_and_a_bad_user_sends_nothing() {
+    use std::io::Write;
+    let acct = Account::new();
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad-user.json");
+    std::fs::write(&bad, provision_event("../admin").to_string()).unwrap();
+    assert_usage("bad user", acct.run(&["watch", "--event", bad.to_str().unwrap()]), "../admin");
+
+    // Over EventBridge's 256 KB: a file, and an endless stdin (/dev/zero) that must not be read to
+    // its end. A well-formed event padded with spaces, so only its size is wrong.
+    let big = dir.path().join("big.json");
+    let mut padded = provision_event("bob").to_string();
+    padded.push_str(&" ".repeat(300 * 1024));
+    std::fs::write(&big, &padded).unwrap();
+    assert_usage("big file", acct.run(&["watch", "--event", big.to_str().unwrap()]), "bytes");
+    assert_usage("endless file", acct.run(&["watch", "--event", "/dev/zero"]), "bytes");
+    let mut child = acct
+        .std_cmd()
+        .args(["watch", "--event", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Writes until the binary stops reading (a broken pipe): it must not wait for an end.
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b' '; 64 * 1024];
+        let mut sent = 0usize;
+        while stdin.write_all(&chunk).is_ok() {
+            sent += chunk.len();
+            if sent > 64 << 20 {
+                break;
+            }
+        }
+        sent
+    });
+    let out = child.wait_with_output().unwrap();
+    let sent = writer.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("stdin") && err.contains("bytes"), "{err}");
+    assert!(sent < 64 << 20, "the binary read {sent} bytes of stdin");
+    assert!(acct.requests().is_empty(), "{:?}", acct.requests());
+}
