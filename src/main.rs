@@ -74,8 +74,12 @@ fn clap_line(e: &clap::Error, line: &str) -> String {
             Some(ContextValue::String(a)) => a.clone(),
             _ => "an argument".to_owned(),
         };
+        let value = match e.get(ContextKind::InvalidValue) {
+            Some(ContextValue::String(v)) => format!("{} ", notebook_vend::values::cut(v)),
+            _ => String::new(),
+        };
         if let Some(source) = std::error::Error::source(e) {
-            return format!("error: invalid value for '{arg}': {source}");
+            return format!("error: invalid value {value}for '{arg}': {source}");
         }
     }
     const MAX: usize = 512;

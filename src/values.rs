@@ -15,8 +15,43 @@ pub fn parse_tag(s: &str) -> Result<(String, String), String> {
     Ok((k.to_owned(), v.to_owned()))
 }
 
+/// Most tags one ProvisionProduct takes (botocore servicecatalog 2015-12-10, shape `Tags`:
+/// list, "max": 50), the Owner tag notebook-vend adds counted.
+pub const MAX_PROVISION_TAGS: usize = 50;
+
+/// `--tag`s of a provision: distinct keys, not Owner (notebook-vend sets it to the user), and with
+/// the Owner tag at most [`MAX_PROVISION_TAGS`].
+pub fn check_tags(tags: &[(String, String)]) -> Result<(), String> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (k, _) in tags {
+        if k == "Owner" {
+            return Err("--tag Owner=...: the Owner tag is set to the user by notebook-vend".into());
+        }
+        if !seen.insert(k.as_str()) {
+            return Err(format!("--tag {}: the key is given twice (a tag key holds one value)", cut(k)));
+        }
+    }
+    if tags.len() + 1 > MAX_PROVISION_TAGS {
+        return Err(format!(
+            "{} --tag values and the Owner tag make {}: Service Catalog takes at most {MAX_PROVISION_TAGS} tags",
+            tags.len(),
+            tags.len() + 1
+        ));
+    }
+    Ok(())
+}
+
+/// Product parameters the deployment sets itself: not a `--param` of the user's.
+pub const OWNED_PARAMETERS: &[(&str, &str)] = &[
+    ("NotebookUserName", "the user is given with --user (and names the notebook)"),
+    ("S3IAMConfigStackName", "the deployment sets it (--s3-stack or --name)"),
+];
+
 pub fn parse_param(s: &str) -> Result<(String, String), String> {
     let (k, v) = s.split_once('=').ok_or_else(|| format!("parameter {} must be KEY=VALUE", cut(s)))?;
+    if let Some((_, why)) = OWNED_PARAMETERS.iter().find(|(owned, _)| *owned == k) {
+        return Err(format!("parameter {k} is not the user's to set: {why}"));
+    }
     let key_ok = !k.is_empty() && k.len() <= 255 && k.chars().all(|c| c.is_ascii_alphanumeric());
     if !key_ok {
         return Err(format!("parameter key {} must be a CloudFormation parameter name (letters and digits)", cut(k)));
@@ -275,6 +310,19 @@ mod tests {
         let msg = parse_region(&huge).unwrap_err();
         assert!(msg.len() < 200 && msg.contains("(100000 bytes)"), "{msg}");
         assert_eq!(cut("short"), "\"short\"");
+    }
+
+    #[test]
+    fn tags_and_owned_parameters() {
+        let tags = |n: usize| (0..n).map(|i| (format!("k{i}"), "v".to_owned())).collect::<Vec<_>>();
+        assert!(check_tags(&tags(49)).is_ok());
+        assert!(check_tags(&tags(50)).unwrap_err().contains("at most 50"));
+        let dup = vec![("a".to_owned(), "1".to_owned()), ("a".to_owned(), "2".to_owned())];
+        assert!(check_tags(&dup).unwrap_err().contains("twice"));
+        assert!(check_tags(&[("Owner".to_owned(), "x".to_owned())]).is_err());
+        assert!(parse_param("S3IAMConfigStackName=other").unwrap_err().contains("S3IAMConfigStackName"));
+        assert!(parse_param("NotebookUserName=x").is_err());
+        assert!(parse_param("VolumeSizeInGB=10").is_ok());
     }
 
     #[test]

@@ -40,6 +40,7 @@ impl fmt::Display for Started {
 pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
     let deadline = Deadline::secs(args.timeout);
     let user = args.user.as_str();
+    crate::values::check_tags(&args.tags).map_err(usage)?;
     let mut requested = args.product.to_parameters().map_err(usage)?;
     if let Some(t) = &args.instance_type {
         if requested.insert("NotebookInstanceType".into(), t.clone()).is_some() {

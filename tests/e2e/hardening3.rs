@@ -185,3 +185,26 @@ fn watch_events_are_capped_and_a_bad_user_sends_nothing() {
     assert!(sent < 64 << 20, "the binary read {sent} bytes of stdin");
     assert!(acct.requests().is_empty(), "{:?}", acct.requests());
 }
+
+/// Item 8: more than 50 tags (the Owner tag counted: botocore servicecatalog `Tags` max 50),
+/// duplicate keys, and parameters the deployment owns are refused before any request.
+#[test]
+fn too_many_tags_duplicates_and_owned_parameters_send_nothing() {
+    let acct = Account::new();
+    let tags: Vec<String> = (0..50).map(|i| format!("k{i}=v")).collect();
+    let mut args = vec!["provision", "--user", "bob"];
+    for t in &tags {
+        args.extend(["--tag", t.as_str()]);
+    }
+    assert_usage("50 tags and Owner", acct.run(&args), "50");
+    assert_usage("duplicate", acct.run(&["provision", "--user", "bob", "--tag", "team=a", "--tag", "team=b"]), "team");
+    assert_usage("Owner", acct.run(&["provision", "--user", "bob", "--tag", "Owner=eve"]), "Owner");
+    for cmd in ["provision", "update"] {
+        assert_usage(
+            cmd,
+            acct.run(&[cmd, "--user", "bob", "--param", "S3IAMConfigStackName=someone-elses"]),
+            "S3IAMConfigStackName",
+        );
+    }
+    assert!(acct.requests().is_empty(), "{:?}", acct.requests());
+}
