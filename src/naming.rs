@@ -35,6 +35,22 @@ pub fn user_of_notebook(notebook: &str) -> Option<&str> {
     notebook.strip_suffix(NOTEBOOK_SUFFIX).filter(|u| validate_user(u).is_ok())
 }
 
+/// Does `value` look like a presigned URL of `user`'s notebook: https, a host that starts with the
+/// notebook's name (lower case, as SageMaker answers it) followed by `.notebook.`, and an
+/// `authToken` in the query. What the parameter holds when a human or another tool wrote
+/// something else there does not.
+pub fn is_notebook_url(value: &str, user: &str) -> bool {
+    let Some(rest) = value.strip_prefix("https://") else { return false };
+    let (host, query) = match rest.split_once('?') {
+        Some((h, q)) => (h.trim_end_matches('/'), q),
+        None => return false,
+    };
+    let want = format!("{}.notebook.", notebook_name(user).to_lowercase());
+    host.to_lowercase().starts_with(&want)
+        && !host.contains(['/', '@', ' '])
+        && query.split('&').any(|kv| kv.starts_with("authToken=") && kv.len() > "authToken=".len())
+}
+
 pub fn notebook_name(user: &str) -> String {
     format!("{user}{NOTEBOOK_SUFFIX}")
 }
@@ -191,6 +207,23 @@ pub fn principal_from_caller(caller_arn: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn notebook_urls_are_recognized() {
+        let ok = "https://pat-notebook.notebook.us-east-1.sagemaker.aws?authToken=eyJh";
+        assert!(super::is_notebook_url(ok, "pat"));
+        assert!(super::is_notebook_url(&ok.replace("pat-notebook", "Pat-Notebook"), "Pat"));
+        for bad in [
+            "hello",
+            "http://pat-notebook.notebook.us-east-1.sagemaker.aws?authToken=x",
+            "https://bob-notebook.notebook.us-east-1.sagemaker.aws?authToken=x",
+            "https://pat-notebook.notebook.us-east-1.sagemaker.aws?authToken=",
+            "https://pat-notebook.notebook.us-east-1.sagemaker.aws",
+            "https://pat-notebook.notebook.evil.example@x.com?authToken=x",
+        ] {
+            assert!(!super::is_notebook_url(bad, "pat"), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

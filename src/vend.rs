@@ -70,7 +70,7 @@ pub async fn deliver(ctx: &Context, req: &Request<'_>, deadline: Deadline, task:
     let (described, presigned, tier) = tokio::join!(
         notebook::describe(ctx, &name),
         notebook::presign(ctx, &name, req.store.session_seconds),
-        urls::current_tier(ctx, req.user)
+        urls::current(ctx, req.user)
     );
     let (status, url) = match described? {
         Some(nb) if nb.status == "InService" => (nb.status, presigned?),
@@ -88,6 +88,21 @@ pub async fn deliver(ctx: &Context, req: &Request<'_>, deadline: Deadline, task:
     };
     let stored =
         urls::store(ctx, req.user, &url, req.store.session_seconds, req.store.parameter_type, tier?.as_ref()).await?;
+    // A terminate may have run meanwhile: a PutParameter delayed (throttled, retried) lands after
+    // terminate's DeleteParameter, and would leave a credential with no notebook. So the notebook
+    // is described again once the URL is stored, and the URL deleted when the notebook is gone or
+    // being deleted. (terminate deletes the parameter only once the notebook is gone: either this
+    // check sees it gone, or terminate's delete comes after this store.)
+    match notebook::describe(ctx, &name).await? {
+        Some(nb) if nb.status != "Deleting" => {}
+        gone => {
+            urls::delete(ctx, req.user).await?;
+            let now = gone.map(|nb| format!("is {}", nb.status)).unwrap_or_else(|| "is gone".to_owned());
+            anyhow::bail!(
+                "notebook {name} {now} (terminated while its URL was being stored): the URL just stored was deleted"
+            );
+        }
+    }
     tracing::info!(user = req.user, parameter = %stored.parameter, version = stored.version, "stored a fresh URL");
     Ok(Delivery { user: req.user.to_owned(), notebook: name, status, stored, url: req.show_url.then_some(url) })
 }

@@ -208,3 +208,94 @@ fn too_many_tags_duplicates_and_owned_parameters_send_nothing() {
     }
     assert!(acct.requests().is_empty(), "{:?}", acct.requests());
 }
+
+/// Item 14: a plaintext `String` URL parameter (as the blog's function wrote them) became a
+/// SecureString by overwrite, and its plaintext URL stayed in the parameter's history; other types
+/// were overwritten without a word; `url --stored` printed whatever the parameter held, exit 0.
+#[test]
+fn a_plaintext_url_parameter_leaves_no_plaintext_history() {
+    use aws_sdk_ssm::types::ParameterType as T;
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "pat", "-q"]);
+    let rt = crate::support::rt();
+    let ssm = rt.block_on(async { aws_sdk_ssm::Client::new(&acct.sdk().await) });
+    let name = "/SageMaker/Notebooks/pat-Notebook";
+    let put = |value: &str, kind: T| {
+        rt.block_on(async {
+            ssm.delete_parameter().name(name).send().await.ok();
+            ssm.put_parameter().name(name).value(value).r#type(kind).send().await.unwrap();
+        })
+    };
+    // The user's own parameter beside it is not touched.
+    rt.block_on(ssm.put_parameter().name("/SageMaker/Notebooks/pat-notes").value("mine").r#type(T::String).send())
+        .unwrap();
+    let plain = "https://pat-notebook.notebook.us-east-1.sagemaker.aws?authToken=PLAINTEXT-OLD-TOKEN";
+    put(plain, T::String);
+    let (code, _, err) = acct.run(&["refresh", "--user", "pat"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(name) && err.contains("String") && err.contains("SecureString"), "not said: {err}");
+    let history = rt.block_on(ssm.get_parameter_history().name(name).with_decryption(true).send()).unwrap();
+    let values: Vec<(String, String)> = history
+        .parameters()
+        .iter()
+        .map(|p| (p.r#type().map(|t| t.as_str().to_owned()).unwrap_or_default(), p.value().unwrap_or_default().into()))
+        .collect();
+    assert!(!values.iter().any(|(_, v)| v == plain), "the plaintext URL stayed in the history: {values:?}");
+    assert!(values.iter().all(|(t, _)| t == "SecureString"), "{values:?}");
+    let kept = rt.block_on(ssm.get_parameter().name("/SageMaker/Notebooks/pat-notes").send()).unwrap();
+    assert_eq!(kept.parameter().and_then(|p| p.value()), Some("mine"));
+
+    put("a,b", T::StringList);
+    let (code, _, err) = acct.run(&["refresh", "--user", "pat"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("StringList"), "not said: {err}");
+
+    put("not a url", T::SecureString);
+    let (code, out, err) = acct.run(&["url", "--user", "pat", "--stored"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty() && !err.contains("not a url"), "{out} {err}");
+    assert!(err.contains("refresh"), "{err}");
+}
+
+/// Item 13: the Owner/ManagedBy tags were only added at version 1, so a parameter whose tagging
+/// failed (or whose first store was retried) stayed untagged forever.
+#[test]
+fn url_parameters_get_their_tags_back_when_missing() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "tig", "-q"]);
+    let rt = crate::support::rt();
+    let ssm = rt.block_on(async { aws_sdk_ssm::Client::new(&acct.sdk().await) });
+    let name = "/SageMaker/Notebooks/tig-Notebook";
+    let tags = || {
+        let out = rt
+            .block_on(
+                ssm.list_tags_for_resource()
+                    .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+                    .resource_id(name)
+                    .send(),
+            )
+            .unwrap();
+        let mut t: Vec<(String, String)> =
+            out.tag_list().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
+        t.sort();
+        t
+    };
+    let want = vec![("ManagedBy".to_owned(), "notebook-vend".to_owned()), ("Owner".to_owned(), "tig".to_owned())];
+    assert_eq!(tags(), want);
+    rt.block_on(
+        ssm.remove_tags_from_resource()
+            .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+            .resource_id(name)
+            .tag_keys("Owner")
+            .tag_keys("ManagedBy")
+            .send(),
+    )
+    .unwrap();
+    acct.ok(&["refresh", "--user", "tig", "-q"]);
+    assert_eq!(tags(), want);
+    // Tagged already: no tagging call on the next refresh.
+    let mark = acct.requests().len();
+    acct.ok(&["refresh", "--user", "tig", "-q"]);
+    let ops: Vec<String> = acct.requests_since(mark).into_iter().map(|r| r.operation).collect();
+    assert!(!ops.contains(&"AddTagsToResource".to_owned()), "{ops:?}");
+}
