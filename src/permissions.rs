@@ -307,6 +307,8 @@ pub const TABLE: &[CommandCalls] = &[
             c("CreateStack", "cloudformation:CreateStack", Stacks),
             c("UpdateStack", "cloudformation:UpdateStack", Stacks),
             HEAD_OBJECT,
+            // The previous product template, put back when the catalog stack's update fails.
+            c("GetObject", "s3:GetObject", Bucket),
             c("PutObject", "s3:PutObject", Bucket),
             RESOLVE[0],
             RESOLVE[1],

@@ -299,3 +299,59 @@ fn url_parameters_get_their_tags_back_when_missing() {
     let ops: Vec<String> = acct.requests_since(mark).into_iter().map(|r| r.operation).collect();
     assert!(!ops.contains(&"AddTagsToResource".to_owned()), "{ops:?}");
 }
+
+/// The templates of the repository in a directory, each passed through `edit(name, body)`.
+fn templates_dir(edit: impl Fn(&str, String) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["s3-iam-config.yml", "service-catalog.yml", "sm-notebook.yml"] {
+        let body = std::fs::read_to_string(format!("templates/{name}")).unwrap();
+        std::fs::write(dir.path().join(name), edit(name, body)).unwrap();
+    }
+    dir
+}
+
+/// Item 11: a template that is not YAML was sent to CloudFormation (after other writes); a failed
+/// update of the catalog stack left the new product template in the bucket as the current one.
+#[test]
+fn bootstrap_checks_templates_locally_and_puts_the_product_template_back_when_the_stack_fails() {
+    let acct = Account::new();
+    let broken = templates_dir(|name, body| if name == "sm-notebook.yml" { body + "  Bad: [unclosed\n" } else { body });
+    let (code, out, err) = acct.run(&["bootstrap", "--templates", broken.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("sm-notebook.yml") && err.contains("YAML"), "{err}");
+    assert!(acct.writes_since(0).is_empty(), "{:?}", acct.writes_since(0));
+
+    acct.configure(serde_json::json!({"record_seconds": 0.2, "pending_seconds": 0.2}));
+    acct.bootstrap();
+    let before = std::fs::read_to_string("templates/sm-notebook.yml").unwrap();
+    // A valid new product template, and a catalog stack update that fails (a resource the
+    // sandbox's CloudFormation cannot create: an SSM parameter without a Name).
+    let failing = templates_dir(|name, body| {
+        match name {
+        "sm-notebook.yml" => body + "# version 2\n",
+        "service-catalog.yml" => body.replacen(
+            "Resources:\n",
+            "Resources:\n  Broken:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value: x\n",
+            1,
+        ),
+        _ => body,
+    }
+    });
+    for run in 0..2 {
+        let (code, out, err) = acct.run(&["bootstrap", "--templates", failing.path().to_str().unwrap()]);
+        assert_eq!(code, 1, "run {run}: {out}{err}");
+        assert!(!out.contains("unchanged") && !out.contains("up to date"), "run {run}: {out}");
+        assert!(err.contains("UPDATE_ROLLBACK_COMPLETE"), "run {run}: {err}");
+    }
+    let rt = crate::support::rt();
+    let current = rt.block_on(async {
+        let conf = aws_sdk_s3::config::Builder::from(&acct.sdk().await).force_path_style(true).build();
+        let s3 = aws_sdk_s3::Client::from_conf(conf);
+        let buckets = s3.list_buckets().send().await.unwrap();
+        let bucket = buckets.buckets()[0].name().unwrap().to_owned();
+        let out = s3.get_object().bucket(bucket).key("sm-notebook.yml").send().await.unwrap();
+        String::from_utf8(out.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
+    });
+    assert_eq!(current, before, "the product template the stack refused is still the bucket's current one");
+}
