@@ -24,6 +24,9 @@ pub struct Delivery {
     pub user: String,
     pub notebook: String,
     pub status: String,
+    /// The notebook's instance type as SageMaker describes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
     #[serde(flatten)]
     pub stored: Stored,
     /// Only when asked for (`--show-url`): it is a credential.
@@ -72,8 +75,8 @@ pub async fn deliver(ctx: &Context, req: &Request<'_>, deadline: Deadline, task:
         notebook::presign(ctx, &name, req.store.session_seconds),
         urls::current(ctx, req.user)
     );
-    let (status, url) = match described? {
-        Some(nb) if nb.status == "InService" => (nb.status, presigned?),
+    let (status, instance_type, url) = match described? {
+        Some(nb) if nb.status == "InService" => (nb.status, nb.instance_type, presigned?),
         other => {
             drop(presigned);
             if let Some(nb) = &other {
@@ -83,7 +86,7 @@ pub async fn deliver(ctx: &Context, req: &Request<'_>, deadline: Deadline, task:
                 .await?;
             task.set(format!("notebook {name}: InService, storing a presigned URL"));
             progress::set_in_flight(format!("storing the URL of {name}; run `{}` to finish", req.resume));
-            (nb.status, notebook::presign(ctx, &name, req.store.session_seconds).await?)
+            (nb.status, nb.instance_type, notebook::presign(ctx, &name, req.store.session_seconds).await?)
         }
     };
     let stored =
@@ -104,5 +107,12 @@ pub async fn deliver(ctx: &Context, req: &Request<'_>, deadline: Deadline, task:
         }
     }
     tracing::info!(user = req.user, parameter = %stored.parameter, version = stored.version, "stored a fresh URL");
-    Ok(Delivery { user: req.user.to_owned(), notebook: name, status, stored, url: req.show_url.then_some(url) })
+    Ok(Delivery {
+        user: req.user.to_owned(),
+        notebook: name,
+        status,
+        instance_type,
+        stored,
+        url: req.show_url.then_some(url),
+    })
 }

@@ -139,5 +139,18 @@ pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
     let delivery: Delivery = vend::deliver(ctx, &req, deadline, &task).await?;
     progress::clear_in_flight();
     drop(task);
-    crate::output::emit(ctx.output, &delivery)
+    crate::output::emit(ctx.output, &delivery)?;
+    // Another provision of the same user may have come first (concurrent runs share the provision
+    // token and so the record; or the notebook existed): its instance type is what the user has.
+    if let (Some(want), Some(got)) = (&args.instance_type, &delivery.instance_type) {
+        if want != got {
+            bail!(
+                "notebook {} is {got}, not the requested {want}: {user}'s notebook was already provisioned (or \
+                 being provisioned by another run) with {got}; its URL is stored. To change the type: \
+                 `notebook-vend update --user {user} --instance-type {want}`",
+                delivery.notebook
+            );
+        }
+    }
+    Ok(())
 }

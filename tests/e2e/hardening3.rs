@@ -355,3 +355,40 @@ fn bootstrap_checks_templates_locally_and_puts_the_product_template_back_when_th
     });
     assert_eq!(current, before, "the product template the stack refused is still the bucket's current one");
 }
+
+/// Item 12: two provisions of one user with different instance types: the one whose type the
+/// notebook does not have said nothing and exited 0.
+#[test]
+fn a_provision_that_did_not_get_its_instance_type_says_so() {
+    let acct = Account::ready_then(1.0, 0.5);
+    let first =
+        crate::support::Running::start(&acct, &["provision", "--user", "bob", "--instance-type", "ml.t3.medium"]);
+    let second =
+        crate::support::Running::start(&acct, &["provision", "--user", "bob", "--instance-type", "ml.t3.large"]);
+    let mut results = Vec::new();
+    for (mut run, wanted) in [(first, "ml.t3.medium"), (second, "ml.t3.large")] {
+        let (code, err) = run.wait();
+        results.push((code, err, wanted));
+    }
+    let rt = crate::support::rt();
+    let got = rt.block_on(async {
+        let sm = aws_sdk_sagemaker::Client::new(&acct.sdk().await);
+        let nb = sm.describe_notebook_instance().notebook_instance_name("bob-Notebook").send().await.unwrap();
+        nb.instance_type().unwrap().as_str().to_owned()
+    });
+    assert_eq!(rt.block_on(acct.provisioned_count()), 1);
+    for (code, err, wanted) in &results {
+        if *wanted == got {
+            assert_eq!(*code, Some(0), "{wanted}: {err}");
+        } else {
+            assert_eq!(*code, Some(1), "{wanted} was not applied ({got} was), and it exited {code:?}: {err}");
+            let last = err.trim().lines().last().unwrap_or_default();
+            assert!(last.contains(wanted) && last.contains(&got), "{last}");
+        }
+    }
+    // One after the other: the same.
+    let other = if got == "ml.t3.medium" { "ml.t3.large" } else { "ml.t3.medium" };
+    let (code, _, err) = acct.run(&["provision", "--user", "bob", "--instance-type", other]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("update --user bob --instance-type"), "{err}");
+}
