@@ -392,3 +392,32 @@ fn a_provision_that_did_not_get_its_instance_type_says_so() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("update --user bob --instance-type"), "{err}");
 }
+
+/// Item 5: a refresh whose PutParameter is delayed (held by the sandbox, as throttling and retries
+/// would) lands after terminate's DeleteParameter; it left a URL parameter with no notebook.
+#[test]
+fn a_delayed_refresh_leaves_no_url_after_terminate() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "rex", "-q"]);
+    acct.control("fault", serde_json::json!({"operation": "PutParameter", "kind": "hold", "count": 1}));
+    let mut refresh = crate::support::Running::start(&acct, &["refresh", "--user", "rex"]);
+    // Wait (bounded) until the refresh's PutParameter is held in the sandbox.
+    let mut held = 0;
+    for _ in 0..1500 {
+        held = acct.control("held", serde_json::json!({}))["held"].as_u64().unwrap_or(0);
+        if held > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(held, 1, "the refresh's PutParameter was never held: {}", refresh.stderr());
+    let terminated = acct.run(&["terminate", "--user", "rex", "--yes"]);
+    acct.control("release", serde_json::json!({}));
+    let (code, err) = refresh.wait();
+    assert_eq!(terminated.0, 0, "{}", terminated.2);
+    assert_eq!(code, Some(1), "the refresh stored a URL for a notebook that is gone: {err}");
+    assert!(err.contains("rex-Notebook") && err.contains("deleted"), "{err}");
+    let puts: Vec<_> = acct.requests().into_iter().filter(|r| r.operation == "PutParameter").collect();
+    assert!(puts.last().is_some_and(|p| p.fault.as_deref() == Some("hold")), "{puts:?}");
+    assert!(crate::support::rt().block_on(acct.parameter("rex")).is_none(), "a URL parameter outlived terminate");
+}
