@@ -22,6 +22,8 @@ use crate::output::rfc3339;
 const STANDARD_MAX: usize = 4096;
 const ADVANCED_MAX: usize = 8192;
 const EXPIRY_MARK: &str = "session expires ";
+/// SSM's wait between deleting a parameter and creating one of the same name (DeleteParameter).
+const RECREATE_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Stored {
@@ -102,7 +104,13 @@ pub async fn store(
                 "parameter {name} is a plaintext String: deleting it and creating it as a SecureString, so that no \
                  plaintext URL stays in its history"
             );
-            delete(ctx, user).await?;
+            if delete(ctx, user).await? {
+                // "After deleting a parameter, wait for at least 30 seconds to create a parameter
+                // with the same name" (SSM API reference, DeleteParameter). Once per parameter: the
+                // next stores overwrite the SecureString.
+                tracing::warn!("waiting {} s before creating {name} again", RECREATE_WAIT.as_secs());
+                tokio::time::sleep(RECREATE_WAIT).await;
+            }
         }
         Some(was) if *was != ssm_type => tracing::warn!(
             "parameter {name} is a {}: overwriting it as a {} (its earlier versions stay in its history)",
