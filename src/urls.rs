@@ -98,19 +98,14 @@ pub async fn store(
         ParameterType::SecureString => SsmType::SecureString,
         ParameterType::String => SsmType::String,
     };
+    let mut recreated = false;
     match current.and_then(|c| c.kind.as_ref()) {
         Some(SsmType::String) if ssm_type == SsmType::SecureString => {
             tracing::warn!(
                 "parameter {name} is a plaintext String: deleting it and creating it as a SecureString, so that no \
                  plaintext URL stays in its history"
             );
-            if delete(ctx, user).await? {
-                // "After deleting a parameter, wait for at least 30 seconds to create a parameter
-                // with the same name" (SSM API reference, DeleteParameter). Once per parameter: the
-                // next stores overwrite the SecureString.
-                tracing::warn!("waiting {} s before creating {name} again", RECREATE_WAIT.as_secs());
-                tokio::time::sleep(RECREATE_WAIT).await;
-            }
+            recreated = delete(ctx, user).await?;
         }
         Some(was) if *was != ssm_type => tracing::warn!(
             "parameter {name} is a {}: overwriting it as a {} (its earlier versions stay in its history)",
@@ -123,18 +118,32 @@ pub async fn store(
         "Presigned URL of notebook {} minted {stored_at} by notebook-vend (the URL works 5 minutes); {EXPIRY_MARK}{expires}",
         naming::notebook_name(user)
     );
-    let out = ctx
-        .ssm
-        .put_parameter()
-        .name(&name)
-        .value(url)
-        .r#type(ssm_type.clone())
-        .set_tier(tier.clone())
-        .description(description)
-        .overwrite(true)
-        .send()
-        .await
-        .aws(|| format!("storing the URL in parameter {name}"))?;
+    let put = || {
+        ctx.ssm
+            .put_parameter()
+            .name(&name)
+            .value(url)
+            .r#type(ssm_type.clone())
+            .set_tier(tier.clone())
+            .description(&description)
+            .overwrite(true)
+            .send()
+    };
+    let started = std::time::Instant::now();
+    let out = loop {
+        match put().await.aws(|| format!("storing the URL in parameter {name}")) {
+            Ok(out) => break out,
+            // "After deleting a parameter, wait for at least 30 seconds to create a parameter with
+            // the same name" (SSM API reference, DeleteParameter); what a create sooner gets is not
+            // documented. So a create refused right after our delete is tried again for that long,
+            // and a create that works is not held up (serve answers within its timeout).
+            Err(e) if recreated && started.elapsed() < RECREATE_WAIT => {
+                tracing::warn!("creating {name} right after deleting it failed ({e:#}); trying again in 5 s");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     // PutParameter cannot tag when it overwrites: a new parameter (version 1) is tagged here, and
     // an older one is tagged when its tags are missing (a first store retried after PutParameter
     // succeeded, tagging that failed, a parameter written by another tool).

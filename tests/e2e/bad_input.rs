@@ -21,8 +21,10 @@ fn invalid_invocations_exit_2_naming_the_value_with_no_request() {
     // A templates directory that lacks the product template.
     let templates = dir.path().join("templates");
     std::fs::create_dir(&templates).unwrap();
-    std::fs::write(templates.join("s3-iam-config.yml"), "Resources: {}\n").unwrap();
-    std::fs::write(templates.join("service-catalog.yml"), "Resources: {}\n").unwrap();
+    // (The two present are valid templates: one resource, as CloudFormation requires.)
+    let one_resource = "Resources:\n  Bucket:\n    Type: AWS::S3::Bucket\n";
+    std::fs::write(templates.join("s3-iam-config.yml"), one_resource).unwrap();
+    std::fs::write(templates.join("service-catalog.yml"), one_resource).unwrap();
     let missing = path("no-such-event.json");
     let (not_json, not_event, empty_token) = (path("not-json.json"), path("not-an-event.json"), path("empty-token"));
     let (params, templates) = (params.to_string_lossy().into_owned(), templates.to_string_lossy().into_owned());
