@@ -276,6 +276,11 @@ def test_service_catalog_flow(sandbox):
     assert r1["Status"] in ("CREATED", "IN_PROGRESS") and r1["RecordType"] == "PROVISION_PRODUCT"
     # same token: same record, no second product
     assert sc.provision_product(**kw)["RecordDetail"]["RecordId"] == r1["RecordId"]
+    # at most 50 tags (botocore servicecatalog Tags: "max": 50)
+    many = [{"Key": f"k{i}", "Value": "v"} for i in range(51)]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sc.provision_product(**dict(kw, ProvisionToken="tok-tags", ProvisionedProductName="tags-notebook", Tags=many))
+    assert e.value.response["Error"]["Code"] == "ValidationException"
     with pytest.raises(botocore.exceptions.ClientError) as e:
         sc.provision_product(**dict(kw, ProvisionToken="tok-other"))
     assert e.value.response["Error"]["Code"] == "DuplicateResourceException"
