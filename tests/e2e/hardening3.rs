@@ -421,3 +421,50 @@ fn a_delayed_refresh_leaves_no_url_after_terminate() {
     assert!(puts.last().is_some_and(|p| p.fault.as_deref() == Some("hold")), "{puts:?}");
     assert!(crate::support::rt().block_on(acct.parameter("rex")).is_none(), "a URL parameter outlived terminate");
 }
+
+/// Item 5 through `serve`: the same store path, the same outcome.
+#[test]
+fn a_delayed_serve_refresh_leaves_no_url_after_terminate() {
+    use std::io::{Read, Write};
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "sue", "-q"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "tok-0123456789abcdef").unwrap();
+    let mut srv = crate::support::Running::start(
+        &acct,
+        &["serve", "--listen", "127.0.0.1:0", "--token-file", file.to_str().unwrap()],
+    );
+    let line = srv.wait_for_stderr("listening on ");
+    let addr = line.split("http://").nth(1).unwrap().trim().to_owned();
+    acct.control("fault", serde_json::json!({"operation": "PutParameter", "kind": "hold", "count": 1}));
+    let client = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        let body = r#"{"notebook_user_name": "sue"}"#;
+        write!(
+            s,
+            "POST /refreshurl HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok-0123456789abcdef\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer
+    });
+    let mut held = 0;
+    for _ in 0..1500 {
+        held = acct.control("held", serde_json::json!({}))["held"].as_u64().unwrap_or(0);
+        if held > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(held, 1, "serve's PutParameter was never held: {}", srv.stderr());
+    let (code, _, err) = acct.run(&["terminate", "--user", "sue", "--yes"]);
+    acct.control("release", serde_json::json!({}));
+    let answer = client.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(!answer.starts_with("HTTP/1.1 200"), "serve handed out a URL of a terminated notebook: {answer}");
+    assert!(!answer.to_lowercase().contains("authtoken"), "{answer}");
+    assert!(crate::support::rt().block_on(acct.parameter("sue")).is_none(), "a URL parameter outlived terminate");
+}
