@@ -98,6 +98,12 @@ pub async fn store(
         ParameterType::SecureString => SsmType::SecureString,
         ParameterType::String => SsmType::String,
     };
+    if current.and_then(|c| c.tier.as_ref()) == Some(&ParameterTier::Advanced) && url.len() <= STANDARD_MAX {
+        tracing::warn!(
+            "parameter {name} is in the Advanced tier (charged per parameter): it is written as Advanced again, since \
+             SSM cannot move a parameter back to Standard"
+        );
+    }
     let mut recreated = false;
     match current.and_then(|c| c.kind.as_ref()) {
         Some(SsmType::String) if ssm_type == SsmType::SecureString => {
