@@ -10,8 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub use crate::deployment::Names;
 pub use crate::values::{
     parse_account, parse_deployment_name, parse_duration, parse_endpoint, parse_instance_type, parse_kms_key,
-    parse_param, parse_prefixed_id, parse_principal, parse_product_name, parse_ssm_prefix, parse_stack_name, parse_tag,
-    parse_user,
+    parse_param, parse_prefixed_id, parse_principal, parse_product_name, parse_region, parse_ssm_prefix,
+    parse_stack_name, parse_tag, parse_user,
 };
 
 #[derive(Debug, Parser)]
@@ -48,7 +48,7 @@ pub struct GlobalArgs {
     #[arg(skip)]
     pub profile_flag: bool,
     /// AWS region (default: from the profile or AWS_REGION)
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = parse_region)]
     pub region: Option<String>,
     /// Send every AWS call to this endpoint (a local sandbox); AWS_ENDPOINT_URL works too
     #[arg(long, global = true, value_name = "URL", value_parser = parse_endpoint)]

@@ -80,9 +80,17 @@ pub struct Loaded {
 /// Find and read the config file; None when there is none (and none was asked for).
 pub fn load(explicit: Option<&Path>, env: Option<&str>) -> Result<Option<Loaded>> {
     let path = match explicit {
-        Some(p) if !p.is_file() => return Err(usage(format!("--config {}: no such file", p.display()))),
+        Some(p) if !p.is_file() => {
+            return Err(usage(format!("--config {}: no such file (or not a file)", p.display())))
+        }
         Some(p) => p.to_path_buf(),
-        None => match candidates().into_iter().find(|p| p.is_file()) {
+        // A candidate that exists but is not a readable file (a directory, a broken symlink) is
+        // an error, not "no settings": silently running with other names is worse.
+        None => match candidates().into_iter().find(|p| p.symlink_metadata().is_ok()) {
+            Some(p) if !p.is_file() => {
+                let what = if p.is_dir() { "is a directory" } else { "is not a file (a broken symlink?)" };
+                return Err(usage(format!("config file {} {what}; remove it or pass --config FILE", p.display())));
+            }
             Some(p) => p,
             None if env.is_some_and(|e| e != "default") => {
                 return Err(usage(format!(
@@ -139,8 +147,18 @@ pub fn parse(text: &str, path: &Path, env: &str) -> Result<Loaded> {
     Ok(Loaded { path: path.to_path_buf(), env: env.to_owned(), values, env_keys })
 }
 
+/// toml's message on one line, cut: it quotes the offending line of the file, whatever its size.
 fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    const MAX: usize = 300;
+    let line = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.len() <= MAX {
+        return line;
+    }
+    let mut end = MAX;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &line[..end], line.len())
 }
 
 /// The same rules as the flags, with the key named.
@@ -173,7 +191,7 @@ fn check(s: &Section) -> std::result::Result<(), String> {
     }
     if let Some(v) = &s.parameter_type {
         if v != "SecureString" && v != "String" {
-            return Err(format!("parameter_type: {v:?} must be SecureString or String"));
+            return Err(format!("parameter_type: {} must be SecureString or String", crate::values::cut(v)));
         }
     }
     if let Some(v) = s.concurrency {

@@ -45,6 +45,11 @@ pub struct Caller {
 
 impl Context {
     pub async fn new(global: &GlobalArgs) -> Result<Self> {
+        // The SDK panics on a retry setting it cannot parse (aws-config's default retry_config
+        // provider: "Panics if the AWS_MAX_ATTEMPTS env var or max_attempts profile var is set to
+        // 0"): check them first, as usage errors naming the variable.
+        check_retry_settings(global.profile.as_deref().filter(|p| !p.is_empty())).await?;
+        check_endpoint_env()?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
@@ -113,6 +118,11 @@ impl Context {
             .region()
             .map(|r| r.to_string())
             .ok_or_else(|| usage("no AWS region: pass --region, set AWS_REGION, or set one in the profile"))?;
+        // Wherever they came from (flag, environment, profile), before the first request.
+        crate::values::parse_region(&region).map_err(usage)?;
+        if let Some(url) = sdk.endpoint_url() {
+            crate::values::parse_endpoint(url).map_err(usage)?;
+        }
 
         // Loopback endpoints have no bucket subdomains: address buckets by path there.
         let s3_conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
@@ -176,6 +186,47 @@ impl Context {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE`, else the profile's `max_attempts` / `retry_mode`: what
+/// the SDK would read (environment first, per key), checked as it would parse them.
+async fn check_retry_settings(profile: Option<&str>) -> Result<()> {
+    let env = |k: &str| std::env::var(k).ok();
+    let (env_attempts, env_mode) = (env("AWS_MAX_ATTEMPTS"), env("AWS_RETRY_MODE"));
+    let (mut file_attempts, mut file_mode) = (None, None);
+    if env_attempts.is_none() || env_mode.is_none() {
+        let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+        let fs = aws_types::os_shim_internal::Fs::real();
+        let os_env = aws_types::os_shim_internal::Env::real();
+        // An unreadable file is reported by require_profile (or ignored by the SDK as well).
+        if let Ok(set) = aws_config::profile::load(&fs, &os_env, &files, None).await {
+            let name = profile.map(str::to_owned).unwrap_or_else(|| set.selected_profile().to_owned());
+            if let Some(p) = set.get_profile(&name) {
+                file_attempts =
+                    p.get("max_attempts").map(|v| (v.to_owned(), format!("max_attempts in profile {name}")));
+                file_mode = p.get("retry_mode").map(|v| (v.to_owned(), format!("retry_mode in profile {name}")));
+            }
+        }
+    }
+    let attempts = env_attempts.map(|v| (v, "AWS_MAX_ATTEMPTS".to_owned())).or(file_attempts);
+    let mode = env_mode.map(|v| (v, "AWS_RETRY_MODE".to_owned())).or(file_mode);
+    if let Some((v, named)) = attempts {
+        crate::values::parse_max_attempts(&v).map_err(|e| usage(format!("{named}: {e}")))?;
+    }
+    if let Some((v, named)) = mode {
+        crate::values::parse_retry_mode(&v).map_err(|e| usage(format!("{named}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// `AWS_ENDPOINT_URL`, which the SDK reads itself: the rules of `--endpoint-url`.
+fn check_endpoint_env() -> Result<()> {
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(v) if !v.is_empty() => {
+            crate::values::parse_endpoint(&v).map(|_| ()).map_err(|e| usage(format!("AWS_ENDPOINT_URL: {e}")))
+        }
+        _ => Ok(()),
     }
 }
 

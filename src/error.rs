@@ -5,7 +5,6 @@ use std::fmt;
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 
 /// Exit codes documented in the README.
 pub mod exit {
@@ -96,7 +95,7 @@ impl AwsError {
         };
         let message = match (&err, err.message()) {
             (SdkError::ServiceError(_), Some(m)) => m.to_owned(),
-            _ => DisplayErrorContext(&err).to_string(),
+            _ => chain_line(&err),
         };
         AwsError { code, message, transient }
     }
@@ -104,6 +103,32 @@ impl AwsError {
     pub fn is(&self, code: &str) -> bool {
         self.code.as_deref() == Some(code)
     }
+}
+
+/// A failure that is not the service's answer (dispatch failure, timeout, unparsable response), as
+/// one short line: the Display of each error in the source chain. Not DisplayErrorContext, which
+/// appends the Debug form of the whole chain (connector internals, sometimes the request or the
+/// raw response, kilobytes long).
+fn chain_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = e.source();
+    }
+    let line = parts.join(": ");
+    const MAX: usize = 300;
+    if line.len() <= MAX {
+        return line;
+    }
+    let mut end = MAX;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &line[..end])
 }
 
 /// `.aws(|| "what we were doing")` on any SDK result: keeps code and message, adds context.

@@ -43,7 +43,7 @@ fn main() -> ExitCode {
                 .map(str::trim)
                 .filter(|l| !l.is_empty())
                 .collect();
-            eprintln!("{}", message.join(" "));
+            eprintln!("{}", clap_line(&e, &message.join(" ")));
             return ExitCode::from(exit::USAGE);
         }
     };
@@ -63,6 +63,34 @@ fn main() -> ExitCode {
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// clap's one line, without quoting a huge value whole: a value our validator refused is named by
+/// the validator's own message (which cuts it, values::cut); any other line is cut at 512 bytes.
+fn clap_line(e: &clap::Error, line: &str) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    if e.kind() == ErrorKind::ValueValidation {
+        let arg = match e.get(ContextKind::InvalidArg) {
+            Some(ContextValue::String(a)) => a.clone(),
+            _ => "an argument".to_owned(),
+        };
+        let value = match e.get(ContextKind::InvalidValue) {
+            Some(ContextValue::String(v)) => format!("{} ", notebook_vend::values::cut(v)),
+            _ => String::new(),
+        };
+        if let Some(source) = std::error::Error::source(e) {
+            return format!("error: invalid value {value}for '{arg}': {source}");
+        }
+    }
+    const MAX: usize = 512;
+    if line.len() <= MAX {
+        return line.to_owned();
+    }
+    let mut end = MAX;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &line[..end], line.len())
 }
 
 /// Logs on stderr. -v: our steps; -vv: our debug; -vvv: the AWS SDK's debug too. RUST_LOG wins,

@@ -16,13 +16,16 @@ pub fn validate_user(user: &str) -> Result<(), String> {
         return Err(format!("user name is empty; allowed: {allowed}"));
     }
     if user.len() > MAX_USER_LEN {
-        return Err(format!("user name {user:?} is {} characters; allowed: {allowed}", user.len()));
+        return Err(format!("user name {} is {} characters; allowed: {allowed}", crate::values::cut(user), user.len()));
     }
     if !user.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err(format!("user name {user:?} has a character that is not allowed; allowed: {allowed}"));
+        return Err(format!(
+            "user name {} has a character that is not allowed; allowed: {allowed}",
+            crate::values::cut(user)
+        ));
     }
     if user.starts_with('-') || user.ends_with('-') {
-        return Err(format!("user name {user:?} starts or ends with a hyphen; allowed: {allowed}"));
+        return Err(format!("user name {} starts or ends with a hyphen; allowed: {allowed}", crate::values::cut(user)));
     }
     Ok(())
 }
@@ -30,6 +33,22 @@ pub fn validate_user(user: &str) -> Result<(), String> {
 /// The user a notebook name belongs to, if it follows the `U-Notebook` convention.
 pub fn user_of_notebook(notebook: &str) -> Option<&str> {
     notebook.strip_suffix(NOTEBOOK_SUFFIX).filter(|u| validate_user(u).is_ok())
+}
+
+/// Does `value` look like a presigned URL of `user`'s notebook: https, a host that starts with the
+/// notebook's name (lower case, as SageMaker answers it) followed by `.notebook.`, and an
+/// `authToken` in the query. What the parameter holds when a human or another tool wrote
+/// something else there does not.
+pub fn is_notebook_url(value: &str, user: &str) -> bool {
+    let Some(rest) = value.strip_prefix("https://") else { return false };
+    let (host, query) = match rest.split_once('?') {
+        Some((h, q)) => (h.trim_end_matches('/'), q),
+        None => return false,
+    };
+    let want = format!("{}.notebook.", notebook_name(user).to_lowercase());
+    host.to_lowercase().starts_with(&want)
+        && !host.contains(['/', '@', ' '])
+        && query.split('&').any(|kv| kv.starts_with("authToken=") && kv.len() > "authToken=".len())
 }
 
 pub fn notebook_name(user: &str) -> String {
@@ -118,14 +137,18 @@ pub fn check_deployment_names(
 pub fn validate_tag(key: &str, value: &str) -> Result<(), String> {
     let charset = |s: &str| s.chars().all(|c| c.is_alphanumeric() || " _.:/=+-@".contains(c));
     if key.is_empty() || key.len() > 128 || !charset(key) {
-        return Err(format!("tag key {key:?} must be 1..128 characters of letters, digits, spaces and _.:/=+-@"));
+        return Err(format!(
+            "tag key {} must be 1..128 characters of letters, digits, spaces and _.:/=+-@",
+            crate::values::cut(key)
+        ));
     }
     if key.to_ascii_lowercase().starts_with("aws:") {
-        return Err(format!("tag key {key:?} uses the reserved prefix aws:"));
+        return Err(format!("tag key {} uses the reserved prefix aws:", crate::values::cut(key)));
     }
     if value.len() > 256 || !charset(value) {
         return Err(format!(
-            "tag value {value:?} must be at most 256 characters of letters, digits, spaces and _.:/=+-@"
+            "tag value {} must be at most 256 characters of letters, digits, spaces and _.:/=+-@",
+            crate::values::cut(value)
         ));
     }
     Ok(())
@@ -134,7 +157,10 @@ pub fn validate_tag(key: &str, value: &str) -> Result<(), String> {
 /// An IAM user, role or group ARN, as a portfolio principal association needs.
 pub fn validate_principal(arn: &str) -> Result<(), String> {
     let bad = || {
-        format!("principal {arn:?} must be an IAM ARN like arn:aws:iam::123456789012:role/NAME (user, role or group)")
+        format!(
+            "principal {} must be an IAM ARN like arn:aws:iam::123456789012:role/NAME (user, role or group)",
+            crate::values::cut(arn)
+        )
     };
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let [arn_lit, partition, service, region, account, resource] = parts[..] else { return Err(bad()) };
@@ -181,6 +207,23 @@ pub fn principal_from_caller(caller_arn: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn notebook_urls_are_recognized() {
+        let ok = "https://pat-notebook.notebook.us-east-1.sagemaker.aws?authToken=eyJh";
+        assert!(super::is_notebook_url(ok, "pat"));
+        assert!(super::is_notebook_url(&ok.replace("pat-notebook", "Pat-Notebook"), "Pat"));
+        for bad in [
+            "hello",
+            "http://pat-notebook.notebook.us-east-1.sagemaker.aws?authToken=x",
+            "https://bob-notebook.notebook.us-east-1.sagemaker.aws?authToken=x",
+            "https://pat-notebook.notebook.us-east-1.sagemaker.aws?authToken=",
+            "https://pat-notebook.notebook.us-east-1.sagemaker.aws",
+            "https://pat-notebook.notebook.evil.example@x.com?authToken=x",
+        ] {
+            assert!(!super::is_notebook_url(bad, "pat"), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -69,9 +69,15 @@ pub fn validate(values: &BTreeMap<String, String>, specs: &BTreeMap<String, Para
     for (key, value) in values {
         let Some(spec) = specs.get(key) else {
             let known: Vec<&str> = specs.keys().map(String::as_str).collect();
-            return Err(usage(format!("unknown product parameter {key:?}; the product takes: {}", known.join(", "))));
+            return Err(usage(format!(
+                "unknown product parameter {}; the product takes: {}",
+                crate::values::cut(key),
+                known.join(", ")
+            )));
         };
-        check(spec, value).map_err(|allowed| usage(format!("parameter {key}={value:?} is not allowed: {allowed}")))?;
+        check(spec, value).map_err(|allowed| {
+            usage(format!("parameter {key}={} is not allowed: {allowed}", crate::values::cut(value)))
+        })?;
     }
     Ok(())
 }
@@ -88,7 +94,7 @@ fn check(spec: &ParamSpec, value: &str) -> std::result::Result<(), String> {
     if let Some(pattern) = &spec.allowed_pattern {
         if let Ok(re) = regex_lite::Regex::new(&format!("^(?:{pattern})$")) {
             if let Some(bad) = items.iter().find(|v| !re.is_match(v)) {
-                return Err(format!("{bad:?} must match {pattern}"));
+                return Err(format!("{} must match {pattern}", crate::values::cut(bad)));
             }
         }
     }

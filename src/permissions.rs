@@ -98,6 +98,7 @@ const STOP_NB: Call = c("StopNotebookInstance", "sagemaker:StopNotebookInstance"
 const DESCRIBE_PARAMS: Call = c("DescribeParameters", "ssm:DescribeParameters", Any);
 const PUT_PARAM: Call = c("PutParameter", "ssm:PutParameter", Parameter);
 const TAG_PARAM: Call = c("AddTagsToResource", "ssm:AddTagsToResource", Parameter);
+const LIST_TAGS_PARAM: Call = c("ListTagsForResource", "ssm:ListTagsForResource", Parameter);
 const GET_PARAM: Call = c("GetParameter", "ssm:GetParameter", Parameter);
 const DELETE_PARAM: Call = c("DeleteParameter", "ssm:DeleteParameter", Parameter);
 // DeleteParameters is authorized against its own action, not ssm:DeleteParameter (AWS CLI reference,
@@ -115,8 +116,11 @@ const HEAD_OBJECT: Call = c("HeadObject", "s3:GetObject", Bucket);
 
 /// Resolve the product and its launch path: end-user calls only (no ListProvisioningArtifacts).
 const RESOLVE: [Call; 2] = [SEARCH_PRODUCTS, DESCRIBE_PRODUCT];
-/// Deliver a URL (provision, refresh, start --refresh, serve, watch).
-const DELIVER: [Call; 6] = [DESCRIBE_NB, PRESIGN, START_NB, DESCRIBE_PARAMS, PUT_PARAM, TAG_PARAM];
+/// Deliver a URL (provision, refresh, start --refresh, serve, watch): the tags are checked when the
+/// parameter already existed (ListTagsForResource), a plaintext String parameter is deleted before
+/// it becomes a SecureString, and a URL stored for a notebook that went away meanwhile is deleted.
+const DELIVER: [Call; 8] =
+    [DESCRIBE_NB, PRESIGN, START_NB, DESCRIBE_PARAMS, PUT_PARAM, TAG_PARAM, LIST_TAGS_PARAM, DELETE_PARAM];
 
 pub const TABLE: &[CommandCalls] = &[
     CommandCalls {
@@ -138,12 +142,16 @@ pub const TABLE: &[CommandCalls] = &[
             DELIVER[3],
             DELIVER[4],
             DELIVER[5],
+            DELIVER[6],
+            DELIVER[7],
         ],
     },
     CommandCalls {
         command: "refresh",
         role: Role::EndUser,
-        calls: &[IDENTITY, DELIVER[0], DELIVER[1], DELIVER[2], DELIVER[3], DELIVER[4], DELIVER[5]],
+        calls: &[
+            IDENTITY, DELIVER[0], DELIVER[1], DELIVER[2], DELIVER[3], DELIVER[4], DELIVER[5], DELIVER[6], DELIVER[7],
+        ],
     },
     CommandCalls { command: "url", role: Role::EndUser, calls: &[IDENTITY, DESCRIBE_NB, PRESIGN, GET_PARAM] },
     CommandCalls {
@@ -190,13 +198,17 @@ pub const TABLE: &[CommandCalls] = &[
             DELIVER[3],
             DELIVER[4],
             DELIVER[5],
+            DELIVER[6],
+            DELIVER[7],
         ],
     },
     CommandCalls { command: "stop", role: Role::EndUser, calls: &[IDENTITY, DESCRIBE_NB, STOP_NB] },
     CommandCalls {
         command: "start",
         role: Role::EndUser,
-        calls: &[IDENTITY, DELIVER[0], DELIVER[1], DELIVER[2], DELIVER[3], DELIVER[4], DELIVER[5]],
+        calls: &[
+            IDENTITY, DELIVER[0], DELIVER[1], DELIVER[2], DELIVER[3], DELIVER[4], DELIVER[5], DELIVER[6], DELIVER[7],
+        ],
     },
     CommandCalls {
         command: "terminate",
@@ -244,6 +256,8 @@ pub const TABLE: &[CommandCalls] = &[
             DELIVER[3],
             DELIVER[4],
             DELIVER[5],
+            DELIVER[6],
+            DELIVER[7],
         ],
     },
     CommandCalls {
@@ -263,6 +277,8 @@ pub const TABLE: &[CommandCalls] = &[
             DELIVER[3],
             DELIVER[4],
             DELIVER[5],
+            DELIVER[6],
+            DELIVER[7],
         ],
     },
     CommandCalls {
@@ -273,7 +289,9 @@ pub const TABLE: &[CommandCalls] = &[
     CommandCalls {
         command: "serve",
         role: Role::Operator,
-        calls: &[IDENTITY, DELIVER[0], DELIVER[1], DELIVER[2], DELIVER[3], DELIVER[4], DELIVER[5]],
+        calls: &[
+            IDENTITY, DELIVER[0], DELIVER[1], DELIVER[2], DELIVER[3], DELIVER[4], DELIVER[5], DELIVER[6], DELIVER[7],
+        ],
     },
     CommandCalls {
         command: "doctor",
@@ -292,6 +310,8 @@ pub const TABLE: &[CommandCalls] = &[
             c("CreateStack", "cloudformation:CreateStack", Stacks),
             c("UpdateStack", "cloudformation:UpdateStack", Stacks),
             HEAD_OBJECT,
+            // The previous product template, put back when the catalog stack's update fails.
+            c("GetObject", "s3:GetObject", Bucket),
             c("PutObject", "s3:PutObject", Bucket),
             RESOLVE[0],
             RESOLVE[1],

@@ -55,6 +55,7 @@ impl Sources {
                 body.len()
             )));
         }
+        check_template(&body).map_err(|e| usage(format!("template {name}: {e}")))?;
         Ok(body)
     }
 
@@ -76,6 +77,27 @@ fn read(dir: Option<&Path>, name: &str, flag: &str) -> Result<String> {
             Ok(EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, body)| (*body).to_owned()).expect("embedded file"))
         }
     }
+}
+
+/// A template must parse (YAML, of which JSON is a subset) as one document: a mapping with a
+/// `Resources` mapping, the one section CloudFormation requires ("Template anatomy", CloudFormation
+/// user guide: "Resources: Specifies the stack resources... Required"). Checked before any write,
+/// so a broken file is exit 2 with nothing uploaded or updated. The short-form functions (`!Ref`,
+/// `!GetAtt`, `!Sub`...) are YAML local tags, which the parser keeps as plain nodes.
+pub fn check_template(body: &str) -> std::result::Result<(), String> {
+    let docs = yaml_rust2::YamlLoader::load_from_str(body).map_err(|e| format!("not valid YAML: {e}"))?;
+    let [doc] = docs.as_slice() else {
+        return Err(format!("holds {} YAML documents; a template is one", docs.len()));
+    };
+    if doc.as_hash().is_none() {
+        return Err("is not a mapping of template sections".into());
+    }
+    if doc["Resources"].as_hash().is_none_or(|r| r.is_empty()) {
+        return Err(
+            "has no Resources section (a mapping of at least one resource), which CloudFormation requires".into()
+        );
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -179,6 +201,37 @@ mod tests {
         assert_eq!(limited.lines().count(), body.lines().count() - 5);
         let err = restrict_instance_types(&body, &["ml.p3.2xlarge".into()]).unwrap_err();
         assert_eq!(crate::error::exit_code(&err), 2);
+    }
+
+    #[test]
+    fn templates_must_parse() {
+        for name in [S3_IAM, CATALOG, PRODUCT] {
+            Sources::default().template(name).unwrap();
+        }
+        let ok = "Resources:\n  R:\n    Type: AWS::S3::Bucket\n    Properties:\n      BucketName: !Sub '${AWS::StackName}-x'\n      Tags:\n        - Key: k\n          Value: !GetAtt Other.Arn\n";
+        assert_eq!(check_template(ok), Ok(()));
+        // The blog's own templates (third-party artifacts, short-form functions and all).
+        let blog = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/blog/templates");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&blog).unwrap().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+                let body = std::fs::read_to_string(&path).unwrap();
+                assert_eq!(check_template(&body), Ok(()), "{}", path.display());
+                seen += 1;
+            }
+        }
+        assert!(seen >= 3, "blog templates not found in {}", blog.display());
+        assert!(check_template(r#"{"Resources": {"R": {"Type": "AWS::S3::Bucket"}}}"#).is_ok());
+        for bad in [
+            "Resources:\n  R: [unclosed\n",
+            "Resources:\n\tR: x\n",
+            "- a\n- b\n",
+            "Parameters: {}\n",
+            "a: 1\n---\nb: 2\n",
+        ] {
+            assert!(check_template(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -22,6 +22,8 @@ use crate::output::rfc3339;
 const STANDARD_MAX: usize = 4096;
 const ADVANCED_MAX: usize = 8192;
 const EXPIRY_MARK: &str = "session expires ";
+/// SSM's wait between deleting a parameter and creating one of the same name (DeleteParameter).
+const RECREATE_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Stored {
@@ -50,59 +52,128 @@ pub fn tier_for(value: &str, current: Option<&ParameterTier>) -> Result<Option<P
     }
 }
 
-/// The current tier of the user's parameter (DescribeParameters: metadata only, no value), or
-/// None when it does not exist yet.
-pub async fn current_tier(ctx: &Context, user: &str) -> Result<Option<ParameterTier>> {
-    Ok(describe(ctx, Some(user)).await?.into_iter().next().and_then(|(_, p)| p.tier().cloned()))
+/// What the user's parameter is now (DescribeParameters: metadata only, no value), or None when it
+/// does not exist yet.
+#[derive(Debug, Clone, Default)]
+pub struct Existing {
+    pub tier: Option<ParameterTier>,
+    pub kind: Option<SsmType>,
 }
 
-/// PutParameter (overwrite) then tag it: PutParameter cannot tag when it overwrites. `current` is
-/// the parameter's tier now (see `current_tier`): it is never downgraded.
+pub async fn current(ctx: &Context, user: &str) -> Result<Option<Existing>> {
+    Ok(describe(ctx, Some(user))
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, p)| Existing { tier: p.tier().cloned(), kind: p.r#type().cloned() }))
+}
+
+/// The tags every URL parameter carries.
+fn our_tags(user: &str) -> [(&'static str, String); 2] {
+    [("Owner", user.to_owned()), ("ManagedBy", "notebook-vend".to_owned())]
+}
+
+/// PutParameter (overwrite), then make sure it carries its tags. `current` is the parameter as it
+/// is now (see [`current`]): its tier is never downgraded, and a type change is said on stderr.
+///
+/// A plaintext `String` parameter (the blog's function wrote those) that becomes a SecureString is
+/// deleted first: an overwrite keeps every earlier version, plaintext URL included, readable with
+/// GetParameterHistory ("Retrieves the history of all changes to a parameter", SSM API
+/// reference); deleting the parameter deletes its history. Only this user's URL parameter is
+/// touched. Other type changes (StringList, SecureString -> String) are overwritten, and said.
 pub async fn store(
     ctx: &Context,
     user: &str,
     url: &str,
     session_seconds: i32,
     kind: ParameterType,
-    current: Option<&ParameterTier>,
+    current: Option<&Existing>,
 ) -> Result<Stored> {
     let name = naming::parameter_name(&ctx.names.ssm_prefix, user);
     let now = SystemTime::now();
     let stored_at = rfc3339(&DateTime::from(now));
     let expires = rfc3339(&DateTime::from(now + Duration::from_secs(session_seconds as u64)));
-    let tier = tier_for(url, current)?;
+    let tier = tier_for(url, current.and_then(|c| c.tier.as_ref()))?;
     let ssm_type = match kind {
         ParameterType::SecureString => SsmType::SecureString,
         ParameterType::String => SsmType::String,
     };
+    if current.and_then(|c| c.tier.as_ref()) == Some(&ParameterTier::Advanced) && url.len() <= STANDARD_MAX {
+        tracing::warn!(
+            "parameter {name} is in the Advanced tier (charged per parameter): it is written as Advanced again, since \
+             SSM cannot move a parameter back to Standard"
+        );
+    }
+    let mut recreated = false;
+    match current.and_then(|c| c.kind.as_ref()) {
+        Some(SsmType::String) if ssm_type == SsmType::SecureString => {
+            tracing::warn!(
+                "parameter {name} is a plaintext String: deleting it and creating it as a SecureString, so that no \
+                 plaintext URL stays in its history"
+            );
+            recreated = delete(ctx, user).await?;
+        }
+        Some(was) if *was != ssm_type => tracing::warn!(
+            "parameter {name} is a {}: overwriting it as a {} (its earlier versions stay in its history)",
+            was.as_str(),
+            ssm_type.as_str()
+        ),
+        _ => {}
+    }
     let description = format!(
         "Presigned URL of notebook {} minted {stored_at} by notebook-vend (the URL works 5 minutes); {EXPIRY_MARK}{expires}",
         naming::notebook_name(user)
     );
-    let out = ctx
-        .ssm
-        .put_parameter()
-        .name(&name)
-        .value(url)
-        .r#type(ssm_type.clone())
-        .set_tier(tier.clone())
-        .description(description)
-        .overwrite(true)
-        .send()
-        .await
-        .aws(|| format!("storing the URL in parameter {name}"))?;
-    // PutParameter cannot tag when it overwrites, so a new parameter (version 1) is tagged here;
-    // later overwrites keep its tags. (A parameter first written by another tool stays untagged.)
-    if out.version() == 1 {
+    let put = || {
         ctx.ssm
-            .add_tags_to_resource()
+            .put_parameter()
+            .name(&name)
+            .value(url)
+            .r#type(ssm_type.clone())
+            .set_tier(tier.clone())
+            .description(&description)
+            .overwrite(true)
+            .send()
+    };
+    let started = std::time::Instant::now();
+    let out = loop {
+        match put().await.aws(|| format!("storing the URL in parameter {name}")) {
+            Ok(out) => break out,
+            // "After deleting a parameter, wait for at least 30 seconds to create a parameter with
+            // the same name" (SSM API reference, DeleteParameter); what a create sooner gets is not
+            // documented. So a create refused right after our delete is tried again for that long,
+            // and a create that works is not held up (serve answers within its timeout).
+            Err(e) if recreated && started.elapsed() < RECREATE_WAIT => {
+                tracing::warn!("creating {name} right after deleting it failed ({e:#}); trying again in 5 s");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    // PutParameter cannot tag when it overwrites: a new parameter (version 1) is tagged here, and
+    // an older one is tagged when its tags are missing (a first store retried after PutParameter
+    // succeeded, tagging that failed, a parameter written by another tool).
+    let wanted = our_tags(user);
+    let missing = if out.version() == 1 {
+        true
+    } else {
+        let tags = ctx
+            .ssm
+            .list_tags_for_resource()
             .resource_type(ResourceTypeForTagging::Parameter)
             .resource_id(&name)
-            .tags(Tag::builder().key("Owner").value(user).build()?)
-            .tags(Tag::builder().key("ManagedBy").value("notebook-vend").build()?)
             .send()
             .await
-            .aws(|| format!("tagging parameter {name}"))?;
+            .aws(|| format!("reading the tags of parameter {name}"))?;
+        !wanted.iter().all(|(k, v)| tags.tag_list().iter().any(|t| t.key() == *k && t.value() == v))
+    };
+    if missing {
+        let mut req =
+            ctx.ssm.add_tags_to_resource().resource_type(ResourceTypeForTagging::Parameter).resource_id(&name);
+        for (k, v) in &wanted {
+            req = req.tags(Tag::builder().key(*k).value(v).build()?);
+        }
+        req.send().await.aws(|| format!("tagging parameter {name}"))?;
     }
     Ok(Stored {
         parameter: name,
@@ -140,6 +211,17 @@ pub async fn delete(ctx: &Context, user: &str) -> Result<bool> {
         Err(e) if has_code(&e, &["ParameterNotFound"]) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Delete the user's parameter once their notebook is gone, and look again: a URL stored by a
+/// refresh whose PutParameter was delayed past the first delete is deleted too. (The refresh
+/// itself re-checks the notebook after storing: see vend::deliver.) True if there was one.
+pub async fn delete_after_notebook(ctx: &Context, user: &str) -> Result<bool> {
+    let mut deleted = delete(ctx, user).await?;
+    if metadata(ctx, user).await?.is_some() {
+        deleted |= delete(ctx, user).await?;
+    }
+    Ok(deleted)
 }
 
 /// What the parameter says about the URL, without reading (or decrypting) the URL itself.

@@ -24,6 +24,9 @@ pub struct Delivery {
     pub user: String,
     pub notebook: String,
     pub status: String,
+    /// The notebook's instance type as SageMaker describes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
     #[serde(flatten)]
     pub stored: Stored,
     /// Only when asked for (`--show-url`): it is a credential.
@@ -70,10 +73,10 @@ pub async fn deliver(ctx: &Context, req: &Request<'_>, deadline: Deadline, task:
     let (described, presigned, tier) = tokio::join!(
         notebook::describe(ctx, &name),
         notebook::presign(ctx, &name, req.store.session_seconds),
-        urls::current_tier(ctx, req.user)
+        urls::current(ctx, req.user)
     );
-    let (status, url) = match described? {
-        Some(nb) if nb.status == "InService" => (nb.status, presigned?),
+    let (status, instance_type, url) = match described? {
+        Some(nb) if nb.status == "InService" => (nb.status, nb.instance_type, presigned?),
         other => {
             drop(presigned);
             if let Some(nb) = &other {
@@ -83,11 +86,33 @@ pub async fn deliver(ctx: &Context, req: &Request<'_>, deadline: Deadline, task:
                 .await?;
             task.set(format!("notebook {name}: InService, storing a presigned URL"));
             progress::set_in_flight(format!("storing the URL of {name}; run `{}` to finish", req.resume));
-            (nb.status, notebook::presign(ctx, &name, req.store.session_seconds).await?)
+            (nb.status, nb.instance_type, notebook::presign(ctx, &name, req.store.session_seconds).await?)
         }
     };
     let stored =
         urls::store(ctx, req.user, &url, req.store.session_seconds, req.store.parameter_type, tier?.as_ref()).await?;
+    // A terminate may have run meanwhile: a PutParameter delayed (throttled, retried) lands after
+    // terminate's DeleteParameter, and would leave a credential with no notebook. So the notebook
+    // is described again once the URL is stored, and the URL deleted when the notebook is gone or
+    // being deleted. (terminate deletes the parameter only once the notebook is gone: either this
+    // check sees it gone, or terminate's delete comes after this store.)
+    match notebook::describe(ctx, &name).await? {
+        Some(nb) if nb.status != "Deleting" => {}
+        gone => {
+            urls::delete(ctx, req.user).await?;
+            let now = gone.map(|nb| format!("is {}", nb.status)).unwrap_or_else(|| "is gone".to_owned());
+            anyhow::bail!(
+                "notebook {name} {now} (terminated while its URL was being stored): the URL just stored was deleted"
+            );
+        }
+    }
     tracing::info!(user = req.user, parameter = %stored.parameter, version = stored.version, "stored a fresh URL");
-    Ok(Delivery { user: req.user.to_owned(), notebook: name, status, stored, url: req.show_url.then_some(url) })
+    Ok(Delivery {
+        user: req.user.to_owned(),
+        notebook: name,
+        status,
+        instance_type,
+        stored,
+        url: req.show_url.then_some(url),
+    })
 }

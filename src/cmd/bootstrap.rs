@@ -164,10 +164,35 @@ async fn apply(ctx: &Context, inputs: &Inputs, principal: String, deadline: Dead
     let (s3_plan, s3_info) = stacks::deploy(ctx, &inputs.s3_iam, deadline).await?;
     let bucket = s3_info.output("S3BucketName")?.to_owned();
 
-    let uploaded = upload_if_changed(ctx, &bucket, &inputs.product_key, &inputs.product_template, false).await?;
+    // The template the product's current version was made from, kept to be put back if the
+    // catalog stack's update fails: CloudFormation rolls the product back to its previous
+    // version, and the bucket must not keep offering the new (failed) template as the current one.
+    let key = &inputs.product_key;
+    let compared = objects::compare(ctx, &bucket, key, &inputs.product_template).await?;
+    let previous = match compared {
+        objects::Compared::Differs => objects::read(ctx, &bucket, key).await?,
+        _ => None,
+    };
+    let uploaded = compared != objects::Compared::Same;
+    if uploaded {
+        ctx.progress.line(format!("uploading {key} to s3://{bucket}/{key}"));
+        objects::upload(ctx, &bucket, key, &inputs.product_template).await?;
+    }
 
     let spec = catalog_spec(ctx, inputs, &bucket, &principal);
-    let (sc_plan, sc_info) = stacks::deploy(ctx, &spec, deadline).await?;
+    let (sc_plan, sc_info) = match stacks::deploy(ctx, &spec, deadline).await {
+        Ok(done) => done,
+        Err(e) => {
+            let Some(body) = previous.filter(|_| uploaded) else { return Err(e) };
+            ctx.progress.line(format!("putting the previous {key} back in s3://{bucket}/{key}"));
+            return Err(match objects::upload(ctx, &bucket, key, &body).await {
+                Ok(()) => e.context(format!("the previous {key} was put back in s3://{bucket}/{key}")),
+                Err(put) => e.context(format!(
+                    "s3://{bucket}/{key} still holds the new template, which the stack did not take ({put:#})"
+                )),
+            });
+        }
+    };
 
     Ok(Summary {
         dry_run: false,

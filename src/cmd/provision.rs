@@ -40,6 +40,7 @@ impl fmt::Display for Started {
 pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
     let deadline = Deadline::secs(args.timeout);
     let user = args.user.as_str();
+    crate::values::check_tags(&args.tags).map_err(usage)?;
     let mut requested = args.product.to_parameters().map_err(usage)?;
     if let Some(t) = &args.instance_type {
         if requested.insert("NotebookInstanceType".into(), t.clone()).is_some() {
@@ -138,5 +139,18 @@ pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
     let delivery: Delivery = vend::deliver(ctx, &req, deadline, &task).await?;
     progress::clear_in_flight();
     drop(task);
-    crate::output::emit(ctx.output, &delivery)
+    crate::output::emit(ctx.output, &delivery)?;
+    // Another provision of the same user may have come first (concurrent runs share the provision
+    // token and so the record; or the notebook existed): its instance type is what the user has.
+    if let (Some(want), Some(got)) = (&args.instance_type, &delivery.instance_type) {
+        if want != got {
+            bail!(
+                "notebook {} is {got}, not the requested {want}: {user}'s notebook was already provisioned (or \
+                 being provisioned by another run) with {got}; its URL is stored. To change the type: \
+                 `notebook-vend update --user {user} --instance-type {want}`",
+                delivery.notebook
+            );
+        }
+    }
+    Ok(())
 }

@@ -182,7 +182,7 @@ pub async fn run(args: &TerminateArgs, ctx: &Context) -> Result<()> {
             // What a previous run left: a notebook still being deleted, a parameter.
             let resume = format!("notebook-vend terminate --user {user} --yes");
             notebook::wait_for(ctx, &name, None, deadline, &task, &resume).await?;
-            result.parameter_deleted = urls::delete(ctx, user).await?;
+            result.parameter_deleted = urls::delete_after_notebook(ctx, user).await?;
         }
     }
     progress::clear_in_flight();
@@ -273,7 +273,7 @@ pub(crate) async fn terminate_one(
             }
             None => notebook::wait_for(ctx, &name, None, deadline, task, &resume).await?,
         }
-        parameter_deleted = urls::delete(ctx, user).await?;
+        parameter_deleted = urls::delete_after_notebook(ctx, user).await?;
     }
     Ok(Done { record_id, parameter_deleted, left_behind })
 }

@@ -35,6 +35,16 @@ pub async fn run(args: &UrlArgs, ctx: &Context) -> Result<()> {
                 naming::parameter_name(&ctx.names.ssm_prefix, user)
             )
         })?;
+        if !naming::is_notebook_url(&url, user) {
+            // Not printed: whatever it is, it is not ours to show.
+            bail!(
+                "parameter {} holds {} characters that are not a presigned URL of notebook {}; run \
+                 `notebook-vend refresh --user {user}` to store one",
+                naming::parameter_name(&ctx.names.ssm_prefix, user),
+                url.chars().count(),
+                naming::notebook_name(user)
+            );
+        }
         (url, "stored")
     } else {
         let name = naming::notebook_name(user);

@@ -51,8 +51,12 @@ fn refresh_never_downgrades_an_advanced_parameter() {
         assert_eq!(tier(&acct, name).await, "Advanced");
     });
     let mark = acct.requests().len();
-    let out = acct.json(&["refresh", "--user", "tina"]);
+    let (code, out, err) = acct.run(&["refresh", "--user", "tina", "--output", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let out: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(out["tier"], "Advanced", "{out}");
+    // Issue 14, item 14: said, not silent.
+    assert!(err.contains(name) && err.contains("Advanced"), "{err}");
     assert_eq!(rt().block_on(tier(&acct, name)), "Advanced");
     assert!(acct.requests_since(mark).iter().all(|r| r.status == "200"), "{:?}", acct.requests_since(mark));
 }

@@ -21,8 +21,10 @@ fn invalid_invocations_exit_2_naming_the_value_with_no_request() {
     // A templates directory that lacks the product template.
     let templates = dir.path().join("templates");
     std::fs::create_dir(&templates).unwrap();
-    std::fs::write(templates.join("s3-iam-config.yml"), "Resources: {}\n").unwrap();
-    std::fs::write(templates.join("service-catalog.yml"), "Resources: {}\n").unwrap();
+    // (The two present are valid templates: one resource, as CloudFormation requires.)
+    let one_resource = "Resources:\n  Bucket:\n    Type: AWS::S3::Bucket\n";
+    std::fs::write(templates.join("s3-iam-config.yml"), one_resource).unwrap();
+    std::fs::write(templates.join("service-catalog.yml"), one_resource).unwrap();
     let missing = path("no-such-event.json");
     let (not_json, not_event, empty_token) = (path("not-json.json"), path("not-an-event.json"), path("empty-token"));
     let (params, templates) = (params.to_string_lossy().into_owned(), templates.to_string_lossy().into_owned());
@@ -42,6 +44,8 @@ fn invalid_invocations_exit_2_naming_the_value_with_no_request() {
         (vec!["provision", "--user", "ok", "--kms-key", "k;ey"], "k;ey"),
         (vec!["provision", "--user", "ok", "--tag", "=v"], "=v"),
         (vec!["provision", "--user", "ok", "--param", "bad-key=1"], "bad-key"),
+        (vec!["provision", "--user", "ok", "--param", "S3IAMConfigStackName=x"], "S3IAMConfigStackName"),
+        (vec!["provision", "--user", "ok", "--tag", "a=1", "--tag", "a=2"], "a"),
         (vec!["provision", "--user", "ok", "--timeout", "-1"], "-1"),
         (vec!["provision", "--user", "ok", "--parameter-type", "secure"], "secure"),
         // refresh: flag combinations and ranges
@@ -50,6 +54,7 @@ fn invalid_invocations_exit_2_naming_the_value_with_no_request() {
         (vec!["refresh", "--all", "--concurrency", "65"], "65"),
         (vec!["update"], "--user"),
         (vec!["update", "--user", "ok", "--param", "novalue"], "novalue"),
+        (vec!["update", "--user", "ok", "--param", "S3IAMConfigStackName=x"], "S3IAMConfigStackName"),
         (vec!["update", "--all", "--replace-notebook-losing-its-data"], "--replace-notebook-losing-its-data"),
         (vec!["refresh", "--all", "--show-url"], "--show-url"),
         (vec!["refresh", "--user", "ok", "--timeout", "0"], "0"),
@@ -89,6 +94,8 @@ fn invalid_invocations_exit_2_naming_the_value_with_no_request() {
         (vec!["policy", "operator", "--account", "12345"], "12345"),
         // global flags, on any subcommand
         (vec!["list", "--endpoint-url", "ftp://x"], "ftp://x"),
+        (vec!["list", "--endpoint-url", "http://127.0.0.1:99999"], "http://127.0.0.1:99999"),
+        (vec!["list", "--region", "eu west"], "eu west"),
         (vec!["list", "--ssm-prefix", "/aws/x/"], "/aws/x/"),
         (vec!["list", "--name", "Team_A"], "Team_A"),
         (vec!["list", "--output", "yaml"], "yaml"),

@@ -22,6 +22,7 @@ mod config;
 mod faults;
 mod hardening;
 mod hardening2;
+mod hardening3;
 mod hygiene;
 mod iam_enforced;
 mod lifecycle;

@@ -145,8 +145,9 @@ fn url_stored_and_fresh() {
 #[test]
 fn failed_record_exits_1_with_the_record_errors() {
     let acct = Account::ready();
-    // A valid value that CloudFormation cannot launch: the role export of a stack that does not exist.
-    let (code, out, err) = acct.run(&["provision", "--user", "gina", "--param", "S3IAMConfigStackName=no-such-stack"]);
+    // A valid value that CloudFormation cannot launch: the role export of a stack that does not exist
+    // (S3IAMConfigStackName comes from the deployment's --s3-stack; `--param` may not set it).
+    let (code, out, err) = acct.run(&["provision", "--user", "gina", "--s3-stack", "no-such-stack"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("FAILED") && err.contains("no-such-stack"), "{err}");
     // The product is now in ERROR: provision says so and how to fix it.

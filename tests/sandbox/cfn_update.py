@@ -240,7 +240,35 @@ def install() -> None:
                 self.status = "UPDATE_ROLLBACK_COMPLETE"
                 self._sb_update_error = reason
                 return
-        original(self, template, role_arn=role_arn, parameters=parameters, tags=tags)
+        # AWS runs an accepted UpdateStack asynchronously: a resource that fails makes the stack roll
+        # back to its previous template and parameters (UPDATE_ROLLBACK_COMPLETE; CloudFormation user
+        # guide, "Stack status codes": UPDATE_ROLLBACK_COMPLETE "Successful return of one or more stacks
+        # to a previous working state after a failed stack update"). moto raises from inside the
+        # request instead, with the new template already stored and a status that still says
+        # *_COMPLETE: put the previous state back and record the rollback.
+        rm = self.resource_map
+        saved = (self.template, self.template_dict, self.description)
+        saved_rm = (rm._template, getattr(rm, "input_parameters", None), rm._resource_json_map,
+                    set(rm._parsed_resources))
+        try:
+            original(self, template, role_arn=role_arn, parameters=parameters, tags=tags)
+        except Exception as e:  # noqa: BLE001
+            self.template, self.template_dict, self.description = saved
+            rm._template, rm.input_parameters, rm._resource_json_map, before = saved_rm
+            for key in [k for k in rm._parsed_resources if k not in before]:
+                del rm._parsed_resources[key]
+            try:
+                rm.load_mapping()
+                rm.load_parameters()
+                rm.load_conditions()
+            except Exception:  # noqa: BLE001
+                pass
+            reason = f"{type(e).__name__}: {e}"
+            self._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS",
+                                  resource_status_reason=f"The following resource(s) failed to update: {reason}")
+            self._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+            self.status = "UPDATE_ROLLBACK_COMPLETE"
+            self._sb_update_error = reason
 
     Stack.update = update
     Stack._sb_cfn_update = True

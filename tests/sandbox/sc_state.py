@@ -423,6 +423,11 @@ def provision_product(st: State, p: dict) -> dict:
     if not name or len(name) > 128 or not PP_NAME_RE.match(name):
         raise InvalidParameters("ProvisionedProductName must be 1-128 characters matching "
                                 "[a-zA-Z0-9][a-zA-Z0-9._-]*")
+    # botocore servicecatalog 2015-12-10: ProvisionProductInput.Tags is shape Tags, {"type": "list",
+    # "max": 50}; AWS's model validation answers ValidationException.
+    if len(p.get("Tags") or []) > 50:
+        raise AwsError("ValidationException", "1 validation error detected: Value at 'tags' failed to satisfy "
+                                              "constraint: Member must have length less than or equal to 50")
     if ("ProvisionProduct", token) in st.tokens:
         rec = st.records[st.tokens[("ProvisionProduct", token)]]
         return {"RecordDetail": _record_public(rec)}

@@ -276,6 +276,11 @@ def test_service_catalog_flow(sandbox):
     assert r1["Status"] in ("CREATED", "IN_PROGRESS") and r1["RecordType"] == "PROVISION_PRODUCT"
     # same token: same record, no second product
     assert sc.provision_product(**kw)["RecordDetail"]["RecordId"] == r1["RecordId"]
+    # at most 50 tags (botocore servicecatalog Tags: "max": 50)
+    many = [{"Key": f"k{i}", "Value": "v"} for i in range(51)]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sc.provision_product(**dict(kw, ProvisionToken="tok-tags", ProvisionedProductName="tags-notebook", Tags=many))
+    assert e.value.response["Error"]["Code"] == "ValidationException"
     with pytest.raises(botocore.exceptions.ClientError) as e:
         sc.provision_product(**dict(kw, ProvisionToken="tok-other"))
     assert e.value.response["Error"]["Code"] == "DuplicateResourceException"
@@ -417,3 +422,27 @@ def test_reference_templates_bootstrap(sandbox):
     assert _wait_record(sc, t["RecordDetail"]["RecordId"])["RecordDetail"]["Status"] == "SUCCEEDED"
     cfn.delete_stack(StackName="service-catalog-config")
     assert sc.list_portfolios()["PortfolioDetails"] == []
+
+
+def test_a_held_request_lands_after_later_ones(sandbox):
+    """kind "hold": the request waits unapplied until /_sandbox/release, then runs (issue 14 item 5)."""
+    import threading
+    import time
+
+    a = new_account()
+    ssm = client(sandbox, "ssm", a)
+    control(sandbox, "fault", {"account_id": a, "operation": "PutParameter", "kind": "hold"})
+    done = []
+    t = threading.Thread(target=lambda: done.append(ssm.put_parameter(Name="/late", Value="1", Type="String")))
+    t.start()
+    for _ in range(500):
+        if control(sandbox, "held", {"account_id": a})["held"] == 1:
+            break
+        time.sleep(0.02)
+    assert control(sandbox, "held", {"account_id": a})["held"] == 1
+    with pytest.raises(botocore.exceptions.ClientError):
+        ssm.get_parameter(Name="/late")  # not applied while held
+    assert control(sandbox, "release", {"account_id": a})["released"] == 1
+    t.join(20)
+    assert done and ssm.get_parameter(Name="/late")["Parameter"]["Value"] == "1"
+    assert ["PutParameter", "200", "fault=hold"] in [ln[3:6] for ln in log_lines(sandbox, a)]

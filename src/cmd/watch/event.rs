@@ -18,6 +18,8 @@ pub(super) struct ProvisionCall {
     pub(super) product_name: Option<String>,
     /// `NotebookUserName` from the provisioning parameters, or why there is none.
     pub(super) user: std::result::Result<String, String>,
+    /// A NotebookUserName value was given and is not a valid user name (not merely absent).
+    pub(super) user_invalid: bool,
     pub(super) record_id: Option<String>,
     pub(super) provisioned_product: Option<String>,
     /// `errorCode: errorMessage` when the API call itself failed.
@@ -80,6 +82,7 @@ pub(super) fn parse_detail(d: &Value) -> std::result::Result<Parsed, String> {
         return Err("detail.requestParameters has neither productId nor productName".into());
     }
     let error = str_at(d, "errorCode").map(|c| format!("{c}: {}", str_at(d, "errorMessage").unwrap_or("no message")));
+    let mut user_invalid = false;
     let user = match req.get("provisioningParameters") {
         None | Some(Value::Null) => Err("detail.requestParameters has no provisioningParameters".to_owned()),
         Some(Value::Array(items)) => {
@@ -93,7 +96,7 @@ pub(super) fn parse_detail(d: &Value) -> std::result::Result<Parsed, String> {
                 })?;
                 if key == "NotebookUserName" {
                     user = match str_at(item, "value") {
-                        Some(v) => naming::validate_user(v).map(|()| v.to_owned()),
+                        Some(v) => naming::validate_user(v).map(|()| v.to_owned()).inspect_err(|_| user_invalid = true),
                         None => Err(format!("detail.requestParameters.provisioningParameters[{i}] (NotebookUserName) has no string value")),
                     };
                 }
@@ -114,22 +117,44 @@ pub(super) fn parse_detail(d: &Value) -> std::result::Result<Parsed, String> {
         product_id,
         product_name,
         user,
+        user_invalid,
         record_id,
         provisioned_product: str_at(req, "provisionedProductName").map(str::to_owned),
         error,
     }))
 }
 
-pub(super) async fn run(args: &WatchArgs, ctx: &Context, source: &str) -> Result<()> {
-    let text = if source == "-" {
-        let mut s = String::new();
-        tokio::io::AsyncReadExt::read_to_string(&mut tokio::io::stdin(), &mut s)
-            .await
-            .map_err(|e| usage(format!("cannot read the event from stdin: {e}")))?;
-        s
+/// The largest event read: EventBridge's limit on an event entry is 256 KB ("The maximum size for
+/// a PutEvents event entry is 256 KB", EventBridge API reference, PutEvents; the user guide's
+/// "Calculating PutEvents event entry size"), and the delivered event adds its envelope (id,
+/// account, time, region, resources) to that: 8 KiB of headroom for it. More is not an event the
+/// rule could have delivered, and is not read further (stdin may be endless).
+pub const MAX_EVENT_BYTES: u64 = 256 * 1024 + 8 * 1024;
+
+/// The event's text, at most [`MAX_EVENT_BYTES`] read from stdin (`-`) or the file.
+async fn read_event(source: &str) -> Result<String> {
+    use tokio::io::AsyncReadExt as _;
+    let what = if source == "-" { "the event on stdin".to_owned() } else { format!("event file {source}") };
+    let mut bytes = Vec::new();
+    let read = if source == "-" {
+        tokio::io::stdin().take(MAX_EVENT_BYTES + 1).read_to_end(&mut bytes).await
     } else {
-        std::fs::read_to_string(source).map_err(|e| usage(format!("cannot read event file {source}: {e}")))?
+        match tokio::fs::File::open(source).await {
+            Ok(f) => f.take(MAX_EVENT_BYTES + 1).read_to_end(&mut bytes).await,
+            Err(e) => Err(e),
+        }
     };
+    read.map_err(|e| usage(format!("cannot read {what}: {e}")))?;
+    if bytes.len() as u64 > MAX_EVENT_BYTES {
+        return Err(usage(format!(
+            "{what} is over {MAX_EVENT_BYTES} bytes (EventBridge events are at most 256 KB plus their envelope)"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| usage(format!("{what} is not UTF-8 text")))
+}
+
+pub(super) async fn run(args: &WatchArgs, ctx: &Context, source: &str) -> Result<()> {
+    let text = read_event(source).await?;
     let what = if source == "-" { "the event on stdin".to_owned() } else { format!("event {source}") };
     let value: Value = serde_json::from_str(&text).map_err(|e| usage(format!("{what} is not JSON: {e}")))?;
     let call = match parse_event(&value).map_err(|e| usage(format!("malformed {what}: {e}")))? {
@@ -139,6 +164,13 @@ pub(super) async fn run(args: &WatchArgs, ctx: &Context, source: &str) -> Result
             return Ok(());
         }
     };
+    // A user name no product of ours accepts is bad input, refused before any request (which
+    // product the call was for does not matter). A call without the key may be another product's.
+    if call.error.is_none() && call.user_invalid {
+        if let Err(e) = &call.user {
+            return Err(usage(format!("malformed {what}: {e}")));
+        }
+    }
     let product = catalog::resolve_product(ctx).await?;
     if !call.is_for(&product) {
         let other = call.product_id.as_deref().or(call.product_name.as_deref()).unwrap_or("?");
