@@ -4,8 +4,10 @@ tests/fixtures/blog/PLAN.md section 7), on top of moto 5.2.5:
 1. `ListImports` (moto: "not implemented"). CloudFormation API reference, ListImports: "Lists all
    stacks that are importing an exported output value" (botocore `cloudformation` model: input
    ExportName (required), NextToken; output Imports (list of stack names), NextToken). An unknown
-   export answers ValidationError "Export '<name>' does not exist." (worst case: an error, as
-   AWS's ListImports on an unknown export does; the tool must not read it as "no importer").
+   export answers ValidationError "Export '<name>' does not exist."; an export nobody imports
+   answers ValidationError "Export '<name>' is not imported by any stack." (the API reference does
+   not document the empty case; AWS CLI users report this error rather than an empty list, and it
+   is the worst case for the tool, which must read it as "no importer").
 2. An export in use cannot be changed or removed. CloudFormation user guide, "Get exported outputs
    from a deployed CloudFormation stack" (using-cfn-stack-exports.html): "You can't modify or
    remove an output value that is referenced by another stack." AWS knowledge center
@@ -27,6 +29,11 @@ tests/fixtures/blog/PLAN.md section 7), on top of moto 5.2.5:
 4. `AWS::S3::Bucket` update without BucketName (a generated name): moto reads
    properties["BucketName"] for Tags and fails with KeyError (HTTP 500). Schema AWS::S3::Bucket:
    BucketName is create-only, so an update without it keeps the bucket: the stored name is used.
+6. A resource kept by an update stays a resource of the stack. moto stores None for a kept resource
+   whose type has no update handler (e.g. AWS::Logs::LogGroup: the stack loses it) and lists
+   resources without their logical ID or type. CloudFormation API reference, ListStackResources:
+   "Returns descriptions of all resources of the specified stack", each with LogicalResourceId,
+   PhysicalResourceId, ResourceType (required members of StackResourceSummary in the botocore model).
 5. DescribeStacks `Outputs[].ExportName`: only on outputs that declare an Export (moto gives it to
    any output whose value equals an exported value). API reference, Output: "ExportName: The name
    of the export associated with the output."
@@ -224,9 +231,49 @@ def _install_list_imports() -> None:
         backend = self.cloudformation_backend
         if not name or name not in backend.exports:
             raise ValidationError(message=f"Export '{name}' does not exist.")
-        return ActionResult({"Imports": importers(backend, name), "NextToken": None})
+        found = importers(backend, name)
+        if not found:
+            raise ValidationError(message=f"Export '{name}' is not imported by any stack.")
+        return ActionResult({"Imports": found, "NextToken": None})
 
     CloudFormationResponse.list_imports = list_imports
+
+
+def _install_resource_listing() -> None:
+    import moto.cloudformation.parsing as parsing
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.responses import ActionResult
+
+    if getattr(parsing, "_sb_adopt_rules", False):
+        return
+    update = parsing.parse_and_update_resource
+
+    def parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name):
+        updated = update(logical_id, resource_json, resources_map, account_id, region_name)
+        if updated is None:  # no update handler: the resource is kept as it is
+            return resources_map._parsed_resources.get(logical_id)
+        return updated
+
+    parsing.parse_and_update_resource = parse_and_update_resource
+    parsing._sb_adopt_rules = True
+
+    def list_stack_resources(self):
+        stack, _ = self.cloudformation_backend.list_stack_resources(self._get_param("StackName"))
+        declared = (stack.template_dict or {}).get("Resources") or {}
+        summaries = []
+        for lid, resource in stack.resource_map._parsed_resources.items():
+            if resource is None or isinstance(resource, str) or lid not in declared:
+                continue
+            summaries.append({
+                "ResourceStatus": "CREATE_COMPLETE" if stack.status.startswith("CREATE") else "UPDATE_COMPLETE",
+                "LogicalResourceId": lid,
+                "LastUpdatedTimestamp": stack.creation_time,
+                "PhysicalResourceId": getattr(resource, "physical_resource_id", "") or "",
+                "ResourceType": declared[lid].get("Type", ""),
+            })
+        return ActionResult({"StackResourceSummaries": summaries})
+
+    CloudFormationResponse.list_stack_resources = list_stack_resources
 
 
 def _install_role_update() -> None:
@@ -300,5 +347,6 @@ def _install_bucket_update() -> None:
 def install() -> None:
     _install_stack_update()
     _install_list_imports()
+    _install_resource_listing()
     _install_role_update()
     _install_bucket_update()

@@ -53,6 +53,9 @@ def test_list_imports_names_the_notebook_stacks_and_an_export_in_use_cannot_be_r
     with pytest.raises(botocore.exceptions.ClientError) as e:
         cfn.list_imports(ExportName="no-such-export")
     assert e.value.response["Error"]["Code"] == "ValidationError"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        cfn.list_imports(ExportName="s3-iam-config-Bucket-URL")
+    assert e.value.response["Error"]["Message"] == "Export 's3-iam-config-Bucket-URL' is not imported by any stack."
 
     assert blog.launch_readme_style()["record_status"] == "SUCCEEDED"
     imports = cfn.list_imports(ExportName=ROLE_EXPORT)["Imports"]
@@ -88,6 +91,28 @@ def test_list_imports_names_the_notebook_stacks_and_an_export_in_use_cannot_be_r
     assert stack["StackStatus"] == "UPDATE_COMPLETE", stack["StackStatus"]
     exports = {x["Name"] for x in cfn.list_exports()["Exports"]}
     assert "s3-iam-config-Bucket-URL" not in exports and ROLE_EXPORT in exports, exports
+
+
+def test_an_update_keeps_and_lists_every_resource_with_its_logical_id_and_type(sandbox, blog_deployed):
+    acct, _ = blog_deployed
+    cfn = client(sandbox, "cloudformation", acct)
+    before = {r["LogicalResourceId"]: (r["ResourceType"], r["PhysicalResourceId"])
+              for r in cfn.list_stack_resources(StackName="service-catalog-config")["StackResourceSummaries"]}
+    assert before["NotebookCloudWatchLogGroup"][0] == "AWS::Logs::LogGroup"
+    template = _fixture_template("service-catalog.yml")
+    # a change elsewhere; the log group (no update handler in moto) is kept as it is
+    template["Resources"]["AppServicesPortfolio"]["Properties"]["Description"] = "changed"
+    params = {p["ParameterKey"]: p["ParameterValue"]
+              for p in cfn.describe_stacks(StackName="service-catalog-config")["Stacks"][0]["Parameters"]}
+    template["Resources"]["Extra"] = {"Type": "AWS::Logs::LogGroup"}
+    stack = _update(cfn, "service-catalog-config", template, params)
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", stack["StackStatus"]
+    after = {r["LogicalResourceId"]: (r["ResourceType"], r["PhysicalResourceId"])
+             for r in cfn.list_stack_resources(StackName="service-catalog-config")["StackResourceSummaries"]}
+    assert "" not in after, after
+    assert after["NotebookCloudWatchLogGroup"] == before["NotebookCloudWatchLogGroup"]
+    assert after["Extra"][0] == "AWS::Logs::LogGroup" and after["Extra"][1]
+    assert set(after) == set(before) | {"Extra"}
 
 
 ROLE_TEMPLATE = {
