@@ -407,10 +407,16 @@ pub async fn plan(ctx: &Context, product_template: &str, principal: Option<&str>
     } else {
         let key = sc_params.get("ServiceCatalogTemplateName").cloned().unwrap_or_default();
         let url = format!("https://{bucket}.s3.amazonaws.com/{key}");
+        // The sample's product has one artifact: that is the stack's entry. With several, the
+        // one whose template URL is the stack's (DescribeProvisioningArtifact Info.TemplateUrl).
         let mut matching = Vec::new();
-        for a in &artifacts {
-            if catalog::artifact_template_url(ctx, &product_ref, &a.id).await?.as_deref() == Some(url.as_str()) {
-                matching.push(a.clone());
+        if let [only] = artifacts.as_slice() {
+            matching.push(only.clone());
+        } else {
+            for a in &artifacts {
+                if catalog::artifact_template_url(ctx, &product_ref, &a.id).await?.as_deref() == Some(url.as_str()) {
+                    matching.push(a.clone());
+                }
             }
         }
         match matching.as_slice() {

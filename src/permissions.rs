@@ -324,6 +324,8 @@ pub const TABLE: &[CommandCalls] = &[
             cfn("iam:UpdateRole", Roles),
             cfn("iam:UpdateRoleDescription", Roles),
             cfn("iam:UntagRole", Roles),
+            // The stack tags UpdateStack adds are propagated to the kept log group.
+            cfn("logs:TagResource", Any),
             // What CloudFormation does with the caller's credentials (s3-iam-config.yml,
             // service-catalog.yml): AWS::S3::Bucket, AWS::S3::BucketPolicy, AWS::IAM::Role,
             // AWS::ServiceCatalog::Portfolio, CloudFormationProduct, PortfolioPrincipalAssociation,
