@@ -167,7 +167,12 @@ async fn adopt_run(args: &BootstrapArgs, inputs: &Inputs, ctx: &Context, deadlin
     if args.dry_run {
         return crate::output::emit(ctx.output, &plan);
     }
-    eprintln!("{plan}");
+    if args.yes {
+        ctx.progress.line(plan.to_string());
+    } else {
+        // Shown even with --quiet: it is what the question is about.
+        eprintln!("{plan}");
+    }
     if !args.yes && !confirm("Adopt this deployment (update both stacks in place)?").await? {
         bail!("not confirmed; nothing was changed");
     }

@@ -310,6 +310,7 @@ fn bootstrap_adopt_takes_the_blog_deployment_over_in_place_and_keeps_its_noteboo
     // The takeover.
     let (code, out, err) = acct.run(&["bootstrap", "--adopt", "--yes"]);
     assert_eq!(code, 0, "adopt --yes\nstdout: {out}\nstderr: {err}");
+    assert!(err.contains("SMNotebookEC2Policy") && err.contains("1 provisioned (1 on the original artifact)"), "{err}");
     let roles_after = rt.block_on(async {
         (role_id(&acct, "SageMakerNotebookInstanceRole").await, role_id(&acct, "ServiceCatalogExecutionRole").await)
     });
