@@ -386,3 +386,46 @@ fn bootstrap_adopt_stops_before_writing_when_a_stack_is_not_stable_or_the_princi
     assert!(err.contains("--principal") && err.contains("stopped before writing anything"), "{err}");
     assert_eq!(acct.writes_since(mark), Vec::<String>::new());
 }
+
+#[test]
+fn an_adoption_interrupted_after_the_first_stack_is_refused_by_plain_bootstrap_and_resumed_by_adopt() {
+    let (acct, _) = blog_account();
+    let rt = crate::support::rt();
+    // What a run stopped between its two stack updates leaves: s3-iam-config adopted, the
+    // catalog stack still the sample's.
+    rt.block_on(async {
+        let cfn = aws_sdk_cloudformation::Client::new(&acct.sdk().await);
+        let tag = |k: &str, v: &str| aws_sdk_cloudformation::types::Tag::builder().key(k).value(v).build();
+        cfn.update_stack()
+            .stack_name("s3-iam-config")
+            .template_body(include_str!("../../templates/adopt-blog/s3-iam-config.yml"))
+            .parameters(
+                aws_sdk_cloudformation::types::Parameter::builder()
+                    .parameter_key("SageMakerNotebookInstanceRoleName")
+                    .parameter_value("SageMakerNotebookInstanceRole")
+                    .build(),
+            )
+            .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
+            .tags(tag("ManagedBy", "notebook-vend"))
+            .tags(tag("notebook-vend:flavour", "adopted-blog"))
+            .send()
+            .await
+            .unwrap();
+    });
+    let mark = acct.requests().len();
+    let (code, _, err) = acct.run(&["bootstrap"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("service-catalog-config was not deployed by notebook-vend"), "{err}");
+    assert_eq!(acct.writes_since(mark), Vec::<String>::new());
+
+    let plan = acct.json(&["bootstrap", "--adopt", "--dry-run"]);
+    let actions: Vec<&str> = plan["stacks"].as_array().unwrap().iter().map(|s| s["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["unchanged", "adopt"], "{plan}");
+    let mark = acct.requests().len();
+    acct.ok(&["bootstrap", "--adopt", "--yes", "-q"]);
+    let updates: Vec<String> = acct.writes_since(mark).into_iter().filter(|op| op == "UpdateStack").collect();
+    assert_eq!(updates.len(), 1, "only the catalog stack is updated: {updates:?}");
+    let (code, out, err) = acct.run(&["doctor"]);
+    assert_eq!(code, 0, "doctor after the resumed adoption\nstdout: {out}\nstderr: {err}");
+    assert!(!out.contains("warn") && !out.contains("FAIL"), "{out}");
+}
