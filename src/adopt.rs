@@ -310,7 +310,8 @@ pub async fn plan(ctx: &Context, product_template: &str, principal: Option<&str>
         )));
     }
     let bucket = physical(&s3_res, "S3Bucket");
-    generated_name(&names.s3_stack, "S3Bucket", &bucket)?;
+    let s3_template = stacks::deployed_template(ctx, &names.s3_stack).await?;
+    no_custom_name(&names.s3_stack, s3_template.as_deref(), "S3Bucket", "BucketName", &bucket)?;
 
     // Stack 2.
     let sc_params = params_of(&sc);
@@ -326,7 +327,14 @@ pub async fn plan(ctx: &Context, product_template: &str, principal: Option<&str>
         )));
     }
     if let Some(lg) = sc_res.iter().find(|r| r.logical_id == "NotebookCloudWatchLogGroup") {
-        generated_name(&names.catalog_stack, "NotebookCloudWatchLogGroup", &lg.physical_id)?;
+        let sc_template = stacks::deployed_template(ctx, &names.catalog_stack).await?;
+        no_custom_name(
+            &names.catalog_stack,
+            sc_template.as_deref(),
+            "NotebookCloudWatchLogGroup",
+            "LogGroupName",
+            &lg.physical_id,
+        )?;
     }
     let deployed_bucket = sc_params.get("S3BucketName").cloned().unwrap_or_default();
     if deployed_bucket != bucket {
@@ -538,6 +546,21 @@ fn check_shape(stack: &str, res: &[stacks::Resource], shape: &[(&str, &str)]) ->
     Ok(())
 }
 
+/// A resource the adopted template declares without a name must not have a custom name in the
+/// deployed template (the name is create-only: leaving it out would replace the resource). Read
+/// from the deployed template (GetTemplate); when that has no such resource block, from the
+/// physical name (see [`generated_name`]).
+fn no_custom_name(stack: &str, deployed: Option<&str>, logical_id: &str, property: &str, physical: &str) -> Result<()> {
+    match deployed.and_then(|t| crate::update_plan::resource_text(t, logical_id)) {
+        Some(text) if crate::update_plan::sets_property(&text, property) => bail!(stop(format!(
+            "stack {stack}: {logical_id} sets {property} ({physical}); the adopted template declares no name, and \
+             {property} is create-only, so the resource would be replaced"
+        ))),
+        Some(_) => Ok(()),
+        None => generated_name(stack, logical_id, physical),
+    }
+}
+
 /// A resource the adopted template declares without a name must have a name CloudFormation
 /// generated (`<stack>-<logical id>-<suffix>`, S3 in lower case): a custom name is create-only
 /// and leaving it out would replace the resource.
@@ -695,6 +718,21 @@ mod tests {
         assert!(generated_name("s3-iam-config", "S3Bucket", "s3-iam-config-s3bucket-1x2y").is_ok());
         let e = generated_name("s3-iam-config", "S3Bucket", "my-bucket").unwrap_err().to_string();
         assert!(e.contains("create-only"), "{e}");
+    }
+
+    #[test]
+    fn a_name_set_in_the_deployed_template_stops_and_a_generated_one_does_not() {
+        let blog = include_str!("../tests/fixtures/blog/templates/s3-iam-config.yml");
+        assert!(no_custom_name("s3-iam-config", Some(blog), "S3Bucket", "BucketName", "any-name").is_ok());
+        let named = blog.replace(
+            "    Properties:\n      BucketEncryption:",
+            "    Properties:\n      BucketName: mine\n      BucketEncryption:",
+        );
+        assert_ne!(named, blog);
+        let e = no_custom_name("s3-iam-config", Some(&named), "S3Bucket", "BucketName", "mine").unwrap_err();
+        assert!(e.to_string().contains("create-only"), "{e}");
+        // no template: the physical name decides
+        assert!(no_custom_name("s3-iam-config", None, "S3Bucket", "BucketName", "mine").is_err());
     }
 
     #[test]

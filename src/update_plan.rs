@@ -88,6 +88,20 @@ pub fn notebook_logical_id(template: &str) -> Option<String> {
     section_children(template, "Resources").into_iter().find(|(_, t)| is_notebook(t)).map(|(k, _)| k)
 }
 
+/// The text of one resource of a template (its whole block), or None when it is not found.
+pub fn resource_text(template: &str, logical_id: &str) -> Option<String> {
+    if is_json(template) {
+        let v: serde_json::Value = serde_json::from_str(template).ok()?;
+        return v.get("Resources")?.get(logical_id).map(|r| r.to_string());
+    }
+    section_children(template, "Resources").remove(logical_id)
+}
+
+/// Does a resource's text (see [`resource_text`]) set this property (a key of that name)?
+pub fn sets_property(resource: &str, property: &str) -> bool {
+    resource.contains(&format!("\"{property}\"")) || resource.lines().any(|l| key_of(l).as_deref() == Some(property))
+}
+
 /// When the template cannot be read: the worst case, a parameter named like a create-only property
 /// (or NotebookUserName, which names the notebook) replaces it.
 pub fn replacing_by_name(changed: &BTreeSet<String>) -> Vec<String> {
@@ -272,6 +286,19 @@ mod tests {
         let json = r#"{"Resources":{"Nb":{"Type":"AWS::SageMaker::NotebookInstance"}}}"#;
         assert_eq!(notebook_logical_id(json).as_deref(), Some("Nb"));
         assert_eq!(notebook_logical_id("Resources: {}"), None);
+    }
+
+    #[test]
+    fn a_resources_properties_are_found_in_yaml_and_json() {
+        let blog = include_str!("../tests/fixtures/blog/templates/s3-iam-config.yml");
+        let bucket = resource_text(blog, "S3Bucket").unwrap();
+        assert!(!sets_property(&bucket, "BucketName"), "{bucket}");
+        assert!(sets_property(&bucket, "BucketEncryption"), "{bucket}");
+        let role = resource_text(blog, "SageMakerNotebookInstanceRole").unwrap();
+        assert!(sets_property(&role, "RoleName"), "{role}");
+        let json = r#"{"Resources":{"B":{"Type":"AWS::S3::Bucket","Properties":{"BucketName":"x"}}}}"#;
+        assert!(sets_property(&resource_text(json, "B").unwrap(), "BucketName"));
+        assert!(resource_text(json, "C").is_none());
     }
 
     #[test]
