@@ -560,6 +560,58 @@ pub async fn artifact_template_url(ctx: &Context, product: &Product, artifact_id
     Ok(out.info().and_then(|i| i.get("TemplateUrl")).cloned())
 }
 
+/// The product's name as its administrator sees it (DescribeProductAsAdmin).
+pub async fn product_name_as_admin(ctx: &Context, product_id: &str) -> Result<String> {
+    let out = ctx
+        .catalog
+        .describe_product_as_admin()
+        .id(product_id)
+        .send()
+        .await
+        .aws(|| format!("describing product {product_id} as its administrator"))?;
+    out.product_view_detail()
+        .and_then(|d| d.product_view_summary())
+        .and_then(|s| s.name())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("product {product_id} has no name"))
+}
+
+/// The portfolio's display name (DescribePortfolio, an administrator call).
+pub async fn portfolio_name(ctx: &Context, portfolio_id: &str) -> Result<String> {
+    let out = ctx
+        .catalog
+        .describe_portfolio()
+        .id(portfolio_id)
+        .send()
+        .await
+        .aws(|| format!("describing portfolio {portfolio_id}"))?;
+    out.portfolio_detail()
+        .and_then(|d| d.display_name())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("portfolio {portfolio_id} has no display name"))
+}
+
+/// The IAM principals the portfolio is shared with (ListPrincipalsForPortfolio), all pages.
+pub async fn portfolio_principals(ctx: &Context, portfolio_id: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = ctx
+            .catalog
+            .list_principals_for_portfolio()
+            .portfolio_id(portfolio_id)
+            .set_page_token(token.take())
+            .send()
+            .await
+            .aws(|| format!("listing the principals of portfolio {portfolio_id}"))?;
+        out.extend(page.principals().iter().filter_map(|p| p.principal_arn()).map(str::to_owned));
+        match page.next_page_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+            _ => return Ok(out),
+        }
+    }
+}
+
 /// UpdateProvisionedProduct to `artifact_id`: `set` values are sent, `keep` keys are sent with
 /// UsePreviousValue (botocore UpdateProvisioningParameter). The token is derived from the product,
 /// the target and the values, so a retry of the same update is answered with the same record.

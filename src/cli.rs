@@ -440,6 +440,13 @@ pub struct BootstrapArgs {
     /// Print the plan and write nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Take over the AWS blog sample's deployment in place (keeps its roles, exports, portfolio,
+    /// product and notebooks; adds this tool's template as a new product version)
+    #[arg(long)]
+    pub adopt: bool,
+    /// With --adopt: do not ask for confirmation (required when stdin is not a terminal)
+    #[arg(long, requires = "adopt")]
+    pub yes: bool,
     /// Give up waiting for a stack after this many seconds (exit 3)
     #[arg(long, value_name = "SECS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,

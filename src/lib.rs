@@ -3,6 +3,7 @@
 //! `main.rs` parses arguments and maps errors to exit codes; everything else lives here so that
 //! tests (and other front ends, such as `serve`) call the workflow without shelling out.
 
+pub mod adopt;
 pub mod aws;
 pub mod cli;
 pub mod cmd;

@@ -54,6 +54,9 @@ pub enum Res {
     /// The stacks Service Catalog launches for provisioned products (`SC-<account>-pp-<id>`): their
     /// `NotebookUserName` parameter names a notebook's user (Service Catalog returns no parameters).
     ProductStacks,
+    /// Customer managed IAM policies: the blog sample's fixed-name ones, deleted by CloudFormation
+    /// when `bootstrap --adopt` takes its deployment over.
+    ManagedPolicies,
 }
 
 /// One AWS call as the sandbox's request log names it (`operation`) and the IAM action it needs.
@@ -315,6 +318,37 @@ pub const TABLE: &[CommandCalls] = &[
             c("PutObject", "s3:PutObject", Bucket),
             RESOLVE[0],
             RESOLVE[1],
+            // bootstrap --adopt, read-only phase (adopt.rs): the deployed resources, exports and
+            // who imports them, the product (name, versions and their template URLs), the
+            // portfolio (name, principals), and the notebooks of the product with their users.
+            // ListExports and ListImports have no resource-level permissions (Service
+            // Authorization Reference, AWS CloudFormation: resource "*").
+            c("ListStackResources", "cloudformation:ListStackResources", Stacks),
+            c("ListExports", "cloudformation:ListExports", Any),
+            c("ListImports", "cloudformation:ListImports", Any),
+            c("DescribeProductAsAdmin", "servicecatalog:DescribeProductAsAdmin", Any),
+            c("ListProvisioningArtifacts", "servicecatalog:ListProvisioningArtifacts", Any),
+            c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
+            c("DescribePortfolio", "servicecatalog:DescribePortfolio", Any),
+            c("ListPrincipalsForPortfolio", "servicecatalog:ListPrincipalsForPortfolio", Any),
+            SEARCH_PP,
+            DESCRIBE_RECORD,
+            PRODUCT_STACK,
+            // What CloudFormation does with the caller's credentials for bootstrap --adopt: the
+            // sample's managed policies deleted (schema AWS::IAM::ManagedPolicy,
+            // handlers.delete.permissions), the kept roles updated in place (AWS::IAM::Role
+            // handlers.update.permissions).
+            cfn("iam:GetPolicy", ManagedPolicies),
+            cfn("iam:ListEntitiesForPolicy", ManagedPolicies),
+            cfn("iam:ListPolicyVersions", ManagedPolicies),
+            cfn("iam:DeletePolicyVersion", ManagedPolicies),
+            cfn("iam:DeletePolicy", ManagedPolicies),
+            cfn("iam:DetachRolePolicy", ManagedPolicies),
+            cfn("iam:UpdateRole", Roles),
+            cfn("iam:UpdateRoleDescription", Roles),
+            cfn("iam:UntagRole", Roles),
+            // The stack tags UpdateStack adds are propagated to the kept log group.
+            cfn("logs:TagResource", Any),
             // What CloudFormation does with the caller's credentials (s3-iam-config.yml,
             // service-catalog.yml): AWS::S3::Bucket, AWS::S3::BucketPolicy, AWS::IAM::Role,
             // AWS::ServiceCatalog::Portfolio, CloudFormationProduct, PortfolioPrincipalAssociation,
@@ -458,6 +492,7 @@ fn arns(res: Res, names: &Names, s: &Scope) -> Vec<String> {
         ],
         // Roles the stacks create are named after the stacks; GetRole reads the caller's own.
         ProductStacks => vec![format!("arn:{p}:cloudformation:{r}:{a}:stack/SC-*")],
+        ManagedPolicies => vec![format!("arn:{p}:iam::{a}:policy/*")],
         Roles => vec![
             format!("arn:{p}:iam::{a}:role/{}-*", names.s3_stack),
             format!("arn:{p}:iam::{a}:role/{}-*", names.catalog_stack),

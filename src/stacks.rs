@@ -391,6 +391,150 @@ pub fn template_is_ours(body: &str) -> bool {
     body.lines().any(|l| l.trim_start().starts_with("NotebookVend:") || l.contains("\"NotebookVend\""))
 }
 
+/// The stack tag naming the template flavour a stack of ours was deployed with (absent: fresh).
+pub const FLAVOUR_TAG: &str = "notebook-vend:flavour";
+/// The flavour `bootstrap --adopt` deploys over the AWS blog sample's stacks (templates/adopt-blog/).
+pub const ADOPTED_BLOG: &str = "adopted-blog";
+
+/// The flavour of a stack of ours: its `notebook-vend:flavour` tag (set by `bootstrap --adopt`;
+/// a plain UpdateStack without Tags keeps a stack's tags), else "fresh".
+pub fn flavour(stack: &Stack) -> &str {
+    stack.tags().iter().find(|t| t.key() == Some(FLAVOUR_TAG)).and_then(|t| t.value()).unwrap_or("fresh")
+}
+
+/// One resource of a stack (ListStackResources).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resource {
+    pub logical_id: String,
+    pub physical_id: String,
+    pub kind: String,
+    pub status: String,
+}
+
+/// Every resource of the stack, all pages.
+pub async fn resources(ctx: &Context, name: &str) -> Result<Vec<Resource>> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = ctx
+            .cfn
+            .list_stack_resources()
+            .stack_name(name)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .aws(|| format!("listing the resources of stack {name}"))?;
+        out.extend(page.stack_resource_summaries().iter().map(|r| Resource {
+            logical_id: r.logical_resource_id().unwrap_or_default().to_owned(),
+            physical_id: r.physical_resource_id().unwrap_or_default().to_owned(),
+            kind: r.resource_type().unwrap_or_default().to_owned(),
+            status: r.resource_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        }));
+        match page.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// One export of the account and Region (ListExports).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Export {
+    pub name: String,
+    pub value: String,
+    pub exporting_stack_id: String,
+}
+
+/// Every export of the account and Region, all pages.
+pub async fn exports(ctx: &Context) -> Result<Vec<Export>> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = ctx.cfn.list_exports().set_next_token(token.take()).send().await.aws(|| "listing exports")?;
+        out.extend(page.exports().iter().map(|e| Export {
+            name: e.name().unwrap_or_default().to_owned(),
+            value: e.value().unwrap_or_default().to_owned(),
+            exporting_stack_id: e.exporting_stack_id().unwrap_or_default().to_owned(),
+        }));
+        match page.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// The stacks that import `export` (ListImports), all pages. An export nobody imports is
+/// answered with a ValidationError ("... is not imported by any stack"): an empty list here.
+pub async fn importers(ctx: &Context, export: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let sent = ctx
+            .cfn
+            .list_imports()
+            .export_name(export)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .aws(|| format!("listing the stacks that import {export}"));
+        let page = match sent {
+            Ok(p) => p,
+            Err(e) if has_code(&e, &["ValidationError"]) && message_contains(&e, "not imported") => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        out.extend(page.imports().iter().cloned());
+        match page.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// Update a stack of another tool's deployment to `spec` in place (`bootstrap --adopt`): tagged as
+/// ours with `flavour`, with `stack_policy` in force for this update only (StackPolicyDuringUpdateBody:
+/// CloudFormation refuses, and rolls back, any update action the policy denies, e.g. a replacement:
+/// CloudFormation user guide, "Prevent updates to stack resources"). Waits with streamed events.
+pub async fn adopt_update(
+    ctx: &Context,
+    spec: &StackSpec,
+    flavour: &str,
+    stack_policy: &str,
+    deadline: Deadline,
+) -> Result<StackInfo> {
+    let params: Vec<Parameter> =
+        spec.parameters.iter().map(|(k, v)| Parameter::builder().parameter_key(k).parameter_value(v).build()).collect();
+    let since = DateTime::from(std::time::SystemTime::now() - std::time::Duration::from_secs(5));
+    let task = ctx.progress.task(format!("stack {}: adopting (update in place)", spec.name));
+    progress::set_in_flight(format!("stack {} adoption (update in place)", spec.name));
+    let sent = ctx
+        .cfn
+        .update_stack()
+        .stack_name(&spec.name)
+        .template_body(&spec.template)
+        .set_parameters(Some(params))
+        .capabilities(Capability::CapabilityIam)
+        .capabilities(Capability::CapabilityNamedIam)
+        .tags(Tag::builder().key(MARKER_TAG.0).value(MARKER_TAG.1).build())
+        .tags(Tag::builder().key(FLAVOUR_TAG).value(flavour).build())
+        .stack_policy_during_update_body(stack_policy)
+        .send()
+        .await
+        .aws(|| format!("updating stack {} (adoption)", spec.name));
+    match sent {
+        Ok(_) => {}
+        Err(e) if message_contains(&e, "No updates are to be performed") => {
+            let stack =
+                describe(ctx, &spec.name).await?.ok_or_else(|| anyhow::anyhow!("stack {} is gone", spec.name))?;
+            progress::clear_in_flight();
+            return Ok(StackInfo::from(&stack));
+        }
+        Err(e) => return Err(e),
+    }
+    let info = wait(ctx, &spec.name, since, deadline, &task).await?;
+    progress::clear_in_flight();
+    Ok(info)
+}
+
 /// A stack's parameter values (DescribeStacks `Parameters`), or None when the stack is gone.
 pub async fn parameter_values(ctx: &Context, name: &str) -> Result<Option<BTreeMap<String, String>>> {
     Ok(describe(ctx, name).await?.map(|s| {

@@ -64,6 +64,44 @@ pub fn redefined_properties(old: &str, new: &str) -> Vec<String> {
     NOTEBOOK_CREATE_ONLY.iter().filter(|p| norm(a.get(**p)) != norm(b.get(**p))).map(|p| p.to_string()).collect()
 }
 
+/// The logical ID of the template's notebook resource. A product version whose notebook has
+/// another logical ID (the blog sample's `SageMakerNotebookInstance`, notebook-vend's `Notebook`)
+/// makes CloudFormation delete the old resource and create a new one with the same fixed name:
+/// moving a notebook between such versions replaces it (the create fails on the taken name, or the
+/// user's notebook is deleted).
+pub fn notebook_logical_id(template: &str) -> Option<String> {
+    let is_notebook = |t: &str| {
+        t.lines().any(|l| {
+            key_of(l).as_deref() == Some("Type")
+                && l.split_once(':').map(|(_, v)| v.trim().trim_matches(|c| c == '"' || c == '\''))
+                    == Some(NOTEBOOK_TYPE)
+        })
+    };
+    if is_json(template) {
+        let v: serde_json::Value = serde_json::from_str(template).ok()?;
+        let res = v.get("Resources")?.as_object()?;
+        return res
+            .iter()
+            .find(|(_, r)| r.get("Type").and_then(|t| t.as_str()) == Some(NOTEBOOK_TYPE))
+            .map(|(k, _)| k.clone());
+    }
+    section_children(template, "Resources").into_iter().find(|(_, t)| is_notebook(t)).map(|(k, _)| k)
+}
+
+/// The text of one resource of a template (its whole block), or None when it is not found.
+pub fn resource_text(template: &str, logical_id: &str) -> Option<String> {
+    if is_json(template) {
+        let v: serde_json::Value = serde_json::from_str(template).ok()?;
+        return v.get("Resources")?.get(logical_id).map(|r| r.to_string());
+    }
+    section_children(template, "Resources").remove(logical_id)
+}
+
+/// Does a resource's text (see [`resource_text`]) set this property (a key of that name)?
+pub fn sets_property(resource: &str, property: &str) -> bool {
+    resource.contains(&format!("\"{property}\"")) || resource.lines().any(|l| key_of(l).as_deref() == Some(property))
+}
+
 /// When the template cannot be read: the worst case, a parameter named like a create-only property
 /// (or NotebookUserName, which names the notebook) replaces it.
 pub fn replacing_by_name(changed: &BTreeSet<String>) -> Vec<String> {
@@ -238,6 +276,29 @@ mod tests {
         assert_ne!(new, YAML);
         assert_eq!(redefined_properties(YAML, &new), vec!["PlatformIdentifier".to_string()]);
         assert!(redefined_properties(YAML, YAML).is_empty());
+    }
+
+    #[test]
+    fn the_notebooks_logical_id_is_found() {
+        assert_eq!(notebook_logical_id(YAML).as_deref(), Some("Notebook"));
+        let blog = include_str!("../tests/fixtures/blog/templates/sm-notebook.yml");
+        assert_eq!(notebook_logical_id(blog).as_deref(), Some("SageMakerNotebookInstance"));
+        let json = r#"{"Resources":{"Nb":{"Type":"AWS::SageMaker::NotebookInstance"}}}"#;
+        assert_eq!(notebook_logical_id(json).as_deref(), Some("Nb"));
+        assert_eq!(notebook_logical_id("Resources: {}"), None);
+    }
+
+    #[test]
+    fn a_resources_properties_are_found_in_yaml_and_json() {
+        let blog = include_str!("../tests/fixtures/blog/templates/s3-iam-config.yml");
+        let bucket = resource_text(blog, "S3Bucket").unwrap();
+        assert!(!sets_property(&bucket, "BucketName"), "{bucket}");
+        assert!(sets_property(&bucket, "BucketEncryption"), "{bucket}");
+        let role = resource_text(blog, "SageMakerNotebookInstanceRole").unwrap();
+        assert!(sets_property(&role, "RoleName"), "{role}");
+        let json = r#"{"Resources":{"B":{"Type":"AWS::S3::Bucket","Properties":{"BucketName":"x"}}}}"#;
+        assert!(sets_property(&resource_text(json, "B").unwrap(), "BucketName"));
+        assert!(resource_text(json, "C").is_none());
     }
 
     #[test]

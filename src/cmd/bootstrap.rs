@@ -7,7 +7,9 @@ use std::fmt;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use crate::cli::{BootstrapArgs, Names};
+use crate::adopt;
+use crate::cli::{BootstrapArgs, Names, OutputFormat};
+use crate::cmd::terminate::{confirm, require_answerable};
 use crate::context::Context;
 use crate::error::usage;
 use crate::naming;
@@ -26,6 +28,10 @@ pub struct Inputs {
 }
 
 pub fn read_inputs(args: &BootstrapArgs, names: &Names) -> Result<Inputs> {
+    if args.adopt {
+        // Before any AWS call: without a terminal nobody can confirm the takeover.
+        require_answerable(args.yes, args.dry_run, "adopt the deployment")?;
+    }
     let sources = Sources { templates: args.templates.clone(), parameters: args.parameters_dir.clone() };
     sources.check()?;
     let catalog_params = sources.parameters(templates::CATALOG_PARAMS)?;
@@ -111,11 +117,17 @@ impl fmt::Display for Summary {
 
 pub async fn run(args: &BootstrapArgs, inputs: Inputs, ctx: &Context) -> Result<()> {
     let deadline = Deadline::secs(args.timeout);
+    if args.adopt {
+        return adopt_run(args, &inputs, ctx, deadline).await;
+    }
     let principal = match (&args.principal, inputs.catalog_params.get("UserIAMPrincipal")) {
         (Some(p), _) | (None, Some(p)) => p.clone(),
         (None, None) => ctx.principal().await?,
     };
-    refuse_foreign(ctx, &[&inputs.s3_iam.name, &ctx.names.catalog_stack]).await?;
+    if refuse_foreign(ctx, &[&inputs.s3_iam.name, &ctx.names.catalog_stack]).await? {
+        // A deployment adopted earlier: kept up to date with the adopted flavour.
+        return adopted_bootstrap(args, &inputs, ctx, deadline).await;
+    }
     let summary = if args.dry_run {
         plan_only(ctx, &inputs, principal).await?
     } else {
@@ -129,7 +141,9 @@ pub async fn run(args: &BootstrapArgs, inputs: Inputs, ctx: &Context) -> Result<
 /// ours renames the notebook role (its export is imported by every notebook's stack: CloudFormation
 /// refuses to change an export in use, "Exporting stack output values", CloudFormation User Guide)
 /// and replaces the product (every provisioned notebook stranded under a deleted product).
-async fn refuse_foreign(ctx: &Context, names: &[&String]) -> Result<()> {
+/// Returns whether the deployment is one `bootstrap --adopt` took over (flavour adopted-blog).
+async fn refuse_foreign(ctx: &Context, names: &[&String]) -> Result<bool> {
+    let mut adopted = false;
     for name in names {
         let Some(stack) = stacks::describe(ctx, name).await? else { continue };
         if !stacks::is_ours(ctx, &stack).await? {
@@ -137,12 +151,78 @@ async fn refuse_foreign(ctx: &Context, names: &[&String]) -> Result<()> {
                 "stack {name} was not deployed by notebook-vend (no ManagedBy=notebook-vend tag, no NotebookVend \
                  template metadata): it looks like the AWS blog sample's deployment. `bootstrap` would replace its \
                  roles and product and strand its notebooks, so it changed nothing. Day-to-day commands (provision, \
-                 list, status, url, refresh, watch) work on it as it is; taking it over in place is \
-                 `bootstrap --adopt` (issue 13), not in this version yet: see README \"Moving from the blog's deployment\""
+                 list, status, url, refresh, watch) work on it as it is. To take it over in place (roles, exports, \
+                 portfolio, product and notebooks kept): `notebook-vend bootstrap --adopt --dry-run` shows the plan, \
+                 `notebook-vend bootstrap --adopt` does it; see README \"Moving from the blog's deployment\""
             );
         }
+        adopted |= stacks::flavour(&stack) == stacks::ADOPTED_BLOG;
     }
-    Ok(())
+    Ok(adopted)
+}
+
+/// `bootstrap --adopt`: the plan (read-only), then on confirmation the in-place updates.
+async fn adopt_run(args: &BootstrapArgs, inputs: &Inputs, ctx: &Context, deadline: Deadline) -> Result<()> {
+    let mut plan = adopt::plan(ctx, &inputs.product_template, args.principal.as_deref(), args.dry_run).await?;
+    if args.dry_run {
+        return crate::output::emit(ctx.output, &plan);
+    }
+    if args.yes {
+        ctx.progress.line(plan.to_string());
+    } else {
+        // Shown even with --quiet: it is what the question is about.
+        eprintln!("{plan}");
+    }
+    if !args.yes && !confirm("Adopt this deployment (update both stacks in place)?").await? {
+        bail!("not confirmed; nothing was changed");
+    }
+    adopt::apply(ctx, &mut plan, deadline).await?;
+    if ctx.output == OutputFormat::Text {
+        println!("{}", plan.result.as_deref().unwrap_or_default());
+        return Ok(());
+    }
+    crate::output::emit(ctx.output, &plan)
+}
+
+/// Plain `bootstrap` on a deployment adopted earlier: the adopted flavour, values from the
+/// deployed stacks (never the fresh templates, which would replace the kept roles and product).
+async fn adopted_bootstrap(args: &BootstrapArgs, inputs: &Inputs, ctx: &Context, deadline: Deadline) -> Result<()> {
+    let mut plan = adopt::plan(ctx, &inputs.product_template, args.principal.as_deref(), args.dry_run).await?;
+    let same_object = objects::compare(ctx, &plan.bucket, adopt::PRODUCT_KEY, &inputs.product_template).await?
+        == objects::Compared::Same;
+    let planned: Vec<Plan> =
+        plan.stacks.iter().map(|s| if s.action == "unchanged" { Plan::Unchanged } else { Plan::Update }).collect();
+    let up_to_date = same_object && planned.iter().all(|p| *p == Plan::Unchanged);
+    if !args.dry_run && !up_to_date {
+        adopt::apply(ctx, &mut plan, deadline).await?;
+    }
+    let mut reports = Vec::new();
+    for (s, action) in plan.stacks.iter().zip(planned) {
+        let status = stacks::info(ctx, &s.name).await?.map(|i| i.status).unwrap_or_else(|| s.status.clone());
+        reports.push(StackReport { name: s.name.clone(), action, status });
+    }
+    let principal = plan.principals.first().cloned().unwrap_or_default();
+    let summary = Summary {
+        dry_run: args.dry_run,
+        stacks: reports,
+        bucket: Some(plan.bucket.clone()),
+        template_key: adopt::PRODUCT_KEY.into(),
+        template_upload: match (same_object, args.dry_run) {
+            (true, _) => "unchanged",
+            (false, true) => "would upload",
+            (false, false) => "uploaded",
+        }
+        .into(),
+        principal: plan
+            .catalog_spec
+            .as_ref()
+            .and_then(|s| s.parameters.get("UserIAMPrincipal").cloned())
+            .unwrap_or(principal),
+        portfolio_id: Some(plan.portfolio_id.clone()),
+        product_id: Some(plan.product_id.clone()),
+        up_to_date,
+    };
+    crate::output::emit(ctx.output, &summary)
 }
 
 fn catalog_spec(ctx: &Context, inputs: &Inputs, bucket: &str, principal: &str) -> StackSpec {

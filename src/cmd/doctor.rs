@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 use aws_sdk_cloudformation::types::StackStatus;
 use serde::Serialize;
 
+use crate::adopt;
 use crate::catalog;
 use crate::context::Context;
 use crate::objects;
@@ -79,6 +80,7 @@ pub async fn run(ctx: &Context) -> Result<()> {
 
     let embedded = Sources::default();
     let mut bucket = None;
+    let mut product_key = None;
     for (stack, template) in [(&ctx.names.s3_stack, templates::S3_IAM), (&ctx.names.catalog_stack, templates::CATALOG)]
     {
         let name = format!("stack {stack}");
@@ -105,7 +107,21 @@ pub async fn run(ctx: &Context) -> Result<()> {
                     (false, None) => Some(BOOTSTRAP.to_owned()),
                 };
                 checks.push(check(name.clone(), if healthy { Status::Ok } else { Status::Fail }, status, fix));
+                if stack == &ctx.names.catalog_stack {
+                    product_key = s
+                        .parameters()
+                        .iter()
+                        .find(|p| p.parameter_key() == Some("ServiceCatalogTemplateName"))
+                        .and_then(|p| p.parameter_value())
+                        .map(str::to_owned);
+                }
                 checks.push(match stacks::is_ours(ctx, &s).await {
+                    // A deployment taken over by `bootstrap --adopt`: compared with the adopted flavour.
+                    Ok(true) if stacks::flavour(&s) == stacks::ADOPTED_BLOG => {
+                        let adopted =
+                            if template == templates::S3_IAM { adopt::S3_TEMPLATE } else { adopt::CATALOG_TEMPLATE };
+                        drift(ctx, stack, adopted).await
+                    }
                     Ok(true) => drift(ctx, stack, &embedded.template(template)?).await,
                     // Not ours (the blog sample's deployment): commands work on it; a drift FAIL
                     // would send the user to a bootstrap that refuses it.
@@ -114,7 +130,11 @@ pub async fn run(ctx: &Context) -> Result<()> {
                         Status::Warn,
                         "deployed by another tool (the AWS blog sample's shape?); notebook-vend uses it as it is \
                          and `bootstrap` leaves it alone",
-                        Some("see README \"Moving from the blog's deployment\" (`bootstrap --adopt`, issue 13)".into()),
+                        Some(
+                            "`notebook-vend bootstrap --adopt --dry-run` shows how it is taken over in place, \
+                             `notebook-vend bootstrap --adopt` does it (README \"Moving from the blog's deployment\")"
+                                .into(),
+                        ),
                     ),
                     Err(e) => check(format!("template {stack}"), Status::Fail, format!("{e:#}"), None),
                 });
@@ -130,7 +150,9 @@ pub async fn run(ctx: &Context) -> Result<()> {
             "no bucket (the s3-iam stack is missing or has no S3BucketName output)",
             Some(BOOTSTRAP.into()),
         ),
-        Some(bucket) => product_object(ctx, bucket, &product_template).await,
+        Some(bucket) => {
+            product_object(ctx, bucket, product_key.as_deref().unwrap_or(templates::PRODUCT), &product_template).await
+        }
     });
 
     checks.push(match catalog::resolve_product(ctx).await {
@@ -196,8 +218,9 @@ async fn drift(ctx: &Context, stack: &str, embedded: &str) -> Check {
     }
 }
 
-async fn product_object(ctx: &Context, bucket: &str, body: &str) -> Check {
-    let key = templates::PRODUCT;
+/// The product template object, at the key the catalog stack reads it from (its parameter
+/// ServiceCatalogTemplateName: `notebook-vend/sm-notebook.yml` after an adoption).
+async fn product_object(ctx: &Context, bucket: &str, key: &str, body: &str) -> Check {
     let name = "product template";
     match objects::compare(ctx, bucket, key, body).await {
         Ok(objects::Compared::Same) => {

@@ -261,6 +261,12 @@ async fn plan(
     let moves = pp.artifact_id.as_deref() != Some(target.id.as_str());
     if moves {
         if let (Some(old), Some(new)) = (&old_template, &new_template) {
+            // e.g. a notebook of the blog sample's original artifact (kept by `bootstrap --adopt`)
+            // moved to notebook-vend's: another logical ID is a new resource with the same name.
+            match (update_plan::notebook_logical_id(old), update_plan::notebook_logical_id(new)) {
+                (Some(a), Some(b)) if a != b => replacing.push(format!("logical ID {a} -> {b}")),
+                _ => {}
+            }
             for p in update_plan::redefined_properties(old, new) {
                 if !replacing.contains(&p) {
                     replacing.push(p);

@@ -215,3 +215,217 @@ async fn provisions_put_the_user_at_index_1_and_serve_answers_the_samples_path()
     }
     proc.terminate();
 }
+
+/// IAM role id and ARN of a role (a replaced role gets a new id even under the same name).
+async fn role_id(acct: &Account, name: &str) -> (String, String) {
+    let iam = aws_sdk_iam::Client::new(&acct.sdk().await);
+    let role = iam.get_role().role_name(name).send().await.unwrap().role.unwrap();
+    (role.role_id, role.arn)
+}
+
+async fn exports(acct: &Account) -> Vec<(String, String)> {
+    let cfn = aws_sdk_cloudformation::Client::new(&acct.sdk().await);
+    let mut out: Vec<(String, String)> = cfn
+        .list_exports()
+        .send()
+        .await
+        .unwrap()
+        .exports()
+        .iter()
+        .map(|e| (e.name().unwrap_or_default().to_owned(), e.value().unwrap_or_default().to_owned()))
+        .filter(|(n, _)| !n.starts_with("SC-"))
+        .collect();
+    out.sort();
+    out
+}
+
+async fn artifact_ids(acct: &Account, product_id: &str) -> Vec<String> {
+    let sc = aws_sdk_servicecatalog::Client::new(&acct.sdk().await);
+    let out = sc.list_provisioning_artifacts().product_id(product_id).send().await.unwrap();
+    let mut found: Vec<(i64, String)> = out
+        .provisioning_artifact_details()
+        .iter()
+        .map(|a| (a.created_time().map(|t| t.secs()).unwrap_or_default(), a.id().unwrap_or_default().to_owned()))
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, id)| id).collect()
+}
+
+async fn pp_artifact(acct: &Account, name: &str) -> Option<String> {
+    let sc = aws_sdk_servicecatalog::Client::new(&acct.sdk().await);
+    let out = sc.describe_provisioned_product().name(name).send().await.ok()?;
+    out.provisioned_product_detail()?.provisioning_artifact_id().map(str::to_owned)
+}
+
+async fn etag(acct: &Account, bucket: &str, key: &str) -> Option<String> {
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&acct.sdk().await).force_path_style(true).build(),
+    );
+    s3.head_object().bucket(bucket).key(key).send().await.ok()?.e_tag().map(str::to_owned)
+}
+
+#[test]
+fn bootstrap_adopt_takes_the_blog_deployment_over_in_place_and_keeps_its_notebooks() {
+    let (acct, deployed) = blog_account();
+    fixture(&acct, &["launch", "readme", "--user", "joe", "--name", "demoProduct2", "--owner", "awsjoe"]);
+    let rt = crate::support::rt();
+    let bucket = deployed["bucket"].as_str().unwrap().to_owned();
+    let product_id = deployed["product_id"].as_str().unwrap().to_owned();
+    let legacy = deployed["artifact_id"].as_str().unwrap().to_owned();
+    let roles_before = rt.block_on(async {
+        (role_id(&acct, "SageMakerNotebookInstanceRole").await, role_id(&acct, "ServiceCatalogExecutionRole").await)
+    });
+    let exports_before = rt.block_on(exports(&acct));
+    let sample_etag = rt.block_on(etag(&acct, &bucket, "sm-notebook.yml"));
+
+    // The plan: read-only.
+    let mark = acct.requests().len();
+    let (code, out, err) = acct.run(&["bootstrap", "--adopt", "--dry-run", "--output", "json"]);
+    assert_eq!(code, 0, "adopt --dry-run\nstdout: {out}\nstderr: {err}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(acct.writes_since(mark), Vec::<String>::new(), "the dry run wrote");
+    assert_eq!(plan["deleted_policies"].as_array().unwrap().len(), 8, "{plan}");
+    assert_eq!(plan["notebooks"], serde_json::json!(["demoProduct2"]), "{plan}");
+    assert_eq!(plan["notebooks_on_legacy_artifact"], 1, "{plan}");
+    assert_eq!(plan["product_id"], product_id.as_str(), "{plan}");
+    let role_export = plan["exports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "s3-iam-config-SageMakerNotebookInstanceRole-ARN")
+        .cloned()
+        .unwrap_or_else(|| panic!("the role export is not in the plan: {plan}"));
+    assert_eq!(role_export["outcome"], "kept", "{plan}");
+    assert!(role_export["imported_by"].as_array().unwrap().iter().any(|s| s.as_str().unwrap().starts_with("SC-")));
+
+    // Without --yes and without a terminal: exit 2 before any request; --yes needs --adopt.
+    let mark = acct.requests().len();
+    let (code, _, err) = acct.run(&["bootstrap", "--adopt"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--yes"), "{err}");
+    let (code, _, err) = acct.run(&["bootstrap", "--yes"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(acct.requests_since(mark), Vec::new(), "requests sent by refused invocations");
+
+    // The takeover.
+    let (code, out, err) = acct.run(&["bootstrap", "--adopt", "--yes"]);
+    assert_eq!(code, 0, "adopt --yes\nstdout: {out}\nstderr: {err}");
+    assert!(err.contains("SMNotebookEC2Policy") && err.contains("1 provisioned (1 on the original artifact)"), "{err}");
+    let roles_after = rt.block_on(async {
+        (role_id(&acct, "SageMakerNotebookInstanceRole").await, role_id(&acct, "ServiceCatalogExecutionRole").await)
+    });
+    assert_eq!(roles_after, roles_before, "a role was replaced");
+    assert_eq!(rt.block_on(exports(&acct)), exports_before, "an export changed");
+    assert_eq!(
+        rt.block_on(etag(&acct, &bucket, "sm-notebook.yml")),
+        sample_etag,
+        "the sample's template was overwritten"
+    );
+    assert!(rt.block_on(etag(&acct, &bucket, "notebook-vend/sm-notebook.yml")).is_some());
+    let arts = rt.block_on(artifact_ids(&acct, &product_id));
+    assert_eq!(arts.len(), 2, "{arts:?}");
+    assert_eq!(arts[0], legacy, "the original artifact is gone: {arts:?}");
+
+    // The old notebook is still a provisioned product of the same product, managed as before.
+    let status = acct.json(&with_product(&["status", "--user", "joe"]));
+    assert_eq!(status["provisioned_product"]["name"], "demoProduct2", "{status}");
+    acct.ok(&["refresh", "--user", "joe", "-q"]);
+    // Moving it to notebook-vend's version would replace it: refused, nothing sent.
+    let mark = acct.requests().len();
+    let (code, _, err) = acct.run(&["update", "--user", "joe", "--yes"]);
+    assert_eq!(code, 2, "update of a notebook on the sample's version\nstderr: {err}");
+    assert!(err.contains("logical ID SageMakerNotebookInstance -> Notebook"), "{err}");
+    assert_eq!(acct.writes_since(mark), Vec::<String>::new());
+
+    // A new user is provisioned on notebook-vend's version.
+    acct.ok(&["provision", "--user", "ann", "-q"]);
+    assert_eq!(rt.block_on(pp_artifact(&acct, "ann-Notebook")).as_deref(), Some(arts[1].as_str()));
+
+    // doctor: ours, no drift.
+    let (code, out, err) = acct.run(&["doctor", "--output", "json"]);
+    assert_eq!(code, 0, "doctor after adoption\nstdout: {out}\nstderr: {err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    for c in report["checks"].as_array().unwrap() {
+        assert_eq!(c["status"], "ok", "{c} in {report}");
+    }
+
+    // A plain bootstrap afterwards is a no-op, not a refusal.
+    let mark = acct.requests().len();
+    let summary = acct.json(&["bootstrap"]);
+    assert_eq!(summary["up_to_date"], true, "{summary}");
+    assert_eq!(acct.writes_since(mark), Vec::<String>::new(), "plain bootstrap after adoption wrote");
+
+    // ... and the old notebook can still be terminated.
+    acct.ok(&["terminate", "--user", "joe", "--yes", "-q"]);
+    assert!(rt.block_on(pp_artifact(&acct, "demoProduct2")).is_none(), "demoProduct2 still there");
+}
+
+#[test]
+fn bootstrap_adopt_stops_before_writing_when_a_stack_is_not_stable_or_the_principal_differs() {
+    let (acct, _) = blog_account();
+    crate::support::control(
+        "set-state",
+        &serde_json::json!({"account_id": acct.id, "kind": "stack", "name": "service-catalog-config",
+                            "status": "UPDATE_ROLLBACK_FAILED"}),
+    );
+    let mark = acct.requests().len();
+    let (code, out, err) = acct.run(&["bootstrap", "--adopt", "--yes"]);
+    assert_eq!(code, 1, "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("stopped before writing anything") && err.contains("UPDATE_ROLLBACK_FAILED"), "{err}");
+    assert_eq!(acct.writes_since(mark), Vec::<String>::new());
+
+    crate::support::control(
+        "set-state",
+        &serde_json::json!({"account_id": acct.id, "kind": "stack", "name": "service-catalog-config",
+                            "status": "CREATE_COMPLETE"}),
+    );
+    let other = format!("arn:aws:iam::{}:user/someone-else", acct.id);
+    let mark = acct.requests().len();
+    let (code, _, err) = acct.run(&["bootstrap", "--adopt", "--yes", "--principal", &other]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--principal") && err.contains("stopped before writing anything"), "{err}");
+    assert_eq!(acct.writes_since(mark), Vec::<String>::new());
+}
+
+#[test]
+fn an_adoption_interrupted_after_the_first_stack_is_refused_by_plain_bootstrap_and_resumed_by_adopt() {
+    let (acct, _) = blog_account();
+    let rt = crate::support::rt();
+    // What a run stopped between its two stack updates leaves: s3-iam-config adopted, the
+    // catalog stack still the sample's.
+    rt.block_on(async {
+        let cfn = aws_sdk_cloudformation::Client::new(&acct.sdk().await);
+        let tag = |k: &str, v: &str| aws_sdk_cloudformation::types::Tag::builder().key(k).value(v).build();
+        cfn.update_stack()
+            .stack_name("s3-iam-config")
+            .template_body(include_str!("../../templates/adopt-blog/s3-iam-config.yml"))
+            .parameters(
+                aws_sdk_cloudformation::types::Parameter::builder()
+                    .parameter_key("SageMakerNotebookInstanceRoleName")
+                    .parameter_value("SageMakerNotebookInstanceRole")
+                    .build(),
+            )
+            .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
+            .tags(tag("ManagedBy", "notebook-vend"))
+            .tags(tag("notebook-vend:flavour", "adopted-blog"))
+            .send()
+            .await
+            .unwrap();
+    });
+    let mark = acct.requests().len();
+    let (code, _, err) = acct.run(&["bootstrap"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("service-catalog-config was not deployed by notebook-vend"), "{err}");
+    assert_eq!(acct.writes_since(mark), Vec::<String>::new());
+
+    let plan = acct.json(&["bootstrap", "--adopt", "--dry-run"]);
+    let actions: Vec<&str> = plan["stacks"].as_array().unwrap().iter().map(|s| s["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["unchanged", "adopt"], "{plan}");
+    let mark = acct.requests().len();
+    acct.ok(&["bootstrap", "--adopt", "--yes", "-q"]);
+    let updates: Vec<String> = acct.writes_since(mark).into_iter().filter(|op| op == "UpdateStack").collect();
+    assert_eq!(updates.len(), 1, "only the catalog stack is updated: {updates:?}");
+    let (code, out, err) = acct.run(&["doctor"]);
+    assert_eq!(code, 0, "doctor after the resumed adoption\nstdout: {out}\nstderr: {err}");
+    assert!(!out.contains("warn") && !out.contains("FAIL"), "{out}");
+}

@@ -42,6 +42,9 @@ def install_extensions() -> list[str]:
     import cfn_update
     cfn_update.install()
     installed.append("cfn_update")
+    import cfn_adopt_rules
+    cfn_adopt_rules.install()
+    installed.append("cfn_adopt_rules")
     import cloudtrail_ext
     cloudtrail_ext.install()
     installed.append("cloudtrail_ext")
