@@ -204,7 +204,11 @@ def _install_stack_update() -> None:
     Stack.update = update
     Stack._sb_adopt_rules = True
 
+    earlier = Stack.outputs  # sc_cfn's: none for a deleted or rolled-back stack (not evaluated)
+
     def outputs(self):
+        if earlier.fget(self) is None:
+            return None
         declared = {}
         for key, spec in ((self.template_dict or {}).get("Outputs") or {}).items():
             if isinstance(spec, dict) and isinstance(spec.get("Export"), dict):
