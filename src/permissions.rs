@@ -54,9 +54,19 @@ pub enum Res {
     /// The stacks Service Catalog launches for provisioned products (`SC-<account>-pp-<id>`): their
     /// `NotebookUserName` parameter names a notebook's user (Service Catalog returns no parameters).
     ProductStacks,
-    /// Customer managed IAM policies: the blog sample's fixed-name ones, deleted by CloudFormation
-    /// when `bootstrap --adopt` takes its deployment over.
+    /// Customer managed IAM policies: the blog sample's eight fixed-name ones, deleted by
+    /// CloudFormation when `bootstrap --adopt` takes its deployment over.
     ManagedPolicies,
+    /// The blog sample's two roles, kept by `bootstrap --adopt` under their own names (the sample's
+    /// `SageMakerNotebookInstanceRoleName` default and its fixed `service-role/ServiceCatalogExecutionRole`)
+    /// and updated in place by CloudFormation with the caller's credentials.
+    AdoptedRoles,
+    /// The log group the blog sample's catalog stack declares (`<stack>-NotebookCloudWatchLogGroup-*`,
+    /// a name CloudFormation generates), kept by `bootstrap --adopt` and deleted by `teardown`.
+    LogGroups,
+    /// The IAM user or group `bootstrap --principal` names: CloudFormation's
+    /// PortfolioPrincipalAssociation handler reads it (handlers.create/delete: iam:GetUser, iam:GetGroup).
+    Principals,
 }
 
 /// One AWS call as the sandbox's request log names it (`operation`) and the IAM action it needs.
@@ -343,12 +353,33 @@ pub const TABLE: &[CommandCalls] = &[
             cfn("iam:ListPolicyVersions", ManagedPolicies),
             cfn("iam:DeletePolicyVersion", ManagedPolicies),
             cfn("iam:DeletePolicy", ManagedPolicies),
-            cfn("iam:DetachRolePolicy", ManagedPolicies),
+            // Detaching acts on the role (Service Authorization Reference, IAM: DetachRolePolicy's
+            // resource is `role`), so it is granted on the roles the policies are attached to.
+            cfn("iam:DetachRolePolicy", AdoptedRoles),
             cfn("iam:UpdateRole", Roles),
             cfn("iam:UpdateRoleDescription", Roles),
             cfn("iam:UntagRole", Roles),
-            // The stack tags UpdateStack adds are propagated to the kept log group.
-            cfn("logs:TagResource", Any),
+            // The kept roles, updated in place (AWS::IAM::Role handlers.update.permissions; the
+            // permissions-boundary ones are left out: neither flavour sets a boundary).
+            cfn("iam:UpdateRole", AdoptedRoles),
+            cfn("iam:UpdateRoleDescription", AdoptedRoles),
+            cfn("iam:UpdateAssumeRolePolicy", AdoptedRoles),
+            cfn("iam:AttachRolePolicy", AdoptedRoles),
+            cfn("iam:PutRolePolicy", AdoptedRoles),
+            cfn("iam:DeleteRolePolicy", AdoptedRoles),
+            cfn("iam:GetRolePolicy", AdoptedRoles),
+            cfn("iam:ListRolePolicies", AdoptedRoles),
+            cfn("iam:ListAttachedRolePolicies", AdoptedRoles),
+            cfn("iam:TagRole", AdoptedRoles),
+            cfn("iam:UntagRole", AdoptedRoles),
+            // The launch constraint and the notebooks' stacks keep using the kept roles.
+            cfn("iam:PassRole", AdoptedRoles),
+            // The stack tags UpdateStack adds are propagated to the kept log group
+            // (AWS::Logs::LogGroup handlers.update.permissions).
+            cfn("logs:TagResource", LogGroups),
+            cfn("logs:UntagResource", LogGroups),
+            cfn("logs:ListTagsForResource", LogGroups),
+            cfn("logs:DescribeLogGroups", Any),
             // What CloudFormation does with the caller's credentials (s3-iam-config.yml,
             // service-catalog.yml): AWS::S3::Bucket, AWS::S3::BucketPolicy, AWS::IAM::Role,
             // AWS::ServiceCatalog::Portfolio, CloudFormationProduct, PortfolioPrincipalAssociation,
@@ -391,6 +422,17 @@ pub const TABLE: &[CommandCalls] = &[
             cfn("servicecatalog:UpdateConstraint", Any),
             cfn("servicecatalog:DescribeConstraint", Any),
             cfn("servicecatalog:TagResource", Any),
+            // AWS::ServiceCatalog::Portfolio and CloudFormationProduct handlers.create/update.
+            // permissions: tags are read and removed, and a product version no longer in the
+            // template is deleted (with the service actions associated with it).
+            cfn("servicecatalog:ListTagsForResource", Any),
+            cfn("servicecatalog:UntagResource", Any),
+            cfn("servicecatalog:DeleteProvisioningArtifact", Any),
+            cfn("servicecatalog:ListServiceActionsForProvisioningArtifact", Any),
+            cfn("servicecatalog:DisassociateServiceActionFromProvisioningArtifact", Any),
+            // AWS::ServiceCatalog::PortfolioPrincipalAssociation handlers.create.permissions.
+            cfn("iam:GetUser", Principals),
+            cfn("iam:GetGroup", Principals),
             // Service Catalog reads the product template from the bucket with the caller's
             // credentials when the product (or a new version) is created.
             cfn("s3:GetObject", Bucket),
@@ -433,6 +475,18 @@ pub const TABLE: &[CommandCalls] = &[
             cfn("servicecatalog:DisassociatePrincipalFromPortfolio", Any),
             cfn("servicecatalog:DeleteProduct", Any),
             cfn("servicecatalog:DeletePortfolio", Any),
+            cfn("iam:GetUser", Principals),
+            cfn("iam:GetGroup", Principals),
+            // An adopted deployment: its kept roles and log group go with the stacks
+            // (AWS::IAM::Role and AWS::Logs::LogGroup handlers.delete.permissions).
+            cfn("iam:DeleteRole", AdoptedRoles),
+            cfn("iam:DeleteRolePolicy", AdoptedRoles),
+            cfn("iam:DetachRolePolicy", AdoptedRoles),
+            cfn("iam:GetRole", AdoptedRoles),
+            cfn("iam:ListRolePolicies", AdoptedRoles),
+            cfn("iam:ListAttachedRolePolicies", AdoptedRoles),
+            cfn("logs:DeleteLogGroup", LogGroups),
+            cfn("logs:DescribeLogGroups", Any),
         ],
     },
 ];
@@ -492,7 +546,18 @@ fn arns(res: Res, names: &Names, s: &Scope) -> Vec<String> {
         ],
         // Roles the stacks create are named after the stacks; GetRole reads the caller's own.
         ProductStacks => vec![format!("arn:{p}:cloudformation:{r}:{a}:stack/SC-*")],
-        ManagedPolicies => vec![format!("arn:{p}:iam::{a}:policy/*")],
+        // The blog sample's names (templates s3-iam-config.yml and service-catalog.yml).
+        ManagedPolicies => vec![
+            format!("arn:{p}:iam::{a}:policy/SMNotebookEC2Policy"),
+            format!("arn:{p}:iam::{a}:policy/SMNotebookPolicy"),
+            format!("arn:{p}:iam::{a}:policy/SVC*ExecutionPolicy"),
+        ],
+        AdoptedRoles => vec![
+            format!("arn:{p}:iam::{a}:role/SageMakerNotebookInstanceRole"),
+            format!("arn:{p}:iam::{a}:role/service-role/ServiceCatalogExecutionRole"),
+        ],
+        LogGroups => vec![format!("arn:{p}:logs:{r}:{a}:log-group:{}-*", names.catalog_stack)],
+        Principals => vec![format!("arn:{p}:iam::{a}:user/*"), format!("arn:{p}:iam::{a}:group/*")],
         Roles => vec![
             format!("arn:{p}:iam::{a}:role/{}-*", names.s3_stack),
             format!("arn:{p}:iam::{a}:role/{}-*", names.catalog_stack),
@@ -650,5 +715,48 @@ mod tests {
         assert!(!p.to_string().contains("userLevel"));
         assert!(p.to_string().contains("servicecatalog:SearchProvisionedProducts"));
         assert!(p.to_string().contains("sagemaker:StopNotebookInstance"));
+    }
+
+    /// The resources of every statement granting `action` in a policy document.
+    fn resources_of(p: &Value, action: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for st in p["Statement"].as_array().unwrap() {
+            if st["Action"].as_array().unwrap().iter().any(|a| a == action) {
+                match &st["Resource"] {
+                    Value::String(r) => out.push(r.clone()),
+                    Value::Array(rs) => out.extend(rs.iter().map(|r| r.as_str().unwrap().to_owned())),
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
+    /// `bootstrap --adopt` makes CloudFormation update the blog sample's roles (their own names,
+    /// not ours) and delete its managed policies with the caller's credentials; `teardown` then
+    /// deletes those roles and the kept log group. Found by parliament ("No resources match":
+    /// DetachRolePolicy was granted on policies, where IAM authorizes it on the role).
+    #[test]
+    fn bootstrap_policy_covers_the_adopted_deployment_by_name() {
+        let p = policy(Role::Bootstrap, &names(), &Scope { account: "123456789012".into(), ..Scope::default() }).0;
+        let sample_role = "arn:aws:iam::123456789012:role/SageMakerNotebookInstanceRole";
+        let launch_role = "arn:aws:iam::123456789012:role/service-role/ServiceCatalogExecutionRole";
+        for action in
+            ["iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:DetachRolePolicy", "iam:TagRole", "iam:DeleteRole"]
+        {
+            let r = resources_of(&p, action);
+            assert!(r.iter().any(|r| r == sample_role) && r.iter().any(|r| r == launch_role), "{action}: {r:?}");
+        }
+        for action in ["iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:ListEntitiesForPolicy"] {
+            let r = resources_of(&p, action);
+            assert!(
+                !r.is_empty() && r.iter().all(|r| r.contains(":policy/S")),
+                "{action} beyond the sample's policies: {r:?}"
+            );
+        }
+        assert!(resources_of(&p, "iam:DetachRolePolicy").iter().all(|r| r.contains(":role/")));
+        let logs = resources_of(&p, "logs:DeleteLogGroup");
+        assert_eq!(logs, ["arn:aws:logs:*:123456789012:log-group:service-catalog-config-*"]);
+        assert!(!resources_of(&p, "iam:GetGroup").is_empty(), "a group as --principal");
     }
 }
