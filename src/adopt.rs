@@ -508,6 +508,8 @@ pub async fn plan(ctx: &Context, product_template: &str, principal: Option<&str>
         });
     }
 
+    policies_used_elsewhere(ctx, &[&s3_res, &sc_res]).await?;
+
     Ok(Plan {
         dry_run,
         stacks: stack_plans,
@@ -527,6 +529,35 @@ pub async fn plan(ctx: &Context, product_template: &str, principal: Option<&str>
         bucket,
         product_template: product_template.to_owned(),
     })
+}
+
+/// Deleting a managed policy detaches it from everything first (AWS::IAM::ManagedPolicy
+/// handlers.delete.permissions), so a policy someone attached to another role, a user or a group
+/// would silently take their permissions away: stop and name them (ListEntitiesForPolicy). Only
+/// the sample's own roles may hold them.
+async fn policies_used_elsewhere(ctx: &Context, deployed: &[&Vec<stacks::Resource>]) -> Result<()> {
+    let all = deployed.iter().flat_map(|r| r.iter());
+    let own_roles: Vec<String> = all
+        .clone()
+        .filter(|r| r.kind == "AWS::IAM::Role")
+        .map(|r| format!("role/{}", r.physical_id.rsplit('/').next().unwrap_or(&r.physical_id)))
+        .collect();
+    let mut elsewhere = Vec::new();
+    for policy in all.filter(|r| r.kind == "AWS::IAM::ManagedPolicy" && REMOVABLE.contains(&r.logical_id.as_str())) {
+        for entity in crate::iam::policy_attachments(ctx, &policy.physical_id).await? {
+            if !own_roles.contains(&entity) {
+                let name = policy.physical_id.rsplit('/').next().unwrap_or(&policy.physical_id);
+                elsewhere.push(format!("{name} -> {entity}"));
+            }
+        }
+    }
+    if !elsewhere.is_empty() {
+        bail!(stop(format!(
+            "adoption deletes the sample's managed policies, and some are also attached outside the deployment              ({}): deleting them would take those permissions away; detach them first (or copy what those              principals need into a policy of their own)",
+            elsewhere.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 fn check_shape(stack: &str, res: &[stacks::Resource], shape: &[(&str, &str)]) -> Result<()> {

@@ -7,6 +7,8 @@
 pub mod catalog;
 #[path = "context.rs"]
 pub mod context;
+#[path = "iam.rs"]
+pub mod iam;
 #[path = "notebook.rs"]
 pub mod notebook;
 #[path = "objects.rs"]

@@ -24,7 +24,7 @@ pub mod values;
 pub mod vend;
 
 // The modules that call AWS keep their paths (crate::catalog, ...); see aws.rs.
-pub use aws::{catalog, context, notebook, objects, parameters, stacks, trail, urls};
+pub use aws::{catalog, context, iam, notebook, objects, parameters, stacks, trail, urls};
 
 use anyhow::Result;
 

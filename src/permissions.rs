@@ -344,12 +344,14 @@ pub const TABLE: &[CommandCalls] = &[
             SEARCH_PP,
             DESCRIBE_RECORD,
             PRODUCT_STACK,
+            // Who else holds the sample's managed policies (adopt stops rather than delete them
+            // from under another principal); CloudFormation's delete handler calls it too.
+            c("ListEntitiesForPolicy", "iam:ListEntitiesForPolicy", ManagedPolicies),
             // What CloudFormation does with the caller's credentials for bootstrap --adopt: the
             // sample's managed policies deleted (schema AWS::IAM::ManagedPolicy,
             // handlers.delete.permissions), the kept roles updated in place (AWS::IAM::Role
             // handlers.update.permissions).
             cfn("iam:GetPolicy", ManagedPolicies),
-            cfn("iam:ListEntitiesForPolicy", ManagedPolicies),
             cfn("iam:ListPolicyVersions", ManagedPolicies),
             cfn("iam:DeletePolicyVersion", ManagedPolicies),
             cfn("iam:DeletePolicy", ManagedPolicies),

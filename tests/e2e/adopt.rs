@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{sandbox, Account};
+use crate::support::{rt, sandbox, Account};
 
 /// A python with boto3: `$SANDBOX_VENV`'s, else this checkout's `.sandbox/venv`, else the one
 /// running the sandbox (its command line's first word; scripts/sandbox.sh starts it from its venv).
@@ -428,4 +428,26 @@ fn an_adoption_interrupted_after_the_first_stack_is_refused_by_plain_bootstrap_a
     let (code, out, err) = acct.run(&["doctor"]);
     assert_eq!(code, 0, "doctor after the resumed adoption\nstdout: {out}\nstderr: {err}");
     assert!(!out.contains("warn") && !out.contains("FAIL"), "{out}");
+}
+
+/// Adoption deletes the sample's managed policies, and IAM detaches a deleted policy from
+/// everything first: one a team also attached to a user would take that user's permissions away
+/// without a word. The plan names it and stops, before any write.
+#[test]
+fn bootstrap_adopt_stops_when_a_sample_policy_is_also_attached_elsewhere() {
+    let (acct, _) = blog_account();
+    rt().block_on(async {
+        let iam = aws_sdk_iam::Client::new(&acct.sdk().await);
+        iam.create_user().user_name("analyst").send().await.unwrap();
+        let arn = format!("arn:aws:iam::{}:policy/SMNotebookPolicy", acct.id);
+        iam.attach_user_policy().user_name("analyst").policy_arn(arn).send().await.unwrap();
+    });
+    for args in [&["bootstrap", "--adopt", "--dry-run"][..], &["bootstrap", "--adopt", "--yes"]] {
+        let mark = acct.requests().len();
+        let (code, out, err) = acct.run(args);
+        assert_eq!(code, 1, "{args:?}\nstdout: {out}\nstderr: {err}");
+        assert!(err.contains("SMNotebookPolicy -> user/analyst"), "{err}");
+        assert!(err.contains("stopped before writing anything"), "{err}");
+        assert_eq!(acct.writes_since(mark), Vec::<String>::new());
+    }
 }
