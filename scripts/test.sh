@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, end-to-end tests included, from a fresh clone:
 #   1. the Python sandbox in .sandbox/venv (pinned: tests/sandbox/requirements.txt), started on a free port;
-#   2. checkov in .sandbox/checkov-venv (pinned: tests/templates/requirements-checkov.txt; its pins
+#   2. checkov and parliament in .sandbox/checkov-venv (pinned: tests/templates/requirements-checkov.txt; its pins
 #      clash with moto's, hence its own venv);
 #   3. the sandbox's and the templates' own tests (pytest, cfn-lint, checkov);
 #   4. cargo test: unit, parser and end-to-end tests of the real binary against the sandbox.
@@ -38,4 +38,4 @@ echo "== sandbox and template tests (pytest)" >&2
 CHECKOV="$CK_VENV/bin/checkov" .sandbox/venv/bin/python -m pytest -q tests/sandbox tests/templates
 
 echo "== cargo test" >&2
-cargo test --locked --all-targets -- --test-threads "${TEST_THREADS:-4}"
+PARLIAMENT="$CK_VENV/bin/parliament" cargo test --locked --all-targets -- --test-threads "${TEST_THREADS:-4}"
