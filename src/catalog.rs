@@ -546,6 +546,30 @@ pub async fn artifacts(ctx: &Context, product: &Product) -> Result<Vec<Artifact>
     Ok(found)
 }
 
+/// The product's versions as its users see them, oldest first: DescribeProduct's
+/// `ProvisioningArtifacts` (Id, Name, Description, CreatedTime, Guidance; botocore servicecatalog
+/// `ProvisioningArtifact`). DescribeProduct is an end-user call (AWS managed policy
+/// AWSServiceCatalogEndUserFullAccess grants it; ListProvisioningArtifacts is an admin call it does
+/// not), so `update` uses one mechanism for both roles. It lists the artifacts users may launch
+/// (the sandbox plays the worst case: active ones only, so a notebook on a deactivated version
+/// shows its artifact ID); one whose `Guidance` is DEPRECATED is not offered as a target, as
+/// `resolve_product` never picks it.
+pub async fn versions(ctx: &Context, product: &Product) -> Result<Vec<Artifact>> {
+    let described = describe_product_settled(ctx, &product.id).await?;
+    let mut found: Vec<Artifact> = described
+        .provisioning_artifacts()
+        .iter()
+        .map(|a| Artifact {
+            id: a.id().unwrap_or_default().to_owned(),
+            name: a.name().unwrap_or_default().to_owned(),
+            active: a.guidance().is_none_or(|g| g.as_str() != "DEPRECATED"),
+            created: a.created_time().map(|t| (t.secs(), t.subsec_nanos())).unwrap_or_default(),
+        })
+        .collect();
+    found.sort_by_key(|a| a.created);
+    Ok(found)
+}
+
 /// The artifact's template URL (DescribeProvisioningArtifact Verbose: `Info.TemplateUrl`).
 pub async fn artifact_template_url(ctx: &Context, product: &Product, artifact_id: &str) -> Result<Option<String>> {
     let out = ctx

@@ -51,6 +51,7 @@ fn operator_command(command: &Command) -> Option<&'static str> {
     match command {
         Command::List(_) => Some("list"),
         Command::Refresh(a) if a.all => Some("refresh --all"),
+        Command::Update(a) if a.all => Some("update --all"),
         Command::Watch(_) => Some("watch"),
         Command::Cull(_) => Some("cull"),
         Command::Bootstrap(_) => Some("bootstrap"),
@@ -71,7 +72,7 @@ fn operator_hint(e: anyhow::Error, what: &'static str) -> anyhow::Error {
     e.context(format!(
         "`{what}` is an operator command: it works on every user's notebooks (or the deployment) and needs \
          the permissions `notebook-vend policy {role}` prints; with end-user access, use the per-user commands \
-         (provision, refresh --user, url, status, stop, start, terminate) on your own notebook"
+         (provision, refresh --user, url, status, stop, start, update --user, terminate) on your own notebook"
     ))
 }
 

@@ -6,11 +6,11 @@
 //!
 //! Roles (issue 12, A9/B):
 //! - end-user: a data scientist's own notebook (provision, refresh --user, url, status, stop,
-//!   start, terminate). Service Catalog calls on provisioned products and records are limited to
+//!   start, update --user, terminate). Service Catalog calls on provisioned products and records are limited to
 //!   the caller's own with `servicecatalog:userLevel = self`, as in AWS's managed policy
 //!   AWSServiceCatalogEndUserFullAccess (Service Catalog admin guide, "Example policies for
 //!   managing provisioned products").
-//! - operator: everyone's notebooks (list, refresh --all, watch, cull, serve) and the per-user
+//! - operator: everyone's notebooks (list, refresh --all, update --all, watch, cull, serve) and the per-user
 //!   commands for any user: account-level access.
 //! - bootstrap: deploys and removes the deployment (bootstrap, teardown, doctor), including what
 //!   CloudFormation does with the caller's credentials for the resources of the two templates.
@@ -183,27 +183,57 @@ pub const TABLE: &[CommandCalls] = &[
         ],
     },
     CommandCalls {
-        // An operator command for now: it lists the product's versions (ListProvisioningArtifacts),
-        // which AWS's end-user access does not grant.
+        // `update --user` on the caller's own notebook: end-user calls only. The versions come
+        // from DescribeProduct (RESOLVE), not ListProvisioningArtifacts; the replacement analysis
+        // reads the deployed template of the product's SC-* stack (GetTemplate; AWS's managed
+        // AWSServiceCatalogEndUserFullAccess does not list it, and without it the tool falls back
+        // to the parameter names). For a version move the tool also tries the new version's
+        // template (DescribeProvisioningArtifact, s3:GetObject: the `update --all` row); their
+        // AccessDenied is expected here and handled (cmd/update.rs), so they are not granted.
         command: "update",
-        role: Role::Operator,
+        role: Role::EndUser,
         calls: &[
             IDENTITY,
             RESOLVE[0],
             RESOLVE[1],
-            c("ListProvisioningArtifacts", "servicecatalog:ListProvisioningArtifacts", Any),
-            c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
             c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
             DESCRIBE_PP,
             SEARCH_PP,
             PRODUCT_STACK,
             c("GetTemplate", "cloudformation:GetTemplate", ProductStacks),
-            // The new artifact's template, read from its URL in the bootstrap bucket.
-            c("GetObject", "s3:GetObject", Bucket),
             c("UpdateProvisionedProduct", "servicecatalog:UpdateProvisionedProduct", Provisioned),
             // --replace-notebook-losing-its-data: terminate, then provision again.
             TERMINATE_PP,
             c("ProvisionProduct", "servicecatalog:ProvisionProduct", Any),
+            DESCRIBE_RECORD,
+            DELIVER[0],
+            DELIVER[1],
+            DELIVER[2],
+            DELIVER[3],
+            DELIVER[4],
+            DELIVER[5],
+            DELIVER[6],
+            DELIVER[7],
+        ],
+    },
+    CommandCalls {
+        // `update --all` (every user's notebook), and what an operator's `update --user` adds for a
+        // version move: the new version's template (DescribeProvisioningArtifact Verbose, an admin
+        // call, then its object in the bootstrap bucket).
+        command: "update --all",
+        role: Role::Operator,
+        calls: &[
+            IDENTITY,
+            RESOLVE[0],
+            RESOLVE[1],
+            c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
+            c("GetObject", "s3:GetObject", Bucket),
+            c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
+            DESCRIBE_PP,
+            SEARCH_PP,
+            PRODUCT_STACK,
+            c("GetTemplate", "cloudformation:GetTemplate", ProductStacks),
+            c("UpdateProvisionedProduct", "servicecatalog:UpdateProvisionedProduct", Provisioned),
             DESCRIBE_RECORD,
             DELIVER[0],
             DELIVER[1],
@@ -696,7 +726,18 @@ mod tests {
             .flat_map(|s| s["Action"].as_array().unwrap().iter().filter_map(|a| a.as_str()))
             .collect();
         let cfn: Vec<&&str> = actions.iter().filter(|a| a.starts_with("cloudformation:")).collect();
-        assert!(cfn.iter().all(|a| **a == "cloudformation:DescribeStacks"), "{text}");
+        // and (update --user) its deployed template for the replacement analysis.
+        assert!(
+            cfn.iter().all(|a| ["cloudformation:DescribeStacks", "cloudformation:GetTemplate"].contains(*a)),
+            "{text}"
+        );
+        for admin in ["DescribeProvisioningArtifact", "s3:"] {
+            assert!(!text.contains(admin), "{admin} in {text}");
+        }
+        let update = statements_with(&p, "servicecatalog:UpdateProvisionedProduct");
+        assert_eq!(update["Condition"]["StringEquals"]["servicecatalog:userLevel"], "self", "{text}");
+        let template = statements_with(&p, "cloudformation:GetTemplate");
+        assert_eq!(template["Resource"], "arn:aws:cloudformation:*:*:stack/SC-*", "{text}");
         let statements = p["Statement"].as_array().unwrap();
         let own = statements
             .iter()
@@ -711,12 +752,24 @@ mod tests {
         assert!(text.contains("arn:aws:ssm:*:*:parameter/SageMaker/Notebooks/*"), "{text}");
     }
 
+    fn statements_with<'a>(p: &'a Value, action: &str) -> &'a Value {
+        p["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Action"].as_array().unwrap().iter().any(|a| a == action))
+            .unwrap_or_else(|| panic!("no statement grants {action}: {p}"))
+    }
+
     #[test]
     fn operator_policy_has_account_wide_catalog_access() {
         let p = policy(Role::Operator, &names(), &Scope::default()).0;
         assert!(!p.to_string().contains("userLevel"));
         assert!(p.to_string().contains("servicecatalog:SearchProvisionedProducts"));
         assert!(p.to_string().contains("sagemaker:StopNotebookInstance"));
+        // update --all, and the new version's template for an operator's version move.
+        statements_with(&p, "servicecatalog:DescribeProvisioningArtifact");
+        statements_with(&p, "servicecatalog:UpdateProvisionedProduct");
     }
 
     /// The resources of every statement granting `action` in a policy document.

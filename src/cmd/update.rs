@@ -74,6 +74,9 @@ pub struct Plan {
     set: BTreeMap<String, String>,
     #[serde(skip)]
     current: BTreeMap<String, String>,
+    /// A version move with neither template readable: what it does to the notebook is unknown.
+    #[serde(skip)]
+    blind_move: bool,
 }
 
 impl fmt::Display for Plan {
@@ -134,7 +137,7 @@ pub async fn run(args: &UpdateArgs, ctx: &Context) -> Result<()> {
             require_answerable(args.yes, false, &format!("replace the notebook of {user}"))?;
         }
         let product = catalog::resolve_product(ctx).await?;
-        let artifacts = catalog::artifacts(ctx, &product).await?;
+        let artifacts = catalog::versions(ctx, &product).await?;
         let target = target_artifact(args, &product, &artifacts)?;
         let task = ctx.progress.task(format!("planning the update of {user}"));
         let plan = plan(ctx, &product, &artifacts, &target, user, &requested).await?;
@@ -239,14 +242,39 @@ async fn plan(
         .collect();
     let changed: BTreeSet<String> = changes.iter().map(|c| c.key.clone()).collect();
 
-    let new_template = match catalog::artifact_template_url(ctx, product, &target.id).await {
-        Ok(Some(url)) => objects::read_url(ctx, &url).await.ok().flatten(),
-        _ => None,
-    };
+    let moves = pp.artifact_id.as_deref() != Some(target.id.as_str());
+    // The deployed template (GetTemplate on the product's SC-* stack) is the current version's.
     let old_template = match &stack {
         Some(s) => stacks::deployed_template(ctx, s).await.ok().flatten(),
         None => None,
     };
+    // The new version's template only matters for a move: its URL is an admin call
+    // (DescribeProvisioningArtifact Verbose) and the object is in the bootstrap bucket
+    // (s3:GetObject), neither in AWS's end-user access (AWSServiceCatalogEndUserFullAccess), so a
+    // denial falls back to the deployed template.
+    let new_template = if moves {
+        match catalog::artifact_template_url(ctx, product, &target.id).await {
+            Ok(Some(url)) => objects::read_url(ctx, &url).await.ok().flatten(),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let blind_move = moves && new_template.is_none() && old_template.is_none();
+    if blind_move {
+        notes.push(
+            "neither the new version's template nor the deployed one is readable: the version move is refused, \
+             an operator can run it"
+                .into(),
+        );
+    }
+    if moves && new_template.is_none() && old_template.is_some() {
+        notes.push(
+            "the new version's template is unreadable (DescribeProvisioningArtifact, s3:GetObject: operator access): \
+             the deployed template is analysed instead"
+                .into(),
+        );
+    }
     let mut replacing = match new_template.as_deref().or(old_template.as_deref()).and_then(update_plan::property_feeds)
     {
         Some(feeds) => update_plan::replacing_properties(&feeds, &changed),
@@ -258,7 +286,6 @@ async fn plan(
             update_plan::replacing_by_name(&changed)
         }
     };
-    let moves = pp.artifact_id.as_deref() != Some(target.id.as_str());
     if moves {
         if let (Some(old), Some(new)) = (&old_template, &new_template) {
             // e.g. a notebook of the blog sample's original artifact (kept by `bootstrap --adopt`)
@@ -309,6 +336,7 @@ async fn plan(
         keep,
         set: requested.clone(),
         current,
+        blind_move,
     })
 }
 
@@ -358,6 +386,19 @@ async fn execute(
         return replace(ctx, args, product, plan, task).await;
     }
 
+    if plan.blind_move {
+        // Without a template, a create-only property the new version redefines cannot be seen,
+        // and the notebook (the user's work) could be replaced: refuse rather than risk it.
+        bail!(
+            "not moving {user}'s notebook from {} to {}: neither template is readable with this identity \
+             (DescribeProvisioningArtifact and s3:GetObject for the new one, cloudformation:GetTemplate for the deployed one), \
+             so whether it replaces the notebook is unknown; nothing was sent. An operator can run \
+             `notebook-vend update --user {user}`; parameter changes without a version move: --to-version {}",
+            plan.artifact_from,
+            plan.artifact_to,
+            plan.pp.as_ref().and_then(|p| p.artifact_id.clone()).unwrap_or_default()
+        );
+    }
     let name = naming::notebook_name(&user);
     let was_running = matches!(notebook::describe(ctx, &name).await?, Some(nb) if nb.status == "InService");
     for n in &plan.notes {
@@ -499,7 +540,7 @@ impl fmt::Display for AllUpdated {
 
 async fn run_all(args: &UpdateArgs, ctx: &Context, requested: &BTreeMap<String, String>) -> Result<()> {
     let product = catalog::resolve_product(ctx).await?;
-    let artifacts = catalog::artifacts(ctx, &product).await?;
+    let artifacts = catalog::versions(ctx, &product).await?;
     let target = target_artifact(args, &product, &artifacts)?;
     let mut target_product = product.clone();
     target_product.artifact_id = target.id.clone();

@@ -168,6 +168,8 @@ fn every_operation_a_command_sends_is_in_its_permission_table() {
         ("refresh --all", vec!["refresh", "--all", "-q"]),
         ("watch", vec!["watch", "--once", "-q"]),
         ("cull", vec!["cull", "--max-age", "1d"]),
+        ("update", vec!["update", "--user", "wes", "--instance-type", "ml.t3.large", "--yes", "-q"]),
+        ("update --all", vec!["update", "--all", "-q"]),
         ("stop", vec!["stop", "--user", "wes", "-q"]),
         ("start", vec!["start", "--user", "wes", "--refresh", "-q"]),
         ("terminate", vec!["terminate", "--user", "wes", "--yes", "-q"]),

@@ -55,6 +55,11 @@ async fn team(acct: &Account, name: &str) -> String {
 /// characters), member of `group`, with an access key.
 async fn principal(acct: &Account, role: &str, user: &str, group: &str) -> Principal {
     let document = acct.ok(&["policy", role, "--account", &acct.id, "--output", "json"]);
+    principal_holding(acct, role, user, group, &document).await
+}
+
+/// User `user` holding `document` (a role's policy, possibly narrowed by the test).
+async fn principal_holding(acct: &Account, role: &str, user: &str, group: &str, document: &str) -> Principal {
     let size = document.chars().filter(|c| !c.is_whitespace()).count();
     assert!(size <= MANAGED_POLICY_MAX, "`policy {role}` is {size} characters, over IAM's {MANAGED_POLICY_MAX}");
     let iam = aws_sdk_iam::Client::new(&acct.sdk().await);
@@ -63,7 +68,7 @@ async fn principal(acct: &Account, role: &str, user: &str, group: &str) -> Princ
     let policy = iam
         .create_policy()
         .policy_name(format!("notebook-vend-{role}"))
-        .policy_document(&document)
+        .policy_document(document)
         .send()
         .await
         .unwrap_or_else(|e| panic!("IAM refused `policy {role}`: {e:?}\n{document}"));
@@ -246,4 +251,116 @@ fn an_end_user_running_an_operator_command_is_told_it_is_one() {
     assert!(acct.writes_since(mark).is_empty(), "{:?}", acct.writes_since(mark));
     let denied: Vec<_> = acct.requests_since(mark).into_iter().filter(|r| r.status != "200").collect();
     assert!(denied.iter().all(|r| r.operation == "SearchProvisionedProducts"), "{denied:?}");
+}
+
+/// Bootstrapped (as the account's root, with the team group as portfolio principal) and enforced,
+/// with an end user holding exactly `policy end-user` who has provisioned their own notebook.
+fn end_user_with_a_notebook(user: &str) -> (Account, Principal, String) {
+    let acct = Account::new();
+    acct.configure(json!({"record_seconds": 0.5, "pending_seconds": 0.5}));
+    let rt = rt();
+    let group = rt.block_on(team(&acct, "notebook-team"));
+    let end_user = rt.block_on(principal(&acct, "end-user", user, "notebook-team"));
+    acct.json(&["bootstrap", "--principal", &group, "-q"]);
+    enforce(&acct);
+    end_user.ok(&acct, &["provision", "--user", user, "-q"]);
+    (acct, end_user, group)
+}
+
+/// Issue 15 follow-up: `update --user` is an end-user command. Holding only `policy end-user`
+/// (no ListProvisioningArtifacts or DescribeProvisioningArtifact: AWS's end-user access does not
+/// grant them), the data scientist changes their own notebook's instance type in place, then moves
+/// it to the product's new version: the notebook is kept (same creation time) both times.
+#[test]
+fn an_end_user_updates_their_own_notebook_in_place() {
+    use crate::update::{notebook, pp, templates_with_a_change, url_version};
+    let (acct, fay, group) = end_user_with_a_notebook("fay");
+    let before = notebook(&acct, "fay");
+    let version = url_version(&acct, "fay");
+
+    let out = fay.json(&acct, &["update", "--user", "fay", "--instance-type", "ml.t3.large", "--yes"]);
+    assert_eq!(out["effect"], "in_place", "{out}");
+    assert_eq!(out["changes"][0]["key"], "NotebookInstanceType", "{out}");
+    let after = notebook(&acct, "fay");
+    assert_eq!(after.instance_type, "ml.t3.large");
+    assert_eq!(after.created, before.created, "the notebook was replaced");
+    assert_eq!(after.status, "InService");
+    assert!(url_version(&acct, "fay") > version, "no fresh URL stored");
+
+    // A new product version (bootstrap, as root): the end user moves to it. The new version's
+    // template is an admin read (DescribeProvisioningArtifact: denied); the deployed one is
+    // analysed instead.
+    let (_, old_artifact) = pp(&acct, "fay");
+    let dir = templates_with_a_change();
+    acct.json(&["bootstrap", "--principal", &group, "-q", "--templates", dir.path().to_str().unwrap()]);
+    let mark = acct.requests().len();
+    let out = fay.json(&acct, &["update", "--user", "fay", "--yes"]);
+    assert_eq!(out["effect"], "in_place", "{out}");
+    assert_ne!(out["artifact_from"], out["artifact_to"], "{out}");
+    let (status, now_on) = pp(&acct, "fay");
+    assert_eq!(status, "AVAILABLE");
+    assert_ne!(now_on, old_artifact, "not on the new version");
+    let moved = notebook(&acct, "fay");
+    assert_eq!(moved.created, before.created, "the notebook was replaced by the version move");
+    assert_eq!(moved.instance_type, "ml.t3.large", "the instance type was not kept");
+    let sent: Vec<String> = acct.requests_since(mark).into_iter().map(|r| r.operation).collect();
+    assert!(!sent.iter().any(|o| o == "ListProvisioningArtifacts"), "{sent:?}");
+}
+
+/// As end user, a change that replaces the notebook (SubnetId is create-only on
+/// AWS::SageMaker::NotebookInstance) is still refused: exit 2, nothing sent, the product unchanged.
+#[test]
+fn an_end_users_replacing_update_is_refused_with_nothing_sent() {
+    use crate::update::{notebook, pp};
+    let (acct, gus, _) = end_user_with_a_notebook("gus");
+    let before = notebook(&acct, "gus");
+    let mark = acct.requests().len();
+    let (code, out, err) = gus.run(&acct, &["update", "--user", "gus", "--param", "SubnetId=subnet-0123456789abcdef0"]);
+    assert_eq!(code, 2, "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("replaces the notebook gus-Notebook"), "{err}");
+    assert!(acct.writes_since(mark).is_empty(), "{:?}", acct.writes_since(mark));
+    let denied: Vec<_> = acct.requests_since(mark).into_iter().filter(|r| r.status != "200").collect();
+    assert!(denied.is_empty(), "{denied:?}");
+    assert_eq!(pp(&acct, "gus").0, "AVAILABLE");
+    assert_eq!(notebook(&acct, "gus").created, before.created);
+}
+
+/// An end user whose policy lacks cloudformation:GetTemplate (AWS's managed
+/// AWSServiceCatalogEndUserFullAccess does not list it): no template is readable, so a parameter
+/// change on the same version is judged by the parameters' names and goes ahead, but a move to a
+/// new version is refused (exit 1, nothing sent): it could replace the notebook unseen.
+#[test]
+fn without_any_template_an_end_user_changes_parameters_but_does_not_move_versions() {
+    use crate::update::{notebook, pp, templates_with_a_change};
+    let acct = Account::new();
+    acct.configure(json!({"record_seconds": 0.5, "pending_seconds": 0.5}));
+    let rt = rt();
+    let group = rt.block_on(team(&acct, "notebook-team"));
+    let document = acct.ok(&["policy", "end-user", "--account", &acct.id, "--output", "json"]);
+    let mut narrowed: Value = serde_json::from_str(&document).unwrap();
+    for st in narrowed["Statement"].as_array_mut().unwrap() {
+        st["Action"].as_array_mut().unwrap().retain(|a| a != "cloudformation:GetTemplate");
+    }
+    assert_ne!(narrowed.to_string(), serde_json::from_str::<Value>(&document).unwrap().to_string());
+    let hal = rt.block_on(principal_holding(&acct, "end-user", "hal", "notebook-team", &narrowed.to_string()));
+    acct.json(&["bootstrap", "--principal", &group, "-q"]);
+    enforce(&acct);
+    hal.ok(&acct, &["provision", "--user", "hal", "-q"]);
+    let before = notebook(&acct, "hal");
+
+    let out = hal.json(&acct, &["update", "--user", "hal", "--instance-type", "ml.t3.large", "--yes"]);
+    assert_eq!(out["effect"], "in_place", "{out}");
+    assert_eq!(notebook(&acct, "hal").instance_type, "ml.t3.large");
+    assert_eq!(notebook(&acct, "hal").created, before.created);
+
+    let (_, old_artifact) = pp(&acct, "hal");
+    let dir = templates_with_a_change();
+    acct.json(&["bootstrap", "--principal", &group, "-q", "--templates", dir.path().to_str().unwrap()]);
+    let mark = acct.requests().len();
+    let (code, out, err) = hal.run(&acct, &["update", "--user", "hal", "--yes"]);
+    assert_eq!(code, 1, "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("not moving hal's notebook") && err.contains("An operator can run"), "{err}");
+    assert!(acct.writes_since(mark).is_empty(), "{:?}", acct.writes_since(mark));
+    assert_eq!(pp(&acct, "hal"), ("AVAILABLE".to_owned(), old_artifact));
+    assert_eq!(notebook(&acct, "hal").created, before.created);
 }

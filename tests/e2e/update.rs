@@ -4,13 +4,14 @@ use std::time::{Duration, Instant};
 
 use crate::support::{rt, Account, Running};
 
-struct Notebook {
-    created: i64,
-    instance_type: String,
-    status: String,
+pub(crate) struct Notebook {
+    pub(crate) created: i64,
+    pub(crate) instance_type: String,
+    pub(crate) status: String,
 }
 
-fn notebook(acct: &Account, user: &str) -> Notebook {
+/// The notebook as SageMaker describes it (read with the account's root key).
+pub(crate) fn notebook(acct: &Account, user: &str) -> Notebook {
     rt().block_on(async {
         let sm = aws_sdk_sagemaker::Client::new(&acct.sdk().await);
         let nb =
@@ -23,11 +24,11 @@ fn notebook(acct: &Account, user: &str) -> Notebook {
     })
 }
 
-fn url_version(acct: &Account, user: &str) -> i64 {
+pub(crate) fn url_version(acct: &Account, user: &str) -> i64 {
     rt().block_on(acct.parameter(user)).map(|p| p.version()).unwrap_or(0)
 }
 
-fn pp(acct: &Account, user: &str) -> (String, String) {
+pub(crate) fn pp(acct: &Account, user: &str) -> (String, String) {
     rt().block_on(async {
         let sc = aws_sdk_servicecatalog::Client::new(&acct.sdk().await);
         let d = sc.describe_provisioned_product().name(format!("{user}-Notebook")).send().await.unwrap();
@@ -36,7 +37,7 @@ fn pp(acct: &Account, user: &str) -> (String, String) {
     })
 }
 
-fn templates_with_a_change() -> tempfile::TempDir {
+pub(crate) fn templates_with_a_change() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for name in ["s3-iam-config.yml", "service-catalog.yml", "sm-notebook.yml"] {
         let mut body = std::fs::read_to_string(format!("templates/{name}")).unwrap();
