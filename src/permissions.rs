@@ -183,13 +183,12 @@ pub const TABLE: &[CommandCalls] = &[
         ],
     },
     CommandCalls {
-        // `update --user` on the caller's own notebook: end-user calls only. The versions come
-        // from DescribeProduct (RESOLVE), not ListProvisioningArtifacts; the replacement analysis
-        // reads the deployed template of the product's SC-* stack (GetTemplate; AWS's managed
-        // AWSServiceCatalogEndUserFullAccess does not list it, and without it the tool falls back
-        // to the parameter names). For a version move the tool also tries the new version's
-        // template (DescribeProvisioningArtifact, s3:GetObject: the `update --all` row); their
-        // AccessDenied is expected here and handled (cmd/update.rs), so they are not granted.
+        // `update --user` on the caller's own notebook. The versions come from DescribeProduct
+        // (RESOLVE), not ListProvisioningArtifacts; the replacement analysis reads the deployed
+        // template of the product's SC-* stack (GetTemplate) and, for a version move, the new
+        // version's template (below). AWS's managed AWSServiceCatalogEndUserFullAccess grants none
+        // of these reads: with it, parameter changes are judged by parameter names and version
+        // moves are refused (cmd/update.rs).
         command: "update",
         role: Role::EndUser,
         calls: &[
@@ -201,6 +200,11 @@ pub const TABLE: &[CommandCalls] = &[
             SEARCH_PP,
             PRODUCT_STACK,
             c("GetTemplate", "cloudformation:GetTemplate", ProductStacks),
+            // A version move reads the new version's template (its URL, then the object in the
+            // bootstrap bucket) to see whether it replaces the notebook; without them the move is
+            // refused. Neither is in AWS's end-user managed policy; both are read-only.
+            c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
+            c("GetObject", "s3:GetObject", Bucket),
             c("UpdateProvisionedProduct", "servicecatalog:UpdateProvisionedProduct", Provisioned),
             // --replace-notebook-losing-its-data: terminate, then provision again.
             TERMINATE_PP,
@@ -217,9 +221,7 @@ pub const TABLE: &[CommandCalls] = &[
         ],
     },
     CommandCalls {
-        // `update --all` (every user's notebook), and what an operator's `update --user` adds for a
-        // version move: the new version's template (DescribeProvisioningArtifact Verbose, an admin
-        // call, then its object in the bootstrap bucket).
+        // `update --all`: every user's notebook (account-wide search and update).
         command: "update --all",
         role: Role::Operator,
         calls: &[

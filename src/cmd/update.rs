@@ -74,7 +74,7 @@ pub struct Plan {
     set: BTreeMap<String, String>,
     #[serde(skip)]
     current: BTreeMap<String, String>,
-    /// A version move with neither template readable: what it does to the notebook is unknown.
+    /// A version move whose new template is unreadable: what it does to the notebook is unknown.
     #[serde(skip)]
     blind_move: bool,
 }
@@ -248,10 +248,9 @@ async fn plan(
         Some(s) => stacks::deployed_template(ctx, s).await.ok().flatten(),
         None => None,
     };
-    // The new version's template only matters for a move: its URL is an admin call
-    // (DescribeProvisioningArtifact Verbose) and the object is in the bootstrap bucket
-    // (s3:GetObject), neither in AWS's end-user access (AWSServiceCatalogEndUserFullAccess), so a
-    // denial falls back to the deployed template.
+    // The new version's template only matters for a move. Its URL comes from
+    // DescribeProvisioningArtifact (Verbose) and the object from the bootstrap bucket: neither is in
+    // AWS's end-user access (AWSServiceCatalogEndUserFullAccess), both are in `policy end-user`.
     let new_template = if moves {
         match catalog::artifact_template_url(ctx, product, &target.id).await {
             Ok(Some(url)) => objects::read_url(ctx, &url).await.ok().flatten(),
@@ -260,18 +259,13 @@ async fn plan(
     } else {
         None
     };
-    let blind_move = moves && new_template.is_none() && old_template.is_none();
+    // A move whose new template cannot be read is refused: what it does to the notebook (a renamed
+    // notebook resource, a create-only property redefined) is only in that template.
+    let blind_move = moves && new_template.is_none();
     if blind_move {
         notes.push(
-            "neither the new version's template nor the deployed one is readable: the version move is refused, \
-             an operator can run it"
-                .into(),
-        );
-    }
-    if moves && new_template.is_none() && old_template.is_some() {
-        notes.push(
-            "the new version's template is unreadable (DescribeProvisioningArtifact, s3:GetObject: operator access): \
-             the deployed template is analysed instead"
+            "the new version's template is unreadable (servicecatalog:DescribeProvisioningArtifact, s3:GetObject on \
+             the bootstrap bucket): the version move is refused"
                 .into(),
         );
     }
@@ -387,13 +381,15 @@ async fn execute(
     }
 
     if plan.blind_move {
-        // Without a template, a create-only property the new version redefines cannot be seen,
-        // and the notebook (the user's work) could be replaced: refuse rather than risk it.
+        // Without the new template, a renamed notebook resource or a redefined create-only property
+        // cannot be seen, and the notebook (the user's work) could be replaced: refuse rather than
+        // risk it (or send an update CloudFormation would roll back).
         bail!(
-            "not moving {user}'s notebook from {} to {}: neither template is readable with this identity \
-             (DescribeProvisioningArtifact and s3:GetObject for the new one, cloudformation:GetTemplate for the deployed one), \
-             so whether it replaces the notebook is unknown; nothing was sent. An operator can run \
-             `notebook-vend update --user {user}`; parameter changes without a version move: --to-version {}",
+            "not moving {user}'s notebook from {} to {}: the new version's template is not readable with this \
+             identity (servicecatalog:DescribeProvisioningArtifact and s3:GetObject on the bootstrap bucket, both in \
+             `notebook-vend policy end-user`), so whether it replaces the notebook is unknown; nothing was sent. \
+             An operator can run `notebook-vend update --user {user}`; parameter changes without a version move: \
+             --to-version {}",
             plan.artifact_from,
             plan.artifact_to,
             plan.pp.as_ref().and_then(|p| p.artifact_id.clone()).unwrap_or_default()
