@@ -413,28 +413,25 @@ pub struct Resource {
 
 /// Every resource of the stack, all pages.
 pub async fn resources(ctx: &Context, name: &str) -> Result<Vec<Resource>> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = ctx
-            .cfn
-            .list_stack_resources()
-            .stack_name(name)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .aws(|| format!("listing the resources of stack {name}"))?;
-        out.extend(page.stack_resource_summaries().iter().map(|r| Resource {
+    let pages: Vec<_> = ctx
+        .cfn
+        .list_stack_resources()
+        .stack_name(name)
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .aws(|| format!("listing the resources of stack {name}"))?;
+    Ok(pages
+        .iter()
+        .flat_map(|page| page.stack_resource_summaries())
+        .map(|r| Resource {
             logical_id: r.logical_resource_id().unwrap_or_default().to_owned(),
             physical_id: r.physical_resource_id().unwrap_or_default().to_owned(),
             kind: r.resource_type().unwrap_or_default().to_owned(),
             status: r.resource_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-        }));
-        match page.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-            _ => return Ok(out),
-        }
-    }
+        })
+        .collect())
 }
 
 /// One export of the account and Region (ListExports).
@@ -447,46 +444,34 @@ pub struct Export {
 
 /// Every export of the account and Region, all pages.
 pub async fn exports(ctx: &Context) -> Result<Vec<Export>> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = ctx.cfn.list_exports().set_next_token(token.take()).send().await.aws(|| "listing exports")?;
-        out.extend(page.exports().iter().map(|e| Export {
+    let pages: Vec<_> = ctx.cfn.list_exports().into_paginator().send().try_collect().await.aws(|| "listing exports")?;
+    Ok(pages
+        .iter()
+        .flat_map(|page| page.exports())
+        .map(|e| Export {
             name: e.name().unwrap_or_default().to_owned(),
             value: e.value().unwrap_or_default().to_owned(),
             exporting_stack_id: e.exporting_stack_id().unwrap_or_default().to_owned(),
-        }));
-        match page.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-            _ => return Ok(out),
-        }
-    }
+        })
+        .collect())
 }
 
 /// The stacks that import `export` (ListImports), all pages. An export nobody imports is
 /// answered with a ValidationError ("... is not imported by any stack"): an empty list here.
 pub async fn importers(ctx: &Context, export: &str) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let sent = ctx
-            .cfn
-            .list_imports()
-            .export_name(export)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .aws(|| format!("listing the stacks that import {export}"));
-        let page = match sent {
-            Ok(p) => p,
-            Err(e) if has_code(&e, &["ValidationError"]) && message_contains(&e, "not imported") => return Ok(out),
-            Err(e) => return Err(e),
-        };
-        out.extend(page.imports().iter().cloned());
-        match page.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-            _ => return Ok(out),
-        }
+    let sent: Result<Vec<_>> = ctx
+        .cfn
+        .list_imports()
+        .export_name(export)
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .aws(|| format!("listing the stacks that import {export}"));
+    match sent {
+        Ok(pages) => Ok(pages.iter().flat_map(|page| page.imports().iter().cloned()).collect()),
+        Err(e) if has_code(&e, &["ValidationError"]) && message_contains(&e, "not imported") => Ok(Vec::new()),
+        Err(e) => Err(e),
     }
 }
 
