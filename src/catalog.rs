@@ -231,8 +231,11 @@ pub async fn user_of_attribute(ctx: &Context, a: &ProvisionedProductAttribute) -
 pub async fn stack_of(ctx: &Context, pp: &Provisioned) -> Option<String> {
     let record = pp.last_success_record_id.as_deref().or(pp.last_record_id.as_deref())?;
     let (_, outputs) = describe_record(ctx, record).await.ok()?;
-    outputs.get("CloudformationStackARN").cloned()
+    outputs.get(STACK_OUTPUT).cloned()
 }
+
+/// The record output naming the provisioned product's CloudFormation stack.
+pub const STACK_OUTPUT: &str = "CloudformationStackARN";
 
 /// The provisioning parameter (and product output) naming the user.
 pub const USER_KEY: &str = "NotebookUserName";

@@ -168,9 +168,14 @@ async fn provisioned(ctx: &Context, user: &str, notes: &mut Vec<String>) -> Resu
         Err(e) => return Err(e),
     };
     let Some(pp) = catalog::find_for_user(ctx, &product, user).await? else { return Ok(None) };
+    // The stack is named by the last successful record: often the last record, already described.
+    let mut stack = None;
     let last_record = match &pp.last_record_id {
         Some(id) => {
-            let (d, _) = catalog::describe_record(ctx, id).await?;
+            let (d, outputs) = catalog::describe_record(ctx, id).await?;
+            if pp.last_success_record_id.as_ref().is_none_or(|s| s == id) {
+                stack = outputs.get(catalog::STACK_OUTPUT).cloned();
+            }
             Some(Record {
                 id: id.clone(),
                 record_type: d.record_type().map(str::to_owned),
@@ -187,7 +192,10 @@ async fn provisioned(ctx: &Context, user: &str, notes: &mut Vec<String>) -> Resu
         }
         None => None,
     };
-    let parameters = match &catalog::stack_of(ctx, &pp).await {
+    if stack.is_none() {
+        stack = catalog::stack_of(ctx, &pp).await;
+    }
+    let parameters = match &stack {
         Some(arn) => match stacks::parameter_values(ctx, arn).await {
             Ok(values) => values.unwrap_or_default(),
             Err(e) => {
