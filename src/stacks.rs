@@ -24,6 +24,13 @@ pub struct StackSpec {
     pub parameters: BTreeMap<String, String>,
 }
 
+impl StackSpec {
+    /// The parameters as CreateStack/UpdateStack take them.
+    fn sdk_parameters(&self) -> Vec<Parameter> {
+        self.parameters.iter().map(|(k, v)| Parameter::builder().parameter_key(k).parameter_value(v).build()).collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Plan {
@@ -167,8 +174,7 @@ pub async fn deploy(ctx: &Context, spec: &StackSpec, deadline: Deadline) -> Resu
         existing = describe(ctx, &spec.name).await?;
     }
     let plan = plan(ctx, spec, existing.as_ref()).await?;
-    let params: Vec<Parameter> =
-        spec.parameters.iter().map(|(k, v)| Parameter::builder().parameter_key(k).parameter_value(v).build()).collect();
+    let params = spec.sdk_parameters();
     let since = DateTime::from(std::time::SystemTime::now() - std::time::Duration::from_secs(5));
     let task = ctx.progress.task(format!("stack {}: {}", spec.name, verb(plan)));
     progress::set_in_flight(format!("stack {} {}", spec.name, verb(plan)));
@@ -188,17 +194,7 @@ pub async fn deploy(ctx: &Context, spec: &StackSpec, deadline: Deadline) -> Resu
         }
         Plan::Create => create(ctx, spec, params).await?,
         Plan::Update => {
-            let sent = ctx
-                .cfn
-                .update_stack()
-                .stack_name(&spec.name)
-                .template_body(&spec.template)
-                .set_parameters(Some(params))
-                .capabilities(Capability::CapabilityIam)
-                .capabilities(Capability::CapabilityNamedIam)
-                .send()
-                .await
-                .aws(|| format!("updating stack {}", spec.name));
+            let sent = update_request(ctx, spec, params).send().await.aws(|| format!("updating stack {}", spec.name));
             match sent {
                 Ok(_) => {}
                 // Same resources, different text (whitespace, comments): nothing to do.
@@ -222,6 +218,21 @@ fn verb(plan: Plan) -> &'static str {
         Plan::Update => "updating",
         Plan::Unchanged => "up to date",
     }
+}
+
+/// UpdateStack of `spec`: its template and parameters, with the IAM capabilities our templates need.
+fn update_request(
+    ctx: &Context,
+    spec: &StackSpec,
+    params: Vec<Parameter>,
+) -> aws_sdk_cloudformation::operation::update_stack::builders::UpdateStackFluentBuilder {
+    ctx.cfn
+        .update_stack()
+        .stack_name(&spec.name)
+        .template_body(&spec.template)
+        .set_parameters(Some(params))
+        .capabilities(Capability::CapabilityIam)
+        .capabilities(Capability::CapabilityNamedIam)
 }
 
 async fn create(ctx: &Context, spec: &StackSpec, params: Vec<Parameter>) -> Result<()> {
@@ -486,19 +497,11 @@ pub async fn adopt_update(
     stack_policy: &str,
     deadline: Deadline,
 ) -> Result<StackInfo> {
-    let params: Vec<Parameter> =
-        spec.parameters.iter().map(|(k, v)| Parameter::builder().parameter_key(k).parameter_value(v).build()).collect();
+    let params = spec.sdk_parameters();
     let since = DateTime::from(std::time::SystemTime::now() - std::time::Duration::from_secs(5));
     let task = ctx.progress.task(format!("stack {}: adopting (update in place)", spec.name));
     progress::set_in_flight(format!("stack {} adoption (update in place)", spec.name));
-    let sent = ctx
-        .cfn
-        .update_stack()
-        .stack_name(&spec.name)
-        .template_body(&spec.template)
-        .set_parameters(Some(params))
-        .capabilities(Capability::CapabilityIam)
-        .capabilities(Capability::CapabilityNamedIam)
+    let sent = update_request(ctx, spec, params)
         .tags(Tag::builder().key(MARKER_TAG.0).value(MARKER_TAG.1).build())
         .tags(Tag::builder().key(FLAVOUR_TAG).value(flavour).build())
         .stack_policy_during_update_body(stack_policy)
