@@ -28,12 +28,13 @@ use crate::catalog;
 use crate::context::Context;
 use crate::poll::Deadline;
 use crate::stacks::{self, StackSpec, ADOPTED_BLOG};
-use crate::templates;
+use crate::templates::{self, DeployedCatalog};
 
 pub const S3_TEMPLATE: &str = include_str!("../templates/adopt-blog/s3-iam-config.yml");
 pub const CATALOG_TEMPLATE: &str = include_str!("../templates/adopt-blog/service-catalog.yml");
-/// Where the adopted product's new artifact reads notebook-vend's template: a key of its own, so
-/// the sample's `sm-notebook.yml` (its original artifact, and the sample's own tooling) is untouched.
+/// Where the adopted product's versions read notebook-vend's template: keys of their own
+/// (`notebook-vend/sm-notebook/<version>.yml`), so the sample's `sm-notebook.yml` (its original
+/// artifact, and the sample's own tooling) is untouched.
 pub const PRODUCT_KEY: &str = "notebook-vend/sm-notebook.yml";
 
 /// The sample's fixed-name managed policies: the only resources adoption removes (the adopted
@@ -131,6 +132,9 @@ pub struct Plan {
     pub notebooks_on_legacy_artifact: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
+    /// Versions whose Guidance the adoption changed (ours DEFAULT, the sample's DEPRECATED).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub versions_marked: Vec<String>,
     #[serde(skip)]
     pub s3_spec: Option<StackSpecOwned>,
     #[serde(skip)]
@@ -326,8 +330,8 @@ pub async fn plan(ctx: &Context, product_template: &str, principal: Option<&str>
             names.catalog_stack
         )));
     }
+    let sc_template = stacks::deployed_template(ctx, &names.catalog_stack).await?;
     if let Some(lg) = sc_res.iter().find(|r| r.logical_id == "NotebookCloudWatchLogGroup") {
-        let sc_template = stacks::deployed_template(ctx, &names.catalog_stack).await?;
         no_custom_name(
             &names.catalog_stack,
             sc_template.as_deref(),
@@ -461,8 +465,14 @@ pub async fn plan(ctx: &Context, product_template: &str, principal: Option<&str>
         )));
     }
 
-    // The specs, all values from the deployed stacks.
+    // The specs, all values from the deployed stacks. Once adopted, the catalog stack is ours and
+    // lists notebook-vend's earlier versions as a fresh deployment does (templates::plan_versions).
     let version = templates::version_of(product_template);
+    let deployed = match (&sc_template, sc_ours) {
+        (Some(template), true) => Some(DeployedCatalog { parameters: &sc_params, template, region: &ctx.region }),
+        _ => None,
+    };
+    let versions = templates::plan_versions(PRODUCT_KEY, &version, deployed.as_ref());
     let s3_spec = StackSpecOwned {
         name: names.s3_stack.clone(),
         template: S3_TEMPLATE.to_owned(),
@@ -476,13 +486,13 @@ pub async fn plan(ctx: &Context, product_template: &str, principal: Option<&str>
     }
     catalog_params.insert("LegacyArtifactName".into(), legacy_name.clone());
     catalog_params.insert("LegacyTemplateName".into(), legacy_template);
-    catalog_params.insert("ServiceCatalogTemplateName".into(), PRODUCT_KEY.into());
+    catalog_params.insert("ServiceCatalogTemplateName".into(), versions.key.clone());
     catalog_params.insert("ProductTemplateVersion".into(), version.clone());
     catalog_params.insert("PortfolioName".into(), portfolio_name);
     catalog_params.insert("ProductName".into(), ctx.names.product_name.clone());
     let catalog_spec = StackSpecOwned {
         name: names.catalog_stack.clone(),
-        template: CATALOG_TEMPLATE.to_owned(),
+        template: templates::with_earlier_versions(CATALOG_TEMPLATE, &versions.earlier)?,
         parameters: catalog_params,
     };
 
@@ -520,10 +530,11 @@ pub async fn plan(ctx: &Context, product_template: &str, principal: Option<&str>
         principals,
         legacy_artifact,
         new_artifact: version,
-        template: PRODUCT_KEY.into(),
+        template: versions.key,
         notebooks,
         notebooks_on_legacy_artifact: on_legacy,
         result: None,
+        versions_marked: Vec::new(),
         s3_spec: Some(s3_spec),
         catalog_spec: Some(catalog_spec),
         bucket,
@@ -674,11 +685,11 @@ const CATALOG_PROTECTED: &[&str] = &[
 /// The writes: the product template under its own key, then each stack updated in place (tagged
 /// ours, flavour adopted-blog), the notebook role's stack first.
 pub async fn apply(ctx: &Context, plan: &mut Plan, deadline: Deadline) -> Result<()> {
-    if crate::objects::compare(ctx, &plan.bucket, PRODUCT_KEY, &plan.product_template).await?
+    if crate::objects::compare(ctx, &plan.bucket, &plan.template, &plan.product_template).await?
         != crate::objects::Compared::Same
     {
-        ctx.progress.line(format!("uploading the product template to s3://{}/{PRODUCT_KEY}", plan.bucket));
-        crate::objects::upload(ctx, &plan.bucket, PRODUCT_KEY, &plan.product_template).await?;
+        ctx.progress.line(format!("uploading the product template to s3://{}/{}", plan.bucket, plan.template));
+        crate::objects::upload(ctx, &plan.bucket, &plan.template, &plan.product_template).await?;
     }
     let specs = [
         (plan.s3_spec.clone().expect("planned"), S3_PROTECTED),
@@ -690,6 +701,8 @@ pub async fn apply(ctx: &Context, plan: &mut Plan, deadline: Deadline) -> Result
         }
         stacks::adopt_update(ctx, &spec.spec(), ADOPTED_BLOG, &stack_policy(protected), deadline).await?;
     }
+    // notebook-vend's version is the one new launches use; the sample's stays for its notebooks.
+    plan.versions_marked = catalog::set_current_version(ctx, &plan.product_id, &plan.new_artifact, false).await?;
     plan.result = Some("adopted: both stacks are notebook-vend's (flavour adopted-blog)".into());
     Ok(())
 }

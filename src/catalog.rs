@@ -165,13 +165,16 @@ async fn provisioned_in(ctx: &Context, product: &Product, scope: Scope) -> Resul
 /// fan-out stays under Service Catalog's request rate however many notebooks there are.
 pub const LOOKUP_CONCURRENCY: usize = 8;
 
+/// The one value AccessLevelFilter accepts, whatever its key.
+const ACCESS_LEVEL_SELF: &str = "self";
+
 /// Whose provisioned products a search sees (SearchProvisionedProducts' AccessLevelFilter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
-    /// The caller's own (`User`/`Self`): what AWS's end-user policy allows
+    /// The caller's own (`User`/`self`): what AWS's end-user policy allows
     /// (AWSServiceCatalogEndUserFullAccess: `servicecatalog:userLevel = self`).
     Own,
-    /// Everyone's in the account: operators only (account-level access).
+    /// Everyone's in the account (`Account`/`self`): operators only (account-level access).
     Account,
 }
 
@@ -181,13 +184,13 @@ pub async fn search_provisioned(
     product: &Product,
     scope: Scope,
 ) -> Result<Vec<ProvisionedProductAttribute>> {
-    let filter = match scope {
-        Scope::Own => AccessLevelFilter::builder().key(AccessLevelFilterKey::User).value("Self").build(),
-        Scope::Account => AccessLevelFilter::builder()
-            .key(AccessLevelFilterKey::Account)
-            .value(ctx.caller().await?.account.clone())
-            .build(),
+    // "The only supported value is `self`" (botocore servicecatalog 2015-12-10, AccessLevelFilter.Value;
+    // API reference, AccessLevelFilter), for every key: the key alone picks whose products are seen.
+    let key = match scope {
+        Scope::Own => AccessLevelFilterKey::User,
+        Scope::Account => AccessLevelFilterKey::Account,
     };
+    let filter = AccessLevelFilter::builder().key(key).value(ACCESS_LEVEL_SELF).build();
     let pages: Vec<_> = ctx
         .catalog
         .search_provisioned_products()
@@ -571,6 +574,45 @@ pub async fn versions(ctx: &Context, product: &Product) -> Result<Vec<Artifact>>
         .collect();
     found.sort_by_key(|a| a.created);
     Ok(found)
+}
+
+/// Make the version named `current` the one new launches use: every other version of the product
+/// DEPRECATED, `current` DEFAULT. UpdateProvisioningArtifact `Guidance` (botocore servicecatalog):
+/// "Users are able to make updates to a provisioned product of a deprecated version but cannot
+/// launch new provisioned products using a deprecated version", so notebooks on an earlier version
+/// keep it and can move on. CloudFormation's product resource has no such property; the versions'
+/// creation times cannot say which is current either (a template put back reuses its earlier
+/// version). Returns the versions whose guidance changes (`dry_run`: would change).
+pub async fn set_current_version(ctx: &Context, product_id: &str, current: &str, dry_run: bool) -> Result<Vec<String>> {
+    use aws_sdk_servicecatalog::types::ProvisioningArtifactGuidance as Guidance;
+    let out = ctx
+        .catalog
+        .list_provisioning_artifacts()
+        .product_id(product_id)
+        .send()
+        .await
+        .aws(|| format!("listing the versions of product {product_id}"))?;
+    let mut changed = Vec::new();
+    for a in out.provisioning_artifact_details() {
+        let (id, name) = (a.id().unwrap_or_default(), a.name().unwrap_or_default());
+        let wanted = if name == current { Guidance::Default } else { Guidance::Deprecated };
+        if a.guidance().unwrap_or(&Guidance::Default) == &wanted {
+            continue;
+        }
+        changed.push(name.to_owned());
+        if dry_run {
+            continue;
+        }
+        ctx.catalog
+            .update_provisioning_artifact()
+            .product_id(product_id)
+            .provisioning_artifact_id(id)
+            .guidance(wanted.clone())
+            .send()
+            .await
+            .aws(|| format!("marking version {name} of product {product_id} {}", wanted.as_str()))?;
+    }
+    Ok(changed)
 }
 
 /// The artifact's template URL (DescribeProvisioningArtifact Verbose: `Info.TemplateUrl`).

@@ -117,18 +117,6 @@ pub async fn empty_bucket(ctx: &Context, bucket: &str) -> Result<()> {
     Ok(())
 }
 
-/// The text of an object, or None when there is none.
-pub async fn read(ctx: &Context, bucket: &str, key: &str) -> Result<Option<String>> {
-    let sent = ctx.s3.get_object().bucket(bucket).key(key).send().await.aws(|| format!("reading s3://{bucket}/{key}"));
-    let out = match sent {
-        Ok(out) => out,
-        Err(e) if crate::error::has_code(&e, &["NoSuchKey", "NotFound"]) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let bytes = out.body.collect().await.map_err(|e| anyhow::anyhow!("reading s3://{bucket}/{key}: {e}"))?;
-    Ok(Some(String::from_utf8_lossy(&bytes.into_bytes()).into_owned()))
-}
-
 /// The text of an object given by its S3 URL (virtual-hosted `https://<bucket>.s3.<region>.<suffix>/<key>`
 /// or path-style `https://s3.<region>.<suffix>/<bucket>/<key>`, S3 user guide "Methods for accessing a
 /// bucket"); None when the URL is not an S3 URL.

@@ -355,9 +355,10 @@ pub const TABLE: &[CommandCalls] = &[
             c("CreateStack", "cloudformation:CreateStack", Stacks),
             c("UpdateStack", "cloudformation:UpdateStack", Stacks),
             HEAD_OBJECT,
-            // The previous product template, put back when the catalog stack's update fails.
-            c("GetObject", "s3:GetObject", Bucket),
             c("PutObject", "s3:PutObject", Bucket),
+            // The deployed version made current for new launches, earlier ones DEPRECATED
+            // (catalog::set_current_version).
+            c("UpdateProvisioningArtifact", "servicecatalog:UpdateProvisioningArtifact", Any),
             RESOLVE[0],
             RESOLVE[1],
             // bootstrap --adopt, read-only phase (adopt.rs): the deployed resources, exports and
@@ -414,6 +415,16 @@ pub const TABLE: &[CommandCalls] = &[
             cfn("logs:UntagResource", LogGroups),
             cfn("logs:ListTagsForResource", LogGroups),
             cfn("logs:DescribeLogGroups", Any),
+            // The public logs resource provider's handlers still tag through the older log-group
+            // API, and the schema's read/update handlers list the data-protection and resource
+            // policy reads (AWS::Logs::LogGroup handlers.read/update.permissions).
+            // DescribeResourcePolicies has no resource type (Service Authorization Reference,
+            // CloudWatch Logs): `*`.
+            cfn("logs:ListTagsLogGroup", LogGroups),
+            cfn("logs:TagLogGroup", LogGroups),
+            cfn("logs:UntagLogGroup", LogGroups),
+            cfn("logs:GetDataProtectionPolicy", LogGroups),
+            cfn("logs:DescribeResourcePolicies", Any),
             // What CloudFormation does with the caller's credentials (s3-iam-config.yml,
             // service-catalog.yml): AWS::S3::Bucket, AWS::S3::BucketPolicy, AWS::IAM::Role,
             // AWS::ServiceCatalog::Portfolio, CloudFormationProduct, PortfolioPrincipalAssociation,
@@ -814,6 +825,19 @@ mod tests {
         assert!(resources_of(&p, "iam:DetachRolePolicy").iter().all(|r| r.contains(":role/")));
         let logs = resources_of(&p, "logs:DeleteLogGroup");
         assert_eq!(logs, ["arn:aws:logs:*:123456789012:log-group:service-catalog-config-*"]);
+        // The kept log group's update: both tag families and the handler's reads, on that log group.
+        for action in [
+            "logs:TagResource",
+            "logs:UntagResource",
+            "logs:ListTagsForResource",
+            "logs:TagLogGroup",
+            "logs:UntagLogGroup",
+            "logs:ListTagsLogGroup",
+            "logs:GetDataProtectionPolicy",
+        ] {
+            assert_eq!(resources_of(&p, action), logs, "{action}");
+        }
+        assert_eq!(resources_of(&p, "logs:DescribeResourcePolicies"), ["*"]);
         assert!(!resources_of(&p, "iam:GetGroup").is_empty(), "a group as --principal");
     }
 }

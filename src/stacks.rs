@@ -389,7 +389,7 @@ pub const MARKER_TAG: (&str, &str) = ("ManagedBy", "notebook-vend");
 /// (DescribeStacks returns tags: no extra call), else when its deployed template has the
 /// `Metadata.NotebookVend` marker. A stack that has neither was deployed by another tool (e.g. the AWS blog sample).
 pub async fn is_ours(ctx: &Context, stack: &Stack) -> Result<bool> {
-    if stack.tags().iter().any(|t| t.key() == Some(MARKER_TAG.0) && t.value() == Some(MARKER_TAG.1)) {
+    if has_tag(stack, MARKER_TAG.0, MARKER_TAG.1) {
         return Ok(true);
     }
     let name = stack.stack_id().or(stack.stack_name()).unwrap_or_default();
@@ -498,12 +498,13 @@ pub async fn adopt_update(
     deadline: Deadline,
 ) -> Result<StackInfo> {
     let params = spec.sdk_parameters();
+    let before = describe(ctx, &spec.name).await?.ok_or_else(|| anyhow::anyhow!("stack {} is gone", spec.name))?;
+    let ours = [(MARKER_TAG.0, MARKER_TAG.1), (FLAVOUR_TAG, flavour)];
     let since = DateTime::from(std::time::SystemTime::now() - std::time::Duration::from_secs(5));
     let task = ctx.progress.task(format!("stack {}: adopting (update in place)", spec.name));
     progress::set_in_flight(format!("stack {} adoption (update in place)", spec.name));
     let sent = update_request(ctx, spec, params)
-        .tags(Tag::builder().key(MARKER_TAG.0).value(MARKER_TAG.1).build())
-        .tags(Tag::builder().key(FLAVOUR_TAG).value(flavour).build())
+        .set_tags(Some(tags_with(before.tags(), &ours)))
         .stack_policy_during_update_body(stack_policy)
         .send()
         .await
@@ -511,9 +512,17 @@ pub async fn adopt_update(
     match sent {
         Ok(_) => {}
         Err(e) if message_contains(&e, "No updates are to be performed") => {
+            // Nothing changed, so the tags were sent before: check they are there rather than assume it.
             let stack =
                 describe(ctx, &spec.name).await?.ok_or_else(|| anyhow::anyhow!("stack {} is gone", spec.name))?;
             progress::clear_in_flight();
+            if let Some((k, v)) = ours.iter().find(|(k, v)| !has_tag(&stack, k, v)) {
+                bail!(
+                    "stack {}: CloudFormation performed no update, yet the stack lacks its tag {k}={v}; \
+                     run `notebook-vend bootstrap --adopt` again",
+                    spec.name
+                );
+            }
             return Ok(StackInfo::from(&stack));
         }
         Err(e) => return Err(e),
@@ -521,6 +530,27 @@ pub async fn adopt_update(
     let info = wait(ctx, &spec.name, since, deadline, &task).await?;
     progress::clear_in_flight();
     Ok(info)
+}
+
+/// The stack's tags with `ours` set: UpdateStack with `Tags` replaces the stack's whole tag set
+/// (and its resources'; botocore cloudformation UpdateStackInput.Tags), so the tags a team already
+/// put there (cost allocation, ownership) are sent back beside ours. `aws:` keys are AWS's own and
+/// cannot be sent.
+fn tags_with(existing: &[Tag], ours: &[(&str, &str)]) -> Vec<Tag> {
+    let mut tags: Vec<Tag> = existing
+        .iter()
+        .filter(|t| {
+            let key = t.key().unwrap_or_default();
+            !key.starts_with("aws:") && !ours.iter().any(|(k, _)| *k == key)
+        })
+        .cloned()
+        .collect();
+    tags.extend(ours.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build()));
+    tags
+}
+
+fn has_tag(stack: &Stack, key: &str, value: &str) -> bool {
+    stack.tags().iter().any(|t| t.key() == Some(key) && t.value() == Some(value))
 }
 
 /// A stack's parameter values (DescribeStacks `Parameters`), or None when the stack is gone.
@@ -535,7 +565,19 @@ pub async fn parameter_values(ctx: &Context, name: &str) -> Result<Option<BTreeM
 
 #[cfg(test)]
 mod marker_tests {
-    use super::template_is_ours;
+    use super::{tags_with, template_is_ours, Tag};
+
+    #[test]
+    fn an_adoption_keeps_the_stacks_own_tags_and_sets_ours() {
+        let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+        let existing = [tag("CostCenter", "ml"), tag("notebook-vend:flavour", "old"), tag("aws:cloudformation:x", "y")];
+        let sent = tags_with(&existing, &[("ManagedBy", "notebook-vend"), ("notebook-vend:flavour", "adopted-blog")]);
+        let pairs: Vec<(&str, &str)> = sent.iter().map(|t| (t.key().unwrap(), t.value().unwrap())).collect();
+        assert_eq!(
+            pairs,
+            [("CostCenter", "ml"), ("ManagedBy", "notebook-vend"), ("notebook-vend:flavour", "adopted-blog")]
+        );
+    }
 
     #[test]
     fn the_template_marker_is_the_notebook_vend_metadata_key() {

@@ -174,9 +174,183 @@ pub fn version_of(body: &str) -> String {
     format!("v-{}", &hex::encode(Sha256::digest(body.as_bytes()))[..12])
 }
 
+/// One product version as the catalog template lists it: the two things
+/// `AWS::ServiceCatalog::CloudFormationProduct` matches provisioning artifacts by ("Provisioning
+/// artifacts are matched by a combination of provisioning artifact template URL and name", resource
+/// schema, ReplaceProvisioningArtifacts). An entry that stops being listed may have its artifact
+/// deleted, with it the version every notebook on it was launched from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionEntry {
+    pub name: String,
+    pub url: String,
+}
+
+/// Where this bootstrap's product template goes, and the earlier versions the catalog template
+/// must keep listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionPlan {
+    pub key: String,
+    pub earlier: Vec<VersionEntry>,
+}
+
+/// The catalog stack as deployed: its parameters and template body (GetTemplate), and its Region.
+pub struct DeployedCatalog<'a> {
+    pub parameters: &'a BTreeMap<String, String>,
+    pub template: &'a str,
+    pub region: &'a str,
+}
+
+/// The S3 key of one product version: `sm-notebook.yml` + `v-1a2b` -> `sm-notebook/v-1a2b.yml`.
+/// Content-addressed: a version's object is never overwritten, so every version's template stays
+/// readable for planning an update to or from it.
+pub fn version_key(base: &str, version: &str) -> String {
+    match base.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && !ext.contains('/') => format!("{stem}/{version}.{ext}"),
+        _ => format!("{base}/{version}"),
+    }
+}
+
+/// The URL the catalog templates build for an object of the bootstrap bucket:
+/// `https://${S3BucketName}.s3.${AWS::Region}.${AWS::URLSuffix}/${key}`.
+pub fn regional_url(bucket: &str, region: &str, key: &str) -> String {
+    let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+    format!("https://{bucket}.s3.{region}.{suffix}/{key}")
+}
+
+/// The key of a bootstrap-bucket URL (what follows the host).
+fn key_of_url(url: &str) -> Option<&str> {
+    url.split_once("://")?.1.split_once('/').map(|(_, key)| key)
+}
+
+/// The versions a deployed catalog template lists with literal values (the earlier versions a
+/// bootstrap wrote), in order. Entries built from parameters (`!Ref`, `!Sub` with `${...}`) are the
+/// current and the adopted sample's versions, which the parameters describe.
+pub fn listed_versions(template: &str) -> Vec<VersionEntry> {
+    let Ok(docs) = yaml_rust2::YamlLoader::load_from_str(template) else { return Vec::new() };
+    let Some(resources) = docs.first().and_then(|d| d["Resources"].as_hash()) else { return Vec::new() };
+    resources
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::ServiceCatalog::CloudFormationProduct"))
+        .flat_map(|r| r["Properties"]["ProvisioningArtifactParameters"].as_vec().cloned().unwrap_or_default())
+        .filter_map(|e| {
+            let name = e["Name"].as_str()?;
+            let url = e["Info"]["LoadTemplateFromURL"].as_str()?;
+            (url.starts_with("https://") && !url.contains("${"))
+                .then(|| VersionEntry { name: name.into(), url: url.into() })
+        })
+        .collect()
+}
+
+/// Where `version` goes and which earlier versions stay listed. Nothing deployed: its own key.
+/// The deployed current version unchanged: its key as it is (an older deployment's fixed
+/// `sm-notebook.yml` too), nothing moves. Otherwise the deployed current version joins the earlier
+/// ones; a version listed before (a template put back) keeps its entry, and so its artifact.
+pub fn plan_versions(base_key: &str, version: &str, deployed: Option<&DeployedCatalog>) -> VersionPlan {
+    let Some(d) = deployed else { return VersionPlan { key: version_key(base_key, version), earlier: Vec::new() } };
+    let mut all = listed_versions(d.template);
+    let param = |k: &str| d.parameters.get(k).filter(|v| !v.is_empty());
+    if let (Some(name), Some(bucket), Some(key)) =
+        (param("ProductTemplateVersion"), param("S3BucketName"), param("ServiceCatalogTemplateName"))
+    {
+        all.push(VersionEntry { name: name.clone(), url: regional_url(bucket, d.region, key) });
+    }
+    let key = all
+        .iter()
+        .find(|e| e.name == version)
+        .and_then(|e| key_of_url(&e.url))
+        .map_or_else(|| version_key(base_key, version), str::to_owned);
+    let mut earlier: Vec<VersionEntry> = Vec::new();
+    for e in all.into_iter().filter(|e| e.name != version) {
+        if !earlier.contains(&e) {
+            earlier.push(e);
+        }
+    }
+    VersionPlan { key, earlier }
+}
+
+/// The catalog template with `earlier` listed first in its product's ProvisioningArtifactParameters
+/// (a line edit after that key, so comments and short-form functions stay as written).
+pub fn with_earlier_versions(template: &str, earlier: &[VersionEntry]) -> Result<String> {
+    if earlier.is_empty() {
+        return Ok(template.to_owned());
+    }
+    let lines: Vec<&str> = template.lines().collect();
+    let at = lines.iter().position(|l| l.trim_end().ends_with("ProvisioningArtifactParameters:")).ok_or_else(|| {
+        usage(format!(
+            "{CATALOG}: no ProvisioningArtifactParameters block list, where the product's {} earlier version(s) \
+             must stay listed (a version no longer listed may be deleted with the notebooks' link to it)",
+            earlier.len()
+        ))
+    })?;
+    let indent = " ".repeat(lines[at].len() - lines[at].trim_start().len() + 2);
+    let quote = |v: &str| format!("'{}'", v.replace('\'', "''"));
+    let mut out: Vec<String> = lines[..=at].iter().map(|l| (*l).to_owned()).collect();
+    for e in earlier {
+        out.push(format!("{indent}- Name: {}", quote(&e.name)));
+        out.push(format!("{indent}  Description: 'An earlier version, kept for the notebooks launched from it.'"));
+        out.push(format!("{indent}  Info:"));
+        out.push(format!("{indent}    LoadTemplateFromURL: {}", quote(&e.url)));
+    }
+    out.extend(lines[at + 1..].iter().map(|l| (*l).to_owned()));
+    Ok(out.join("\n") + "\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(name: &str, key: &str) -> VersionEntry {
+        VersionEntry { name: name.into(), url: regional_url("b", "eu-west-1", key) }
+    }
+
+    #[test]
+    fn versions_get_their_own_keys_and_earlier_ones_stay_listed() {
+        assert_eq!(version_key("sm-notebook.yml", "v-1"), "sm-notebook/v-1.yml");
+        assert_eq!(version_key("notebook-vend/sm-notebook.yml", "v-1"), "notebook-vend/sm-notebook/v-1.yml");
+        assert_eq!(plan_versions("sm-notebook.yml", "v-1", None).key, "sm-notebook/v-1.yml");
+
+        // An older deployment: its version at the fixed key, then a new template.
+        let params: BTreeMap<String, String> = [
+            ("ProductTemplateVersion", "v-old"),
+            ("S3BucketName", "b"),
+            ("ServiceCatalogTemplateName", "sm-notebook.yml"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let catalog = include_str!("../templates/service-catalog.yml");
+        let deployed = DeployedCatalog { parameters: &params, template: catalog, region: "eu-west-1" };
+        let same = plan_versions("sm-notebook.yml", "v-old", Some(&deployed));
+        assert_eq!(same, VersionPlan { key: "sm-notebook.yml".into(), earlier: vec![] });
+        let next = plan_versions("sm-notebook.yml", "v-new", Some(&deployed));
+        assert_eq!(next.key, "sm-notebook/v-new.yml");
+        assert_eq!(next.earlier, vec![entry("v-old", "sm-notebook.yml")]);
+
+        // The next release lists both earlier versions, read back from the rendered template.
+        let rendered = with_earlier_versions(catalog, &next.earlier).unwrap();
+        check_template(&rendered).unwrap();
+        assert_eq!(listed_versions(&rendered), next.earlier);
+        let mut params2 = params.clone();
+        params2.insert("ProductTemplateVersion".into(), "v-new".into());
+        params2.insert("ServiceCatalogTemplateName".into(), "sm-notebook/v-new.yml".into());
+        let deployed2 = DeployedCatalog { parameters: &params2, template: &rendered, region: "eu-west-1" };
+        let third = plan_versions("sm-notebook.yml", "v-3", Some(&deployed2));
+        assert_eq!(third.earlier, vec![entry("v-old", "sm-notebook.yml"), entry("v-new", "sm-notebook/v-new.yml")]);
+        // Putting an earlier template back reuses its key (and so its artifact).
+        let back = plan_versions("sm-notebook.yml", "v-old", Some(&deployed2));
+        assert_eq!(
+            back,
+            VersionPlan { key: "sm-notebook.yml".into(), earlier: vec![entry("v-new", "sm-notebook/v-new.yml")] }
+        );
+        // The adopted flavour's entries built from parameters are not literal versions.
+        assert!(listed_versions(include_str!("../templates/adopt-blog/service-catalog.yml")).is_empty());
+    }
+
+    #[test]
+    fn a_catalog_template_without_the_list_is_refused_when_versions_must_stay() {
+        assert!(with_earlier_versions("Resources: {}\n", &[]).is_ok());
+        assert!(with_earlier_versions("Resources: {}\n", &[entry("v-1", "k")]).is_err());
+    }
 
     #[test]
     fn embedded_parameter_files_parse() {

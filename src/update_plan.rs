@@ -236,6 +236,17 @@ fn notebook_properties(template: &str) -> Option<BTreeMap<String, String>> {
     Some(children(&rl[pos + 1..], Some(pind)))
 }
 
+/// A smaller `VolumeSizeInGB`, which only a new notebook can take: UpdateNotebookInstance "can
+/// increase the volume size ... but you can't decrease the volume size" (botocore `sagemaker`,
+/// UpdateNotebookInstanceInput.VolumeSizeInGB), and through CloudFormation the stack update fails
+/// and leaves the product TAINTED. Numbers are compared as numbers (`010` is 10).
+pub fn volume_shrink(changes: &[ParamChange]) -> Option<String> {
+    let change = changes.iter().find(|c| c.key == "VolumeSizeInGB")?;
+    let from: u64 = change.from.as_deref()?.trim().parse().ok()?;
+    let to: u64 = change.to.trim().parse().ok()?;
+    (to < from).then(|| format!("VolumeSizeInGB {from} -> {to} (a notebook's volume can grow, never shrink)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,6 +310,17 @@ mod tests {
         let json = r#"{"Resources":{"B":{"Type":"AWS::S3::Bucket","Properties":{"BucketName":"x"}}}}"#;
         assert!(sets_property(&resource_text(json, "B").unwrap(), "BucketName"));
         assert!(resource_text(json, "C").is_none());
+    }
+
+    #[test]
+    fn a_smaller_volume_is_a_shrink_and_a_larger_one_is_not() {
+        let change = |from: &str, to: &str| {
+            vec![ParamChange { key: "VolumeSizeInGB".into(), from: Some(from.into()), to: to.into() }]
+        };
+        assert!(volume_shrink(&change("20", "10")).unwrap().contains("20 -> 10"));
+        assert_eq!(volume_shrink(&change("10", "20")), None);
+        assert_eq!(volume_shrink(&change("10", "010")), None);
+        assert_eq!(volume_shrink(&[ParamChange { key: "VolumeSizeInGB".into(), from: None, to: "5".into() }]), None);
     }
 
     #[test]

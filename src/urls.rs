@@ -76,11 +76,9 @@ fn our_tags(user: &str) -> [(&'static str, String); 2] {
 /// PutParameter (overwrite), then make sure it carries its tags. `current` is the parameter as it
 /// is now (see [`current`]): its tier is never downgraded, and a type change is said on stderr.
 ///
-/// A plaintext `String` parameter (the blog's function wrote those) that becomes a SecureString is
-/// deleted first: an overwrite keeps every earlier version, plaintext URL included, readable with
-/// GetParameterHistory ("Retrieves the history of all changes to a parameter", SSM API
-/// reference); deleting the parameter deletes its history. Only this user's URL parameter is
-/// touched. Other type changes (StringList, SecureString -> String) are overwritten, and said.
+/// A parameter of another type (the blog's function wrote plaintext `String`s; a StringList put
+/// there by hand) is deleted and created again, since SSM changes no type in place; only this
+/// user's URL parameter is touched.
 pub async fn store(
     ctx: &Context,
     user: &str,
@@ -104,22 +102,23 @@ pub async fn store(
              SSM cannot move a parameter back to Standard"
         );
     }
-    let mut recreated = false;
-    match current.and_then(|c| c.kind.as_ref()) {
-        Some(SsmType::String) if ssm_type == SsmType::SecureString => {
+    // PutParameter cannot change a parameter's type (HierarchyTypeMismatchException: "Parameter Store
+    // doesn't support changing a parameter type ... You must create a new, unique parameter", botocore
+    // `ssm` model): any other type at this name is deleted and the parameter created again. Deleting
+    // also drops its history, which matters most for a plaintext String (the blog's function wrote
+    // those): an overwrite would keep every earlier URL readable with GetParameterHistory.
+    let recreated = match current.and_then(|c| c.kind.as_ref()) {
+        Some(was) if *was != ssm_type => {
             tracing::warn!(
-                "parameter {name} is a plaintext String: deleting it and creating it as a SecureString, so that no \
-                 plaintext URL stays in its history"
+                "parameter {name} is a {}: deleting it and creating it as a {} (SSM cannot change a parameter's \
+                 type; its history goes with it)",
+                was.as_str(),
+                ssm_type.as_str()
             );
-            recreated = delete(ctx, user).await?;
+            delete(ctx, user).await?
         }
-        Some(was) if *was != ssm_type => tracing::warn!(
-            "parameter {name} is a {}: overwriting it as a {} (its earlier versions stay in its history)",
-            was.as_str(),
-            ssm_type.as_str()
-        ),
-        _ => {}
-    }
+        _ => false,
+    };
     let description = format!(
         "Presigned URL of notebook {} minted {stored_at} by notebook-vend (the URL works 5 minutes); {EXPIRY_MARK}{expires}",
         naming::notebook_name(user)

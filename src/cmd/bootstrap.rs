@@ -8,6 +8,7 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 
 use crate::adopt;
+use crate::catalog;
 use crate::cli::{BootstrapArgs, Names, OutputFormat};
 use crate::cmd::terminate::{confirm, require_answerable};
 use crate::context::Context;
@@ -16,7 +17,7 @@ use crate::naming;
 use crate::objects;
 use crate::poll::Deadline;
 use crate::stacks::{self, Plan, StackSpec};
-use crate::templates::{self, Sources};
+use crate::templates::{self, DeployedCatalog, Sources, VersionPlan};
 
 /// Everything bootstrap needs from disk, read and checked before any AWS call.
 pub struct Inputs {
@@ -83,6 +84,8 @@ pub struct Summary {
     pub principal: String,
     pub portfolio_id: Option<String>,
     pub product_id: Option<String>,
+    /// Versions whose Guidance changed (the current one DEFAULT, earlier ones DEPRECATED).
+    pub versions_marked: Vec<String>,
     pub up_to_date: bool,
 }
 
@@ -108,6 +111,14 @@ impl fmt::Display for Summary {
         writeln!(f, "principal  {}", self.principal)?;
         writeln!(f, "portfolio  {}", self.portfolio_id.as_deref().unwrap_or("-"))?;
         write!(f, "product    {}", self.product_id.as_deref().unwrap_or("-"))?;
+        if !self.versions_marked.is_empty() {
+            let verb = if self.dry_run { "would mark" } else { "marked" };
+            write!(
+                f,
+                "\nversions   {verb} (current DEFAULT, earlier DEPRECATED): {}",
+                self.versions_marked.join(", ")
+            )?;
+        }
         if self.up_to_date && !self.dry_run {
             write!(f, "\neverything is up to date")?;
         }
@@ -188,13 +199,19 @@ async fn adopt_run(args: &BootstrapArgs, inputs: &Inputs, ctx: &Context, deadlin
 /// deployed stacks (never the fresh templates, which would replace the kept roles and product).
 async fn adopted_bootstrap(args: &BootstrapArgs, inputs: &Inputs, ctx: &Context, deadline: Deadline) -> Result<()> {
     let mut plan = adopt::plan(ctx, &inputs.product_template, args.principal.as_deref(), args.dry_run).await?;
-    let same_object = objects::compare(ctx, &plan.bucket, adopt::PRODUCT_KEY, &inputs.product_template).await?
-        == objects::Compared::Same;
+    let same_object =
+        objects::compare(ctx, &plan.bucket, &plan.template, &inputs.product_template).await? == objects::Compared::Same;
     let planned: Vec<Plan> =
         plan.stacks.iter().map(|s| if s.action == "unchanged" { Plan::Unchanged } else { Plan::Update }).collect();
-    let up_to_date = same_object && planned.iter().all(|p| *p == Plan::Unchanged);
+    let stacks_current = same_object && planned.iter().all(|p| *p == Plan::Unchanged);
+    let mut versions_marked = match stacks_current {
+        true => catalog::set_current_version(ctx, &plan.product_id, &plan.new_artifact, true).await?,
+        false => Vec::new(),
+    };
+    let up_to_date = stacks_current && versions_marked.is_empty();
     if !args.dry_run && !up_to_date {
         adopt::apply(ctx, &mut plan, deadline).await?;
+        versions_marked = plan.versions_marked.clone();
     }
     let mut reports = Vec::new();
     for (s, action) in plan.stacks.iter().zip(planned) {
@@ -206,7 +223,7 @@ async fn adopted_bootstrap(args: &BootstrapArgs, inputs: &Inputs, ctx: &Context,
         dry_run: args.dry_run,
         stacks: reports,
         bucket: Some(plan.bucket.clone()),
-        template_key: adopt::PRODUCT_KEY.into(),
+        template_key: plan.template.clone(),
         template_upload: match (same_object, args.dry_run) {
             (true, _) => "unchanged",
             (false, true) => "would upload",
@@ -220,12 +237,40 @@ async fn adopted_bootstrap(args: &BootstrapArgs, inputs: &Inputs, ctx: &Context,
             .unwrap_or(principal),
         portfolio_id: Some(plan.portfolio_id.clone()),
         product_id: Some(plan.product_id.clone()),
+        versions_marked,
         up_to_date,
     };
     crate::output::emit(ctx.output, &summary)
 }
 
-fn catalog_spec(ctx: &Context, inputs: &Inputs, bucket: &str, principal: &str) -> StackSpec {
+/// The product version this bootstrap deploys (its artifact name).
+fn version_name(inputs: &Inputs) -> String {
+    templates::version_of(&inputs.product_template)
+}
+
+/// Where this product template goes and which earlier versions the catalog stack keeps listing,
+/// from the catalog stack as deployed (see `templates::plan_versions`).
+async fn version_plan(ctx: &Context, inputs: &Inputs) -> Result<VersionPlan> {
+    let name = &ctx.names.catalog_stack;
+    let parameters = stacks::parameter_values(ctx, name).await?;
+    let template = match &parameters {
+        Some(_) => stacks::deployed_template(ctx, name).await?,
+        None => None,
+    };
+    let deployed = match (&parameters, &template) {
+        (Some(parameters), Some(template)) => Some(DeployedCatalog { parameters, template, region: &ctx.region }),
+        _ => None,
+    };
+    Ok(templates::plan_versions(&inputs.product_key, &version_name(inputs), deployed.as_ref()))
+}
+
+fn catalog_spec(
+    ctx: &Context,
+    inputs: &Inputs,
+    bucket: &str,
+    principal: &str,
+    versions: &VersionPlan,
+) -> Result<StackSpec> {
     let mut parameters = inputs.catalog_params.clone();
     // Filled in here instead of the blog's manual edit of the parameter file.
     parameters.insert("S3BucketName".into(), bucket.to_owned());
@@ -235,58 +280,42 @@ fn catalog_spec(ctx: &Context, inputs: &Inputs, bucket: &str, principal: &str) -
     if let Some(portfolio) = &ctx.names.portfolio_name {
         parameters.insert("PortfolioName".into(), portfolio.clone());
     }
-    parameters.insert("ServiceCatalogTemplateName".into(), inputs.product_key.clone());
+    parameters.insert("ServiceCatalogTemplateName".into(), versions.key.clone());
     parameters.insert("ProductTemplateVersion".into(), templates::version_of(&inputs.product_template));
-    StackSpec { name: ctx.names.catalog_stack.clone(), template: inputs.catalog_template.clone(), parameters }
+    let template = templates::with_earlier_versions(&inputs.catalog_template, &versions.earlier)?;
+    Ok(StackSpec { name: ctx.names.catalog_stack.clone(), template, parameters })
 }
 
 async fn apply(ctx: &Context, inputs: &Inputs, principal: String, deadline: Deadline) -> Result<Summary> {
     let (s3_plan, s3_info) = stacks::deploy(ctx, &inputs.s3_iam, deadline).await?;
     let bucket = s3_info.output("S3BucketName")?.to_owned();
 
-    // The template the product's current version was made from, kept to be put back if the
-    // catalog stack's update fails: CloudFormation rolls the product back to its previous
-    // version, and the bucket must not keep offering the new (failed) template as the current one.
-    let key = &inputs.product_key;
-    let compared = objects::compare(ctx, &bucket, key, &inputs.product_template).await?;
-    let previous = match compared {
-        objects::Compared::Differs => objects::read(ctx, &bucket, key).await?,
-        _ => None,
-    };
-    let uploaded = compared != objects::Compared::Same;
-    if uploaded {
-        ctx.progress.line(format!("uploading {key} to s3://{bucket}/{key}"));
-        objects::upload(ctx, &bucket, key, &inputs.product_template).await?;
-    }
-
-    let spec = catalog_spec(ctx, inputs, &bucket, &principal);
-    let (sc_plan, sc_info) = match stacks::deploy(ctx, &spec, deadline).await {
-        Ok(done) => done,
-        Err(e) => {
-            let Some(body) = previous.filter(|_| uploaded) else { return Err(e) };
-            ctx.progress.line(format!("putting the previous {key} back in s3://{bucket}/{key}"));
-            return Err(match objects::upload(ctx, &bucket, key, &body).await {
-                Ok(()) => e.context(format!("the previous {key} was put back in s3://{bucket}/{key}")),
-                Err(put) => e.context(format!(
-                    "s3://{bucket}/{key} still holds the new template, which the stack did not take ({put:#})"
-                )),
-            });
-        }
+    // Each version has its own object (content-addressed key): nothing the deployed versions were
+    // made from is overwritten, so a failed catalog update leaves every version as it was.
+    let versions = version_plan(ctx, inputs).await?;
+    let spec = catalog_spec(ctx, inputs, &bucket, &principal, &versions)?;
+    let uploaded = upload_if_changed(ctx, &bucket, &versions.key, &inputs.product_template, false).await?;
+    let (sc_plan, sc_info) = stacks::deploy(ctx, &spec, deadline).await?;
+    let product_id = sc_info.outputs.get("ProductId").cloned();
+    let retired = match &product_id {
+        Some(id) => catalog::set_current_version(ctx, id, &version_name(inputs), false).await?,
+        None => Vec::new(),
     };
 
     Ok(Summary {
         dry_run: false,
-        up_to_date: s3_plan == Plan::Unchanged && sc_plan == Plan::Unchanged && !uploaded,
+        up_to_date: s3_plan == Plan::Unchanged && sc_plan == Plan::Unchanged && !uploaded && retired.is_empty(),
+        versions_marked: retired,
         stacks: vec![
             StackReport { name: s3_info.name.clone(), action: s3_plan, status: s3_info.status.clone() },
             StackReport { name: sc_info.name.clone(), action: sc_plan, status: sc_info.status.clone() },
         ],
         bucket: Some(bucket),
-        template_key: inputs.product_key.clone(),
+        template_key: versions.key,
         template_upload: if uploaded { "uploaded" } else { "unchanged" }.into(),
         principal,
         portfolio_id: sc_info.outputs.get("PortfolioId").cloned(),
-        product_id: sc_info.outputs.get("ProductId").cloned(),
+        product_id,
     })
 }
 
@@ -296,33 +325,43 @@ async fn plan_only(ctx: &Context, inputs: &Inputs, principal: String) -> Result<
     let s3_info = stacks::info(ctx, &inputs.s3_iam.name).await?;
     let bucket = s3_info.as_ref().and_then(|i| i.outputs.get("S3BucketName").cloned());
 
+    let versions = version_plan(ctx, inputs).await?;
     let would_upload = match &bucket {
-        Some(b) => upload_if_changed(ctx, b, &inputs.product_key, &inputs.product_template, true).await?,
+        Some(b) => upload_if_changed(ctx, b, &versions.key, &inputs.product_template, true).await?,
         None => true,
     };
 
     let sc_stack = stacks::describe(ctx, &ctx.names.catalog_stack).await?;
     let (sc_plan, sc_info) = match &bucket {
         Some(b) => {
-            let spec = catalog_spec(ctx, inputs, b, &principal);
+            let spec = catalog_spec(ctx, inputs, b, &principal, &versions)?;
             (stacks::plan(ctx, &spec, sc_stack.as_ref()).await?, stacks::info(ctx, &spec.name).await?)
         }
         None => (if sc_stack.is_some() { Plan::Update } else { Plan::Create }, None),
     };
     let status_of = |i: &Option<stacks::StackInfo>| i.as_ref().map(|i| i.status.clone()).unwrap_or_else(|| "-".into());
+    let product_id = sc_info.as_ref().and_then(|i| i.outputs.get("ProductId").cloned());
+    // Known only once the catalog stack is as planned: a version a stack update adds is not there yet.
+    let would_mark = match &product_id {
+        Some(id) if sc_plan == Plan::Unchanged => {
+            catalog::set_current_version(ctx, id, &version_name(inputs), true).await?
+        }
+        _ => Vec::new(),
+    };
     Ok(Summary {
         dry_run: true,
-        up_to_date: s3_plan == Plan::Unchanged && sc_plan == Plan::Unchanged && !would_upload,
+        up_to_date: s3_plan == Plan::Unchanged && sc_plan == Plan::Unchanged && !would_upload && would_mark.is_empty(),
+        versions_marked: would_mark,
         stacks: vec![
             StackReport { name: inputs.s3_iam.name.clone(), action: s3_plan, status: status_of(&s3_info) },
             StackReport { name: ctx.names.catalog_stack.clone(), action: sc_plan, status: status_of(&sc_info) },
         ],
         bucket,
-        template_key: inputs.product_key.clone(),
+        template_key: versions.key,
         template_upload: if would_upload { "would upload" } else { "unchanged" }.into(),
         principal,
         portfolio_id: sc_info.as_ref().and_then(|i| i.outputs.get("PortfolioId").cloned()),
-        product_id: sc_info.as_ref().and_then(|i| i.outputs.get("ProductId").cloned()),
+        product_id,
     })
 }
 

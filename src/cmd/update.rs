@@ -295,6 +295,9 @@ async fn plan(
             }
         }
     }
+    if let Some(shrink) = update_plan::volume_shrink(&changes) {
+        replacing.push(shrink);
+    }
     if changed.contains("NotebookInstanceType") {
         notes.push(
             "an instance type change is in place: CloudFormation stops the notebook, updates it and starts it again \
@@ -368,7 +371,7 @@ async fn execute(
         let name = naming::notebook_name(&user);
         if !(single && args.replace_notebook_losing_its_data) {
             return Err(usage(format!(
-                "this change replaces the notebook {name} ({} are create-only on AWS::SageMaker::NotebookInstance): \
+                "this change replaces the notebook {name} ({}: only a new AWS::SageMaker::NotebookInstance takes it): \
                  its volume, {user}'s work, would be lost, and CloudFormation refuses to replace a custom-named notebook; \
                  nothing was sent. To terminate and provision it again with the new values: {REPLACE_FLAG} --user {user}",
                 plan.replacing.join(", ")
@@ -402,7 +405,10 @@ async fn execute(
     }
     let record = match catalog::update(ctx, &pp, product, &target.id, &plan.set, &plan.keep).await {
         Ok(r) => r,
-        Err(e) if has_code(&e, &["InvalidStateException"]) => bail!(
+        // UpdateProvisionedProduct's modelled errors are InvalidParametersException and
+        // ResourceNotFoundException (botocore servicecatalog): a product another operation took
+        // since the plan read it answers the former, so the product is read again to tell.
+        Err(e) if has_code(&e, &["InvalidParametersException"]) && under_change(ctx, product, &user).await => bail!(
             "provisioned product {} of {user} is under change: another update or provision is running; wait for it and run update again ({e:#})",
             pp.name
         ),
@@ -430,6 +436,14 @@ async fn execute(
         session_expires = Some(vend::deliver(ctx, &req, deadline, task).await?.stored.session_expires);
     }
     Ok(Updated { plan, result: "updated".into(), record_id: Some(record_id), session_expires })
+}
+
+/// Is the user's provisioned product held by another operation right now?
+async fn under_change(ctx: &Context, product: &Product, user: &str) -> bool {
+    matches!(
+        catalog::find_for_user(ctx, product, user).await,
+        Ok(Some(pp)) if matches!(pp.state(), Pp::UnderChange | Pp::PlanInProgress)
+    )
 }
 
 /// After an in-place update the notebook goes Stopping -> Stopped -> Updating -> Pending ->

@@ -47,9 +47,14 @@ fn fixture(acct: &Account, args: &[&str]) -> Value {
 
 /// The blog sample deployed the blog's way, with fast sandbox timings.
 fn blog_account() -> (Account, Value) {
+    blog_account_with(&[])
+}
+
+/// The same, with extra arguments to the fixture's `deploy` (e.g. `--stack-tag K=V`).
+fn blog_account_with(deploy_args: &[&str]) -> (Account, Value) {
     let acct = Account::new();
     acct.configure(serde_json::json!({"record_seconds": 0.3, "pending_seconds": 0.3}));
-    let deployed = fixture(&acct, &["deploy"]);
+    let deployed = fixture(&acct, &[&["deploy"], deploy_args].concat());
     grant_tagging(&acct);
     (acct, deployed)
 }
@@ -223,6 +228,27 @@ async fn role_id(acct: &Account, name: &str) -> (String, String) {
     (role.role_id, role.arn)
 }
 
+/// The product version the catalog stack deploys (its ProductTemplateVersion parameter).
+fn deployed_version(acct: &Account) -> String {
+    crate::support::rt().block_on(async {
+        let cfn = aws_sdk_cloudformation::Client::new(&acct.sdk().await);
+        let out = cfn.describe_stacks().stack_name("service-catalog-config").send().await.unwrap();
+        let params = out.stacks()[0].parameters();
+        let version = params.iter().find(|p| p.parameter_key() == Some("ProductTemplateVersion"));
+        version.and_then(|p| p.parameter_value()).unwrap().to_owned()
+    })
+}
+
+async fn stack_tags(acct: &Account, stack: &str) -> Vec<(String, String)> {
+    let cfn = aws_sdk_cloudformation::Client::new(&acct.sdk().await);
+    let out = cfn.describe_stacks().stack_name(stack).send().await.unwrap();
+    out.stacks()[0]
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
+        .collect()
+}
+
 async fn exports(acct: &Account) -> Vec<(String, String)> {
     let cfn = aws_sdk_cloudformation::Client::new(&acct.sdk().await);
     let mut out: Vec<(String, String)> = cfn
@@ -266,7 +292,9 @@ async fn etag(acct: &Account, bucket: &str, key: &str) -> Option<String> {
 
 #[test]
 fn bootstrap_adopt_takes_the_blog_deployment_over_in_place_and_keeps_its_notebooks() {
-    let (acct, deployed) = blog_account();
+    // A team's cost tag on both stacks: UpdateStack with Tags replaces the whole set (botocore
+    // cloudformation UpdateStackInput.Tags), so the adoption must send it back beside its own.
+    let (acct, deployed) = blog_account_with(&["--stack-tag", "CostCenter=ml-platform"]);
     fixture(&acct, &["launch", "readme", "--user", "joe", "--name", "demoProduct2", "--owner", "awsjoe"]);
     let rt = crate::support::rt();
     let bucket = deployed["bucket"].as_str().unwrap().to_owned();
@@ -321,7 +349,8 @@ fn bootstrap_adopt_takes_the_blog_deployment_over_in_place_and_keeps_its_noteboo
         sample_etag,
         "the sample's template was overwritten"
     );
-    assert!(rt.block_on(etag(&acct, &bucket, "notebook-vend/sm-notebook.yml")).is_some());
+    let version = format!("notebook-vend/sm-notebook/{}.yml", deployed_version(&acct));
+    assert!(rt.block_on(etag(&acct, &bucket, &version)).is_some(), "no {version}");
     let arts = rt.block_on(artifact_ids(&acct, &product_id));
     assert_eq!(arts.len(), 2, "{arts:?}");
     assert_eq!(arts[0], legacy, "the original artifact is gone: {arts:?}");
@@ -340,6 +369,13 @@ fn bootstrap_adopt_takes_the_blog_deployment_over_in_place_and_keeps_its_noteboo
     // A new user is provisioned on notebook-vend's version.
     acct.ok(&["provision", "--user", "ann", "-q"]);
     assert_eq!(rt.block_on(pp_artifact(&acct, "ann-Notebook")).as_deref(), Some(arts[1].as_str()));
+
+    // The team's tag is still on both stacks, beside the adoption's own.
+    for stack in ["s3-iam-config", "service-catalog-config"] {
+        let tags = rt.block_on(stack_tags(&acct, stack));
+        assert!(tags.contains(&("CostCenter".to_owned(), "ml-platform".to_owned())), "{stack}: {tags:?}");
+        assert!(tags.contains(&("notebook-vend:flavour".to_owned(), "adopted-blog".to_owned())), "{stack}: {tags:?}");
+    }
 
     // doctor: ours, no drift.
     let (code, out, err) = acct.run(&["doctor", "--output", "json"]);

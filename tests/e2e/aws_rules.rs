@@ -227,3 +227,40 @@ fn every_policy_passes_the_parliament_iam_linter() {
         );
     }
 }
+
+/// Service Catalog: AccessLevelFilter "The only supported value is `self`" (botocore servicecatalog
+/// 2015-12-10, AccessLevelFilter.Value), for the Account key too; the sandbox refuses any other value
+/// with InvalidParametersException. Every account-wide command searches with it: each must work.
+#[test]
+fn operator_commands_search_with_access_level_self() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "opal", "-q"]);
+    let listing = acct.json(&["list"]);
+    assert_eq!(listing.as_array().map(Vec::len), Some(1), "{listing}");
+    assert_eq!(listing[0]["user"], "opal", "{listing}");
+    let refreshed = acct.json(&["refresh", "--all"]);
+    assert_eq!(refreshed["failed"], 0, "{refreshed}");
+    acct.ok(&["update", "--all", "--dry-run"]);
+    acct.ok(&["cull", "--max-age", "30d", "--dry-run"]);
+    assert!(ops(&acct.requests()).contains(&"SearchProvisionedProducts"));
+}
+
+/// SageMaker: the volume "can increase ... but you can't decrease" (botocore sagemaker
+/// UpdateNotebookInstanceInput.VolumeSizeInGB; the sandbox fails the product's stack update too).
+/// A smaller VolumeSizeInGB is refused in the plan, exit 2, nothing sent, pointing at the replace path.
+#[test]
+fn update_refuses_a_smaller_volume_before_any_write() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "vic", "-q", "--param", "VolumeSizeInGB=20"]);
+    let mark = acct.requests().len();
+    let (code, _, err) = acct.run(&["update", "--user", "vic", "--param", "VolumeSizeInGB=10"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("VolumeSizeInGB 20 -> 10"), "{err}");
+    assert!(err.contains("--replace-notebook-losing-its-data"), "{err}");
+    assert!(acct.writes_since(mark).is_empty(), "{:?}", acct.writes_since(mark));
+    let plan = acct.json(&["update", "--user", "vic", "--param", "VolumeSizeInGB=10", "--dry-run"]);
+    assert_eq!(plan["effect"], "replaces_the_notebook", "{plan}");
+    // growing stays in place
+    let plan = acct.json(&["update", "--user", "vic", "--param", "VolumeSizeInGB=30", "--dry-run"]);
+    assert_eq!(plan["effect"], "in_place", "{plan}");
+}

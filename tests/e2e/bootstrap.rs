@@ -24,7 +24,9 @@ fn creates_both_stacks_and_a_visible_product() {
         let sdk = acct.sdk().await;
         // The bucket holds the product template, byte for byte.
         let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
-        let obj = s3.get_object().bucket(bucket).key("sm-notebook.yml").send().await.unwrap();
+        let key = summary["template_key"].as_str().unwrap();
+        assert!(key.starts_with("sm-notebook/v-") && key.ends_with(".yml"), "a content-addressed key: {key}");
+        let obj = s3.get_object().bucket(bucket).key(key).send().await.unwrap();
         let body = obj.body.collect().await.unwrap().into_bytes();
         assert_eq!(body.as_ref(), include_bytes!("../../templates/sm-notebook.yml"));
         // The product is found through the Service Catalog API, with a launch path and an artifact.

@@ -245,10 +245,24 @@ fn a_plaintext_url_parameter_leaves_no_plaintext_history() {
     let kept = rt.block_on(ssm.get_parameter().name("/SageMaker/Notebooks/pat-notes").send()).unwrap();
     assert_eq!(kept.parameter().and_then(|p| p.value()), Some("mine"));
 
+    // PutParameter cannot change a type (HierarchyTypeMismatchException; the sandbox refuses a
+    // type-changing overwrite): a StringList at the URL's name ends as a SecureString URL, and a
+    // SecureString asked to become a String is re-created as one.
+    let stored = || {
+        let out = rt.block_on(ssm.get_parameter().name(name).with_decryption(true).send()).unwrap();
+        let p = out.parameter().unwrap();
+        (p.r#type().unwrap().as_str().to_owned(), p.value().unwrap_or_default().to_owned())
+    };
     put("a,b", T::StringList);
     let (code, _, err) = acct.run(&["refresh", "--user", "pat"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("StringList"), "not said: {err}");
+    let (kind, value) = stored();
+    assert_eq!(kind, "SecureString");
+    assert!(value.starts_with("https://pat-notebook."), "not a URL: {value}");
+    let (code, _, err) = acct.run(&["refresh", "--user", "pat", "--parameter-type", "String"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(stored().0, "String");
 
     put("not a url", T::SecureString);
     let (code, out, err) = acct.run(&["url", "--user", "pat", "--stored"]);
@@ -313,7 +327,7 @@ fn templates_dir(edit: impl Fn(&str, String) -> String) -> tempfile::TempDir {
 /// Item 11: a template that is not YAML was sent to CloudFormation (after other writes); a failed
 /// update of the catalog stack left the new product template in the bucket as the current one.
 #[test]
-fn bootstrap_checks_templates_locally_and_puts_the_product_template_back_when_the_stack_fails() {
+fn bootstrap_checks_templates_locally_and_keeps_the_deployed_version_when_the_stack_fails() {
     let acct = Account::new();
     let broken = templates_dir(|name, body| if name == "sm-notebook.yml" { body + "  Bad: [unclosed\n" } else { body });
     let (code, out, err) = acct.run(&["bootstrap", "--templates", broken.path().to_str().unwrap()]);
@@ -344,16 +358,27 @@ fn bootstrap_checks_templates_locally_and_puts_the_product_template_back_when_th
         assert!(!out.contains("unchanged") && !out.contains("up to date"), "run {run}: {out}");
         assert!(err.contains("UPDATE_ROLLBACK_COMPLETE"), "run {run}: {err}");
     }
+    // Each version has its own object: the refused one never replaced the deployed version's.
     let rt = crate::support::rt();
-    let current = rt.block_on(async {
-        let conf = aws_sdk_s3::config::Builder::from(&acct.sdk().await).force_path_style(true).build();
+    let (key, current) = rt.block_on(async {
+        let sdk = acct.sdk().await;
+        let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+        let stack = cfn.describe_stacks().stack_name("service-catalog-config").send().await.unwrap();
+        let key = stack.stacks()[0]
+            .parameters()
+            .iter()
+            .find(|p| p.parameter_key() == Some("ServiceCatalogTemplateName"))
+            .and_then(|p| p.parameter_value())
+            .unwrap()
+            .to_owned();
+        let conf = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build();
         let s3 = aws_sdk_s3::Client::from_conf(conf);
         let buckets = s3.list_buckets().send().await.unwrap();
         let bucket = buckets.buckets()[0].name().unwrap().to_owned();
-        let out = s3.get_object().bucket(bucket).key("sm-notebook.yml").send().await.unwrap();
-        String::from_utf8(out.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
+        let out = s3.get_object().bucket(bucket).key(&key).send().await.unwrap();
+        (key.clone(), String::from_utf8(out.body.collect().await.unwrap().into_bytes().to_vec()).unwrap())
     });
-    assert_eq!(current, before, "the product template the stack refused is still the bucket's current one");
+    assert_eq!(current, before, "the deployed version's template {key} changed");
 }
 
 /// Item 12: two provisions of one user with different instance types: the one whose type the

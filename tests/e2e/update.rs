@@ -263,3 +263,95 @@ fn watch_stores_a_fresh_url_after_a_console_update_and_ignores_one_of_a_stopped_
     let again = acct.ok(&["watch", "--once", "--output", "json"]);
     assert!(again.trim().is_empty(), "{again}");
 }
+
+/// The product templates of a bootstrap bucket, by key (path-style S3 on the sandbox).
+fn product_objects(acct: &Account) -> std::collections::BTreeMap<String, String> {
+    rt().block_on(async {
+        let conf = aws_sdk_s3::config::Builder::from(&acct.sdk().await).force_path_style(true).build();
+        let s3 = aws_sdk_s3::Client::from_conf(conf);
+        let bucket = s3.list_buckets().send().await.unwrap().buckets()[0].name().unwrap().to_owned();
+        let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+        let mut found = std::collections::BTreeMap::new();
+        for key in listed.contents().iter().filter_map(|o| o.key()) {
+            let out = s3.get_object().bucket(&bucket).key(key).send().await.unwrap();
+            let body = String::from_utf8(out.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
+            found.insert(key.to_owned(), body);
+        }
+        found
+    })
+}
+
+fn artifact_ids(acct: &Account) -> Vec<String> {
+    rt().block_on(async {
+        let sc = aws_sdk_servicecatalog::Client::new(&acct.sdk().await);
+        let products = sc.search_products_as_admin().send().await.unwrap();
+        let id = products.product_view_details()[0].product_view_summary().unwrap().product_id().unwrap().to_owned();
+        let arts = sc.list_provisioning_artifacts().product_id(id).send().await.unwrap();
+        arts.provisioning_artifact_details().iter().map(|a| a.id().unwrap().to_owned()).collect()
+    })
+}
+
+/// A templates directory with the product template of `base` plus `line`.
+fn release(base: &std::path::Path, line: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["s3-iam-config.yml", "service-catalog.yml", "sm-notebook.yml"] {
+        let mut body = std::fs::read_to_string(base.join(name)).unwrap();
+        if name == "sm-notebook.yml" {
+            body.push_str(line);
+        }
+        std::fs::write(dir.path().join(name), body).unwrap();
+    }
+    dir
+}
+
+/// AWS::ServiceCatalog::CloudFormationProduct matches provisioning artifacts by name and template
+/// URL (resource schema, ReplaceProvisioningArtifacts); the sandbox deletes an artifact no entry
+/// lists any more. Each version is an object of its own (a content-addressed key, never
+/// overwritten) and stays listed, so a notebook keeps the version it was launched from; the
+/// version bootstrap deploys is the current one (earlier ones DEPRECATED), also when an earlier
+/// template is put back.
+#[test]
+fn every_product_version_keeps_its_own_template_and_artifact() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "ivy", "-q"]);
+    let v1 = pp(&acct, "ivy").1;
+    let second = release(std::path::Path::new("templates"), "# a second release\n");
+    let third = release(second.path(), "# a third release\n");
+    acct.json(&["bootstrap", "-q", "--templates", second.path().to_str().unwrap()]);
+    let out = acct.json(&["bootstrap", "-q", "--templates", third.path().to_str().unwrap()]);
+
+    let objects = product_objects(&acct);
+    assert_eq!(objects.len(), 3, "one object per version: {:?}", objects.keys());
+    for dir in [std::path::Path::new("templates"), second.path(), third.path()] {
+        let body = std::fs::read_to_string(dir.join("sm-notebook.yml")).unwrap();
+        assert!(objects.values().any(|o| *o == body), "a version's template is missing: {:?}", objects.keys());
+    }
+    assert!(objects.keys().all(|k| k.starts_with("sm-notebook/v-")), "{:?}", objects.keys());
+    let key = out["template_key"].as_str().unwrap();
+    assert_eq!(objects[key], std::fs::read_to_string(third.path().join("sm-notebook.yml")).unwrap(), "{out}");
+    let arts = artifact_ids(&acct);
+    assert_eq!(arts.len(), 3, "{arts:?}");
+    assert!(arts.contains(&v1), "ivy's version {v1} was deleted: {arts:?}");
+
+    // The third release again: nothing to do.
+    let again = acct.json(&["bootstrap", "-q", "--templates", third.path().to_str().unwrap()]);
+    assert_eq!(again["up_to_date"], true, "{again}");
+    // ivy is planned onto the current version, in place, from the template of that version.
+    let plan = acct.json(&["update", "--user", "ivy", "--dry-run"]);
+    assert_eq!(plan["effect"], "in_place", "{plan}");
+
+    // The first template put back: its version (and ivy's artifact) is current again, nothing is
+    // deleted, and doctor sees no drift in a catalog stack listing earlier versions.
+    let first = std::fs::read_to_string("templates/sm-notebook.yml").unwrap();
+    let back = acct.json(&["bootstrap", "-q"]);
+    assert_eq!(objects[back["template_key"].as_str().unwrap()], first, "{back}");
+    assert_eq!(artifact_ids(&acct), arts);
+    let status = acct.json(&["status", "--user", "ivy"]);
+    assert!(!status["next"]["command"].as_str().unwrap_or_default().contains("update"), "{status}");
+    let (code, out, err) = acct.run(&["doctor", "--output", "json"]);
+    assert_eq!(code, 0, "doctor: {out}{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for c in report["checks"].as_array().unwrap() {
+        assert_eq!(c["status"], "ok", "{c} in {report}");
+    }
+}

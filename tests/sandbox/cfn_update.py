@@ -272,3 +272,26 @@ def install() -> None:
 
     Stack.update = update
     Stack._sb_cfn_update = True
+    _patch_tag_only_update()
+
+
+# A tag change is an update: UpdateStack with Tags replaces the stack's tag set and propagates it to
+# the resources (botocore cloudformation UpdateStackInput.Tags), and CloudFormation runs it even when
+# template and parameters are unchanged (measured on real accounts and reported by tools built on it:
+# envato/stack_master#302, aws-cloudformation/cloudformation-coverage-roadmap#552). moto answers "No
+# updates are to be performed." whenever template and parameters match, ignoring the tags.
+def _patch_tag_only_update() -> None:
+    from moto.cloudformation.responses import CloudFormationResponse
+
+    if getattr(CloudFormationResponse, "_sb_tag_update", False):
+        return
+    original = CloudFormationResponse._validate_different_update
+
+    def _validate_different_update(self, incoming_params, stack_body, old_stack):
+        sent = {t["Key"]: t["Value"] for t in self._get_param("Tags", []) or []}
+        if sent and sent != dict(old_stack.tags or {}):
+            return None
+        return original(self, incoming_params, stack_body, old_stack)
+
+    CloudFormationResponse._validate_different_update = _validate_different_update
+    CloudFormationResponse._sb_tag_update = True

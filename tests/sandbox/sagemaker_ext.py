@@ -148,10 +148,53 @@ def _status_set(self: Any, value: str) -> None:
     _st(self)["status"] = value
 
 
+# A notebook runs as its execution role: SageMaker assumes it as sagemaker.amazonaws.com. SageMaker's
+# "Cross-service confused deputy prevention" page lists the features that send aws:SourceAccount /
+# aws:SourceArn, and notebook instances are not among them: the worst case for the tool is played,
+# the keys are absent when a notebook assumes its role, so a trust policy that requires them leaves
+# the notebook without credentials (here: it ends Failed, saying why). Only a role the account's IAM
+# holds is checked (sandbox tests also name made-up role ARNs).
+NOTEBOOK_ASSUME_CONTEXT = {"aws:PrincipalServiceName": "sagemaker.amazonaws.com"}
+
+
+def untrusted_role_reason(account: str, role_arn: str | None) -> str | None:
+    """Why SageMaker could not assume `role_arn` for a notebook, or None when it can (or is unknown)."""
+    import iam_policy
+    from moto.iam.models import iam_backends
+
+    name = (role_arn or "").rsplit("/", 1)[-1]
+    try:
+        role = iam_backends[account]["global"].get_role(name)
+    except Exception:  # noqa: BLE001  (not a role of this account: not checked)
+        return None
+    trusts = False
+    for st in iam_policy.statements(role.assume_role_policy_document):
+        principal = st.get("Principal")
+        services = principal.get("Service") if isinstance(principal, dict) else None
+        if not (principal == "*" or "sagemaker.amazonaws.com" in iam_policy._as_list(services)):
+            continue
+        if not iam_policy.action_matches(iam_policy._as_list(st.get("Action")), "sts:AssumeRole"):
+            continue
+        try:
+            applies = iam_policy.conditions_match(st.get("Condition"), NOTEBOOK_ASSUME_CONTEXT)
+        except iam_policy.Undecidable:
+            applies = st.get("Effect") == "Deny"
+        if applies and st.get("Effect") == "Deny":
+            return f"The trust policy of {role_arn} denies sts:AssumeRole to sagemaker.amazonaws.com."
+        trusts = trusts or (applies and st.get("Effect") == "Allow")
+    if trusts:
+        return None
+    return (f"SageMaker could not assume the execution role {role_arn}: its trust policy does not allow "
+            "sts:AssumeRole by sagemaker.amazonaws.com for this request (a condition on a key SageMaker does "
+            "not send, such as aws:SourceAccount, never matches).")
+
+
 def _nb_start(self: Any) -> None:
-    """Pending now, InService (or Failed if marked) after pending_seconds. Validation is the backend's."""
+    """Pending now, InService (or Failed if marked, or if SageMaker cannot assume the notebook's role)
+    after pending_seconds. Validation is the backend's."""
     with _lock:
         reason = _fail_marks.pop((_account_of(self), self.notebook_instance_name), None)
+        reason = reason or untrusted_role_reason(_account_of(self), getattr(self, "role_arn", None))
         _schedule(self, "Pending", "Failed" if reason is not None else "InService", reason)
 
 
@@ -561,6 +604,14 @@ def _patch_cloudformation(nb_cls: Any, lcc_cls: Any) -> None:
             cls.delete_from_cloudformation_json(original_resource.arn, {}, account_id, region_name)
             return new
         nb = original_resource
+        # The CloudFormation path reaches UpdateNotebookInstance too: "You can't decrease the volume
+        # size" (botocore sagemaker UpdateNotebookInstanceInput.VolumeSizeInGB; the resource schema's
+        # update handler calls sagemaker:UpdateNotebookInstance), so the stack update fails.
+        if props.get("VolumeSizeInGB") is not None and int(props["VolumeSizeInGB"]) < (nb.volume_size_in_gb or 5):
+            raise _validation_error(
+                f"Invalid VolumeSizeInGB: {props['VolumeSizeInGB']}. VolumeSizeInGB can only be increased; "
+                f"current size is {nb.volume_size_in_gb}."
+            )
         nb.validate_instance_type(props["InstanceType"])
         nb.instance_type = props["InstanceType"]
         nb.role_arn = props["RoleArn"]

@@ -104,6 +104,34 @@ class CfnPortfolio(_SCModel):
                 delete_portfolio(st, self.pid)
 
 
+def _entry_key(params: dict) -> tuple:
+    return params.get("Name") or "v1", (params.get("Info") or {}).get("LoadTemplateFromURL")
+
+
+def _match_artifacts(st, prod: dict, entries: list, account_id: str) -> None:
+    """The resource's ProvisioningArtifactParameters are the product's versions. "Provisioning artifacts
+    are matched within the CloudFormationProduct resource, and only those that have been updated will
+    be changed. Provisioning artifacts are matched by a combination of provisioning artifact template
+    URL and name." (resource schema of AWS::ServiceCatalog::CloudFormationProduct,
+    ReplaceProvisioningArtifacts, shipped in cfn-lint). The schema does not say what happens to an
+    artifact no entry matches any more: the worst case for the tool is played, it is deleted (its
+    notebooks keep running but lose their version). An entry that matches nothing is a new artifact;
+    a matched one keeps its ID and takes the entry's description. Guidance is not touched: the
+    resource has no such property."""
+    wanted = [(_entry_key(e), e) for e in entries]
+    keys = {k for k, _ in wanted}
+    kept = [a for a in prod["Artifacts"] if (a["Name"], a["TemplateUrl"]) in keys]
+    created = []
+    for key, params in wanted:
+        match = next((a for a in kept if (a["Name"], a["TemplateUrl"]) == key), None)
+        if match is not None:
+            match["Description"] = params.get("Description", match["Description"])
+        elif key not in {(a["Name"], a["TemplateUrl"]) for a in created}:
+            created.append(_new_artifact(st, params, account_id))
+    if kept or created:
+        prod["Artifacts"] = kept + created
+
+
 class CfnProduct(_SCModel):
     __module__ = "sandbox.servicecatalog_ext"  # moto\'s model metaclass wants a dotted module
     ATTRS = ("ProductName", "ProvisioningArtifactIds", "ProvisioningArtifactNames")
@@ -158,14 +186,7 @@ class CfnProduct(_SCModel):
                     prod[k] = pr[k]
             if "Tags" in pr:
                 prod["Tags"] = pr["Tags"]
-            for params in pr.get("ProvisioningArtifactParameters") or []:
-                name = params.get("Name")
-                if name and any(a["Name"] == name for a in prod["Artifacts"]):
-                    continue
-                new = _new_artifact(st, params, account_id)
-                for a in prod["Artifacts"]:
-                    a["Guidance"] = "DEPRECATED"
-                prod["Artifacts"].append(new)
+            _match_artifacts(st, prod, pr.get("ProvisioningArtifactParameters") or [], account_id)
         return original_resource
 
     def delete(self, account_id, region_name):

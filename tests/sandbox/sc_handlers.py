@@ -18,9 +18,24 @@ from sc_state import (InvalidParameters, ResourceNotFound, SERVICE, _artifact_de
 # ---------------------------------------------------------------------------------------------
 # handlers
 
+# AccessLevelFilter (ListRecordHistory, ScanProvisionedProducts, SearchProvisionedProducts):
+# "The only supported value is `self`" (botocore servicecatalog 2015-12-10, AccessLevelFilter.Value;
+# API reference, API_AccessLevelFilter), whatever the Key. What AWS answers for another value is not
+# documented: the worst case for the tool, a refusal, is played. The value is compared as written.
+ACCESS_LEVEL_VALUE = "self"
+
+
+def check_access_level_filter(params) -> None:
+    flt = params.get("AccessLevelFilter") if isinstance(params, dict) else None
+    if flt is not None and flt.get("Value") != ACCESS_LEVEL_VALUE:
+        raise InvalidParameters(f"AccessLevelFilter.Value {flt.get('Value')!r} is not supported: the only supported "
+                                f"value is {ACCESS_LEVEL_VALUE!r}")
+
+
 def _h(op):
     def register(fn):
         def wrapped(account, region, params):
+            check_access_level_filter(params)
             st = state(account, region)
             with _lock:
                 _refresh(st)

@@ -437,6 +437,13 @@ def provision_product(st: State, p: dict) -> dict:
                            f"A provisioned product with name {name} already exists.")
     prod = _get_product(st, p.get("ProductId"), p.get("ProductName"))
     art = _get_artifact(prod, p.get("ProvisioningArtifactId"), p.get("ProvisioningArtifactName"))
+    # UpdateProvisioningArtifact (botocore servicecatalog): Guidance DEPRECATED: "Users ... cannot launch
+    # new provisioned products using a deprecated version"; Active: "End users cannot launch or update
+    # a provisioned product from an inactive provisioning artifact". AWS's error for it is not
+    # documented: InvalidParametersException.
+    if art.get("Guidance") == "DEPRECATED" or not art.get("Active", True):
+        raise InvalidParameters(f"Provisioning artifact {art['Id']} of product {prod['Id']} is "
+                                f"{'deprecated' if art.get('Active', True) else 'inactive'}: it cannot be launched.")
     path = _resolve_path(st, prod, p.get("PathId"), p.get("PathName"))
     given: dict[str, str] = {}
     for item in p.get("ProvisioningParameters") or []:
@@ -588,13 +595,20 @@ def update_pp(st: State, p: dict) -> dict:
         return {"RecordDetail": _record_public(st.records[st.tokens[("Update", token)]])}
     pp = _get_pp(st, p.get("ProvisionedProductId"), p.get("ProvisionedProductName"))
     if pp["Status"] in ("UNDER_CHANGE", "PLAN_IN_PROGRESS"):
-        raise AwsError("InvalidStateException", f"Provisioned product {pp['Id']} is {pp['Status']}.")
+        # UpdateProvisionedProduct's modelled errors are InvalidParametersException and
+        # ResourceNotFoundException only (botocore servicecatalog 2015-12-10): a product another
+        # operation holds is refused with the former (its wording is not documented).
+        raise InvalidParameters(f"Provisioned product {pp['Id']} is {pp['Status']}.")
     prod = _get_product(st, p.get("ProductId") or (None if p.get("ProductName") else pp["ProductId"]),
                         p.get("ProductName"))
     if p.get("ProvisioningArtifactId") or p.get("ProvisioningArtifactName"):
         art = _get_artifact(prod, p.get("ProvisioningArtifactId"), p.get("ProvisioningArtifactName"))
     else:
         art = _get_artifact(prod, pp["ProvisioningArtifactId"])
+    # An inactive version cannot be updated to; a deprecated one can (UpdateProvisioningArtifact
+    # Active and Guidance, botocore servicecatalog).
+    if not art.get("Active", True):
+        raise InvalidParameters(f"Provisioning artifact {art['Id']} of product {prod['Id']} is inactive.")
     path = _resolve_path(st, prod, p.get("PathId") or pp["PathId"], p.get("PathName"))
     params = dict(pp["Parameters"])
     for item in p.get("ProvisioningParameters") or []:

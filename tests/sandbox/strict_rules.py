@@ -7,6 +7,7 @@ the sandbox plays at its worst case for the tool. Each rule below names its sour
   managed policy names 1-128.
 - SSM parameter tiers: an Advanced parameter is never written back as Standard; Standard values are
   at most 4 KB, Advanced at most 8 KB.
+- SSM parameter types: an overwrite never changes a parameter's type (HierarchyTypeMismatchException).
 - Template URLs (CloudFormation TemplateURL, Service Catalog LoadTemplateFromURL) must address the
   bucket's own Region: the legacy global endpoint only reaches us-east-1 buckets.
 - CreatePresignedNotebookInstanceUrl in any notebook state: see common.py (`presign_any_state`)
@@ -165,6 +166,32 @@ def effective_tier(requested: str | None, current: str | None, value: str, defau
     return tier
 
 
+# ---------------------------------------------------------------------------------------------
+# SSM parameter types
+# Source: botocore ssm model, PutParameter errors include HierarchyTypeMismatchException: "Parameter
+# Store doesn't support changing a parameter type in a hierarchy. For example, you can't change a
+# parameter from a String type to a SecureString type. You must create a new, unique parameter."
+# The model does not say which changes outside a hierarchy AWS lets through: the worst case for the
+# tool is played, every overwrite that names another type is refused (delete, then create).
+
+TYPE_CHANGE_MESSAGE = ("Parameter Store doesn't support changing a parameter type in a hierarchy. For example, you "
+                       "can't change a parameter from a String type to a SecureString type. You must create a new, "
+                       "unique parameter.")
+
+
+def type_change_error(current_type: str | None, requested_type: str | None) -> str | None:
+    """AWS's message when an overwrite would change the parameter's type, else None."""
+    if current_type and requested_type and current_type != requested_type:
+        return TYPE_CHANGE_MESSAGE
+    return None
+
+
+def _hierarchy_type_mismatch(message: str):
+    from moto.ssm.exceptions import SSMException  # JSON-protocol error with AWS's code
+
+    return SSMException("HierarchyTypeMismatchException", message)
+
+
 def _patch_ssm_tiers() -> None:
     from moto.ssm.exceptions import ValidationException
     from moto.ssm.models import SimpleSystemManagerBackend
@@ -177,6 +204,10 @@ def _patch_ssm_tiers() -> None:
                       tags, data_type, tier, policies):
         versions = self._parameters.get(name) if name in self._parameters else None
         current = versions[-1] if versions else None
+        if current is not None and overwrite:
+            mismatch = type_change_error(current.parameter_type, parameter_type)
+            if mismatch:
+                raise _hierarchy_type_mismatch(mismatch)
         if value and not (current is not None and not overwrite):  # an existing one without overwrite: moto's error
             try:
                 tier = effective_tier(tier, current.tier if current is not None else None, value,

@@ -179,3 +179,107 @@ def test_presign_any_state_is_on_by_default(sandbox):
     a = new_account()
     settings = control(sandbox, "config", {"account_id": a})
     assert settings["presign_any_state"] == 1.0 and settings["iam_enforced"] == 0.0
+
+
+# ------------------------------------------------------------------ AWS rules, second review
+
+def test_access_level_filter_accepts_only_self(sandbox):
+    """botocore servicecatalog 2015-12-10, AccessLevelFilter.Value: "The only supported value is self"."""
+    sc = client(sandbox, "servicecatalog", new_account())
+    for key in ("Account", "Role", "User"):
+        assert sc.search_provisioned_products(AccessLevelFilter={"Key": key, "Value": "self"})["ProvisionedProducts"] == []
+    for value in ("123456789012", "Self", "all"):
+        code, msg = error(sc.search_provisioned_products, AccessLevelFilter={"Key": "Account", "Value": value})
+        assert code == "InvalidParametersException" and "self" in msg, (value, code, msg)
+    code, _ = error(sc.scan_provisioned_products, AccessLevelFilter={"Key": "User", "Value": "me"})
+    assert code == "InvalidParametersException"
+
+
+def test_an_overwrite_never_changes_a_parameter_type(sandbox):
+    """botocore ssm PutParameter, HierarchyTypeMismatchException: changing a type needs a new parameter."""
+    ssm = client(sandbox, "ssm", new_account())
+    ssm.put_parameter(Name="/t/p", Value="a,b", Type="StringList")
+    for other in ("String", "SecureString"):
+        code, msg = error(ssm.put_parameter, Name="/t/p", Value="x", Type=other, Overwrite=True)
+        assert code == "HierarchyTypeMismatchException", (other, code, msg)
+    ssm.put_parameter(Name="/t/p", Value="c,d", Type="StringList", Overwrite=True)  # same type: fine
+    ssm.put_parameter(Name="/t/p", Value="e,f", Overwrite=True)  # no type on update: fine
+    ssm.delete_parameter(Name="/t/p")
+    ssm.put_parameter(Name="/t/p", Value="x", Type="SecureString")  # delete + create: fine
+    assert ssm.get_parameter(Name="/t/p")["Parameter"]["Type"] == "SecureString"
+
+
+def test_update_provisioned_product_refuses_a_busy_product_with_a_modelled_error():
+    """botocore servicecatalog UpdateProvisionedProduct errors: InvalidParametersException,
+    ResourceNotFoundException (no InvalidStateException)."""
+    import sc_state
+
+    st = sc_state.State("100000000999", "us-east-1")
+    st.pps["pp-1"] = {"Id": "pp-1", "Name": "x", "Status": "UNDER_CHANGE"}
+    with pytest.raises(sc_state.InvalidParameters):
+        sc_state.update_pp(st, {"UpdateToken": "t1", "ProvisionedProductId": "pp-1"})
+
+
+NOTEBOOK_TRUST_WITH_SOURCE_ACCOUNT = (
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"sagemaker.amazonaws.com"},'
+    '"Action":"sts:AssumeRole","Condition":{"StringEquals":{"aws:SourceAccount":"%s"}}}]}')
+
+
+def _notebook_status(sm, name, timeout=10.0):
+    import time
+
+    end = time.time() + timeout
+    while True:
+        d = sm.describe_notebook_instance(NotebookInstanceName=name)
+        if d["NotebookInstanceStatus"] != "Pending" or time.time() > end:
+            return d
+        time.sleep(0.2)
+
+
+def test_a_notebook_role_requiring_aws_source_account_gives_the_notebook_no_credentials(sandbox):
+    """SageMaker's confused-deputy page does not list notebook instances among the features that send
+    aws:SourceAccount: the sandbox plays the key absent, so such a role cannot run a notebook."""
+    a = new_account()
+    control(sandbox, "config", {"account_id": a, "pending_seconds": 0.2})
+    iam, sm = client(sandbox, "iam", a), client(sandbox, "sagemaker", a)
+    strict = iam.create_role(RoleName="strict", AssumeRolePolicyDocument=NOTEBOOK_TRUST_WITH_SOURCE_ACCOUNT % a)
+    plain = iam.create_role(RoleName="plain", AssumeRolePolicyDocument=TRUST)
+    for name, role in (("Strict-Notebook", strict), ("Plain-Notebook", plain)):
+        sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium",
+                                    RoleArn=role["Role"]["Arn"])
+    failed = _notebook_status(sm, "Strict-Notebook")
+    assert failed["NotebookInstanceStatus"] == "Failed"
+    assert "aws:SourceAccount" in failed["FailureReason"]
+    assert _notebook_status(sm, "Plain-Notebook")["NotebookInstanceStatus"] == "InService"
+
+
+def test_a_volume_decrease_fails_the_stack_update_too(sandbox):
+    """botocore sagemaker UpdateNotebookInstanceInput.VolumeSizeInGB: "you can't decrease the volume size"."""
+    a = new_account()
+    cfn, sm = client(sandbox, "cloudformation", a), client(sandbox, "sagemaker", a)
+    body = ("Parameters:\n  Size: {Type: Number}\nResources:\n  Nb:\n    Type: AWS::SageMaker::NotebookInstance\n"
+            "    Properties:\n      NotebookInstanceName: Vol-Notebook\n      InstanceType: ml.t3.medium\n"
+            "      RoleArn: arn:aws:iam::123456789012:role/r\n      VolumeSizeInGB: !Ref Size\n")
+    cfn.create_stack(StackName="vol", TemplateBody=body, Parameters=[{"ParameterKey": "Size", "ParameterValue": "20"}])
+    cfn.update_stack(StackName="vol", TemplateBody=body, Parameters=[{"ParameterKey": "Size", "ParameterValue": "10"}])
+    stack = cfn.describe_stacks(StackName="vol")["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    assert sm.describe_notebook_instance(NotebookInstanceName="Vol-Notebook")["VolumeSizeInGB"] == 20
+    cfn.update_stack(StackName="vol", TemplateBody=body, Parameters=[{"ParameterKey": "Size", "ParameterValue": "30"}])
+    assert sm.describe_notebook_instance(NotebookInstanceName="Vol-Notebook")["VolumeSizeInGB"] == 30
+
+
+def test_a_tag_change_alone_is_a_stack_update(sandbox):
+    """UpdateStack with other Tags and the same template runs (and replaces the whole tag set)."""
+    cfn = client(sandbox, "cloudformation", new_account())
+    body = ("Parameters:\n  V: {Type: String}\nResources:\n  T:\n    Type: AWS::SSM::Parameter\n"
+            "    Properties: {Name: /tags/x, Type: String, Value: !Ref V}\n")
+    same = dict(StackName="tags", TemplateBody=body, Parameters=[{"ParameterKey": "V", "ParameterValue": "x"}])
+    cfn.create_stack(**same, Tags=[{"Key": "CostCenter", "Value": "ml"}])
+    code, msg = error(cfn.update_stack, **same)
+    assert "No updates are to be performed" in msg
+    cfn.update_stack(**same, Tags=[{"Key": "Team", "Value": "a"}])
+    tags = cfn.describe_stacks(StackName="tags")["Stacks"][0]["Tags"]
+    assert tags == [{"Key": "Team", "Value": "a"}]
+    code, msg = error(cfn.update_stack, **same, Tags=[{"Key": "Team", "Value": "a"}])
+    assert "No updates are to be performed" in msg
