@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import random
 import re
 import socket
 import struct
@@ -33,7 +32,6 @@ FAULT_KINDS = [("throttle", 4), ("internal", 2), ("unavailable", 2), ("drop", 1)
 
 _log_lock = threading.Lock()
 _rng_lock = threading.Lock()
-_rngs: dict[str, tuple[tuple[float, float], random.Random]] = {}
 # one-shot faults armed through /_sandbox/fault: account -> list of [operation|"*", kind, remaining]
 _armed: dict[str, list[list]] = {}
 # "hold": an armed kind only (not in the random mix). The request waits, unanswered and not yet
@@ -59,7 +57,45 @@ def write_request_log(account: str, service: str, op: str, status, fault: str | 
             f.flush()
 
 
-def _draw_fault(account: str, op: str) -> str | None:
+# Random faults are decided per request, not per arrival: the draw for a request is a hash of the
+# seed, the account, the operation, the resource it names (REQUEST_IDENTITY_KEYS) and how many times
+# that same request was seen, so concurrent callers get the same faults whatever order they arrive
+# in, and a test's outcome does not depend on timing. At most MAX_CONSECUTIVE_FAULTS in a row hit
+# one request: the tool retries each call up to 6 attempts (src/context.rs), so a run under random
+# faults always converges; longer outages are armed explicitly (/_sandbox/fault).
+MAX_CONSECUTIVE_FAULTS = 2
+REQUEST_IDENTITY_KEYS = ("Name", "Names", "NotebookInstanceName", "Id", "ProvisionedProductName",
+                         "ProvisionedProductId", "ProductId", "ProvisioningArtifactId", "StackName", "ResourceId",
+                         "ResourceArn", "ProvisionToken", "UpdateToken", "TerminateToken", "RoleName", "PolicyArn",
+                         "ExportName", "ParameterFilters", "SearchQuery", "Filters", "PageToken", "NextToken")
+_attempts: dict[tuple, list[int]] = {}  # (account, op, identity) -> [requests seen, faults in a row]
+
+
+def request_identity(info) -> str:
+    """What a request acts on: the path (S3) or its identifying parameters, canonically written."""
+    if info.protocol == "s3":
+        return ""
+    params = info.params
+    if params is None and info.body:
+        text = info.body.decode("utf-8", "replace")
+        try:
+            params = json.loads(text) if info.protocol == "json" else parse_qs(text)
+        except ValueError:
+            params = {}
+    if not isinstance(params, dict):
+        return ""
+    picked = {k: v for k, v in params.items() if k in REQUEST_IDENTITY_KEYS or k.split(".")[0] in REQUEST_IDENTITY_KEYS}
+    return json.dumps(picked, sort_keys=True, default=str)
+
+
+def _uniform(*parts) -> tuple[float, float]:
+    import hashlib
+
+    digest = hashlib.sha256("|".join(str(p) for p in parts).encode()).digest()
+    return (int.from_bytes(digest[:8], "big") / 2**64, int.from_bytes(digest[8:16], "big") / 2**64)
+
+
+def _draw_fault(account: str, op: str, identity: str = "") -> str | None:
     with _rng_lock:
         armed = _armed.get(account)
         if armed:
@@ -73,17 +109,13 @@ def _draw_fault(account: str, op: str) -> str | None:
         seed = setting(account, "fault_seed")
         if rate <= 0:
             return None
-        key = (rate, seed)
-        cur = _rngs.get(account)
-        if cur is None or cur[0] != key:
-            # deterministic per (account, seed): same seed -> same sequence of faults
-            cur = (key, random.Random(f"{int(seed)}"))
-            _rngs[account] = cur
-        rng = cur[1]
-        hit = rng.random()
-        pick = rng.random()
-    if hit >= rate:
-        return None
+        seen = _attempts.setdefault((account, rate, seed, op, identity), [0, 0])
+        seen[0] += 1
+        hit, pick = _uniform(int(seed), op, identity, seen[0])
+        if hit >= rate or seen[1] >= MAX_CONSECUTIVE_FAULTS:
+            seen[1] = 0
+            return None
+        seen[1] += 1
     total = sum(w for _, w in FAULT_KINDS)
     x = pick * total
     for kind, w in FAULT_KINDS:
@@ -96,10 +128,11 @@ def _draw_fault(account: str, op: str) -> str | None:
 def reset_faults(account: str | None) -> None:
     with _rng_lock:
         if account is None:
-            _rngs.clear()
+            _attempts.clear()
             _armed.clear()
         else:
-            _rngs.pop(account, None)
+            for key in [k for k in _attempts if k[0] == account]:
+                del _attempts[key]
             _armed.pop(account, None)
     _release(account)
 
@@ -433,7 +466,7 @@ class SandboxMiddleware:
             write_request_log(info.account, info.service, info.operation, captured.get("status", "?"), "quota")
             return out
 
-        fault = _draw_fault(info.account, info.operation)
+        fault = _draw_fault(info.account, info.operation, request_identity(info))
         if fault == HOLD_KIND:
             hold(info.account)
         if fault == "drop":

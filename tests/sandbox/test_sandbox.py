@@ -187,6 +187,37 @@ def test_faults_are_deterministic_per_seed(sandbox):
     assert faults and all(ln[5].startswith("fault=") for ln in faults)
 
 
+def _outcome(call, **kw):
+    try:
+        call(**kw)
+        return "ok"
+    except botocore.exceptions.ClientError as e:
+        code = e.response["Error"]["Code"]
+        return "ok" if code == "ValidationException" else code  # RecordNotFound: answered, not faulted
+    except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError):
+        return "conn"
+
+
+def test_faults_do_not_depend_on_arrival_order_and_never_exhaust_six_attempts(sandbox):
+    a, b = new_account(), new_account()
+    names = [f"nb{i}-Notebook" for i in range(12)]
+    seen = {}
+    for account, order in ((a, names), (b, list(reversed(names)))):
+        control(sandbox, "config", {"account_id": account, "fault_rate": 0.5, "fault_seed": 3})
+        sm = client(sandbox, "sagemaker", account)
+        seen[account] = {n: [_outcome(sm.describe_notebook_instance, NotebookInstanceName=n) for _ in range(3)]
+                         for n in order}
+    assert seen[a] == seen[b]
+    assert any(o != "ok" for outs in seen[a].values() for o in outs), seen[a]
+    # a request is faulted at most twice in a row: the third attempt always lands
+    for outs in seen[a].values():
+        assert "ok" in outs, outs
+    control(sandbox, "config", {"account_id": a, "fault_rate": 0.99, "fault_seed": 3})
+    sm = client(sandbox, "sagemaker", a)
+    outs = [_outcome(sm.describe_notebook_instance, NotebookInstanceName="x-Notebook") for _ in range(9)]
+    assert outs[2::3] == ["ok", "ok", "ok"] and "ok" not in outs[0:2], outs
+
+
 def test_fault_shapes(sandbox):
     a = new_account()
     cfn = client(sandbox, "cloudformation", a)
