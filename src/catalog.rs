@@ -17,6 +17,7 @@ use crate::error::{has_code, is_transient, AwsResultExt};
 use crate::naming;
 use crate::poll::Deadline;
 use crate::progress::Task;
+use crate::urls;
 
 /// What ProvisionProduct needs, resolved from the product name.
 #[derive(Debug, Clone, Serialize)]
@@ -119,6 +120,9 @@ pub struct Provisioned {
     pub created: Option<String>,
     /// The artifact the product is on (DescribeProvisionedProduct / SearchProvisionedProducts).
     pub artifact_id: Option<String>,
+    /// Its CloudFormation stack (SearchProvisionedProducts' PhysicalId), when the answer names it.
+    #[serde(skip)]
+    pub stack: Option<String>,
 }
 
 impl Provisioned {
@@ -140,14 +144,45 @@ impl Provisioned {
             last_success_record_id: a.last_successful_provisioning_record_id().map(str::to_owned),
             created: a.created_time().map(crate::output::rfc3339),
             artifact_id: a.provisioning_artifact_id().map(str::to_owned),
+            stack: a.physical_id().filter(|s| s.starts_with("arn:")).map(str::to_owned),
         }
     }
 }
 
 /// Every provisioned product of `product` in the account, whoever launched it (console, CLI,
-/// this tool, the blog sample's README), with its user: see [`user_of_attribute`].
+/// this tool, the blog sample's README), with its user: see [`user_of_attribute`]. The owners the
+/// URL parameters already name for their stacks (one DescribeParameters walk, 50 a call) are
+/// reused instead of read per stack; without them (no access, an error) every stack is read.
 pub async fn list_provisioned(ctx: &Context, product: &Product) -> Result<Vec<Provisioned>> {
-    provisioned_in(ctx, product, Scope::Account).await
+    let (attributes, params) =
+        tokio::join!(search_provisioned(ctx, product, Scope::Account), urls::describe(ctx, None));
+    let known = match params {
+        Ok(params) => urls::owners_by_stack(&params),
+        Err(e) => {
+            tracing::debug!("owners not read from the URL parameters ({e:#}); reading each stack");
+            BTreeMap::new()
+        }
+    };
+    Ok(with_users(ctx, &attributes?, &known).await)
+}
+
+/// Provisioned products with their users: from `known` (stack ARN -> user) where it names their
+/// stack, else read ([`user_of_attribute`]), at most `LOOKUP_CONCURRENCY` at a time.
+pub async fn with_users(
+    ctx: &Context,
+    attributes: &[ProvisionedProductAttribute],
+    known: &BTreeMap<String, String>,
+) -> Vec<Provisioned> {
+    let users: Vec<Option<String>> = futures::stream::iter(attributes.iter().map(|a| async {
+        match a.physical_id().and_then(|stack| known.get(stack)) {
+            Some(user) => Some(user.clone()),
+            None => user_of_attribute(ctx, a).await,
+        }
+    }))
+    .buffered(LOOKUP_CONCURRENCY)
+    .collect()
+    .await;
+    attributes.iter().zip(users).map(|(a, user)| Provisioned { user, ..Provisioned::from_attribute(a) }).collect()
 }
 
 /// Provisioned products of `product` in `scope`, each with its user (see `user_of_attribute`).
@@ -306,6 +341,8 @@ pub async fn find_for_user(ctx: &Context, product: &Product, user: &str) -> Resu
                     last_success_record_id: d.last_successful_provisioning_record_id().map(str::to_owned),
                     created: d.created_time().map(crate::output::rfc3339),
                     artifact_id: d.provisioning_artifact_id().map(str::to_owned),
+                    // DescribeProvisionedProduct does not name the stack (its record does).
+                    stack: None,
                 }));
             }
         }

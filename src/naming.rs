@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 /// Notebook names are at most 63 characters; `-Notebook` takes 9 of them.
 pub const MAX_USER_LEN: usize = 63 - NOTEBOOK_SUFFIX.len();
-const NOTEBOOK_SUFFIX: &str = "-Notebook";
+pub const NOTEBOOK_SUFFIX: &str = "-Notebook";
 
 /// `^[a-zA-Z0-9](-*[a-zA-Z0-9])*$`, at most 54 characters: `U-Notebook` is then a valid notebook name.
 pub fn validate_user(user: &str) -> Result<(), String> {

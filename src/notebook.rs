@@ -53,6 +53,39 @@ pub async fn describe(ctx: &Context, name: &str) -> Result<Option<Notebook>> {
     }
 }
 
+/// Every notebook whose name contains `-Notebook` (the product's `<user>-Notebook`), by name:
+/// ListNotebookInstances, 100 a page. A bulk command reads its notebooks' states in a few calls
+/// instead of one DescribeNotebookInstance per user; FailureReason is not in the summary.
+pub async fn list_by_name(ctx: &Context) -> Result<std::collections::BTreeMap<String, Notebook>> {
+    let pages: Vec<_> = ctx
+        .sagemaker
+        .list_notebook_instances()
+        .name_contains(crate::naming::NOTEBOOK_SUFFIX)
+        .max_results(100)
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .aws(|| "listing notebook instances".to_owned())?;
+    Ok(pages
+        .iter()
+        .flat_map(|page| page.notebook_instances())
+        .filter_map(|n| {
+            let name = n.notebook_instance_name()?.to_owned();
+            let nb = Notebook {
+                name: name.clone(),
+                status: n.notebook_instance_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                failure_reason: None,
+                instance_type: n.instance_type().map(|t| t.as_str().to_owned()),
+                created: n.creation_time().map(rfc3339),
+                last_modified: n.last_modified_time().map(rfc3339),
+                last_modified_epoch: n.last_modified_time().map(|t| t.secs()),
+            };
+            Some((name, nb))
+        })
+        .collect())
+}
+
 /// SageMaker answers a missing notebook with ValidationException "RecordNotFound".
 fn is_not_found(e: &anyhow::Error) -> bool {
     has_code(e, &["ValidationException", "ResourceNotFound"])

@@ -234,6 +234,7 @@ pub const TABLE: &[CommandCalls] = &[
             DESCRIBE_PP,
             SEARCH_PP,
             PRODUCT_STACK,
+            DESCRIBE_PARAMS,
             c("GetTemplate", "cloudformation:GetTemplate", ProductStacks),
             c("UpdateProvisionedProduct", "servicecatalog:UpdateProvisionedProduct", Provisioned),
             DESCRIBE_RECORD,
@@ -293,6 +294,9 @@ pub const TABLE: &[CommandCalls] = &[
             RESOLVE[0],
             RESOLVE[1],
             SEARCH_PP,
+            // The notebooks' states in a batch (vend::deliver_all); no resource-level permissions
+            // (Service Authorization Reference, SageMaker: ListNotebookInstances on "*").
+            c("ListNotebookInstances", "sagemaker:ListNotebookInstances", Any),
             DESCRIBE_RECORD,
             PRODUCT_STACK,
             DELIVER[0],
@@ -329,7 +333,18 @@ pub const TABLE: &[CommandCalls] = &[
     CommandCalls {
         command: "cull",
         role: Role::Operator,
-        calls: &[IDENTITY, RESOLVE[0], RESOLVE[1], SEARCH_PP, DESCRIBE_RECORD, PRODUCT_STACK, DESCRIBE_NB, STOP_NB],
+        calls: &[
+            IDENTITY,
+            RESOLVE[0],
+            RESOLVE[1],
+            SEARCH_PP,
+            DESCRIBE_RECORD,
+            PRODUCT_STACK,
+            // The owners the URL parameters name for their stacks (catalog::list_provisioned).
+            DESCRIBE_PARAMS,
+            DESCRIBE_NB,
+            STOP_NB,
+        ],
     },
     CommandCalls {
         command: "serve",
@@ -375,6 +390,7 @@ pub const TABLE: &[CommandCalls] = &[
             c("DescribePortfolio", "servicecatalog:DescribePortfolio", Any),
             c("ListPrincipalsForPortfolio", "servicecatalog:ListPrincipalsForPortfolio", Any),
             SEARCH_PP,
+            DESCRIBE_PARAMS,
             DESCRIBE_RECORD,
             PRODUCT_STACK,
             // Who else holds the sample's managed policies (adopt stops rather than delete them

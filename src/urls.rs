@@ -22,6 +22,12 @@ use crate::output::rfc3339;
 const STANDARD_MAX: usize = 4096;
 const ADVANCED_MAX: usize = 8192;
 const EXPIRY_MARK: &str = "session expires ";
+/// The product stack the URL's notebook belongs to, written in the description: the owner of that
+/// stack (its NotebookUserName) is this parameter's user, which bulk commands then read with the
+/// parameters' metadata (DescribeParameters, 50 a call) instead of one DescribeStacks per user.
+/// Only notebook-vend writes it, and only on a parameter it created with its tags or whose tags it
+/// checked first: so it also says the tags are there.
+const STACK_MARK: &str = "stack ";
 /// SSM's wait between deleting a parameter and creating one of the same name (DeleteParameter).
 const RECREATE_WAIT: Duration = Duration::from_secs(30);
 
@@ -58,14 +64,41 @@ pub fn tier_for(value: &str, current: Option<&ParameterTier>) -> Result<Option<P
 pub struct Existing {
     pub tier: Option<ParameterTier>,
     pub kind: Option<SsmType>,
+    /// The stack its description binds it to (see STACK_MARK): written by notebook-vend, which
+    /// set or checked the tags then.
+    pub stack: Option<String>,
+}
+
+impl Existing {
+    pub fn of(p: &ParameterMetadata) -> Self {
+        Existing { tier: p.tier().cloned(), kind: p.r#type().cloned(), stack: stack_of(p).map(str::to_owned) }
+    }
 }
 
 pub async fn current(ctx: &Context, user: &str) -> Result<Option<Existing>> {
-    Ok(describe(ctx, Some(user))
-        .await?
-        .into_iter()
-        .next()
-        .map(|(_, p)| Existing { tier: p.tier().cloned(), kind: p.r#type().cloned() }))
+    Ok(describe(ctx, Some(user)).await?.first().map(|(_, p)| Existing::of(p)))
+}
+
+/// The product stack a parameter's description binds its user to (see STACK_MARK).
+fn stack_of(p: &ParameterMetadata) -> Option<&str> {
+    let (_, rest) = p.description()?.split_once(&format!("; {STACK_MARK}"))?;
+    rest.split(';').next().map(str::trim).filter(|s| s.starts_with("arn:"))
+}
+
+/// Stack ARN -> user, from the parameters' stack bindings. A stack two parameters claim is left out
+/// (read from the stack instead), so a description written by hand can only cost a call.
+pub fn owners_by_stack(params: &[(String, ParameterMetadata)]) -> std::collections::BTreeMap<String, String> {
+    let mut owners = std::collections::BTreeMap::new();
+    let mut claimed_twice = std::collections::BTreeSet::new();
+    for (user, p) in params {
+        if let Some(stack) = stack_of(p) {
+            if owners.insert(stack.to_owned(), user.clone()).is_some() {
+                claimed_twice.insert(stack.to_owned());
+            }
+        }
+    }
+    owners.retain(|stack, _| !claimed_twice.contains(stack));
+    owners
 }
 
 /// The tags every URL parameter carries.
@@ -73,20 +106,36 @@ fn our_tags(user: &str) -> [(&'static str, String); 2] {
     [("Owner", user.to_owned()), ("ManagedBy", "notebook-vend".to_owned())]
 }
 
-/// PutParameter (overwrite), then make sure it carries its tags. `current` is the parameter as it
-/// is now (see [`current`]): its tier is never downgraded, and a type change is said on stderr.
+/// Where a URL is stored and what is known of it already.
+pub struct Target<'a> {
+    pub user: &'a str,
+    /// The parameter as it is now (see [`current`]): its tier is never downgraded, another type is
+    /// replaced (delete + create).
+    pub current: Option<&'a Existing>,
+    /// The product stack of the user's notebook, bound in the description when known.
+    pub stack: Option<&'a str>,
+    /// Check the tags of an existing parameter even when its description says they were set
+    /// (the single-user commands: a tag removed by hand comes back).
+    pub verify_tags: bool,
+}
+
+/// Store `url` in the user's parameter. A parameter that does not exist is created with its tags in
+/// the same PutParameter (Tags are accepted on create, not on overwrite: botocore `ssm`
+/// PutParameterRequest.Tags); an existing one is overwritten, its tags checked first unless its
+/// description says notebook-vend set them (`Existing::tagged`).
 ///
 /// A parameter of another type (the blog's function wrote plaintext `String`s; a StringList put
 /// there by hand) is deleted and created again, since SSM changes no type in place; only this
 /// user's URL parameter is touched.
 pub async fn store(
     ctx: &Context,
-    user: &str,
+    target: &Target<'_>,
     url: &str,
     session_seconds: i32,
     kind: ParameterType,
-    current: Option<&Existing>,
 ) -> Result<Stored> {
+    let user = target.user;
+    let current = target.current;
     let name = naming::parameter_name(&ctx.names.ssm_prefix, user);
     let now = SystemTime::now();
     let stored_at = rfc3339(&DateTime::from(now));
@@ -119,25 +168,42 @@ pub async fn store(
         }
         _ => false,
     };
+    // Tags are trusted to be there only on a parameter bound to the very stack being stored for
+    // (a description is text anyone who may write the parameter can change).
+    let exists = current.is_some() && !recreated;
+    let bound_here = target.stack.is_some() && current.is_some_and(|c| c.stack.as_deref() == target.stack);
+    if exists && (target.verify_tags || !bound_here) {
+        ensure_tags(ctx, &name, user).await?;
+    }
+    let binding = target.stack.map(|s| format!("; {STACK_MARK}{s}")).unwrap_or_default();
     let description = format!(
-        "Presigned URL of notebook {} minted {stored_at} by notebook-vend (the URL works 5 minutes); {EXPIRY_MARK}{expires}",
+        "Presigned URL of notebook {} minted {stored_at} by notebook-vend (the URL works 5 minutes){binding}; \
+         {EXPIRY_MARK}{expires}",
         naming::notebook_name(user)
     );
-    let put = || {
-        ctx.ssm
+    let put = |create: bool| {
+        let req = ctx
+            .ssm
             .put_parameter()
             .name(&name)
             .value(url)
             .r#type(ssm_type.clone())
             .set_tier(tier.clone())
             .description(&description)
-            .overwrite(true)
-            .send()
+            .overwrite(!create);
+        let tags = if create { our_tags(user).iter().map(|(k, v)| tag(k, v)).collect() } else { Vec::new() };
+        req.set_tags((!tags.is_empty()).then_some(tags)).send()
     };
     let started = std::time::Instant::now();
+    let mut create = !exists;
     let out = loop {
-        match put().await.aws(|| format!("storing the URL in parameter {name}")) {
+        match put(create).await.aws(|| format!("storing the URL in parameter {name}")) {
             Ok(out) => break out,
+            // Created by someone else meanwhile: overwritten, and its tags checked.
+            Err(e) if create && has_code(&e, &["ParameterAlreadyExists"]) => {
+                create = false;
+                ensure_tags(ctx, &name, user).await?;
+            }
             // "After deleting a parameter, wait for at least 30 seconds to create a parameter with
             // the same name" (SSM API reference, DeleteParameter); what a create sooner gets is not
             // documented. So a create refused right after our delete is tried again for that long,
@@ -149,31 +215,6 @@ pub async fn store(
             Err(e) => return Err(e),
         }
     };
-    // PutParameter cannot tag when it overwrites: a new parameter (version 1) is tagged here, and
-    // an older one is tagged when its tags are missing (a first store retried after PutParameter
-    // succeeded, tagging that failed, a parameter written by another tool).
-    let wanted = our_tags(user);
-    let missing = if out.version() == 1 {
-        true
-    } else {
-        let tags = ctx
-            .ssm
-            .list_tags_for_resource()
-            .resource_type(ResourceTypeForTagging::Parameter)
-            .resource_id(&name)
-            .send()
-            .await
-            .aws(|| format!("reading the tags of parameter {name}"))?;
-        !wanted.iter().all(|(k, v)| tags.tag_list().iter().any(|t| t.key() == *k && t.value() == v))
-    };
-    if missing {
-        let mut req =
-            ctx.ssm.add_tags_to_resource().resource_type(ResourceTypeForTagging::Parameter).resource_id(&name);
-        for (k, v) in &wanted {
-            req = req.tags(Tag::builder().key(*k).value(v).build()?);
-        }
-        req.send().await.aws(|| format!("tagging parameter {name}"))?;
-    }
     Ok(Stored {
         parameter: name,
         parameter_type: ssm_type.as_str().to_owned(),
@@ -182,6 +223,33 @@ pub async fn store(
         stored_at,
         session_expires: expires,
     })
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build().expect("key and value are set")
+}
+
+/// Add the URL parameter's tags where they are missing (ListTagsForResource, AddTagsToResource):
+/// a parameter written by another tool, or whose tags were removed.
+async fn ensure_tags(ctx: &Context, name: &str, user: &str) -> Result<()> {
+    let wanted = our_tags(user);
+    let tags = ctx
+        .ssm
+        .list_tags_for_resource()
+        .resource_type(ResourceTypeForTagging::Parameter)
+        .resource_id(name)
+        .send()
+        .await
+        .aws(|| format!("reading the tags of parameter {name}"))?;
+    if wanted.iter().all(|(k, v)| tags.tag_list().iter().any(|t| t.key() == *k && t.value() == v)) {
+        return Ok(());
+    }
+    let mut req = ctx.ssm.add_tags_to_resource().resource_type(ResourceTypeForTagging::Parameter).resource_id(name);
+    for (k, v) in &wanted {
+        req = req.tags(tag(k, v));
+    }
+    req.send().await.aws(|| format!("tagging parameter {name}"))?;
+    Ok(())
 }
 
 /// The stored URL, decrypted, or None when the user has no parameter.
@@ -297,6 +365,28 @@ pub async fn delete_names(ctx: &Context, names: &[String]) -> Result<Vec<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owners_come_from_stack_bindings_and_a_stack_claimed_twice_is_left_out() {
+        let param = |user: &str, description: &str| {
+            (
+                user.to_owned(),
+                ParameterMetadata::builder().name(format!("/p/{user}-Notebook")).description(description).build(),
+            )
+        };
+        let bound =
+            |stack: &str| format!("Presigned URL ... (the URL works 5 minutes); stack {stack}; session expires x");
+        let params = [
+            param("ann", &bound("arn:aws:cloudformation:r:1:stack/SC-1/a")),
+            param("bob", &bound("arn:aws:cloudformation:r:1:stack/SC-2/b")),
+            param("eve", &bound("arn:aws:cloudformation:r:1:stack/SC-2/b")),
+            param("old", "Presigned URL ...; session expires x"),
+        ];
+        let owners = owners_by_stack(&params);
+        assert_eq!(owners.len(), 1, "{owners:?}");
+        assert_eq!(owners["arn:aws:cloudformation:r:1:stack/SC-1/a"], "ann");
+        assert_eq!(metadata_of(&params[0].1).session_expires.as_deref(), Some("x"));
+    }
 
     #[test]
     fn tier_follows_size_and_is_never_downgraded() {

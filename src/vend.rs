@@ -59,6 +59,9 @@ pub struct Request<'a> {
     pub when_stopped: WhenStopped,
     pub resume: String,
     pub show_url: bool,
+    /// The product stack of the user's notebook, when the caller knows it: bound in the URL
+    /// parameter's description, where bulk commands read the owner of each stack.
+    pub stack: Option<&'a str>,
 }
 
 pub async fn deliver(ctx: &Context, req: &Request<'_>, deadline: Deadline, task: &Task) -> Result<Delivery> {
@@ -70,7 +73,7 @@ pub async fn deliver(ctx: &Context, req: &Request<'_>, deadline: Deadline, task:
     // alone), with the parameter's current tier, and a URL is kept only when the notebook is known
     // InService; otherwise it is dropped, the notebook is waited for (or started), and a new URL
     // minted. A refused presign is an error like any other.
-    let (described, presigned, tier) = tokio::join!(
+    let (described, presigned, current) = tokio::join!(
         notebook::describe(ctx, &name),
         notebook::presign(ctx, &name, req.store.session_seconds),
         urls::current(ctx, req.user)
@@ -89,8 +92,9 @@ pub async fn deliver(ctx: &Context, req: &Request<'_>, deadline: Deadline, task:
             (nb.status, nb.instance_type, notebook::presign(ctx, &name, req.store.session_seconds).await?)
         }
     };
-    let stored =
-        urls::store(ctx, req.user, &url, req.store.session_seconds, req.store.parameter_type, tier?.as_ref()).await?;
+    let current = current?;
+    let target = urls::Target { user: req.user, current: current.as_ref(), stack: req.stack, verify_tags: true };
+    let stored = urls::store(ctx, &target, &url, req.store.session_seconds, req.store.parameter_type).await?;
     // A terminate may have run meanwhile: a PutParameter delayed (throttled, retried) lands after
     // terminate's DeleteParameter, and would leave a credential with no notebook. So the notebook
     // is described again once the URL is stored, and the URL deleted when the notebook is gone or
@@ -115,4 +119,112 @@ pub async fn deliver(ctx: &Context, req: &Request<'_>, deadline: Deadline, task:
         stored,
         url: req.show_url.then_some(url),
     })
+}
+
+/// One user of a bulk delivery, with the product stack of their notebook when known.
+pub struct Bulk<'a> {
+    pub user: String,
+    pub stack: Option<String>,
+    pub store: &'a UrlStoreArgs,
+    pub when_stopped: WhenStopped,
+}
+
+/// [`deliver`] for many users, paying its rules in batches rather than per user: the notebooks'
+/// states (`before`: `notebook::list_by_name`, 100 a call) and the parameters' metadata (`params`:
+/// DescribeParameters, 50 a call) are read once for the run by the caller, so a user whose notebook
+/// is InService costs a presign and a PutParameter (tags only where the metadata does not say
+/// notebook-vend set them). Anyone else (Pending, Stopped, unknown...) goes through [`deliver`],
+/// which waits, starts or fails as asked. After the stores the states are read again, in a batch: a
+/// URL just stored for a notebook that is no longer InService is deleted and that user fails, so
+/// no URL outlives its notebook's run (what [`deliver`] checks for one user).
+pub async fn deliver_all(
+    ctx: &Context,
+    users: Vec<Bulk<'_>>,
+    before: &std::collections::BTreeMap<String, notebook::Notebook>,
+    params: &[(String, aws_sdk_ssm::types::ParameterMetadata)],
+    concurrency: usize,
+    deadline: Deadline,
+    counter: &Task,
+) -> Result<Vec<(String, Result<Delivery>)>> {
+    use futures::stream::{self, StreamExt};
+    let existing: std::collections::BTreeMap<&str, urls::Existing> =
+        params.iter().map(|(u, p)| (u.as_str(), urls::Existing::of(p))).collect();
+    let mut results: Vec<(String, Result<Delivery>)> = stream::iter(users)
+        .map(|b| {
+            let existing = &existing;
+            async move {
+                let result = match before.get(&naming::notebook_name(&b.user)) {
+                    Some(nb) if nb.state() == aws_sdk_sagemaker::types::NotebookInstanceStatus::InService => {
+                        store_for_running(ctx, &b, nb, existing.get(b.user.as_str())).await
+                    }
+                    _ => {
+                        let req = Request {
+                            user: &b.user,
+                            store: b.store,
+                            grace: Duration::ZERO,
+                            when_stopped: b.when_stopped,
+                            resume: format!("notebook-vend refresh --user {}", b.user),
+                            show_url: false,
+                            stack: b.stack.as_deref(),
+                        };
+                        deliver(ctx, &req, deadline, &ctx.progress.silent()).await
+                    }
+                };
+                counter.inc();
+                if let Err(e) = &result {
+                    counter.println(format!("{}: {e:#}", b.user));
+                }
+                (b.user, result)
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    drop_urls_of_stopped(ctx, &mut results, counter).await?;
+    Ok(results)
+}
+
+/// Presign and store for a notebook the batch read showed InService.
+async fn store_for_running(
+    ctx: &Context,
+    b: &Bulk<'_>,
+    nb: &notebook::Notebook,
+    current: Option<&urls::Existing>,
+) -> Result<Delivery> {
+    let url = notebook::presign(ctx, &nb.name, b.store.session_seconds).await?;
+    let target = urls::Target { user: &b.user, current, stack: b.stack.as_deref(), verify_tags: false };
+    let stored = urls::store(ctx, &target, &url, b.store.session_seconds, b.store.parameter_type).await?;
+    Ok(Delivery {
+        user: b.user.clone(),
+        notebook: nb.name.clone(),
+        status: nb.status.clone(),
+        instance_type: nb.instance_type.clone(),
+        stored,
+        url: None,
+    })
+}
+
+/// The states read again once every URL is stored: a notebook stopped, being deleted or gone
+/// since keeps no fresh URL (deleted; that user's result becomes the reason).
+async fn drop_urls_of_stopped(ctx: &Context, results: &mut [(String, Result<Delivery>)], counter: &Task) -> Result<()> {
+    if !results.iter().any(|(_, r)| r.is_ok()) {
+        return Ok(());
+    }
+    let after = notebook::list_by_name(ctx).await?;
+    for (user, result) in results.iter_mut() {
+        let Ok(d) = result else { continue };
+        let now = after.get(&d.notebook);
+        if now.is_some_and(|nb| nb.state() == aws_sdk_sagemaker::types::NotebookInstanceStatus::InService) {
+            continue;
+        }
+        urls::delete(ctx, user).await?;
+        let now = now.map(|nb| format!("is {}", nb.status)).unwrap_or_else(|| "is gone".into());
+        let why = anyhow::anyhow!(
+            "notebook {} {now} (it changed while its URL was being stored): the URL just stored was deleted",
+            d.notebook
+        );
+        counter.println(format!("{user}: {why:#}"));
+        *result = Err(why);
+    }
+    Ok(())
 }

@@ -41,7 +41,7 @@ def main() -> None:
     while True:
         kw = {"PageToken": token} if token else {}
         out = sc.search_provisioned_products(
-            AccessLevelFilter={"Key": "Account", "Value": account},
+            AccessLevelFilter={"Key": "Account", "Value": "self"},
             Filters={"SearchQuery": [f"productId:{args.product_id}"]}, PageSize=100, **kw)
         for p in out.get("ProvisionedProducts", []):
             owner = next((t["Value"] for t in p.get("Tags", []) if t["Key"] == "Owner"), None)

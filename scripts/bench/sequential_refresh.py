@@ -38,7 +38,7 @@ def main() -> None:
     while True:
         kw = {"PageToken": token} if token else {}
         out = sc.search_provisioned_products(
-            AccessLevelFilter={"Key": "Account", "Value": account},
+            AccessLevelFilter={"Key": "Account", "Value": "self"},
             Filters={"SearchQuery": [f"productId:{args.product_id}"]},
             PageSize=100,
             **kw,

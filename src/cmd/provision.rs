@@ -111,6 +111,7 @@ pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
         }
     };
 
+    let mut outputs = std::collections::BTreeMap::new();
     if let Some(record_id) = &record_id {
         if args.no_wait {
             progress::clear_in_flight();
@@ -125,7 +126,7 @@ pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
             return crate::output::emit(ctx.output, &started);
         }
         progress::set_resumable(format!("record {record_id} is in progress"), &resume);
-        catalog::wait_record(ctx, record_id, deadline, &task, &resume).await?;
+        outputs = catalog::wait_record(ctx, record_id, deadline, &task, &resume).await?;
     }
 
     let req = Request {
@@ -135,6 +136,7 @@ pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
         when_stopped: WhenStopped::Fail,
         resume,
         show_url: args.show_url,
+        stack: outputs.get(catalog::STACK_OUTPUT).map(String::as_str),
     };
     let delivery: Delivery = vend::deliver(ctx, &req, deadline, &task).await?;
     progress::clear_in_flight();

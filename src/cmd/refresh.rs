@@ -4,15 +4,16 @@
 use std::fmt;
 
 use anyhow::{bail, Result};
-use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::catalog;
 use crate::cli::RefreshArgs;
 use crate::context::Context;
+use crate::notebook;
 use crate::notebook::WhenStopped;
 use crate::output::table;
 use crate::poll::Deadline;
+use crate::urls;
 use crate::vend::{self, Request};
 
 #[derive(Debug, Serialize)]
@@ -69,44 +70,43 @@ pub async fn run(args: &RefreshArgs, ctx: &Context) -> Result<()> {
             when_stopped: when_stopped(args),
             resume: format!("notebook-vend refresh --user {user}"),
             show_url: args.show_url,
+            stack: None,
         };
         let delivery = vend::deliver(ctx, &req, deadline, &task).await?;
         drop(task);
         return crate::output::emit(ctx.output, &delivery);
     }
 
-    let product = catalog::resolve_product(ctx).await?;
-    let mut users: Vec<String> =
-        catalog::list_provisioned(ctx, &product).await?.into_iter().filter_map(|p| p.user).collect();
-    users.sort();
-    users.dedup();
-    let counter = ctx.progress.counter(users.len() as u64, "refreshing URLs");
-    let mut results: Vec<Row> = stream::iter(users)
-        .map(|user| {
-            let counter = &counter;
-            async move {
-                let req = Request {
-                    user: &user,
-                    store: &args.store,
-                    grace: std::time::Duration::ZERO,
-                    when_stopped: when_stopped(args),
-                    resume: format!("notebook-vend refresh --user {user}"),
-                    show_url: false,
-                };
-                let result = vend::deliver(ctx, &req, deadline, &ctx.progress.silent()).await;
-                counter.inc();
-                match result {
-                    Ok(d) => Row { user, ok: true, session_expires: Some(d.stored.session_expires), error: None },
-                    Err(e) => {
-                        counter.println(format!("{user}: {e:#}"));
-                        Row { user, ok: false, session_expires: None, error: Some(format!("{e:#}")) }
-                    }
-                }
-            }
+    // The batch reads, side by side: the product's provisioned products, one DescribeParameters
+    // walk (the owners the parameters already name for their stacks, every parameter's tier and
+    // type) and the notebooks' states (see vend::deliver_all).
+    let provisioned = async {
+        let product = catalog::resolve_product(ctx).await?;
+        catalog::search_provisioned(ctx, &product, catalog::Scope::Account).await
+    };
+    let (attributes, params, states) =
+        tokio::try_join!(provisioned, urls::describe(ctx, None), notebook::list_by_name(ctx))?;
+    let known = urls::owners_by_stack(&params);
+    let mut targets: Vec<vend::Bulk> = catalog::with_users(ctx, &attributes, &known)
+        .await
+        .into_iter()
+        .filter_map(|p| {
+            let user = p.user?;
+            Some(vend::Bulk { user, stack: p.stack, store: &args.store, when_stopped: when_stopped(args) })
         })
-        .buffer_unordered(args.concurrency as usize)
-        .collect()
-        .await;
+        .collect();
+    targets.sort_by(|a, b| a.user.cmp(&b.user));
+    targets.dedup_by(|a, b| a.user == b.user);
+    let counter = ctx.progress.counter(targets.len() as u64, "refreshing URLs");
+    let delivered =
+        vend::deliver_all(ctx, targets, &states, &params, args.concurrency as usize, deadline, &counter).await?;
+    let mut results: Vec<Row> = delivered
+        .into_iter()
+        .map(|(user, result)| match result {
+            Ok(d) => Row { user, ok: true, session_expires: Some(d.stored.session_expires), error: None },
+            Err(e) => Row { user, ok: false, session_expires: None, error: Some(format!("{e:#}")) },
+        })
+        .collect();
     drop(counter);
     results.sort_by(|a, b| a.user.cmp(&b.user));
     let failed = results.iter().filter(|r| !r.ok).count();

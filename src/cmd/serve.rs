@@ -362,6 +362,7 @@ async fn refresh_user(shared: &Shared, user: &str) -> Response {
         when_stopped: WhenStopped::Fail,
         resume: format!("notebook-vend refresh --user {user}"),
         show_url: true,
+        stack: None,
     };
     match vend::deliver(ctx, &req, Deadline::after(shared.timeout), &ctx.progress.silent()).await {
         Ok(d) => match d.url {

@@ -74,6 +74,7 @@ pub async fn run(args: &StartArgs, ctx: &Context) -> Result<()> {
                         when_stopped: WhenStopped::Fail,
                         resume: resume.clone(),
                         show_url: false,
+                        stack: None,
                     };
                     let delivery = vend::deliver(ctx, &req, deadline, &task).await?;
                     result.stored = Some(delivery.stored);

@@ -432,6 +432,7 @@ async fn execute(
             when_stopped: notebook::WhenStopped::Start,
             resume: resume.clone(),
             show_url: false,
+            stack: None,
         };
         session_expires = Some(vend::deliver(ctx, &req, deadline, task).await?.stored.session_expires);
     }
@@ -503,6 +504,7 @@ async fn replace(ctx: &Context, args: &UpdateArgs, product: &Product, plan: Plan
         when_stopped: notebook::WhenStopped::Start,
         resume,
         show_url: false,
+        stack: None,
     };
     let delivery = vend::deliver(ctx, &req, deadline, task).await?;
     Ok(Updated {

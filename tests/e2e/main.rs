@@ -18,6 +18,7 @@ mod adopt;
 mod aws_rules;
 mod bad_input;
 mod bootstrap;
+mod bulk;
 mod config;
 mod faults;
 mod hardening;

@@ -201,7 +201,39 @@ def _patch_inline_policy_json() -> None:
     Role._sb_policy_json = True
 
 
+def _patch_describe_parameters_page_size() -> None:
+    """DescribeParameters returns up to MaxResults items a page (botocore ssm model,
+    DescribeParametersRequest.MaxResults: "The maximum number of items to return for this call",
+    1-50); moto 5.2.5 answers 10 whatever is asked. The page size AWS uses without MaxResults is not
+    documented: 10 is kept (the smaller page, the worst case for the caller)."""
+    from moto.ssm import responses
+
+    if getattr(responses.SimpleSystemManagerResponse, "_sb_page_size", False):
+        return
+
+    def describe_parameters(self):
+        asked = self._get_param("MaxResults")
+        size = int(asked) if asked else 10
+        if not 1 <= size <= 50:
+            from moto.ssm.exceptions import ValidationException
+
+            raise ValidationException(
+                f"1 validation error detected: Value '{size}' at 'maxResults' failed to satisfy constraint: "
+                "Member must have value less than or equal to 50")
+        token = int((self._get_param("NextToken") or "0").strip() or 0)
+        result = self.ssm_backend.describe_parameters(self._get_param("Filters"), self._get_param("ParameterFilters"))
+        page = result[token:token + size]
+        response = {"Parameters": [p.describe_response_object(False) for p in page]}
+        if token + size < len(result):
+            response["NextToken"] = str(token + size)
+        return responses.ActionResult(response)
+
+    responses.SimpleSystemManagerResponse.describe_parameters = describe_parameters
+    responses.SimpleSystemManagerResponse._sb_page_size = True
+
+
 def install() -> None:
+    _patch_describe_parameters_page_size()
     _patch_inline_policy_json()
     _patch_template_urls()
     _patch_iam_delete()

@@ -283,3 +283,16 @@ def test_a_tag_change_alone_is_a_stack_update(sandbox):
     assert tags == [{"Key": "Team", "Value": "a"}]
     code, msg = error(cfn.update_stack, **same, Tags=[{"Key": "Team", "Value": "a"}])
     assert "No updates are to be performed" in msg
+
+
+def test_describe_parameters_pages_hold_max_results(sandbox):
+    """botocore ssm DescribeParametersRequest.MaxResults (1-50): moto answered 10 a page whatever was asked."""
+    ssm = client(sandbox, "ssm", new_account())
+    for i in range(60):
+        ssm.put_parameter(Name=f"/pages/p{i:02d}", Value="x", Type="String")
+    flt = [{"Key": "Name", "Option": "BeginsWith", "Values": ["/pages/"]}]
+    first = ssm.describe_parameters(ParameterFilters=flt, MaxResults=50)
+    assert len(first["Parameters"]) == 50 and first.get("NextToken")
+    second = ssm.describe_parameters(ParameterFilters=flt, MaxResults=50, NextToken=first["NextToken"])
+    assert len(second["Parameters"]) == 10 and not second.get("NextToken")
+    assert len(ssm.describe_parameters(ParameterFilters=flt)["Parameters"]) == 10

@@ -359,6 +359,7 @@ async fn handle_inner(ctx: &Context, args: &WatchArgs, product: &Product, work: 
         when_stopped: WhenStopped::Fail,
         resume: RESUME.into(),
         show_url: false,
+        stack: None,
     };
     let delivery = vend::deliver(ctx, &req, deadline, &task).await.map_err(|e| fail(&known, e))?;
     let mut h = Handled::new(Outcome::Stored, work, Some(user), None);
