@@ -187,8 +187,8 @@ pub const TABLE: &[CommandCalls] = &[
         // (RESOLVE), not ListProvisioningArtifacts; the replacement analysis reads the deployed
         // template of the product's SC-* stack (GetTemplate) and, for a version move, the new
         // version's template (below). AWS's managed AWSServiceCatalogEndUserFullAccess grants none
-        // of these reads: with it, parameter changes are judged by parameter names and version
-        // moves are refused (cmd/update.rs).
+        // of these reads: with it, updates are refused (cmd/update.rs): what a change does to the
+        // notebook is only in the templates.
         command: "update",
         role: Role::EndUser,
         calls: &[

@@ -21,7 +21,7 @@ use crate::catalog::{self, Artifact, Product, Provisioned};
 use crate::cli::UpdateArgs;
 use crate::cmd::terminate::{confirm, require_answerable};
 use crate::context::Context;
-use crate::error::{has_code, is_transient, usage};
+use crate::error::{has_code, is_denied, is_transient, usage};
 use crate::naming;
 use crate::notebook;
 use crate::objects;
@@ -30,6 +30,7 @@ use crate::parameters;
 use crate::poll::Deadline;
 use crate::progress::Task;
 use crate::stacks;
+use crate::template_model;
 use crate::update_plan::{self, ParamChange};
 use crate::vend::{self, Request};
 
@@ -74,9 +75,10 @@ pub struct Plan {
     set: BTreeMap<String, String>,
     #[serde(skip)]
     current: BTreeMap<String, String>,
-    /// A version move whose new template is unreadable: what it does to the notebook is unknown.
+    /// A template the plan needs is not readable with this identity: what the update does to the
+    /// notebook is unknown, so it is refused (the reason).
     #[serde(skip)]
-    blind_move: bool,
+    blind: Option<String>,
 }
 
 impl fmt::Display for Plan {
@@ -243,57 +245,15 @@ async fn plan(
     let changed: BTreeSet<String> = changes.iter().map(|c| c.key.clone()).collect();
 
     let moves = pp.artifact_id.as_deref() != Some(target.id.as_str());
-    // The deployed template (GetTemplate on the product's SC-* stack) is the current version's.
-    let old_template = match &stack {
-        Some(s) => stacks::deployed_template(ctx, s).await.ok().flatten(),
-        None => None,
-    };
-    // The new version's template only matters for a move. Its URL comes from
-    // DescribeProvisioningArtifact (Verbose) and the object from the bootstrap bucket: neither is in
-    // AWS's end-user access (AWSServiceCatalogEndUserFullAccess), both are in `policy end-user`.
-    let new_template = if moves {
-        match catalog::artifact_template_url(ctx, product, &target.id).await {
-            Ok(Some(url)) => objects::read_url(ctx, &url).await.ok().flatten(),
-            _ => None,
-        }
+    // Whether the notebook stays is read from the templates: the deployed one and, for a move, the
+    // target version's. Nothing to judge when nothing changes.
+    let (replacing, blind) = if moves || !changed.is_empty() {
+        judge(ctx, product, stack.as_deref(), target, moves, &changed, user).await?
     } else {
-        None
+        (Vec::new(), None)
     };
-    // A move whose new template cannot be read is refused: what it does to the notebook (a renamed
-    // notebook resource, a create-only property redefined) is only in that template.
-    let blind_move = moves && new_template.is_none();
-    if blind_move {
-        notes.push(
-            "the new version's template is unreadable (servicecatalog:DescribeProvisioningArtifact, s3:GetObject on \
-             the bootstrap bucket): the version move is refused"
-                .into(),
-        );
-    }
-    let mut replacing = match new_template.as_deref().or(old_template.as_deref()).and_then(update_plan::property_feeds)
-    {
-        Some(feeds) => update_plan::replacing_properties(&feeds, &changed),
-        None => {
-            notes.push(
-                "the product template is unreadable: a parameter named like a create-only property counts as replacing"
-                    .into(),
-            );
-            update_plan::replacing_by_name(&changed)
-        }
-    };
-    if moves {
-        if let (Some(old), Some(new)) = (&old_template, &new_template) {
-            // e.g. a notebook of the blog sample's original artifact (kept by `bootstrap --adopt`)
-            // moved to notebook-vend's: another logical ID is a new resource with the same name.
-            match (update_plan::notebook_logical_id(old), update_plan::notebook_logical_id(new)) {
-                (Some(a), Some(b)) if a != b => replacing.push(format!("logical ID {a} -> {b}")),
-                _ => {}
-            }
-            for p in update_plan::redefined_properties(old, new) {
-                if !replacing.contains(&p) {
-                    replacing.push(p);
-                }
-            }
-        }
+    if let Some(why) = &blind {
+        notes.push(why.clone());
     }
     if changed.contains("NotebookInstanceType") {
         notes.push(
@@ -330,8 +290,98 @@ async fn plan(
         keep,
         set: requested.clone(),
         current,
-        blind_move,
+        blind,
     })
+}
+
+/// A template the plan reads: its text, or why this identity may not read it.
+enum Read {
+    Body(String),
+    Denied(String),
+}
+
+/// The create-only properties (and other reasons) by which the update replaces or deletes the
+/// notebook, or, when a template is not readable with this identity, why the update is refused.
+/// A template that cannot be read as CloudFormation reads it, or that does not let the effect be
+/// proven, is bad input: exit 2, nothing sent.
+async fn judge(
+    ctx: &Context,
+    product: &Product,
+    stack: Option<&str>,
+    target: &Artifact,
+    moves: bool,
+    changed: &BTreeSet<String>,
+    user: &str,
+) -> Result<(Vec<String>, Option<String>)> {
+    let Some(stack) = stack else {
+        return Err(usage(format!(
+            "not updating {user}'s notebook: its provisioned product names no CloudFormation stack, so what the \
+             update does to the notebook cannot be read; nothing was sent"
+        )));
+    };
+    let deployed = match read_deployed(ctx, stack).await? {
+        Read::Body(b) => b,
+        Read::Denied(why) => return Ok((Vec::new(), Some(why))),
+    };
+    let target_body = if moves {
+        match read_target(ctx, product, target).await? {
+            Read::Body(b) => b,
+            Read::Denied(why) => return Ok((Vec::new(), Some(why))),
+        }
+    } else {
+        deployed.clone()
+    };
+    let refuse = |what: String, why: String| {
+        usage(format!(
+            "not updating {user}'s notebook: {what} {why}; whether the update keeps the notebook cannot be proven, \
+             so nothing was sent"
+        ))
+    };
+    let old =
+        template_model::parse(&deployed).map_err(|e| refuse(format!("the deployed template of stack {stack}"), e))?;
+    let new = template_model::parse(&target_body)
+        .map_err(|e| refuse(format!("the template of version {}", target.name), e))?;
+    let replacing =
+        update_plan::replacing(&old, &new, changed).map_err(|e| refuse("updating to this version:".into(), e))?;
+    Ok((replacing, None))
+}
+
+/// The deployed template (GetTemplate on the product's SC-* stack).
+async fn read_deployed(ctx: &Context, stack: &str) -> Result<Read> {
+    match stacks::deployed_template(ctx, stack).await {
+        Ok(Some(body)) => Ok(Read::Body(body)),
+        Ok(None) => Err(anyhow!("GetTemplate answered no template body for stack {stack}")),
+        Err(e) if is_denied(&e) => Ok(Read::Denied(format!(
+            "the deployed template is not readable with this identity (cloudformation:GetTemplate on stack {stack}, \
+             in `notebook-vend policy end-user`)"
+        ))),
+        Err(e) => Err(e.context("reading the deployed template, to see whether the update keeps the notebook")),
+    }
+}
+
+/// The target version's template: its URL from DescribeProvisioningArtifact (Verbose), the object
+/// from the bootstrap bucket. Neither is in AWS's end-user access (AWSServiceCatalogEndUserFullAccess);
+/// both are in `policy end-user`.
+async fn read_target(ctx: &Context, product: &Product, target: &Artifact) -> Result<Read> {
+    let denied = |what: &str| {
+        Read::Denied(format!(
+            "the new version's template is not readable with this identity ({what}; servicecatalog:\
+             DescribeProvisioningArtifact and s3:GetObject on the bootstrap bucket are both in `notebook-vend policy \
+             end-user`)"
+        ))
+    };
+    let url = match catalog::artifact_template_url(ctx, product, &target.id).await {
+        Ok(Some(url)) => url,
+        Ok(None) => bail!("artifact {} of {} has no TemplateUrl", target.id, product.name),
+        Err(e) if is_denied(&e) => return Ok(denied("servicecatalog:DescribeProvisioningArtifact")),
+        Err(e) => return Err(e.context("reading the new version's template URL")),
+    };
+    match objects::read_url(ctx, &url).await {
+        Ok(Some(body)) => Ok(Read::Body(body)),
+        Ok(None) => bail!("the template URL {url} of artifact {} is not an S3 object URL", target.id),
+        Err(e) if is_denied(&e) => Ok(denied(&format!("s3:GetObject on {url}"))),
+        Err(e) => Err(e.context("reading the new version's template")),
+    }
 }
 
 async fn execute(
@@ -380,19 +430,14 @@ async fn execute(
         return replace(ctx, args, product, plan, task).await;
     }
 
-    if plan.blind_move {
-        // Without the new template, a renamed notebook resource or a redefined create-only property
-        // cannot be seen, and the notebook (the user's work) could be replaced: refuse rather than
-        // risk it (or send an update CloudFormation would roll back).
+    if let Some(why) = &plan.blind {
+        // Without the templates, a renamed notebook resource, a redefined create-only property or a
+        // parameter feeding one cannot be seen, and the notebook (the user's work) could be replaced
+        // or deleted: refuse rather than risk it.
         bail!(
-            "not moving {user}'s notebook from {} to {}: the new version's template is not readable with this \
-             identity (servicecatalog:DescribeProvisioningArtifact and s3:GetObject on the bootstrap bucket, both in \
-             `notebook-vend policy end-user`), so whether it replaces the notebook is unknown; nothing was sent. \
-             An operator can run `notebook-vend update --user {user}`; parameter changes without a version move: \
-             --to-version {}",
-            plan.artifact_from,
-            plan.artifact_to,
-            plan.pp.as_ref().and_then(|p| p.artifact_id.clone()).unwrap_or_default()
+            "not {} {user}'s notebook: {why}, so whether the update keeps the notebook is unknown; nothing was sent. \
+             An operator can run `notebook-vend update --user {user}`",
+            if plan.artifact_from != plan.artifact_to { "moving" } else { "changing" }
         );
     }
     let name = naming::notebook_name(&user);

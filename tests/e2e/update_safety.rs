@@ -1,0 +1,124 @@
+//! `update` never loses a notebook, whatever the new product version's template looks like, and
+//! only what the user passes to `update` changes a notebook.
+
+use crate::support::Account;
+use crate::update::{notebook, pp};
+
+/// The repository's templates in a directory, the product template replaced by `product`.
+pub(crate) fn templates_with_product(product: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["s3-iam-config.yml", "service-catalog.yml"] {
+        std::fs::copy(format!("templates/{name}"), dir.path().join(name)).unwrap();
+    }
+    std::fs::write(dir.path().join("sm-notebook.yml"), product).unwrap();
+    dir
+}
+
+/// A product version written in flow-style YAML (valid for CloudFormation, cfn-lint clean), with
+/// the notebook under `logical_id` and `PlatformIdentifier` set to `platform` (a YAML value).
+pub(crate) fn flow_product(logical_id: &str, platform: &str) -> String {
+    r#"AWSTemplateFormatVersion: '2010-09-09'
+Parameters: {NotebookInstanceType: {Type: String, Default: ml.t3.medium, AllowedValues: [ml.t2.medium, ml.t3.medium, ml.t3.large]},
+  S3IAMConfigStackName: {Type: String, Default: s3-iam-config},
+  NotebookUserName: {Type: String, Default: Demo-User},
+  KmsKeyId: {Type: String, Default: ''},
+  SubnetId: {Type: String, Default: ''},
+  SecurityGroupIds: {Type: CommaDelimitedList, Default: ''},
+  DirectInternetAccess: {Type: String, Default: Disabled, AllowedValues: [Disabled, Enabled]},
+  PlatformIdentifier: {Type: String, Default: notebook-al2023-v1, AllowedValues: [notebook-al2023-v1, notebook-al2-v3]}}
+Conditions: {InVpc: !Not [!Equals [!Ref SubnetId, '']],
+  HasSecurityGroups: !And [!Not [!Equals [!Ref SubnetId, '']], !Not [!Equals [!Join ['', !Ref SecurityGroupIds], '']]],
+  HasKmsKey: !Not [!Equals [!Ref KmsKeyId, '']]}
+Resources: {LOGICAL: {Type: 'AWS::SageMaker::NotebookInstance', Properties: {
+  NotebookInstanceName: !Sub '${NotebookUserName}-Notebook', InstanceType: !Ref NotebookInstanceType,
+  RoleArn: {'Fn::ImportValue': !Sub '${S3IAMConfigStackName}-SageMakerNotebookInstanceRole-ARN'},
+  PlatformIdentifier: PLATFORM,
+  KmsKeyId: !If [HasKmsKey, !Ref KmsKeyId, !Ref 'AWS::NoValue'],
+  SubnetId: !If [InVpc, !Ref SubnetId, !Ref 'AWS::NoValue'],
+  SecurityGroupIds: !If [HasSecurityGroups, !Ref SecurityGroupIds, !Ref 'AWS::NoValue'],
+  DirectInternetAccess: !If [InVpc, !Ref DirectInternetAccess, Enabled]}}}
+Outputs: {NotebookUserName: {Value: !Ref NotebookUserName}}
+"#
+    .replace("LOGICAL", logical_id)
+    .replace("PLATFORM", platform)
+}
+
+/// The repository's product template without its notebook resource (cfn-lint only warns).
+fn product_without_the_notebook() -> String {
+    let body = std::fs::read_to_string("templates/sm-notebook.yml").unwrap();
+    let cut = body.find("\n  Notebook:\n").expect("the product template has a Notebook resource");
+    body[..cut].to_owned() + "\n\nOutputs:\n  NotebookUserName:\n    Value: !Ref NotebookUserName\n"
+}
+
+/// The notebook and its product as they were, and nothing written since `mark`.
+fn untouched(acct: &Account, user: &str, created: i64, artifact: &str, mark: usize) {
+    assert!(acct.writes_since(mark).is_empty(), "{:?}", acct.writes_since(mark));
+    let nb = notebook(acct, user);
+    assert_eq!((nb.created, nb.status.as_str()), (created, "InService"), "{user}: the notebook was touched");
+    assert_eq!(pp(acct, user), ("AVAILABLE".to_owned(), artifact.to_owned()));
+}
+
+/// Checked failing before the fix: the plan fell back to parameter names ("template is
+/// unreadable") and sent the update; the notebook went Deleting -> Deleted.
+#[test]
+fn a_version_without_the_notebook_is_refused_for_one_user_and_for_all() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "ann", "-q"]);
+    acct.ok(&["provision", "--user", "ben", "-q"]);
+    let (ann, ben) = (notebook(&acct, "ann").created, notebook(&acct, "ben").created);
+    let artifact = pp(&acct, "ann").1;
+    let dir = templates_with_product(&product_without_the_notebook());
+    acct.json(&["bootstrap", "-q", "--templates", dir.path().to_str().unwrap()]);
+
+    let mark = acct.requests().len();
+    let (code, out, err) = acct.run(&["update", "--user", "ann", "--yes"]);
+    assert_eq!(code, 2, "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("no AWS::SageMaker::NotebookInstance") && err.contains("would delete the notebook"), "{err}");
+    assert!(err.contains("nothing was sent"), "{err}");
+    untouched(&acct, "ann", ann, &artifact, mark);
+
+    let (code, out, err) = acct.run(&["update", "--all", "--outdated", "--output", "json"]);
+    assert_eq!(code, 1, "stdout: {out}\nstderr: {err}");
+    let all: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(all["failed"], 2, "{all}");
+    untouched(&acct, "ann", ann, &artifact, mark);
+    untouched(&acct, "ben", ben, &artifact, mark);
+}
+
+/// Checked failing before the fix: the line scanner did not see a flow-style notebook, reported
+/// "in place" and the rename replaced the notebook.
+#[test]
+fn a_flow_style_version_that_renames_the_notebook_is_refused() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "cal", "-q"]);
+    let created = notebook(&acct, "cal").created;
+    let artifact = pp(&acct, "cal").1;
+    let dir = templates_with_product(&flow_product("Workbench", "!Ref PlatformIdentifier"));
+    acct.json(&["bootstrap", "-q", "--templates", dir.path().to_str().unwrap()]);
+
+    let mark = acct.requests().len();
+    let plan = acct.json(&["update", "--user", "cal", "--dry-run"]);
+    assert_eq!(plan["effect"], "replaces_the_notebook", "{plan}");
+    let (code, out, err) = acct.run(&["update", "--user", "cal", "--yes"]);
+    assert_eq!(code, 2, "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("replaces the notebook cal-Notebook"), "{err}");
+    assert!(err.contains("logical ID Notebook -> Workbench"), "{err}");
+    untouched(&acct, "cal", created, &artifact, mark);
+}
+
+/// Checked failing before the fix: sent, the product TAINTED, and `status` advising the same update.
+#[test]
+fn a_flow_style_version_that_hard_codes_a_create_only_property_is_refused() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "dee", "-q"]);
+    let created = notebook(&acct, "dee").created;
+    let artifact = pp(&acct, "dee").1;
+    let dir = templates_with_product(&flow_product("Notebook", "notebook-al2-v3"));
+    acct.json(&["bootstrap", "-q", "--templates", dir.path().to_str().unwrap()]);
+
+    let mark = acct.requests().len();
+    let (code, out, err) = acct.run(&["update", "--user", "dee", "--yes"]);
+    assert_eq!(code, 2, "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("replaces the notebook dee-Notebook") && err.contains("PlatformIdentifier"), "{err}");
+    untouched(&acct, "dee", created, &artifact, mark);
+}
