@@ -122,3 +122,43 @@ fn a_flow_style_version_that_hard_codes_a_create_only_property_is_refused() {
     assert!(err.contains("replaces the notebook dee-Notebook") && err.contains("PlatformIdentifier"), "{err}");
     untouched(&acct, "dee", created, &artifact, mark);
 }
+
+/// Checked failing before the fix: `NOTEBOOK_VEND_INSTANCE_TYPE=... update --all` resized and
+/// restarted every notebook, and `instance_type` in notebook-vend.toml did the same for one.
+#[test]
+fn provisioning_defaults_never_become_update_changes() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "eli", "-q"]);
+    let before = notebook(&acct, "eli");
+    let mark = acct.requests().len();
+    let out = acct
+        .cmd()
+        .env("NOTEBOOK_VEND_INSTANCE_TYPE", "ml.t3.large")
+        .args(["update", "--all", "--output", "json"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {stderr}");
+    let all: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(all["results"][0]["result"], "already up to date", "{all}");
+
+    let file = acct.home.path().join("nv.toml");
+    std::fs::write(&file, "[default]\ninstance_type = \"ml.t3.xlarge\"\n").unwrap();
+    let plan = acct.json(&["--config", file.to_str().unwrap(), "update", "--user", "eli", "--dry-run"]);
+    assert_eq!(plan["effect"], "no_change", "{plan}");
+    let done = acct.json(&["--config", file.to_str().unwrap(), "update", "--user", "eli"]);
+    assert_eq!(done["result"], "already up to date", "{done}");
+    assert!(acct.writes_since(mark).is_empty(), "{:?}", acct.writes_since(mark));
+    let after = notebook(&acct, "eli");
+    assert_eq!((after.instance_type, after.created), (before.instance_type, before.created));
+
+    // the setting still is the provisioning default it is documented as
+    let out = acct
+        .cmd()
+        .env("NOTEBOOK_VEND_INSTANCE_TYPE", "ml.t3.large")
+        .args(["provision", "--user", "fox", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(notebook(&acct, "fox").instance_type, "ml.t3.large");
+}
