@@ -154,10 +154,12 @@ pub async fn list_provisioned(ctx: &Context, product: &Product) -> Result<Vec<Pr
 /// The per-product lookups run at most `LOOKUP_CONCURRENCY` at a time.
 async fn provisioned_in(ctx: &Context, product: &Product, scope: Scope) -> Result<Vec<Provisioned>> {
     let attributes = search_provisioned(ctx, product, scope).await?;
-    let users: Vec<Option<String>> = futures::stream::iter(attributes.iter().map(|a| user_of_attribute(ctx, a)))
-        .buffered(LOOKUP_CONCURRENCY)
-        .collect()
-        .await;
+    // Boxed: a stream built from a closure over `&attribute` is not Send for every lifetime, which
+    // serve's handlers (through vend::require_in_deployment) need.
+    type Lookup<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send + 'a>>;
+    let lookups: Vec<Lookup<'_>> =
+        attributes.iter().map(|a| Box::pin(user_of_attribute(ctx, a)) as Lookup<'_>).collect();
+    let users: Vec<Option<String>> = futures::stream::iter(lookups).buffered(LOOKUP_CONCURRENCY).collect().await;
     Ok(attributes.iter().zip(users).map(|(a, user)| Provisioned { user, ..Provisioned::from_attribute(a) }).collect())
 }
 
@@ -273,6 +275,19 @@ pub fn choose_user(
         .or_else(|| naming::user_of_notebook(provisioned_product_name).map(str::to_owned))
 }
 
+/// The user's conventional provisioned product name is taken by another product's (another
+/// deployment's, or a product made elsewhere): a typed error, so callers can say "not ours".
+#[derive(Debug)]
+pub struct OtherProduct(pub String);
+
+impl std::fmt::Display for OtherProduct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for OtherProduct {}
+
 /// The user's provisioned product of this product, if any: by its conventional name first (one
 /// call), else among all provisioned products of the product (launched elsewhere, other name).
 pub async fn find_for_user(ctx: &Context, product: &Product, user: &str) -> Result<Option<Provisioned>> {
@@ -288,10 +303,11 @@ pub async fn find_for_user(ctx: &Context, product: &Product, user: &str) -> Resu
         Ok(out) => {
             if let Some(d) = out.provisioned_product_detail() {
                 if d.product_id() != Some(product.id.as_str()) {
-                    bail!(
+                    return Err(OtherProduct(format!(
                         "provisioned product {name} belongs to another product ({}); terminate it or pick another user name",
                         d.product_id().unwrap_or("?")
-                    );
+                    ))
+                    .into());
                 }
                 return Ok(Some(Provisioned {
                     id: d.id().unwrap_or_default().to_owned(),

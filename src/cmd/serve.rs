@@ -334,6 +334,13 @@ async fn refresh(State(shared): State<Arc<Shared>>, req: Request) -> Response {
 async fn refresh_user(shared: &Shared, user: &str) -> Response {
     let ctx = &shared.ctx;
     let name = naming::notebook_name(user);
+    match vend::require_in_deployment(ctx, user).await {
+        Ok(()) => {}
+        Err(e) if e.downcast_ref::<vend::NotInDeployment>().is_some() => {
+            return error(StatusCode::NOT_FOUND, format!("{e:#}"))
+        }
+        Err(e) => return aws_failure(user, &e),
+    }
     // Decide 404/409 up front: deliver() would wait for a Pending notebook, and an API should say
     // "not now" at once instead.
     match notebook::describe(ctx, &name).await {

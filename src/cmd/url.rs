@@ -28,6 +28,7 @@ impl fmt::Display for Url {
 
 pub async fn run(args: &UrlArgs, ctx: &Context) -> Result<()> {
     let user = args.user.as_str();
+    crate::vend::require_in_deployment(ctx, user).await?;
     let (url, source) = if args.stored {
         let url = urls::read(ctx, user).await?.ok_or_else(|| {
             anyhow!(

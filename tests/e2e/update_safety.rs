@@ -162,3 +162,52 @@ fn provisioning_defaults_never_become_update_changes() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(notebook(&acct, "fox").instance_type, "ml.t3.large");
 }
+
+/// Checked failing before the fix: from the default deployment, `refresh --user tb1` (a teamb
+/// user) stored tb1's URL under the default deployment's prefix; `url` and `serve` minted it too.
+#[test]
+fn a_deployment_never_reaches_another_deployments_notebooks() {
+    use crate::support::{rt, Running};
+    let acct = Account::ready();
+    acct.json(&["--name", "teamb", "bootstrap", "-q"]);
+    acct.ok(&["--name", "teamb", "provision", "--user", "tb1", "-q"]);
+    let mark = acct.requests().len();
+    for args in
+        [vec!["refresh", "--user", "tb1"], vec!["url", "--user", "tb1"], vec!["url", "--user", "tb1", "--stored"]]
+    {
+        let (code, out, err) = acct.run(&args);
+        assert_eq!(code, 1, "{args:?}\nstdout: {out}\nstderr: {err}");
+        assert!(err.contains("no notebook for tb1 in deployment"), "{args:?}: {err}");
+        assert!(out.is_empty(), "{out}");
+    }
+    let sent: Vec<String> = acct.requests_since(mark).into_iter().map(|r| r.operation).collect();
+    assert!(!sent.iter().any(|o| o == "CreatePresignedNotebookInstanceUrl" || o == "PutParameter"), "{sent:?}");
+    assert!(rt().block_on(acct.parameter("tb1")).is_none(), "a URL was stored under the default prefix");
+
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "t0ken-0123456789abcdef0123456789").unwrap();
+    let mut srv =
+        Running::start(&acct, &["serve", "--listen", "127.0.0.1:0", "--token-file", token_file.to_str().unwrap()]);
+    let line = srv.wait_for_stderr("listening on ");
+    let base = line.split("listening on ").nth(1).unwrap().trim().to_owned();
+    let (status, body) = rt().block_on(async {
+        let resp = reqwest::Client::new()
+            .post(format!("{base}/refreshurl"))
+            .header("authorization", "Bearer t0ken-0123456789abcdef0123456789")
+            .header("content-type", "application/json")
+            .body(r#"{"notebook_user_name": "tb1"}"#)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    });
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no notebook for tb1 in deployment"), "{body}");
+    assert!(!body.contains("authToken"), "{body}");
+    let sent: Vec<String> = acct.requests_since(mark).into_iter().map(|r| r.operation).collect();
+    assert!(!sent.iter().any(|o| o == "CreatePresignedNotebookInstanceUrl" || o == "PutParameter"), "{sent:?}");
+    drop(srv);
+    // its own deployment still serves it
+    acct.ok(&["--name", "teamb", "refresh", "--user", "tb1", "-q"]);
+}
