@@ -275,6 +275,9 @@ async fn plan(
         .filter(|k| !requested.contains_key(*k) && (current.is_empty() || current.contains_key(*k)))
         .cloned()
         .collect();
+    if !current.is_empty() {
+        check_kept(&specs, &current, requested, &target.name)?;
+    }
     Ok(Plan {
         user: user.to_owned(),
         provisioned_product: pp.name.clone(),
@@ -292,6 +295,40 @@ async fn plan(
         current,
         blind,
     })
+}
+
+/// The target version sees every value, not only the given ones: a kept value its narrowed
+/// constraints refuse, or a new parameter without a default, fails the update on AWS (the record
+/// FAILED, the product TAINTED). Refused here instead (exit 2), naming the flag that fixes it.
+fn check_kept(
+    specs: &BTreeMap<String, parameters::ParamSpec>,
+    current: &BTreeMap<String, String>,
+    requested: &BTreeMap<String, String>,
+    version: &str,
+) -> Result<()> {
+    for (key, spec) in specs.iter().filter(|(k, _)| !requested.contains_key(*k)) {
+        let flag = if key == "NotebookInstanceType" {
+            "--instance-type TYPE".to_owned()
+        } else {
+            format!("--param {key}=VALUE")
+        };
+        match current.get(key) {
+            Some(value) => parameters::check(spec, value).map_err(|allowed| {
+                usage(format!(
+                    "parameter {key}={} (kept from the current version) is not allowed by version {version}: {allowed}; \
+                     give a new value with {flag}; nothing was sent",
+                    crate::values::cut(value)
+                ))
+            })?,
+            None if spec.default.is_none() => {
+                return Err(usage(format!(
+                    "version {version} adds parameter {key}, which has no default: give it with {flag}; nothing was sent"
+                )))
+            }
+            None => {}
+        }
+    }
+    Ok(())
 }
 
 /// A template the plan reads: its text, or why this identity may not read it.

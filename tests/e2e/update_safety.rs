@@ -211,3 +211,39 @@ fn a_deployment_never_reaches_another_deployments_notebooks() {
     // its own deployment still serves it
     acct.ok(&["--name", "teamb", "refresh", "--user", "tb1", "-q"]);
 }
+
+/// Checked failing before the fix: a kept instance type outside the new version's AllowedValues,
+/// and a new parameter without a default, were planned "in place", sent, and left TAINTED.
+#[test]
+fn kept_values_are_checked_against_the_target_version() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "gus", "-q"]);
+    let created = notebook(&acct, "gus").created;
+    let artifact = pp(&acct, "gus").1;
+    acct.json(&["bootstrap", "-q", "--allowed-instance-types", "ml.t3.large,ml.t3.xlarge"]);
+    let mark = acct.requests().len();
+    let (code, out, err) = acct.run(&["update", "--user", "gus", "--yes"]);
+    assert_eq!(code, 2, "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("NotebookInstanceType=\"ml.t3.medium\"") && err.contains("--instance-type"), "{err}");
+    untouched(&acct, "gus", created, &artifact, mark);
+    let out = acct.json(&["update", "--user", "gus", "--instance-type", "ml.t3.large", "--yes"]);
+    assert_eq!(out["result"], "updated", "{out}");
+    assert_eq!(notebook(&acct, "gus").instance_type, "ml.t3.large");
+
+    let body = std::fs::read_to_string("templates/sm-notebook.yml").unwrap().replacen(
+        "\nParameters:\n",
+        "\nParameters:\n  CostCenter:\n    Type: String\n",
+        1,
+    );
+    let dir = templates_with_product(&body);
+    acct.json(&["bootstrap", "-q", "--templates", dir.path().to_str().unwrap()]);
+    let artifact = pp(&acct, "gus").1;
+    let mark = acct.requests().len();
+    let (code, out, err) = acct.run(&["update", "--user", "gus", "--instance-type", "ml.t3.large", "--yes"]);
+    assert_eq!(code, 2, "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("CostCenter") && err.contains("no default"), "{err}");
+    untouched(&acct, "gus", created, &artifact, mark);
+    let out = acct.json(&["update", "--user", "gus", "--param", "CostCenter=42", "--yes"]);
+    assert_eq!(out["result"], "updated", "{out}");
+    assert_eq!(pp(&acct, "gus").0, "AVAILABLE");
+}
