@@ -181,18 +181,21 @@ fn target_artifact(args: &UpdateArgs, product: &Product, artifacts: &[Artifact])
             .ok_or_else(|| anyhow!("the newest artifact {} is not listed", product.artifact_id)),
         Some(name) => {
             let found = artifacts.iter().find(|a| a.name == name || a.id == name).cloned();
-            match found {
-                Some(a) if a.active => Ok(a),
-                Some(a) => Err(usage(format!("--to-version {name}: artifact {} is not active", a.id))),
-                None => {
-                    let names: Vec<&str> = artifacts.iter().filter(|a| a.active).map(|a| a.name.as_str()).collect();
-                    Err(usage(format!(
-                        "--to-version {name:?} is not an artifact of {}; active: latest, {}",
-                        product.name,
-                        names.join(", ")
-                    )))
-                }
-            }
+            // A DEPRECATED version stays a valid update target: "Users are able to make updates to
+            // a provisioned product of a deprecated version but cannot launch new provisioned
+            // products using a deprecated version" (botocore servicecatalog,
+            // UpdateProvisioningArtifact.Guidance). The plan says it is deprecated.
+            found.ok_or_else(|| {
+                let names: Vec<String> = artifacts
+                    .iter()
+                    .map(|a| if a.active { a.name.clone() } else { format!("{} (deprecated)", a.name) })
+                    .collect();
+                usage(format!(
+                    "--to-version {name:?} is not an artifact of {}; choose from: latest, {}",
+                    product.name,
+                    names.join(", ")
+                ))
+            })
         }
     }
 }
@@ -254,6 +257,12 @@ async fn plan(
     };
     if let Some(why) = &blind {
         notes.push(why.clone());
+    }
+    if !target.active {
+        notes.push(format!(
+            "version {} is DEPRECATED: notebooks already on it can be updated on it, new ones cannot be launched from it",
+            target.name
+        ));
     }
     if changed.contains("NotebookInstanceType") {
         notes.push(

@@ -247,3 +247,26 @@ fn kept_values_are_checked_against_the_target_version() {
     assert_eq!(out["result"], "updated", "{out}");
     assert_eq!(pp(&acct, "gus").0, "AVAILABLE");
 }
+
+/// Checked failing before the fix: `--to-version` refused a DEPRECATED artifact ("not active"),
+/// which AWS allows as an update target; a notebook on an old version could then only move.
+#[test]
+fn a_notebook_can_stay_on_its_deprecated_version() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "ida", "-q"]);
+    let created = notebook(&acct, "ida").created;
+    let old = acct.json(&["update", "--user", "ida", "--dry-run"])["artifact_from"].as_str().unwrap().to_owned();
+    let old_name = old.split(" (").next().unwrap().to_owned();
+    let old_id = pp(&acct, "ida").1;
+    let dir = crate::update::templates_with_a_change();
+    acct.json(&["bootstrap", "-q", "--templates", dir.path().to_str().unwrap()]);
+
+    let plan = acct.json(&["update", "--user", "ida", "--to-version", &old_name, "--dry-run"]);
+    assert_eq!(plan["effect"], "no_change", "{plan}");
+    assert!(plan["notes"].to_string().contains("DEPRECATED"), "{plan}");
+    let out =
+        acct.json(&["update", "--user", "ida", "--to-version", &old_name, "--param", "RootAccess=Enabled", "--yes"]);
+    assert_eq!(out["result"], "updated", "{out}");
+    assert_eq!(pp(&acct, "ida"), ("AVAILABLE".to_owned(), old_id));
+    assert_eq!(notebook(&acct, "ida").created, created);
+}
