@@ -245,8 +245,17 @@ pub const USER_KEY: &str = "NotebookUserName";
 /// The `NotebookUserName` parameter of a provisioned product's stack, when it can be read. A caller
 /// without `cloudformation:DescribeStacks` on `SC-*` stacks falls back to tags and names; told once.
 pub async fn stack_user(ctx: &Context, stack_arn: &str) -> Option<String> {
-    match crate::stacks::parameter(ctx, stack_arn, USER_KEY).await {
+    let read = crate::poll::again_if_transient(|| crate::stacks::parameter(ctx, stack_arn, USER_KEY)).await;
+    match read {
         Ok(user) => user.filter(|u| naming::validate_user(u).is_ok()),
+        // Only a denial means the permission is missing; any other failure is this stack's alone.
+        Err(e) if !crate::error::is_denied(&e) => {
+            ctx.progress.line(format!(
+                "cannot read the NotebookUserName parameter of stack {stack_arn}; its user is taken from its Owner \
+                 tag or name instead: {e:#}"
+            ));
+            None
+        }
         Err(e) => {
             static TOLD: std::sync::Once = std::sync::Once::new();
             TOLD.call_once(|| {

@@ -27,7 +27,7 @@ use crate::notebook;
 use crate::objects;
 use crate::output::table;
 use crate::parameters;
-use crate::poll::Deadline;
+use crate::poll::{self, Deadline};
 use crate::progress::Task;
 use crate::stacks;
 use crate::template_model;
@@ -394,7 +394,7 @@ async fn judge(
 
 /// The deployed template (GetTemplate on the product's SC-* stack).
 async fn read_deployed(ctx: &Context, stack: &str) -> Result<Read> {
-    match stacks::deployed_template(ctx, stack).await {
+    match poll::again_if_transient(|| stacks::deployed_template(ctx, stack)).await {
         Ok(Some(body)) => Ok(Read::Body(body)),
         Ok(None) => Err(anyhow!("GetTemplate answered no template body for stack {stack}")),
         Err(e) if is_denied(&e) => Ok(Read::Denied(format!(
@@ -416,13 +416,13 @@ async fn read_target(ctx: &Context, product: &Product, target: &Artifact) -> Res
              end-user`)"
         ))
     };
-    let url = match catalog::artifact_template_url(ctx, product, &target.id).await {
+    let url = match poll::again_if_transient(|| catalog::artifact_template_url(ctx, product, &target.id)).await {
         Ok(Some(url)) => url,
         Ok(None) => bail!("artifact {} of {} has no TemplateUrl", target.id, product.name),
         Err(e) if is_denied(&e) => return Ok(denied("servicecatalog:DescribeProvisioningArtifact")),
         Err(e) => return Err(e.context("reading the new version's template URL")),
     };
-    match objects::read_url(ctx, &url).await {
+    match poll::again_if_transient(|| objects::read_url(ctx, &url)).await {
         Ok(Some(body)) => Ok(Read::Body(body)),
         Ok(None) => bail!("the template URL {url} of artifact {} is not an S3 object URL", target.id),
         Err(e) if is_denied(&e) => Ok(denied(&format!("s3:GetObject on {url}"))),

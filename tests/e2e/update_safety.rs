@@ -270,3 +270,27 @@ fn a_notebook_can_stay_on_its_deprecated_version() {
     assert_eq!(pp(&acct, "ida"), ("AVAILABLE".to_owned(), old_id));
     assert_eq!(notebook(&acct, "ida").created, created);
 }
+
+/// Checked failing before the fix: a template read failing past the SDK's attempts was reported
+/// as "not readable with this identity", and a DescribeStacks failing so as a missing
+/// cloudformation:DescribeStacks permission. Only AccessDenied means a permission.
+#[test]
+fn a_failing_read_is_retried_and_never_reported_as_a_missing_permission() {
+    use serde_json::json;
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "jon", "-q"]);
+    let old = pp(&acct, "jon").1;
+    let dir = crate::update::templates_with_a_change();
+    acct.json(&["bootstrap", "-q", "--templates", dir.path().to_str().unwrap()]);
+    // one more failure than the SDK's six attempts
+    acct.control("fault", json!({"operation": "GetObject", "kind": "internal", "count": 7}));
+    let (code, out, err) = acct.run(&["update", "--user", "jon", "--yes"]);
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert!(!err.contains("identity"), "{err}");
+    assert_ne!(pp(&acct, "jon").1, old, "moved to the new version");
+
+    acct.control("fault", json!({"operation": "DescribeStacks", "kind": "internal", "count": 7}));
+    let (code, out, err) = acct.run(&["refresh", "--all"]);
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert!(!err.contains("needs cloudformation:DescribeStacks"), "{err}");
+}
