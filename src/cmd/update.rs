@@ -32,6 +32,7 @@ use crate::progress::Task;
 use crate::stacks;
 use crate::template_model;
 use crate::update_plan::{self, ParamChange};
+use crate::urls;
 use crate::vend::{self, Request};
 
 /// What the update does to the notebook.
@@ -458,7 +459,12 @@ async fn execute(
         ),
     }
     if plan.effect == Effect::NoChange {
-        return Ok(Updated { plan, result: "already up to date".into(), record_id: None, session_expires: None });
+        let session_expires = finish_cut_short(ctx, args, &pp, &user, task).await?;
+        let result = match session_expires {
+            Some(_) => "already up to date; the last update's fresh URL was missing and is now stored",
+            None => "already up to date",
+        };
+        return Ok(Updated { plan, result: result.into(), record_id: None, session_expires });
     }
     if plan.effect == Effect::ReplacesTheNotebook {
         let name = naming::notebook_name(&user);
@@ -521,6 +527,53 @@ async fn execute(
         session_expires = Some(vend::deliver(ctx, &req, deadline, task).await?.stored.session_expires);
     }
     Ok(Updated { plan, result: "updated".into(), record_id: Some(record_id), session_expires })
+}
+
+/// A run cut short (killed, or its URL store failed) after its update went through leaves the
+/// product on the target with the URL of the notebook before its restart. Seen from the product's
+/// last record (a successful update that completed after the URL was stored), and finished: the
+/// notebook awaited back in service and a fresh URL stored. A notebook stopped since is left alone.
+async fn finish_cut_short(
+    ctx: &Context,
+    args: &UpdateArgs,
+    pp: &Provisioned,
+    user: &str,
+    task: &Task,
+) -> Result<Option<String>> {
+    if !url_behind_last_update(ctx, pp, user).await? {
+        return Ok(None);
+    }
+    let name = naming::notebook_name(user);
+    let resume = format!("notebook-vend update --user {user}");
+    match notebook::describe(ctx, &name).await? {
+        Some(nb) if !matches!(nb.status.as_str(), "Stopped" | "Stopping" | "Failed" | "Deleting") => {}
+        _ => return Ok(None),
+    }
+    let deadline = Deadline::secs(args.timeout);
+    wait_back_in_service(ctx, &name, deadline, task, &resume).await?;
+    let req = Request {
+        user,
+        store: &args.store,
+        grace: vend::NOT_FOUND_GRACE,
+        when_stopped: notebook::WhenStopped::Fail,
+        resume,
+        show_url: false,
+    };
+    Ok(Some(vend::deliver(ctx, &req, deadline, task).await?.stored.session_expires))
+}
+
+/// Did the product's last record, a successful update, complete after the user's URL was stored
+/// (or is no URL stored)?
+async fn url_behind_last_update(ctx: &Context, pp: &Provisioned, user: &str) -> Result<bool> {
+    let Some(record) = pp.last_record_id.as_deref() else { return Ok(false) };
+    let (detail, _) = catalog::describe_record(ctx, record).await?;
+    let succeeded = detail.status().is_some_and(|s| s.as_str() == "SUCCEEDED");
+    if detail.record_type() != Some("UPDATE_PROVISIONED_PRODUCT") || !succeeded {
+        return Ok(false);
+    }
+    let Some(done) = detail.updated_time().or(detail.created_time()).copied() else { return Ok(false) };
+    let stored = urls::describe(ctx, Some(user)).await?.first().and_then(|(_, p)| p.last_modified_date().copied());
+    Ok(stored.is_none_or(|at| at.as_secs_f64() < done.as_secs_f64()))
 }
 
 /// After an in-place update the notebook goes Stopping -> Stopped -> Updating -> Pending ->
@@ -625,6 +678,26 @@ impl fmt::Display for AllUpdated {
     }
 }
 
+/// Products not on the target, TAINTED, or whose last update's fresh URL was never stored (a run
+/// cut short: its URL store failed, or it was killed).
+async fn outdated(ctx: &Context, found: Vec<Provisioned>, target: &Artifact) -> Result<Vec<Provisioned>> {
+    let checked: Vec<Result<Option<Provisioned>>> = stream::iter(found)
+        .map(|p| async move {
+            if p.artifact_id.as_deref() != Some(target.id.as_str()) || p.state() == Pp::Tainted {
+                return Ok(Some(p));
+            }
+            let behind = match &p.user {
+                Some(user) => url_behind_last_update(ctx, &p, user).await?,
+                None => false,
+            };
+            Ok(behind.then_some(p))
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    Ok(checked.into_iter().collect::<Result<Vec<_>>>()?.into_iter().flatten().collect())
+}
+
 async fn run_all(args: &UpdateArgs, ctx: &Context, requested: &BTreeMap<String, String>) -> Result<()> {
     let product = catalog::resolve_product(ctx).await?;
     let artifacts = catalog::versions(ctx, &product).await?;
@@ -634,7 +707,7 @@ async fn run_all(args: &UpdateArgs, ctx: &Context, requested: &BTreeMap<String, 
     parameters::validate(requested, &parameters::describe(ctx, &target_product).await?)?;
     let mut found: Vec<Provisioned> = catalog::list_provisioned(ctx, &product).await?;
     if args.outdated {
-        found.retain(|p| p.artifact_id.as_deref() != Some(target.id.as_str()) || p.state() == Pp::Tainted);
+        found = outdated(ctx, found, &target).await?;
     }
     let mut users: Vec<String> = found.into_iter().filter_map(|p| p.user).collect();
     users.sort();

@@ -294,3 +294,47 @@ fn a_failing_read_is_retried_and_never_reported_as_a_missing_permission() {
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
     assert!(!err.contains("needs cloudformation:DescribeStacks"), "{err}");
 }
+
+/// Checked failing before the fix: after SIGKILL mid-update, the rerun said "already up to date"
+/// and left the URL of the notebook before its restart; `update --all --outdated` skipped it.
+#[test]
+fn an_update_cut_short_converges_on_the_next_run() {
+    use crate::support::Running;
+    use crate::update::url_version;
+    use std::time::{Duration, Instant};
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "kim", "-q"]);
+    acct.ok(&["provision", "--user", "lou", "-q"]);
+    acct.configure(serde_json::json!({"record_seconds": 3}));
+    let dir = crate::update::templates_with_a_change();
+    acct.json(&["bootstrap", "-q", "--templates", dir.path().to_str().unwrap()]);
+    for user in ["kim", "lou"] {
+        let before = url_version(&acct, user);
+        let mark = acct.requests().len();
+        let mut run = Running::start(&acct, &["update", "--user", user, "--yes", "--no-progress"]);
+        let start = Instant::now();
+        while !acct.requests_since(mark).iter().any(|r| r.operation == "UpdateProvisionedProduct") {
+            assert!(start.elapsed() < Duration::from_secs(60), "the update sent nothing");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        run.kill();
+        let _ = run.wait();
+        while pp(&acct, user).0 != "AVAILABLE" {
+            assert!(start.elapsed() < Duration::from_secs(60), "the update never finished");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(url_version(&acct, user), before, "{user}: the killed run stored nothing");
+    }
+    let kim = url_version(&acct, "kim");
+    let out = acct.json(&["update", "--user", "kim"]);
+    assert!(out["session_expires"].is_string(), "{out}");
+    assert!(url_version(&acct, "kim") > kim, "a fresh URL is stored");
+    // converged: nothing more to do
+    assert_eq!(acct.json(&["update", "--user", "kim"])["result"], "already up to date");
+
+    let lou = url_version(&acct, "lou");
+    let all = acct.json(&["update", "--all", "--outdated"]);
+    let users: Vec<&str> = all["results"].as_array().unwrap().iter().map(|r| r["user"].as_str().unwrap()).collect();
+    assert_eq!(users, ["lou"], "{all}");
+    assert!(url_version(&acct, "lou") > lou, "a fresh URL is stored");
+}
