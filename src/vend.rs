@@ -58,15 +58,21 @@ impl fmt::Display for Delivery {
 /// command of one deployment would mint another's URL and store it under its own prefix.
 pub async fn require_in_deployment(ctx: &Context, user: &str) -> Result<()> {
     let product = crate::catalog::resolve_product(ctx).await?;
-    let not_ours = NotInDeployment(format!(
-        "no notebook for {user} in deployment {:?} (product {}); nothing was written",
-        ctx.names.product_name, product.id
-    ));
+    let not_ours = |why: String| {
+        NotInDeployment(format!(
+            "no notebook {} for {user} in deployment {:?} (product {}); nothing was written; {why}",
+            naming::notebook_name(user),
+            ctx.names.product_name,
+            product.id
+        ))
+    };
     match crate::catalog::find_for_user(ctx, &product, user).await {
         Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(not_ours.into()),
-        Err(e) if e.downcast_ref::<crate::catalog::OtherProduct>().is_some() => Err(anyhow::Error::new(not_ours)),
-        Err(e) => Err(e),
+        Ok(None) => Err(not_ours(format!("provision it with `notebook-vend provision --user {user}`")).into()),
+        Err(e) => match e.downcast_ref::<crate::catalog::OtherProduct>() {
+            Some(other) => Err(not_ours(other.0.clone()).into()),
+            None => Err(e),
+        },
     }
 }
 
