@@ -243,7 +243,7 @@ async fn plan(
     let current = current.unwrap_or_default();
     let changes: Vec<ParamChange> = requested
         .iter()
-        .filter(|(k, v)| current.get(*k) != Some(*v))
+        .filter(|(k, v)| !current.get(*k).is_some_and(|c| same_value(specs.get(*k), c, v)))
         .map(|(k, v)| ParamChange { key: k.clone(), from: current.get(k).cloned(), to: v.clone() })
         .collect();
     let changed: BTreeSet<String> = changes.iter().map(|c| c.key.clone()).collect();
@@ -305,6 +305,16 @@ async fn plan(
         current,
         blind,
     })
+}
+
+/// Is a given value the one in effect? A Number parameter is compared as a number (`010` is 10,
+/// as CloudFormation reads it), anything else as text.
+fn same_value(spec: Option<&parameters::ParamSpec>, current: &str, given: &str) -> bool {
+    let number = |v: &str| v.trim().parse::<f64>().ok();
+    match (spec.map(|s| s.kind.as_str()), number(current), number(given)) {
+        (Some("Number"), Some(a), Some(b)) => a == b,
+        _ => current == given,
+    }
 }
 
 /// The target version sees every value, not only the given ones: a kept value its narrowed

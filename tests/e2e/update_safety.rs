@@ -336,3 +336,52 @@ fn an_update_cut_short_converges_on_the_next_run() {
     assert_eq!(users, ["lou"], "{all}");
     assert!(url_version(&acct, "lou") > lou, "a fresh URL is stored");
 }
+
+/// Checked failing before the fix: `serve` took the last of two `notebook_user_name` keys; `config
+/// show` printed an out-of-range environment value with exit 0 where commands exit 2; `--param
+/// VolumeSizeInGB=010` counted as a change of 10; `/SageMaker/../x/` was accepted as a prefix.
+#[test]
+fn duplicate_keys_out_of_range_settings_number_spellings_and_dot_segments_are_refused() {
+    use crate::support::{rt, Running};
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "max", "-q"]);
+    let plan = acct.json(&["update", "--user", "max", "--param", "VolumeSizeInGB=010", "--dry-run"]);
+    assert_eq!(plan["effect"], "no_change", "{plan}");
+
+    let mark = acct.requests().len();
+    let (code, _, err) = acct.run(&["--ssm-prefix", "/SageMaker/../x/", "url", "--user", "max"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("/SageMaker/../x/"), "{err}");
+    let run = |args: &[&str]| {
+        let out = acct.cmd().env("NOTEBOOK_VEND_SESSION_SECONDS", "99").args(args).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run(&["refresh", "--user", "max"]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, err) = run(&["config", "show"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("session_seconds") && err.contains("NOTEBOOK_VEND_SESSION_SECONDS"), "{err}");
+    assert!(acct.requests_since(mark).is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "t0ken-0123456789abcdef0123456789").unwrap();
+    let mut srv =
+        Running::start(&acct, &["serve", "--listen", "127.0.0.1:0", "--token-file", token_file.to_str().unwrap()]);
+    let line = srv.wait_for_stderr("listening on ");
+    let base = line.split("listening on ").nth(1).unwrap().trim().to_owned();
+    let (status, body) = rt().block_on(async {
+        let resp = reqwest::Client::new()
+            .post(format!("{base}/refreshurl"))
+            .header("authorization", "Bearer t0ken-0123456789abcdef0123456789")
+            .header("content-type", "application/json")
+            .body(r#"{"notebook_user_name": "nobody", "notebook_user_name": "max"}"#)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    });
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("duplicate"), "{body}");
+    assert!(!body.contains("authToken"), "{body}");
+}
