@@ -385,3 +385,37 @@ fn duplicate_keys_out_of_range_settings_number_spellings_and_dot_segments_are_re
     assert!(body.contains("duplicate"), "{body}");
     assert!(!body.contains("authToken"), "{body}");
 }
+
+/// Checked failing before the fix: a `url --open` killed before its cleanup left its 0600
+/// redirect file (a URL) behind for good; the next `--open` now removes stale ones.
+#[test]
+fn url_open_removes_redirect_files_a_killed_run_left_behind() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "ned", "-q"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let stale = tmp.path().join(format!("notebook-vend-{}", "ab".repeat(16)));
+    std::fs::create_dir(&stale).unwrap();
+    std::fs::write(stale.join("open.html"), "https://ned-notebook.notebook.us-east-1.sagemaker.aws?authToken=x")
+        .unwrap();
+    let fresh = tmp.path().join(format!("notebook-vend-{}", "cd".repeat(16)));
+    std::fs::create_dir(&fresh).unwrap();
+    let other = tmp.path().join("notebook-vend-notes");
+    std::fs::create_dir(&other).unwrap();
+    for path in [stale.join("open.html"), stale.clone(), other.clone()] {
+        let ok = std::process::Command::new("touch").arg("-d").arg("10 minutes ago").arg(&path).status().unwrap();
+        assert!(ok.success());
+    }
+    let out = acct
+        .cmd()
+        .env("TMPDIR", tmp.path())
+        .env("BROWSER", "true")
+        .args(["url", "--user", "ned", "--open"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!stale.exists(), "the stale redirect file is still there");
+    assert!(fresh.exists(), "a live run's directory was removed");
+    assert!(other.exists(), "a directory not named as ours was removed");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+}
