@@ -163,6 +163,29 @@ async fn provisioned_in(ctx: &Context, product: &Product, scope: Scope) -> Resul
     Ok(attributes.iter().zip(users).map(|(a, user)| Provisioned { user, ..Provisioned::from_attribute(a) }).collect())
 }
 
+/// The tags a provisioned product was launched with (SearchProvisionedProducts: the caller's own
+/// first, then the account's), without Owner (provision adds it) and AWS's reserved `aws:` keys.
+/// None when neither search finds it.
+pub async fn user_tags(ctx: &Context, product: &Product, pp_id: &str) -> Result<Option<Vec<(String, String)>>> {
+    for scope in [Scope::Own, Scope::Account] {
+        let found = match search_provisioned(ctx, product, scope).await {
+            Ok(all) => all.into_iter().find(|a| a.id() == Some(pp_id)),
+            Err(e) if scope == Scope::Account => return Err(e),
+            Err(_) => None,
+        };
+        if let Some(a) = found {
+            return Ok(Some(
+                a.tags()
+                    .iter()
+                    .filter(|t| t.key() != "Owner" && !t.key().starts_with("aws:"))
+                    .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                    .collect(),
+            ));
+        }
+    }
+    Ok(None)
+}
+
 /// Concurrent DescribeRecord calls when reading the users of many provisioned products: a bounded
 /// fan-out stays under Service Catalog's request rate however many notebooks there are.
 pub const LOOKUP_CONCURRENCY: usize = 8;

@@ -18,6 +18,7 @@ pub mod pacing;
 pub mod permissions;
 pub mod poll;
 pub mod progress;
+pub mod replace_intent;
 pub mod template_model;
 pub mod templates;
 pub mod update_plan;

@@ -29,6 +29,7 @@ use crate::output::table;
 use crate::parameters;
 use crate::poll::{self, Deadline};
 use crate::progress::Task;
+use crate::replace_intent::{self, Intent};
 use crate::stacks;
 use crate::template_model;
 use crate::update_plan::{self, ParamChange};
@@ -140,6 +141,17 @@ pub async fn run(args: &UpdateArgs, ctx: &Context) -> Result<()> {
             require_answerable(args.yes, false, &format!("replace the notebook of {user}"))?;
         }
         let product = catalog::resolve_product(ctx).await?;
+        if let Some(intent) = replace_intent::load(&product.id, user)? {
+            if args.dry_run {
+                return Err(usage(format!(
+                    "a replacement of {user}'s notebook confirmed earlier is not finished ({}); run `notebook-vend \
+                     update --user {user}` to finish it, before planning anything else",
+                    replace_intent::path(&product.id, user)?.display()
+                )));
+            }
+            let done = resume_replacement(ctx, args, &product, intent).await?;
+            return crate::output::emit(ctx.output, &done);
+        }
         let artifacts = catalog::versions(ctx, &product).await?;
         let target = target_artifact(args, &product, &artifacts)?;
         let task = ctx.progress.task(format!("planning the update of {user}"));
@@ -613,43 +625,162 @@ async fn wait_back_in_service(ctx: &Context, name: &str, deadline: Deadline, tas
     }
 }
 
-/// Terminate + provision with the new values (the user confirmed losing the notebook).
+/// Terminate + provision with the new values (the user confirmed losing the notebook). What the
+/// new notebook is to be (version, every value, the user's tags) is kept on disk before the
+/// terminate, so that a failure or a kill between the two is finished by the next
+/// `update --user U` with the same values (replace_intent.rs).
 async fn replace(ctx: &Context, args: &UpdateArgs, product: &Product, plan: Plan, task: &Task) -> Result<Updated> {
     let user = plan.user.clone();
     let pp = plan.pp.clone().expect("a plan has its product");
     let target = plan.target.clone().expect("a plan has its target");
-    let deadline = Deadline::secs(args.timeout);
-    let resume = format!("notebook-vend provision --user {user}");
-    let name = naming::notebook_name(&user);
-    let rec = catalog::terminate(ctx, &pp, false).await?;
-    task.println(format!("terminating {} for {user}: record {rec}", pp.name));
-    catalog::wait_record(ctx, &rec, deadline, task, &resume).await?;
-    notebook::wait_for(ctx, &name, None, deadline, task, &resume).await?;
+    let tags = catalog::user_tags(ctx, product, &pp.id).await?.ok_or_else(|| {
+        anyhow!(
+            "cannot read the tags of provisioned product {}, which the new notebook must keep: not replacing it; \
+             nothing was sent",
+            pp.name
+        )
+    })?;
     let mut params = plan.current.clone();
     params.retain(|k, _| plan.keep.contains(k) || plan.set.contains_key(k));
     params.extend(plan.set.clone());
     params.insert("NotebookUserName".into(), user.clone());
-    let mut target_product = product.clone();
-    target_product.artifact_id = target.id.clone();
-    target_product.artifact_name = target.name.clone();
-    let record = catalog::provision(ctx, &target_product, &user, &params, &[]).await?;
-    let id = record.record_id().unwrap_or_default().to_owned();
-    task.println(format!("provisioning {} for {user} again: record {id}", target_product.name));
-    catalog::wait_record(ctx, &id, deadline, task, &resume).await?;
-    let req = Request {
-        user: &user,
-        store: &args.store,
-        grace: vend::NOT_FOUND_GRACE,
-        when_stopped: notebook::WhenStopped::Start,
-        resume,
-        show_url: false,
+    let intent = Intent {
+        user: user.clone(),
+        product_id: product.id.clone(),
+        artifact_id: target.id.clone(),
+        artifact_name: target.name.clone(),
+        parameters: params,
+        tags,
+        saved_at: now_secs(),
     };
-    let delivery = vend::deliver(ctx, &req, deadline, task).await?;
+    let kept = replace_intent::save(&intent)?;
+    terminate_for_replacement(ctx, args, &pp, &user, &kept, task).await?;
+    let (id, session_expires) = provision_replacement(ctx, args, product, &intent, task).await?;
     Ok(Updated {
         plan,
         result: "replaced (terminated and provisioned again)".into(),
         record_id: Some(id),
-        session_expires: Some(delivery.stored.session_expires),
+        session_expires: Some(session_expires),
+    })
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
+}
+
+/// The terminate of a confirmed replacement, until the notebook is gone; then its URL parameter,
+/// which pointed at the deleted notebook, is deleted too.
+async fn terminate_for_replacement(
+    ctx: &Context,
+    args: &UpdateArgs,
+    pp: &Provisioned,
+    user: &str,
+    kept: &std::path::Path,
+    task: &Task,
+) -> Result<()> {
+    let name = naming::notebook_name(user);
+    let resume = format!("notebook-vend update --user {user}");
+    let state = |e: anyhow::Error| {
+        e.context(format!(
+            "the replacement of {name} stopped while terminating it (its volume may already be deleted); the new \
+             notebook's values and tags are kept in {}: `{resume}` finishes the replacement with them",
+            kept.display()
+        ))
+    };
+    let deadline = Deadline::secs(args.timeout);
+    let rec = catalog::terminate(ctx, pp, false).await.map_err(state)?;
+    task.println(format!("terminating {} for {user}: record {rec}", pp.name));
+    catalog::wait_record(ctx, &rec, deadline, task, &resume).await.map_err(state)?;
+    notebook::wait_for(ctx, &name, None, deadline, task, &resume).await.map_err(state)?;
+    urls::delete(ctx, user).await.map_err(state)?;
+    Ok(())
+}
+
+/// Provision the notebook again from a kept replacement, store its URL, drop what was kept.
+/// Returns the record id and when the URL's session expires.
+async fn provision_replacement(
+    ctx: &Context,
+    args: &UpdateArgs,
+    product: &Product,
+    intent: &Intent,
+    task: &Task,
+) -> Result<(String, String)> {
+    let user = intent.user.as_str();
+    let name = naming::notebook_name(user);
+    let resume = format!("notebook-vend update --user {user}");
+    let kept = replace_intent::path(&product.id, user)?;
+    let deleted = |e: anyhow::Error| {
+        e.context(format!(
+            "notebook {name} was deleted (the replacement was confirmed) and provisioning it again has not finished; \
+             its values and tags are kept in {}: `{resume}` provisions it with them",
+            kept.display()
+        ))
+    };
+    let deadline = Deadline::secs(args.timeout);
+    let mut target = product.clone();
+    target.artifact_id = intent.artifact_id.clone();
+    target.artifact_name = intent.artifact_name.clone();
+    let record = catalog::provision(ctx, &target, user, &intent.parameters, &intent.tags).await.map_err(deleted)?;
+    let id = record.record_id().unwrap_or_default().to_owned();
+    task.println(format!("provisioning {} for {user} again: record {id}", target.name));
+    catalog::wait_record(ctx, &id, deadline, task, &resume).await.map_err(deleted)?;
+    let req = Request {
+        user,
+        store: &args.store,
+        grace: vend::NOT_FOUND_GRACE,
+        when_stopped: notebook::WhenStopped::Start,
+        resume: resume.clone(),
+        show_url: false,
+    };
+    let delivery = vend::deliver(ctx, &req, deadline, task).await.map_err(deleted)?;
+    replace_intent::remove(&product.id, user)?;
+    Ok((id, delivery.stored.session_expires))
+}
+
+/// A replacement a previous run confirmed and did not finish: the old product still there (created
+/// before the replacement was kept) is terminated first; then the notebook is provisioned with
+/// the kept values and tags (a provision already sent is found again by its token).
+async fn resume_replacement(ctx: &Context, args: &UpdateArgs, product: &Product, intent: Intent) -> Result<Updated> {
+    let user = intent.user.clone();
+    let task = ctx.progress.task(format!("finishing the replacement of {user}'s notebook"));
+    let kept = replace_intent::path(&product.id, &user)?;
+    task.println(format!(
+        "{user}: finishing the replacement confirmed earlier, with the values kept in {}",
+        kept.display()
+    ));
+    if let Some(pp) = catalog::find_for_user(ctx, product, &user).await? {
+        let created = pp
+            .created
+            .as_deref()
+            .and_then(|c| aws_smithy_types::DateTime::from_str(c, aws_smithy_types::date_time::Format::DateTime).ok());
+        if created.is_none_or(|c| c.secs() < intent.saved_at) {
+            terminate_for_replacement(ctx, args, &pp, &user, &kept, &task).await?;
+        }
+    }
+    let (id, session_expires) = provision_replacement(ctx, args, product, &intent, &task).await?;
+    let plan = Plan {
+        user: user.clone(),
+        provisioned_product: naming::provisioned_product_name(&user),
+        status: "AVAILABLE".into(),
+        artifact_from: "(terminated)".into(),
+        artifact_to: intent.artifact_name.clone(),
+        changes: Vec::new(),
+        effect: Effect::ReplacesTheNotebook,
+        replacing: Vec::new(),
+        notes: vec![format!("the replacement confirmed earlier, with the values kept in {}", kept.display())],
+        target: None,
+        pp: None,
+        keep: Vec::new(),
+        set: intent.parameters.clone(),
+        current: BTreeMap::new(),
+        blind: None,
+    };
+    drop(task);
+    Ok(Updated {
+        plan,
+        result: "provisioned again (the replacement is finished)".into(),
+        record_id: Some(id),
+        session_expires: Some(session_expires),
     })
 }
 

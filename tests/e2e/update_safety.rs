@@ -419,3 +419,51 @@ fn url_open_removes_redirect_files_a_killed_run_left_behind() {
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(left.len(), 2, "{left:?}");
 }
+
+/// Checked failing before the fix: with ProvisionProduct failing after the terminate, the error
+/// did not say the notebook was deleted, the stale URL stayed, and the advised rerun (a plain
+/// `provision`) dropped the instance type, the KMS key and the user's tags.
+#[test]
+fn a_replacement_that_fails_after_the_terminate_is_resumed_with_the_same_values_and_tags() {
+    use serde_json::json;
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "oli", "--instance-type", "ml.t3.large", "--tag", "team=risk", "-q"]);
+    acct.control("fault", json!({"operation": "ProvisionProduct", "kind": "internal", "count": 7}));
+    let args = [
+        "update",
+        "--user",
+        "oli",
+        "--param",
+        "KmsKeyId=alias/notebooks",
+        "--replace-notebook-losing-its-data",
+        "--yes",
+    ];
+    let (code, out, err) = acct.run(&args);
+    assert_eq!(code, 1, "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("oli-Notebook was deleted"), "{err}");
+    assert!(err.contains("notebook-vend update --user oli"), "{err}");
+    assert!(crate::support::rt().block_on(acct.parameter("oli")).is_none(), "the stale URL parameter remains");
+
+    let out = acct.json(&["update", "--user", "oli"]);
+    assert!(out["result"].as_str().unwrap().contains("provisioned again"), "{out}");
+    let nb = notebook(&acct, "oli");
+    assert_eq!((nb.instance_type.as_str(), nb.status.as_str()), ("ml.t3.large", "InService"));
+    let status = acct.json(&["status", "--user", "oli"]);
+    assert_eq!(status["provisioned_product"]["parameters"]["KmsKeyId"], "alias/notebooks", "{status}");
+    let tags = crate::support::rt().block_on(async {
+        let sc = aws_sdk_servicecatalog::Client::new(&acct.sdk().await);
+        let found = sc.scan_provisioned_products().send().await.unwrap();
+        let id = found.provisioned_products()[0].id().unwrap().to_owned();
+        let s = sc
+            .search_provisioned_products()
+            .filters(
+                aws_sdk_servicecatalog::types::ProvisionedProductViewFilterBy::SearchQuery,
+                vec![format!("id:{id}")],
+            )
+            .send()
+            .await
+            .unwrap();
+        s.provisioned_products()[0].tags().iter().map(|t| format!("{}={}", t.key(), t.value())).collect::<Vec<_>>()
+    });
+    assert!(tags.contains(&"team=risk".to_owned()), "{tags:?}");
+}
