@@ -381,7 +381,10 @@ pub fn show(cli: &Cli, clap: &ClapOrigins, layers: &Layers) -> Result<Vec<(Strin
             // The same check a command makes of it (the argument's value parser): a value every
             // command would refuse with exit 2 is not shown as if it were in effect.
             Some((arg, v)) => {
-                let lone = clap::Command::new("notebook-vend").no_binary_name(true).arg(arg.clone());
+                // The argument's value parser alone (its relations name arguments of its own
+                // subcommand, which a lone command does not have).
+                let alone = clap::Arg::new(id).default_value(v.clone()).value_parser(arg.get_value_parser().clone());
+                let lone = clap::Command::new("notebook-vend").no_binary_name(true).arg(alone);
                 lone.try_get_matches_from(Vec::<String>::new()).map_err(|e| {
                     let from = layers.origin(id, None);
                     let why = e.to_string();

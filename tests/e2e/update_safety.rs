@@ -360,6 +360,9 @@ fn duplicate_keys_out_of_range_settings_number_spellings_and_dot_segments_are_re
     assert_eq!(code, Some(2), "{err}");
     let (code, err) = run(&["config", "show"]);
     assert_eq!(code, Some(2), "{err}");
+    // every setting is checked, and values in range are shown as before
+    let out = acct.cmd().env("NOTEBOOK_VEND_CONCURRENCY", "3").args(["config", "show"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(err.contains("session_seconds") && err.contains("NOTEBOOK_VEND_SESSION_SECONDS"), "{err}");
     assert!(acct.requests_since(mark).is_empty());
 
