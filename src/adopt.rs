@@ -64,32 +64,11 @@ const CATALOG_SHAPE: &[(&str, &str)] = &[
     ("UserPortfolioProductAssoc", "AWS::ServiceCatalog::PortfolioPrincipalAssociation"),
 ];
 
-/// `(logical ID, type)` of every resource of a template of ours (block YAML, two-space indent).
+/// `(logical ID, type)` of every resource of a template, by logical ID (the one template reader).
 pub fn template_resources(template: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut inside = false;
-    let mut current: Option<String> = None;
-    for line in template.lines() {
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
-        }
-        let indent = line.len() - line.trim_start().len();
-        if indent == 0 {
-            inside = line.trim_end() == "Resources:";
-            continue;
-        }
-        if !inside {
-            continue;
-        }
-        if indent == 2 {
-            current = line.trim().strip_suffix(':').map(str::to_owned);
-        } else if indent == 4 {
-            if let (Some(id), Some(kind)) = (&current, line.trim().strip_prefix("Type:")) {
-                out.push((id.clone(), kind.trim().to_owned()));
-            }
-        }
-    }
-    out
+    crate::template_model::parse(template)
+        .map(|t| t.resources.into_iter().map(|(id, r)| (id, r.kind)).collect())
+        .unwrap_or_default()
 }
 
 /// What one stack's update does, resource by resource.

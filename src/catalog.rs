@@ -189,11 +189,36 @@ pub async fn with_users(
 /// The per-product lookups run at most `LOOKUP_CONCURRENCY` at a time.
 async fn provisioned_in(ctx: &Context, product: &Product, scope: Scope) -> Result<Vec<Provisioned>> {
     let attributes = search_provisioned(ctx, product, scope).await?;
-    let users: Vec<Option<String>> = futures::stream::iter(attributes.iter().map(|a| user_of_attribute(ctx, a)))
-        .buffered(LOOKUP_CONCURRENCY)
-        .collect()
-        .await;
+    // Boxed: a stream built from a closure over `&attribute` is not Send for every lifetime, which
+    // serve's handlers (through vend::require_in_deployment) need.
+    type Lookup<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send + 'a>>;
+    let lookups: Vec<Lookup<'_>> =
+        attributes.iter().map(|a| Box::pin(user_of_attribute(ctx, a)) as Lookup<'_>).collect();
+    let users: Vec<Option<String>> = futures::stream::iter(lookups).buffered(LOOKUP_CONCURRENCY).collect().await;
     Ok(attributes.iter().zip(users).map(|(a, user)| Provisioned { user, ..Provisioned::from_attribute(a) }).collect())
+}
+
+/// The tags a provisioned product was launched with (SearchProvisionedProducts: the caller's own
+/// first, then the account's), without Owner (provision adds it) and AWS's reserved `aws:` keys.
+/// None when neither search finds it.
+pub async fn user_tags(ctx: &Context, product: &Product, pp_id: &str) -> Result<Option<Vec<(String, String)>>> {
+    for scope in [Scope::Own, Scope::Account] {
+        let found = match search_provisioned(ctx, product, scope).await {
+            Ok(all) => all.into_iter().find(|a| a.id() == Some(pp_id)),
+            Err(e) if scope == Scope::Account => return Err(e),
+            Err(_) => None,
+        };
+        if let Some(a) = found {
+            return Ok(Some(
+                a.tags()
+                    .iter()
+                    .filter(|t| t.key() != "Owner" && !t.key().starts_with("aws:"))
+                    .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                    .collect(),
+            ));
+        }
+    }
+    Ok(None)
 }
 
 /// Concurrent DescribeRecord calls when reading the users of many provisioned products: a bounded
@@ -281,8 +306,17 @@ pub const USER_KEY: &str = "NotebookUserName";
 /// The `NotebookUserName` parameter of a provisioned product's stack, when it can be read. A caller
 /// without `cloudformation:DescribeStacks` on `SC-*` stacks falls back to tags and names; told once.
 pub async fn stack_user(ctx: &Context, stack_arn: &str) -> Option<String> {
-    match crate::stacks::parameter(ctx, stack_arn, USER_KEY).await {
+    let read = crate::poll::again_if_transient(|| crate::stacks::parameter(ctx, stack_arn, USER_KEY)).await;
+    match read {
         Ok(user) => user.filter(|u| naming::validate_user(u).is_ok()),
+        // Only a denial means the permission is missing; any other failure is this stack's alone.
+        Err(e) if !crate::error::is_denied(&e) => {
+            ctx.progress.line(format!(
+                "cannot read the NotebookUserName parameter of stack {stack_arn}; its user is taken from its Owner \
+                 tag or name instead: {e:#}"
+            ));
+            None
+        }
         Err(e) => {
             static TOLD: std::sync::Once = std::sync::Once::new();
             TOLD.call_once(|| {
@@ -311,6 +345,19 @@ pub fn choose_user(
         .or_else(|| naming::user_of_notebook(provisioned_product_name).map(str::to_owned))
 }
 
+/// The user's conventional provisioned product name is taken by another product's (another
+/// deployment's, or a product made elsewhere): a typed error, so callers can say "not ours".
+#[derive(Debug)]
+pub struct OtherProduct(pub String);
+
+impl std::fmt::Display for OtherProduct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for OtherProduct {}
+
 /// The user's provisioned product of this product, if any: by its conventional name first (one
 /// call), else among all provisioned products of the product (launched elsewhere, other name).
 pub async fn find_for_user(ctx: &Context, product: &Product, user: &str) -> Result<Option<Provisioned>> {
@@ -326,10 +373,11 @@ pub async fn find_for_user(ctx: &Context, product: &Product, user: &str) -> Resu
         Ok(out) => {
             if let Some(d) = out.provisioned_product_detail() {
                 if d.product_id() != Some(product.id.as_str()) {
-                    bail!(
+                    return Err(OtherProduct(format!(
                         "provisioned product {name} belongs to another product ({}); terminate it or pick another user name",
                         d.product_id().unwrap_or("?")
-                    );
+                    ))
+                    .into());
                 }
                 return Ok(Some(Provisioned {
                     id: d.id().unwrap_or_default().to_owned(),

@@ -338,7 +338,9 @@ pub struct UpdateArgs {
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     /// New notebook instance type (one of the product template's AllowedValues); in place
-    #[arg(long, value_name = "TYPE", value_parser = parse_instance_type)]
+    // Its own id, not the `instance_type` setting's: a provisioning default (NOTEBOOK_VEND_INSTANCE_TYPE,
+    // `instance_type` in notebook-vend.toml) must never become a change to existing notebooks.
+    #[arg(long = "instance-type", id = "new_instance_type", value_name = "TYPE", value_parser = parse_instance_type)]
     pub instance_type: Option<String>,
     /// New value of a product parameter, KEY=VALUE (repeatable)
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]

@@ -349,7 +349,7 @@ impl Section {
 /// layered command the other subcommands parse with. Deployment names are global flags (so
 /// `config show --name X` shows them as given); the others are read from the first subcommand
 /// that takes them, whose default is whatever the layers put there.
-pub fn show(cli: &Cli, clap: &ClapOrigins, layers: &Layers) -> Vec<(String, String, Origin)> {
+pub fn show(cli: &Cli, clap: &ClapOrigins, layers: &Layers) -> Result<Vec<(String, String, Origin)>> {
     let d = &cli.global.deployment;
     let names = d.resolve();
     let mut shown = Vec::new();
@@ -375,13 +375,27 @@ pub fn show(cli: &Cli, clap: &ClapOrigins, layers: &Layers) -> Vec<(String, Stri
         ("parameter_type", ""),
         ("concurrency", ""),
     ] {
-        let value = cmd
-            .get_subcommands()
-            .flat_map(|s| s.get_arguments())
-            .find(|a| a.get_id() == id)
-            .and_then(|a| a.get_default_values().first().map(|v| v.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| unset.to_owned());
+        let found = cmd.get_subcommands().flat_map(|s| s.get_arguments()).find(|a| a.get_id() == id);
+        let default = found.and_then(|a| a.get_default_values().first().map(|v| (a, v.clone())));
+        let value = match default {
+            // The same check a command makes of it (the argument's value parser): a value every
+            // command would refuse with exit 2 is not shown as if it were in effect.
+            Some((arg, v)) => {
+                // The argument's value parser alone (its relations name arguments of its own
+                // subcommand, which a lone command does not have).
+                let alone = clap::Arg::new(id).default_value(v.clone()).value_parser(arg.get_value_parser().clone());
+                let lone = clap::Command::new("notebook-vend").no_binary_name(true).arg(alone);
+                lone.try_get_matches_from(Vec::<String>::new()).map_err(|e| {
+                    let from = layers.origin(id, None);
+                    let why = e.to_string();
+                    let why = why.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned();
+                    usage(format!("{id} from {from}: {why}"))
+                })?;
+                v.to_string_lossy().into_owned()
+            }
+            None => unset.to_owned(),
+        };
         shown.push((id.to_owned(), value, layers.origin(id, None)));
     }
-    shown
+    Ok(shown)
 }

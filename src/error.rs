@@ -160,6 +160,11 @@ pub fn is_transient(err: &anyhow::Error) -> bool {
     aws_error(err).is_some_and(|e| e.transient)
 }
 
+/// True when the chain holds an access denial: the one answer that means a missing permission.
+pub fn is_denied(err: &anyhow::Error) -> bool {
+    has_code(err, &["AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"])
+}
+
 /// True when the chain holds an AWS error whose message contains `text`.
 pub fn message_contains(err: &anyhow::Error, text: &str) -> bool {
     aws_error(err).is_some_and(|e| e.message.contains(text))

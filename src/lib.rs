@@ -18,6 +18,8 @@ pub mod pacing;
 pub mod permissions;
 pub mod poll;
 pub mod progress;
+pub mod replace_intent;
+pub mod template_model;
 pub mod templates;
 pub mod update_plan;
 pub mod values;
@@ -95,7 +97,7 @@ async fn dispatch(cli: &Cli, layers: config::Layers, origins: config::ClapOrigin
     match &cli.command {
         Command::Config(_) => {
             let env = global.config_env.as_deref().unwrap_or("default");
-            cmd::config::run(global.output, layers.file.as_ref(), env, config::show(cli, &origins, &layers))
+            cmd::config::run(global.output, layers.file.as_ref(), env, config::show(cli, &origins, &layers)?)
         }
         Command::Completions(args) => {
             cmd::completions::run(args);

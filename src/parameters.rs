@@ -82,7 +82,8 @@ pub fn validate(values: &BTreeMap<String, String>, specs: &BTreeMap<String, Para
     Ok(())
 }
 
-fn check(spec: &ParamSpec, value: &str) -> std::result::Result<(), String> {
+/// One value against one parameter's constraints; Err says what is allowed.
+pub fn check(spec: &ParamSpec, value: &str) -> std::result::Result<(), String> {
     let items: Vec<&str> = if spec.kind.starts_with("List<") || spec.kind == "CommaDelimitedList" {
         value.split(',').collect()
     } else {

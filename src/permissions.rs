@@ -162,11 +162,40 @@ pub const TABLE: &[CommandCalls] = &[
     CommandCalls {
         command: "refresh",
         role: Role::EndUser,
+        // `refresh --user` checks the notebook is of this deployment's product first.
         calls: &[
-            IDENTITY, DELIVER[0], DELIVER[1], DELIVER[2], DELIVER[3], DELIVER[4], DELIVER[5], DELIVER[6], DELIVER[7],
+            IDENTITY,
+            RESOLVE[0],
+            RESOLVE[1],
+            DESCRIBE_PP,
+            SEARCH_PP,
+            PRODUCT_STACK,
+            DELIVER[0],
+            DELIVER[1],
+            DELIVER[2],
+            DELIVER[3],
+            DELIVER[4],
+            DELIVER[5],
+            DELIVER[6],
+            DELIVER[7],
         ],
     },
-    CommandCalls { command: "url", role: Role::EndUser, calls: &[IDENTITY, DESCRIBE_NB, PRESIGN, GET_PARAM] },
+    CommandCalls {
+        command: "url",
+        role: Role::EndUser,
+        // The notebook must be of this deployment's product (find_for_user).
+        calls: &[
+            IDENTITY,
+            RESOLVE[0],
+            RESOLVE[1],
+            DESCRIBE_PP,
+            SEARCH_PP,
+            PRODUCT_STACK,
+            DESCRIBE_NB,
+            PRESIGN,
+            GET_PARAM,
+        ],
+    },
     CommandCalls {
         command: "status",
         role: Role::EndUser,
@@ -187,8 +216,8 @@ pub const TABLE: &[CommandCalls] = &[
         // (RESOLVE), not ListProvisioningArtifacts; the replacement analysis reads the deployed
         // template of the product's SC-* stack (GetTemplate) and, for a version move, the new
         // version's template (below). AWS's managed AWSServiceCatalogEndUserFullAccess grants none
-        // of these reads: with it, parameter changes are judged by parameter names and version
-        // moves are refused (cmd/update.rs).
+        // of these reads: with it, updates are refused (cmd/update.rs): what a change does to the
+        // notebook is only in the templates.
         command: "update",
         role: Role::EndUser,
         calls: &[
@@ -349,8 +378,22 @@ pub const TABLE: &[CommandCalls] = &[
     CommandCalls {
         command: "serve",
         role: Role::Operator,
+        // Each request checks the notebook is of this deployment's product first.
         calls: &[
-            IDENTITY, DELIVER[0], DELIVER[1], DELIVER[2], DELIVER[3], DELIVER[4], DELIVER[5], DELIVER[6], DELIVER[7],
+            IDENTITY,
+            RESOLVE[0],
+            RESOLVE[1],
+            DESCRIBE_PP,
+            SEARCH_PP,
+            PRODUCT_STACK,
+            DELIVER[0],
+            DELIVER[1],
+            DELIVER[2],
+            DELIVER[3],
+            DELIVER[4],
+            DELIVER[5],
+            DELIVER[6],
+            DELIVER[7],
         ],
     },
     CommandCalls {

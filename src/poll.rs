@@ -23,6 +23,26 @@ const CAP: Duration = Duration::from_secs(2);
 /// a change is seen 1.25 s later on median (2.5 s at worst) for 0.4 calls per second.
 pub const STEADY: Duration = Duration::from_millis(2500);
 
+/// Run a read again when it fails transiently (throttling, 5xx, a dropped connection) after the
+/// SDK's own attempts: a read that decides what a command says (a permission, a template) must not
+/// turn one bad moment into a wrong conclusion. Three more tries, 0.5 s, 1 s, 1.5 s apart.
+pub async fn again_if_transient<T, F, Fut>(mut read: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut tries = 0u32;
+    loop {
+        match read().await {
+            Err(e) if crate::error::is_transient(&e) && tries < 3 => {
+                tries += 1;
+                tokio::time::sleep(STEP * tries).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The moment a command gives up (its `--timeout`), shared by all its phases.
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline {

@@ -82,22 +82,10 @@ fn read(dir: Option<&Path>, name: &str, flag: &str) -> Result<String> {
 /// A template must parse (YAML, of which JSON is a subset) as one document: a mapping with a
 /// `Resources` mapping, the one section CloudFormation requires ("Template anatomy", CloudFormation
 /// user guide: "Resources: Specifies the stack resources... Required"). Checked before any write,
-/// so a broken file is exit 2 with nothing uploaded or updated. The short-form functions (`!Ref`,
-/// `!GetAtt`, `!Sub`...) are YAML local tags, which the parser keeps as plain nodes.
+/// so a broken file is exit 2 with nothing uploaded or updated. Read by the one template reader
+/// (template_model.rs), which the update plan uses too.
 pub fn check_template(body: &str) -> std::result::Result<(), String> {
-    let docs = yaml_rust2::YamlLoader::load_from_str(body).map_err(|e| format!("not valid YAML: {e}"))?;
-    let [doc] = docs.as_slice() else {
-        return Err(format!("holds {} YAML documents; a template is one", docs.len()));
-    };
-    if doc.as_hash().is_none() {
-        return Err("is not a mapping of template sections".into());
-    }
-    if doc["Resources"].as_hash().is_none_or(|r| r.is_empty()) {
-        return Err(
-            "has no Resources section (a mapping of at least one resource), which CloudFormation requires".into()
-        );
-    }
-    Ok(())
+    crate::template_model::parse(body).map(|_| ())
 }
 
 #[derive(Deserialize)]

@@ -3,14 +3,19 @@
 //! CloudFormation replaces a resource when an update changes one of its create-only properties
 //! ("createOnlyProperties" of the resource type schema), and it refuses to replace a resource with
 //! a custom name: "You can't perform an update that causes a custom-named resource to be replaced"
-//! (CloudFormation user guide, "Name type"). The product's notebook has a fixed name
-//! (`<user>-Notebook`), so such an update would fail and leave the product TAINTED. This module maps
-//! the template's parameters to the notebook properties they feed, so the plan can say "in place" or
-//! "replaces the notebook" before the update is sent.
+//! (CloudFormation user guide, "Name type"). A resource whose logical ID disappears from the new
+//! template is deleted, one whose logical ID or type changes is a new resource, and one whose
+//! `Condition` turns false is deleted (CloudFormation user guide, "Update behaviors of stack
+//! resources", "Conditions"). This module reads both templates with the one template reader
+//! (template_model.rs) and says, from the templates alone, whether the notebook stays: anything it
+//! cannot prove is reported, never guessed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::template_model::{self, Resource, Template};
 
 /// `createOnlyProperties` of the `AWS::SageMaker::NotebookInstance` resource type schema
 /// (CloudFormation resource provider schema, as shipped in cfn-lint's
@@ -20,29 +25,33 @@ pub const NOTEBOOK_CREATE_ONLY: &[&str] =
 
 pub const NOTEBOOK_TYPE: &str = "AWS::SageMaker::NotebookInstance";
 
-/// For each property of the template's notebook resource, the parameters it reads (directly, or
-/// through a condition). None when the template has no notebook resource the scan can find.
-pub fn property_feeds(template: &str) -> Option<BTreeMap<String, BTreeSet<String>>> {
-    let blocks = notebook_properties(template)?;
-    let params = top_level_keys(template, "Parameters");
-    let conditions = condition_feeds(template, &params);
-    Some(
-        blocks
-            .into_iter()
-            .map(|(prop, text)| {
-                let mut fed = BTreeSet::new();
-                for word in words(&text) {
-                    if params.contains(&word) {
-                        fed.insert(word.clone());
-                    }
-                    if let Some(ps) = conditions.get(&word) {
-                        fed.extend(ps.iter().cloned());
-                    }
-                }
-                (prop, fed)
-            })
-            .collect(),
-    )
+/// The template's notebook resource: exactly one `AWS::SageMaker::NotebookInstance`, whose
+/// `Properties` is a plain mapping. Err says why the template cannot be judged.
+pub fn notebook(t: &Template) -> Result<(&str, &Resource), String> {
+    if t.transform {
+        return Err("it has a Transform section (macros rewrite the template before CloudFormation reads it)".into());
+    }
+    let found: Vec<(&String, &Resource)> = t.resources.iter().filter(|(_, r)| r.kind == NOTEBOOK_TYPE).collect();
+    match found.as_slice() {
+        [] => Err(format!("it has no {NOTEBOOK_TYPE} resource")),
+        [(id, r)] if r.properties.is_none() && r.raw.get("Properties").is_some() => {
+            Err(format!("the Properties of its notebook resource {id} are not a plain mapping"))
+        }
+        [(id, r)] => Ok((id.as_str(), r)),
+        more => Err(format!(
+            "it has {} {NOTEBOOK_TYPE} resources ({})",
+            more.len(),
+            more.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+/// For each property of the template's notebook resource, the parameters it reads (directly,
+/// through a condition, or through another resource it refers to).
+pub fn property_feeds(t: &Template) -> Result<BTreeMap<String, BTreeSet<String>>, String> {
+    let (_, nb) = notebook(t)?;
+    let props = nb.properties.clone().unwrap_or_default();
+    Ok(props.iter().map(|(k, v)| (k.clone(), Refs::of(t, v).parameters)).collect())
 }
 
 /// The create-only notebook properties a change of these parameters reaches.
@@ -54,58 +63,76 @@ pub fn replacing_properties(feeds: &BTreeMap<String, BTreeSet<String>>, changed:
         .collect()
 }
 
-/// Create-only properties whose definition differs between two templates (e.g. a new artifact that
-/// hard-codes another PlatformIdentifier).
-pub fn redefined_properties(old: &str, new: &str) -> Vec<String> {
-    let (Some(a), Some(b)) = (notebook_properties(old), notebook_properties(new)) else {
+/// Create-only properties whose definition differs between two templates (e.g. a new version
+/// that hard-codes another PlatformIdentifier), conditions and referenced resources included.
+pub fn redefined_properties(old: &Template, new: &Template) -> Vec<String> {
+    let (Ok((_, a)), Ok((_, b))) = (notebook(old), notebook(new)) else {
         return Vec::new();
     };
-    let norm = |s: Option<&String>| s.map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "));
-    NOTEBOOK_CREATE_ONLY.iter().filter(|p| norm(a.get(**p)) != norm(b.get(**p))).map(|p| p.to_string()).collect()
+    let def = |t: &Template, r: &Resource, p: &str| {
+        closure(t, r.properties.as_ref().and_then(|m| m.get(p)).unwrap_or(&Value::Null))
+    };
+    NOTEBOOK_CREATE_ONLY.iter().filter(|p| def(old, a, p) != def(new, b, p)).map(|p| p.to_string()).collect()
 }
 
 /// The logical ID of the template's notebook resource. A product version whose notebook has
 /// another logical ID (the blog sample's `SageMakerNotebookInstance`, notebook-vend's `Notebook`)
-/// makes CloudFormation delete the old resource and create a new one with the same fixed name:
-/// moving a notebook between such versions replaces it (the create fails on the taken name, or the
-/// user's notebook is deleted).
-pub fn notebook_logical_id(template: &str) -> Option<String> {
-    let is_notebook = |t: &str| {
-        t.lines().any(|l| {
-            key_of(l).as_deref() == Some("Type")
-                && l.split_once(':').map(|(_, v)| v.trim().trim_matches(|c| c == '"' || c == '\''))
-                    == Some(NOTEBOOK_TYPE)
-        })
-    };
-    if is_json(template) {
-        let v: serde_json::Value = serde_json::from_str(template).ok()?;
-        let res = v.get("Resources")?.as_object()?;
-        return res
-            .iter()
-            .find(|(_, r)| r.get("Type").and_then(|t| t.as_str()) == Some(NOTEBOOK_TYPE))
-            .map(|(k, _)| k.clone());
-    }
-    section_children(template, "Resources").into_iter().find(|(_, t)| is_notebook(t)).map(|(k, _)| k)
+/// makes CloudFormation delete the old resource and create a new one with the same fixed name.
+pub fn notebook_logical_id(t: &Template) -> Option<String> {
+    notebook(t).ok().map(|(id, _)| id.to_owned())
 }
 
-/// The text of one resource of a template (its whole block), or None when it is not found.
+/// Why updating from the deployed template to the target one, with these parameters changed,
+/// would replace or delete the notebook (empty: in place). Err: the templates do not let that be
+/// decided (no notebook in the target, several, macros...): the update must not be sent.
+pub fn replacing(deployed: &Template, target: &Template, changed: &BTreeSet<String>) -> Result<Vec<String>, String> {
+    let (old_id, old) = notebook(deployed).map_err(|e| format!("the deployed template: {e}"))?;
+    let (new_id, new) = notebook(target).map_err(|e| {
+        format!("the target version's template: {e}; updating to it would delete the notebook {old_id}")
+    })?;
+    let mut out = Vec::new();
+    if old_id != new_id {
+        out.push(format!("logical ID {old_id} -> {new_id}"));
+    }
+    for p in redefined_properties(deployed, target) {
+        out.push(p);
+    }
+    for p in replacing_properties(&property_feeds(target)?, changed) {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    // A resource Condition that may turn false deletes the notebook.
+    let condition = |t: &Template, r: &Resource| r.condition.as_ref().map(|c| closure(t, &cond_ref(c)));
+    if condition(deployed, old) != condition(target, new) {
+        out.push("the notebook's Condition (redefined: the notebook exists only while it holds)".into());
+    } else if let Some(c) = &new.condition {
+        if Refs::of(target, &cond_ref(c)).parameters.iter().any(|p| changed.contains(p)) {
+            out.push(format!(
+                "the notebook's Condition {c} (it reads a changed parameter; false deletes the notebook)"
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn cond_ref(name: &str) -> Value {
+    Value::Object(Map::from_iter([("Condition".to_owned(), Value::String(name.to_owned()))]))
+}
+
+/// The text of one resource of a template (its long form, as JSON), or None when the template
+/// cannot be read or has no such resource.
 pub fn resource_text(template: &str, logical_id: &str) -> Option<String> {
-    if is_json(template) {
-        let v: serde_json::Value = serde_json::from_str(template).ok()?;
-        return v.get("Resources")?.get(logical_id).map(|r| r.to_string());
-    }
-    section_children(template, "Resources").remove(logical_id)
+    let t = template_model::parse(template).ok()?;
+    t.resources.get(logical_id).map(|r| r.raw.to_string())
 }
 
-/// Does a resource's text (see [`resource_text`]) set this property (a key of that name)?
+/// Does a resource's text (see [`resource_text`]) set this property?
 pub fn sets_property(resource: &str, property: &str) -> bool {
-    resource.contains(&format!("\"{property}\"")) || resource.lines().any(|l| key_of(l).as_deref() == Some(property))
-}
-
-/// When the template cannot be read: the worst case, a parameter named like a create-only property
-/// (or NotebookUserName, which names the notebook) replaces it.
-pub fn replacing_by_name(changed: &BTreeSet<String>) -> Vec<String> {
-    changed.iter().filter(|k| NOTEBOOK_CREATE_ONLY.contains(&k.as_str()) || *k == "NotebookUserName").cloned().collect()
+    serde_json::from_str::<Value>(resource)
+        .ok()
+        .and_then(|r| r.get("Properties").and_then(|p| p.get(property)).map(|_| ()))
+        .is_some()
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -115,125 +142,109 @@ pub struct ParamChange {
     pub to: String,
 }
 
-fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_owned).collect()
+/// What a value refers to, transitively: parameters, conditions, and resources (through `Ref`,
+/// `Fn::GetAtt` and `${...}` in `Fn::Sub`).
+#[derive(Default)]
+struct Refs {
+    parameters: BTreeSet<String>,
+    conditions: BTreeSet<String>,
+    resources: BTreeSet<String>,
 }
 
-fn indent(line: &str) -> usize {
-    line.len() - line.trim_start().len()
-}
-
-fn key_of(line: &str) -> Option<String> {
-    let t = line.trim_start().trim_start_matches("- ");
-    let (k, _) = t.split_once(':')?;
-    let k = k.trim().trim_matches(|c| c == '"' || c == '\'');
-    (!k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == ':' || c == '_')).then(|| k.to_owned())
-}
-
-fn is_json(template: &str) -> bool {
-    template.trim_start().starts_with('{')
-}
-
-/// Keys of a top-level section (Parameters, Conditions).
-fn top_level_keys(template: &str, section: &str) -> BTreeSet<String> {
-    section_children(template, section).into_keys().collect()
-}
-
-/// Children of a top-level section, with their text.
-fn section_children(template: &str, section: &str) -> BTreeMap<String, String> {
-    if is_json(template) {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(template) else { return BTreeMap::new() };
-        return v
-            .get(section)
-            .and_then(|s| s.as_object())
-            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
-            .unwrap_or_default();
+impl Refs {
+    fn of(t: &Template, v: &Value) -> Refs {
+        let mut r = Refs::default();
+        r.walk(t, v);
+        r
     }
-    let lines: Vec<&str> = template.lines().collect();
-    let Some(start) = lines.iter().position(|l| indent(l) == 0 && key_of(l).as_deref() == Some(section)) else {
-        return BTreeMap::new();
-    };
-    children(&lines[start + 1..], None)
-}
 
-/// Children (key -> text incl. the key line) of a block: lines until one at indent 0 (or <= stop).
-fn children(lines: &[&str], stop: Option<usize>) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut child_indent: Option<usize> = None;
-    let mut current: Option<(String, String)> = None;
-    for line in lines {
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
-        }
-        let ind = indent(line);
-        if ind == 0 || stop.is_some_and(|s| ind <= s) {
-            break;
-        }
-        let ci = *child_indent.get_or_insert(ind);
-        if ind == ci {
-            if let Some((k, t)) = current.take() {
-                out.insert(k, t);
-            }
-            if let Some(k) = key_of(line) {
-                current = Some((k, line.to_string()));
-            }
-        } else if let Some((_, t)) = current.as_mut() {
-            t.push('\n');
-            t.push_str(line);
-        }
-    }
-    if let Some((k, t)) = current {
-        out.insert(k, t);
-    }
-    out
-}
-
-/// Each condition's parameters (conditions may use other conditions).
-fn condition_feeds(template: &str, params: &BTreeSet<String>) -> BTreeMap<String, BTreeSet<String>> {
-    let texts = section_children(template, "Conditions");
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (name, text) in &texts {
-        out.insert(name.clone(), words(text).into_iter().filter(|w| params.contains(w)).collect());
-    }
-    // conditions referring to conditions: a few rounds reach a fixed point for any sane template
-    for _ in 0..4 {
-        let snapshot = out.clone();
-        for (name, text) in &texts {
-            for w in words(text) {
-                if w != *name {
-                    if let Some(ps) = snapshot.get(&w) {
-                        out.get_mut(name).expect("inserted above").extend(ps.iter().cloned());
-                    }
+    fn name(&mut self, t: &Template, name: &str) {
+        if t.parameters.contains_key(name) {
+            self.parameters.insert(name.to_owned());
+        } else if let Some(res) = t.resources.get(name) {
+            if self.resources.insert(name.to_owned()) {
+                self.walk(t, &res.raw);
+                if let Some(c) = &res.condition {
+                    self.condition(t, c);
                 }
             }
         }
     }
+
+    fn condition(&mut self, t: &Template, name: &str) {
+        if let Some(expr) = t.conditions.get(name) {
+            if self.conditions.insert(name.to_owned()) {
+                self.walk(t, expr);
+            }
+        }
+    }
+
+    fn walk(&mut self, t: &Template, v: &Value) {
+        match v {
+            Value::Array(items) => items.iter().for_each(|i| self.walk(t, i)),
+            Value::Object(m) if m.len() == 1 => {
+                let (k, arg) = m.iter().next().expect("one entry");
+                self.function(t, k, arg);
+            }
+            Value::Object(m) => m.values().for_each(|i| self.walk(t, i)),
+            _ => {}
+        }
+    }
+
+    fn function(&mut self, t: &Template, key: &str, arg: &Value) {
+        match (key, arg) {
+            ("Ref", Value::String(n)) => self.name(t, n),
+            ("Condition", Value::String(c)) => self.condition(t, c),
+            ("Fn::GetAtt", Value::Array(a)) => match a.first() {
+                Some(Value::String(n)) => self.name(t, n),
+                _ => self.walk(t, arg),
+            },
+            ("Fn::If", Value::Array(a)) => {
+                if let Some(Value::String(c)) = a.first() {
+                    self.condition(t, c);
+                }
+                a.iter().skip(1).for_each(|i| self.walk(t, i));
+            }
+            ("Fn::Sub", Value::String(s)) => sub_names(s).iter().for_each(|n| self.name(t, n)),
+            ("Fn::Sub", Value::Array(a)) => {
+                let local: BTreeSet<&String> =
+                    a.get(1).and_then(Value::as_object).map(|m| m.keys().collect()).unwrap_or_default();
+                if let Some(Value::String(s)) = a.first() {
+                    sub_names(s).iter().filter(|n| !local.contains(n)).for_each(|n| self.name(t, n));
+                }
+                a.iter().skip(1).for_each(|i| self.walk(t, i));
+            }
+            _ => self.walk(t, arg),
+        }
+    }
+}
+
+/// The names `${Name}` and `${Resource.Attribute}` of an `Fn::Sub` string refers to (`${!x}` is a
+/// literal).
+fn sub_names(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("${") {
+        rest = &rest[i + 2..];
+        let Some(end) = rest.find('}') else { break };
+        let inner = rest[..end].trim();
+        if !inner.starts_with('!') {
+            out.push(inner.split('.').next().unwrap_or(inner).to_owned());
+        }
+        rest = &rest[end + 1..];
+    }
     out
 }
 
-/// The notebook resource's properties, property -> text.
-fn notebook_properties(template: &str) -> Option<BTreeMap<String, String>> {
-    if is_json(template) {
-        let v: serde_json::Value = serde_json::from_str(template).ok()?;
-        let res = v.get("Resources")?.as_object()?;
-        let nb = res.values().find(|r| r.get("Type").and_then(|t| t.as_str()) == Some(NOTEBOOK_TYPE))?;
-        let props = nb.get("Properties")?.as_object()?;
-        return Some(props.iter().map(|(k, v)| (k.clone(), v.to_string())).collect());
-    }
-    let lines: Vec<&str> = template.lines().collect();
-    let resources = section_children(template, "Resources");
-    let (_, text) = resources.iter().find(|(_, t)| {
-        t.lines().any(|l| {
-            key_of(l).as_deref() == Some("Type")
-                && l.split_once(':').map(|(_, v)| v.trim().trim_matches(|c| c == '"' || c == '\''))
-                    == Some(NOTEBOOK_TYPE)
-        })
-    })?;
-    let _ = lines;
-    let rl: Vec<&str> = text.lines().collect();
-    let pos = rl.iter().position(|l| key_of(l).as_deref() == Some("Properties"))?;
-    let pind = indent(rl[pos]);
-    Some(children(&rl[pos + 1..], Some(pind)))
+/// A value with the definitions it depends on (conditions and resources, transitively): two
+/// templates define a property the same way when these are equal.
+fn closure(t: &Template, v: &Value) -> Value {
+    let refs = Refs::of(t, v);
+    let conditions: Map<String, Value> =
+        refs.conditions.iter().filter_map(|c| t.conditions.get(c).map(|e| (c.clone(), e.clone()))).collect();
+    let resources: Map<String, Value> =
+        refs.resources.iter().filter_map(|r| t.resources.get(r).map(|d| (r.clone(), d.raw.clone()))).collect();
+    serde_json::json!({"value": v, "conditions": conditions, "resources": resources})
 }
 
 /// A smaller `VolumeSizeInGB`, which only a new notebook can take: UpdateNotebookInstance "can
@@ -257,9 +268,13 @@ mod tests {
         keys.iter().map(|k| k.to_string()).collect()
     }
 
+    fn parse(body: &str) -> Template {
+        template_model::parse(body).unwrap()
+    }
+
     #[test]
     fn the_product_template_feeds_create_only_properties_from_its_parameters() {
-        let feeds = property_feeds(YAML).expect("the product template has a notebook");
+        let feeds = property_feeds(&parse(YAML)).expect("the product template has a notebook");
         assert!(feeds["SubnetId"].contains("SubnetId"));
         assert!(feeds["NotebookInstanceName"].contains("NotebookUserName"));
         assert!(feeds["InstanceType"].contains("NotebookInstanceType"));
@@ -276,7 +291,7 @@ mod tests {
         let t = r#"{"Parameters":{"Net":{"Type":"String"},"Size":{"Type":"String"}},
             "Resources":{"N":{"Type":"AWS::SageMaker::NotebookInstance","Properties":{
             "SubnetId":{"Ref":"Net"},"InstanceType":{"Ref":"Size"}}}}}"#;
-        let feeds = property_feeds(t).unwrap();
+        let feeds = property_feeds(&parse(t)).unwrap();
         assert_eq!(replacing_properties(&feeds, &set(&["Net"])), vec!["SubnetId".to_string()]);
         assert!(replacing_properties(&feeds, &set(&["Size"])).is_empty());
     }
@@ -285,18 +300,40 @@ mod tests {
     fn a_redefined_create_only_property_is_seen() {
         let new = YAML.replace("PlatformIdentifier: !Ref PlatformIdentifier", "PlatformIdentifier: notebook-al2-v3");
         assert_ne!(new, YAML);
-        assert_eq!(redefined_properties(YAML, &new), vec!["PlatformIdentifier".to_string()]);
-        assert!(redefined_properties(YAML, YAML).is_empty());
+        assert_eq!(redefined_properties(&parse(YAML), &parse(&new)), vec!["PlatformIdentifier".to_string()]);
+        assert!(redefined_properties(&parse(YAML), &parse(YAML)).is_empty());
+        // through a condition the property reads
+        let new = YAML.replace("InVpc: !Not [!Equals [!Ref SubnetId, '']]", "InVpc: !Equals [!Ref SubnetId, '']");
+        assert_ne!(new, YAML);
+        let r = redefined_properties(&parse(YAML), &parse(&new));
+        assert!(r.contains(&"SubnetId".to_string()) && r.contains(&"DirectInternetAccess".to_string()), "{r:?}");
+    }
+
+    #[test]
+    fn a_missing_renamed_or_conditional_notebook_is_never_in_place() {
+        let old = parse(YAML);
+        let renamed = parse(&YAML.replace("\n  Notebook:\n", "\n  Workbench:\n").replace("Notebook.", "Workbench."));
+        assert_eq!(replacing(&old, &renamed, &set(&[])).unwrap(), vec!["logical ID Notebook -> Workbench"]);
+        let gone = parse(&YAML.replace("AWS::SageMaker::NotebookInstance\n", "AWS::SageMaker::CodeRepository\n"));
+        assert!(replacing(&old, &gone, &set(&[])).unwrap_err().contains("would delete the notebook"));
+        let conditional = parse(&YAML.replace(
+            "    Type: AWS::SageMaker::NotebookInstance\n",
+            "    Type: AWS::SageMaker::NotebookInstance\n    Condition: HasKmsKey\n",
+        ));
+        assert!(!replacing(&old, &conditional, &set(&[])).unwrap().is_empty());
+        assert!(!replacing(&conditional, &conditional, &set(&["KmsKeyId"])).unwrap().is_empty());
+        assert!(replacing(&conditional, &conditional, &set(&["NotebookInstanceType"])).unwrap().is_empty());
+        assert!(replacing(&old, &old, &set(&["NotebookInstanceType"])).unwrap().is_empty());
     }
 
     #[test]
     fn the_notebooks_logical_id_is_found() {
-        assert_eq!(notebook_logical_id(YAML).as_deref(), Some("Notebook"));
+        assert_eq!(notebook_logical_id(&parse(YAML)).as_deref(), Some("Notebook"));
         let blog = include_str!("../tests/fixtures/blog/templates/sm-notebook.yml");
-        assert_eq!(notebook_logical_id(blog).as_deref(), Some("SageMakerNotebookInstance"));
+        assert_eq!(notebook_logical_id(&parse(blog)).as_deref(), Some("SageMakerNotebookInstance"));
         let json = r#"{"Resources":{"Nb":{"Type":"AWS::SageMaker::NotebookInstance"}}}"#;
-        assert_eq!(notebook_logical_id(json).as_deref(), Some("Nb"));
-        assert_eq!(notebook_logical_id("Resources: {}"), None);
+        assert_eq!(notebook_logical_id(&parse(json)).as_deref(), Some("Nb"));
+        assert_eq!(notebook_logical_id(&parse("Resources: {R: {Type: X}}")), None);
     }
 
     #[test]
@@ -321,11 +358,5 @@ mod tests {
         assert_eq!(volume_shrink(&change("10", "20")), None);
         assert_eq!(volume_shrink(&change("10", "010")), None);
         assert_eq!(volume_shrink(&[ParamChange { key: "VolumeSizeInGB".into(), from: None, to: "5".into() }]), None);
-    }
-
-    #[test]
-    fn unknown_template_falls_back_to_names() {
-        assert!(property_feeds("Resources: {}").is_none());
-        assert_eq!(replacing_by_name(&set(&["SubnetId", "VolumeSizeInGB"])), vec!["SubnetId".to_string()]);
     }
 }

@@ -229,6 +229,9 @@ pub fn parse_ssm_prefix(s: &str) -> Result<String, String> {
         && s.ends_with('/')
         && s.len() <= 900
         && !s.contains("//")
+        // "." and ".." segments: a path that reads as another place than it is (a policy or a
+        // reader normalising it would reach another prefix).
+        && !s.split('/').any(|seg| seg == "." || seg == "..")
         && s.chars().all(|c| c.is_ascii_alphanumeric() || "/_.-".contains(c))
         && !s.to_ascii_lowercase().starts_with("/aws/")
         && !s.to_ascii_lowercase().starts_with("/ssm/");
@@ -236,7 +239,7 @@ pub fn parse_ssm_prefix(s: &str) -> Result<String, String> {
         Ok(s.to_owned())
     } else {
         Err(format!(
-            "SSM prefix {} must start and end with '/', hold only letters, digits and _.-/, and not begin with /aws/ or /ssm/", cut(s)
+            "SSM prefix {} must start and end with '/', hold only letters, digits and _.-/ (no . or .. segment), and not begin with /aws/ or /ssm/", cut(s)
         ))
     }
 }

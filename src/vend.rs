@@ -52,6 +52,42 @@ impl fmt::Display for Delivery {
     }
 }
 
+/// A command acts only on notebooks of its own deployment: the user's provisioned product must be
+/// one of this deployment's product. Notebook and parameter names do not tell deployments apart
+/// (`<user>-Notebook` is one name per account and Region, whoever vended it), so without this a
+/// command of one deployment would mint another's URL and store it under its own prefix.
+pub async fn require_in_deployment(ctx: &Context, user: &str) -> Result<()> {
+    let product = crate::catalog::resolve_product(ctx).await?;
+    let not_ours = |why: String| {
+        NotInDeployment(format!(
+            "no notebook {} for {user} in deployment {:?} (product {}); nothing was written; {why}",
+            naming::notebook_name(user),
+            ctx.names.product_name,
+            product.id
+        ))
+    };
+    match crate::catalog::find_for_user(ctx, &product, user).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(not_ours(format!("provision it with `notebook-vend provision --user {user}`")).into()),
+        Err(e) => match e.downcast_ref::<crate::catalog::OtherProduct>() {
+            Some(other) => Err(not_ours(other.0.clone()).into()),
+            None => Err(e),
+        },
+    }
+}
+
+/// The user has no notebook of this deployment's product (see [`require_in_deployment`]).
+#[derive(Debug)]
+pub struct NotInDeployment(pub String);
+
+impl fmt::Display for NotInDeployment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotInDeployment {}
+
 pub struct Request<'a> {
     pub user: &'a str,
     pub store: &'a UrlStoreArgs,

@@ -62,6 +62,7 @@ fn when_stopped(args: &RefreshArgs) -> WhenStopped {
 pub async fn run(args: &RefreshArgs, ctx: &Context) -> Result<()> {
     let deadline = Deadline::secs(args.timeout);
     if let Some(user) = &args.user {
+        vend::require_in_deployment(ctx, user).await?;
         let task = ctx.progress.task(format!("refreshing the URL of {user}"));
         let req = Request {
             user,

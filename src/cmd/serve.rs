@@ -304,10 +304,13 @@ async fn refresh(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         Ok(Err(e)) => return error(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}")),
     };
     // Only an object: serde reads a struct from a sequence too (`["alice"]`), which is no API.
-    let parsed = serde_json::from_slice::<serde_json::Value>(&body)
-        .map_err(|e| e.to_string())
-        .and_then(|v| if v.is_object() { Ok(v) } else { Err("the body is not a JSON object".to_owned()) })
-        .and_then(|v| serde_json::from_value::<RefreshBody>(v).map_err(|e| e.to_string()));
+    // Read straight into the struct, which refuses a repeated key ("duplicate field"): a JSON
+    // value keeps the last one, and a proxy in front that checks the first would be bypassed.
+    let parsed = if body.trim_ascii_start().first() == Some(&b'{') {
+        serde_json::from_slice::<RefreshBody>(&body).map_err(|e| e.to_string())
+    } else {
+        Err("the body is not a JSON object".to_owned())
+    };
     let user = match parsed {
         Ok(b) => b.notebook_user_name,
         Err(e) => {
@@ -334,6 +337,13 @@ async fn refresh(State(shared): State<Arc<Shared>>, req: Request) -> Response {
 async fn refresh_user(shared: &Shared, user: &str) -> Response {
     let ctx = &shared.ctx;
     let name = naming::notebook_name(user);
+    match vend::require_in_deployment(ctx, user).await {
+        Ok(()) => {}
+        Err(e) if e.downcast_ref::<vend::NotInDeployment>().is_some() => {
+            return error(StatusCode::NOT_FOUND, format!("{e:#}"))
+        }
+        Err(e) => return aws_failure(user, &e),
+    }
     // Decide 404/409 up front: deliver() would wait for a Pending notebook, and an API should say
     // "not now" at once instead.
     match notebook::describe(ctx, &name).await {

@@ -21,16 +21,19 @@ use crate::catalog::{self, Artifact, Product, Provisioned};
 use crate::cli::UpdateArgs;
 use crate::cmd::terminate::{confirm, require_answerable};
 use crate::context::Context;
-use crate::error::{has_code, is_transient, usage};
+use crate::error::{has_code, is_denied, is_transient, usage};
 use crate::naming;
 use crate::notebook;
 use crate::objects;
 use crate::output::table;
 use crate::parameters;
-use crate::poll::Deadline;
+use crate::poll::{self, Deadline};
 use crate::progress::Task;
+use crate::replace_intent::{self, Intent};
 use crate::stacks;
+use crate::template_model;
 use crate::update_plan::{self, ParamChange};
+use crate::urls;
 use crate::vend::{self, Request};
 
 /// What the update does to the notebook.
@@ -74,9 +77,10 @@ pub struct Plan {
     set: BTreeMap<String, String>,
     #[serde(skip)]
     current: BTreeMap<String, String>,
-    /// A version move whose new template is unreadable: what it does to the notebook is unknown.
+    /// A template the plan needs is not readable with this identity: what the update does to the
+    /// notebook is unknown, so it is refused (the reason).
     #[serde(skip)]
-    blind_move: bool,
+    blind: Option<String>,
 }
 
 impl fmt::Display for Plan {
@@ -137,6 +141,17 @@ pub async fn run(args: &UpdateArgs, ctx: &Context) -> Result<()> {
             require_answerable(args.yes, false, &format!("replace the notebook of {user}"))?;
         }
         let product = catalog::resolve_product(ctx).await?;
+        if let Some(intent) = replace_intent::load(&product.id, user)? {
+            if args.dry_run {
+                return Err(usage(format!(
+                    "a replacement of {user}'s notebook confirmed earlier is not finished ({}); run `notebook-vend \
+                     update --user {user}` to finish it, before planning anything else",
+                    replace_intent::path(&product.id, user)?.display()
+                )));
+            }
+            let done = resume_replacement(ctx, args, &product, intent).await?;
+            return crate::output::emit(ctx.output, &done);
+        }
         let artifacts = catalog::versions(ctx, &product).await?;
         let target = target_artifact(args, &product, &artifacts)?;
         let task = ctx.progress.task(format!("planning the update of {user}"));
@@ -179,18 +194,21 @@ fn target_artifact(args: &UpdateArgs, product: &Product, artifacts: &[Artifact])
             .ok_or_else(|| anyhow!("the newest artifact {} is not listed", product.artifact_id)),
         Some(name) => {
             let found = artifacts.iter().find(|a| a.name == name || a.id == name).cloned();
-            match found {
-                Some(a) if a.active => Ok(a),
-                Some(a) => Err(usage(format!("--to-version {name}: artifact {} is not active", a.id))),
-                None => {
-                    let names: Vec<&str> = artifacts.iter().filter(|a| a.active).map(|a| a.name.as_str()).collect();
-                    Err(usage(format!(
-                        "--to-version {name:?} is not an artifact of {}; active: latest, {}",
-                        product.name,
-                        names.join(", ")
-                    )))
-                }
-            }
+            // A DEPRECATED version stays a valid update target: "Users are able to make updates to
+            // a provisioned product of a deprecated version but cannot launch new provisioned
+            // products using a deprecated version" (botocore servicecatalog,
+            // UpdateProvisioningArtifact.Guidance). The plan says it is deprecated.
+            found.ok_or_else(|| {
+                let names: Vec<String> = artifacts
+                    .iter()
+                    .map(|a| if a.active { a.name.clone() } else { format!("{} (deprecated)", a.name) })
+                    .collect();
+                usage(format!(
+                    "--to-version {name:?} is not an artifact of {}; choose from: latest, {}",
+                    product.name,
+                    names.join(", ")
+                ))
+            })
         }
     }
 }
@@ -237,63 +255,27 @@ async fn plan(
     let current = current.unwrap_or_default();
     let changes: Vec<ParamChange> = requested
         .iter()
-        .filter(|(k, v)| current.get(*k) != Some(*v))
+        .filter(|(k, v)| !current.get(*k).is_some_and(|c| same_value(specs.get(*k), c, v)))
         .map(|(k, v)| ParamChange { key: k.clone(), from: current.get(k).cloned(), to: v.clone() })
         .collect();
     let changed: BTreeSet<String> = changes.iter().map(|c| c.key.clone()).collect();
 
     let moves = pp.artifact_id.as_deref() != Some(target.id.as_str());
-    // The deployed template (GetTemplate on the product's SC-* stack) is the current version's.
-    let old_template = match &stack {
-        Some(s) => stacks::deployed_template(ctx, s).await.ok().flatten(),
-        None => None,
-    };
-    // The new version's template only matters for a move. Its URL comes from
-    // DescribeProvisioningArtifact (Verbose) and the object from the bootstrap bucket: neither is in
-    // AWS's end-user access (AWSServiceCatalogEndUserFullAccess), both are in `policy end-user`.
-    let new_template = if moves {
-        match catalog::artifact_template_url(ctx, product, &target.id).await {
-            Ok(Some(url)) => objects::read_url(ctx, &url).await.ok().flatten(),
-            _ => None,
-        }
+    // Whether the notebook stays is read from the templates: the deployed one and, for a move, the
+    // target version's. Nothing to judge when nothing changes.
+    let (mut replacing, blind) = if moves || !changed.is_empty() {
+        judge(ctx, product, stack.as_deref(), target, moves, &changed, user).await?
     } else {
-        None
+        (Vec::new(), None)
     };
-    // A move whose new template cannot be read is refused: what it does to the notebook (a renamed
-    // notebook resource, a create-only property redefined) is only in that template.
-    let blind_move = moves && new_template.is_none();
-    if blind_move {
-        notes.push(
-            "the new version's template is unreadable (servicecatalog:DescribeProvisioningArtifact, s3:GetObject on \
-             the bootstrap bucket): the version move is refused"
-                .into(),
-        );
+    if let Some(why) = &blind {
+        notes.push(why.clone());
     }
-    let mut replacing = match new_template.as_deref().or(old_template.as_deref()).and_then(update_plan::property_feeds)
-    {
-        Some(feeds) => update_plan::replacing_properties(&feeds, &changed),
-        None => {
-            notes.push(
-                "the product template is unreadable: a parameter named like a create-only property counts as replacing"
-                    .into(),
-            );
-            update_plan::replacing_by_name(&changed)
-        }
-    };
-    if moves {
-        if let (Some(old), Some(new)) = (&old_template, &new_template) {
-            // e.g. a notebook of the blog sample's original artifact (kept by `bootstrap --adopt`)
-            // moved to notebook-vend's: another logical ID is a new resource with the same name.
-            match (update_plan::notebook_logical_id(old), update_plan::notebook_logical_id(new)) {
-                (Some(a), Some(b)) if a != b => replacing.push(format!("logical ID {a} -> {b}")),
-                _ => {}
-            }
-            for p in update_plan::redefined_properties(old, new) {
-                if !replacing.contains(&p) {
-                    replacing.push(p);
-                }
-            }
-        }
+    if !target.active {
+        notes.push(format!(
+            "version {} is DEPRECATED: notebooks already on it can be updated on it, new ones cannot be launched from it",
+            target.name
+        ));
     }
     if let Some(shrink) = update_plan::volume_shrink(&changes) {
         replacing.push(shrink);
@@ -312,12 +294,18 @@ async fn plan(
     } else {
         Effect::InPlace
     };
-    // Every parameter of the target artifact the product already has keeps its value.
-    let keep: Vec<String> = specs
-        .keys()
-        .filter(|k| !requested.contains_key(*k) && (current.is_empty() || current.contains_key(*k)))
-        .cloned()
-        .collect();
+    // Every parameter of the target artifact the product already has keeps its value
+    // (UsePreviousValue); one new in the target version takes its default: UsePreviousValue needs a
+    // previous value, which a parameter the deployed version does not declare has not.
+    let deployed = match current.is_empty() {
+        false => current.keys().cloned().collect(),
+        true => deployed_parameter_names(ctx, product, &pp).await?,
+    };
+    let keep: Vec<String> =
+        specs.keys().filter(|k| !requested.contains_key(*k) && deployed.contains(*k)).cloned().collect();
+    if !current.is_empty() {
+        check_kept(&specs, &current, requested, &target.name)?;
+    }
     Ok(Plan {
         user: user.to_owned(),
         provisioned_product: pp.name.clone(),
@@ -333,8 +321,151 @@ async fn plan(
         keep,
         set: requested.clone(),
         current,
-        blind_move,
+        blind,
     })
+}
+
+/// The parameters of the version a product is on (DescribeProvisioningParameters of its artifact):
+/// what its stack declares, when the stack's own values cannot be read.
+async fn deployed_parameter_names(ctx: &Context, product: &Product, pp: &Provisioned) -> Result<BTreeSet<String>> {
+    let Some(artifact) = &pp.artifact_id else { bail!("provisioned product {} names no version", pp.name) };
+    let mut deployed = product.clone();
+    deployed.artifact_id = artifact.clone();
+    Ok(parameters::describe(ctx, &deployed).await?.into_keys().collect())
+}
+
+/// Is a given value the one in effect? A Number parameter is compared as a number (`010` is 10,
+/// as CloudFormation reads it), anything else as text.
+fn same_value(spec: Option<&parameters::ParamSpec>, current: &str, given: &str) -> bool {
+    let number = |v: &str| v.trim().parse::<f64>().ok();
+    match (spec.map(|s| s.kind.as_str()), number(current), number(given)) {
+        (Some("Number"), Some(a), Some(b)) => a == b,
+        _ => current == given,
+    }
+}
+
+/// The target version sees every value, not only the given ones: a kept value its narrowed
+/// constraints refuse, or a new parameter without a default, fails the update on AWS (the record
+/// FAILED, the product TAINTED). Refused here instead (exit 2), naming the flag that fixes it.
+fn check_kept(
+    specs: &BTreeMap<String, parameters::ParamSpec>,
+    current: &BTreeMap<String, String>,
+    requested: &BTreeMap<String, String>,
+    version: &str,
+) -> Result<()> {
+    for (key, spec) in specs.iter().filter(|(k, _)| !requested.contains_key(*k)) {
+        let flag = if key == "NotebookInstanceType" {
+            "--instance-type TYPE".to_owned()
+        } else {
+            format!("--param {key}=VALUE")
+        };
+        match current.get(key) {
+            Some(value) => parameters::check(spec, value).map_err(|allowed| {
+                usage(format!(
+                    "parameter {key}={} (kept from the current version) is not allowed by version {version}: {allowed}; \
+                     give a new value with {flag}; nothing was sent",
+                    crate::values::cut(value)
+                ))
+            })?,
+            None if spec.default.is_none() => {
+                return Err(usage(format!(
+                    "version {version} adds parameter {key}, which has no default: give it with {flag}; nothing was sent"
+                )))
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// A template the plan reads: its text, or why this identity may not read it.
+enum Read {
+    Body(String),
+    Denied(String),
+}
+
+/// The create-only properties (and other reasons) by which the update replaces or deletes the
+/// notebook, or, when a template is not readable with this identity, why the update is refused.
+/// A template that cannot be read as CloudFormation reads it, or that does not let the effect be
+/// proven, is bad input: exit 2, nothing sent.
+async fn judge(
+    ctx: &Context,
+    product: &Product,
+    stack: Option<&str>,
+    target: &Artifact,
+    moves: bool,
+    changed: &BTreeSet<String>,
+    user: &str,
+) -> Result<(Vec<String>, Option<String>)> {
+    let Some(stack) = stack else {
+        return Err(usage(format!(
+            "not updating {user}'s notebook: its provisioned product names no CloudFormation stack, so what the \
+             update does to the notebook cannot be read; nothing was sent"
+        )));
+    };
+    let deployed = match read_deployed(ctx, stack).await? {
+        Read::Body(b) => b,
+        Read::Denied(why) => return Ok((Vec::new(), Some(why))),
+    };
+    let target_body = if moves {
+        match read_target(ctx, product, target).await? {
+            Read::Body(b) => b,
+            Read::Denied(why) => return Ok((Vec::new(), Some(why))),
+        }
+    } else {
+        deployed.clone()
+    };
+    let refuse = |what: String, why: String| {
+        usage(format!(
+            "not updating {user}'s notebook: {what} {why}; whether the update keeps the notebook cannot be proven, \
+             so nothing was sent"
+        ))
+    };
+    let old =
+        template_model::parse(&deployed).map_err(|e| refuse(format!("the deployed template of stack {stack}"), e))?;
+    let new = template_model::parse(&target_body)
+        .map_err(|e| refuse(format!("the template of version {}", target.name), e))?;
+    let replacing =
+        update_plan::replacing(&old, &new, changed).map_err(|e| refuse("updating to this version:".into(), e))?;
+    Ok((replacing, None))
+}
+
+/// The deployed template (GetTemplate on the product's SC-* stack).
+async fn read_deployed(ctx: &Context, stack: &str) -> Result<Read> {
+    match poll::again_if_transient(|| stacks::deployed_template(ctx, stack)).await {
+        Ok(Some(body)) => Ok(Read::Body(body)),
+        Ok(None) => Err(anyhow!("GetTemplate answered no template body for stack {stack}")),
+        Err(e) if is_denied(&e) => Ok(Read::Denied(format!(
+            "the deployed template is not readable with this identity (cloudformation:GetTemplate on stack {stack}, \
+             in `notebook-vend policy end-user`)"
+        ))),
+        Err(e) => Err(e.context("reading the deployed template, to see whether the update keeps the notebook")),
+    }
+}
+
+/// The target version's template: its URL from DescribeProvisioningArtifact (Verbose), the object
+/// from the bootstrap bucket. Neither is in AWS's end-user access (AWSServiceCatalogEndUserFullAccess);
+/// both are in `policy end-user`.
+async fn read_target(ctx: &Context, product: &Product, target: &Artifact) -> Result<Read> {
+    let denied = |what: &str| {
+        Read::Denied(format!(
+            "the new version's template is not readable with this identity ({what}; servicecatalog:\
+             DescribeProvisioningArtifact and s3:GetObject on the bootstrap bucket are both in `notebook-vend policy \
+             end-user`)"
+        ))
+    };
+    let url = match poll::again_if_transient(|| catalog::artifact_template_url(ctx, product, &target.id)).await {
+        Ok(Some(url)) => url,
+        Ok(None) => bail!("artifact {} of {} has no TemplateUrl", target.id, product.name),
+        Err(e) if is_denied(&e) => return Ok(denied("servicecatalog:DescribeProvisioningArtifact")),
+        Err(e) => return Err(e.context("reading the new version's template URL")),
+    };
+    match poll::again_if_transient(|| objects::read_url(ctx, &url)).await {
+        Ok(Some(body)) => Ok(Read::Body(body)),
+        Ok(None) => bail!("the template URL {url} of artifact {} is not an S3 object URL", target.id),
+        Err(e) if is_denied(&e) => Ok(denied(&format!("s3:GetObject on {url}"))),
+        Err(e) => Err(e.context("reading the new version's template")),
+    }
 }
 
 async fn execute(
@@ -365,7 +496,12 @@ async fn execute(
         ),
     }
     if plan.effect == Effect::NoChange {
-        return Ok(Updated { plan, result: "already up to date".into(), record_id: None, session_expires: None });
+        let session_expires = finish_cut_short(ctx, args, &pp, &user, task).await?;
+        let result = match session_expires {
+            Some(_) => "already up to date; the last update's fresh URL was missing and is now stored",
+            None => "already up to date",
+        };
+        return Ok(Updated { plan, result: result.into(), record_id: None, session_expires });
     }
     if plan.effect == Effect::ReplacesTheNotebook {
         let name = naming::notebook_name(&user);
@@ -383,19 +519,14 @@ async fn execute(
         return replace(ctx, args, product, plan, task).await;
     }
 
-    if plan.blind_move {
-        // Without the new template, a renamed notebook resource or a redefined create-only property
-        // cannot be seen, and the notebook (the user's work) could be replaced: refuse rather than
-        // risk it (or send an update CloudFormation would roll back).
+    if let Some(why) = &plan.blind {
+        // Without the templates, a renamed notebook resource, a redefined create-only property or a
+        // parameter feeding one cannot be seen, and the notebook (the user's work) could be replaced
+        // or deleted: refuse rather than risk it.
         bail!(
-            "not moving {user}'s notebook from {} to {}: the new version's template is not readable with this \
-             identity (servicecatalog:DescribeProvisioningArtifact and s3:GetObject on the bootstrap bucket, both in \
-             `notebook-vend policy end-user`), so whether it replaces the notebook is unknown; nothing was sent. \
-             An operator can run `notebook-vend update --user {user}`; parameter changes without a version move: \
-             --to-version {}",
-            plan.artifact_from,
-            plan.artifact_to,
-            plan.pp.as_ref().and_then(|p| p.artifact_id.clone()).unwrap_or_default()
+            "not {} {user}'s notebook: {why}, so whether the update keeps the notebook is unknown; nothing was sent. \
+             An operator can run `notebook-vend update --user {user}`",
+            if plan.artifact_from != plan.artifact_to { "moving" } else { "changing" }
         );
     }
     let name = naming::notebook_name(&user);
@@ -447,6 +578,54 @@ async fn under_change(ctx: &Context, product: &Product, user: &str) -> bool {
     )
 }
 
+/// A run cut short (killed, or its URL store failed) after its update went through leaves the
+/// product on the target with the URL of the notebook before its restart. Seen from the product's
+/// last record (a successful update that completed after the URL was stored), and finished: the
+/// notebook awaited back in service and a fresh URL stored. A notebook stopped since is left alone.
+async fn finish_cut_short(
+    ctx: &Context,
+    args: &UpdateArgs,
+    pp: &Provisioned,
+    user: &str,
+    task: &Task,
+) -> Result<Option<String>> {
+    if !url_behind_last_update(ctx, pp, user).await? {
+        return Ok(None);
+    }
+    let name = naming::notebook_name(user);
+    let resume = format!("notebook-vend update --user {user}");
+    match notebook::describe(ctx, &name).await? {
+        Some(nb) if !matches!(nb.status.as_str(), "Stopped" | "Stopping" | "Failed" | "Deleting") => {}
+        _ => return Ok(None),
+    }
+    let deadline = Deadline::secs(args.timeout);
+    wait_back_in_service(ctx, &name, deadline, task, &resume).await?;
+    let req = Request {
+        user,
+        store: &args.store,
+        grace: vend::NOT_FOUND_GRACE,
+        when_stopped: notebook::WhenStopped::Fail,
+        resume,
+        show_url: false,
+        stack: None,
+    };
+    Ok(Some(vend::deliver(ctx, &req, deadline, task).await?.stored.session_expires))
+}
+
+/// Did the product's last record, a successful update, complete after the user's URL was stored
+/// (or is no URL stored)?
+async fn url_behind_last_update(ctx: &Context, pp: &Provisioned, user: &str) -> Result<bool> {
+    let Some(record) = pp.last_record_id.as_deref() else { return Ok(false) };
+    let (detail, _) = catalog::describe_record(ctx, record).await?;
+    let succeeded = detail.status().is_some_and(|s| s.as_str() == "SUCCEEDED");
+    if detail.record_type() != Some("UPDATE_PROVISIONED_PRODUCT") || !succeeded {
+        return Ok(false);
+    }
+    let Some(done) = detail.updated_time().or(detail.created_time()).copied() else { return Ok(false) };
+    let stored = urls::describe(ctx, Some(user)).await?.first().and_then(|(_, p)| p.last_modified_date().copied());
+    Ok(stored.is_none_or(|at| at.as_secs_f64() < done.as_secs_f64()))
+}
+
 /// After an in-place update the notebook goes Stopping -> Stopped -> Updating -> Pending ->
 /// InService; the record may complete before it is back. A Stopped notebook is started (it was
 /// running before the update); a start refused because the update moved it on is waited out.
@@ -474,44 +653,163 @@ async fn wait_back_in_service(ctx: &Context, name: &str, deadline: Deadline, tas
     }
 }
 
-/// Terminate + provision with the new values (the user confirmed losing the notebook).
+/// Terminate + provision with the new values (the user confirmed losing the notebook). What the
+/// new notebook is to be (version, every value, the user's tags) is kept on disk before the
+/// terminate, so that a failure or a kill between the two is finished by the next
+/// `update --user U` with the same values (replace_intent.rs).
 async fn replace(ctx: &Context, args: &UpdateArgs, product: &Product, plan: Plan, task: &Task) -> Result<Updated> {
     let user = plan.user.clone();
     let pp = plan.pp.clone().expect("a plan has its product");
     let target = plan.target.clone().expect("a plan has its target");
-    let deadline = Deadline::secs(args.timeout);
-    let resume = format!("notebook-vend provision --user {user}");
-    let name = naming::notebook_name(&user);
-    let rec = catalog::terminate(ctx, &pp, false).await?;
-    task.println(format!("terminating {} for {user}: record {rec}", pp.name));
-    catalog::wait_record(ctx, &rec, deadline, task, &resume).await?;
-    notebook::wait_for(ctx, &name, None, deadline, task, &resume).await?;
+    let tags = catalog::user_tags(ctx, product, &pp.id).await?.ok_or_else(|| {
+        anyhow!(
+            "cannot read the tags of provisioned product {}, which the new notebook must keep: not replacing it; \
+             nothing was sent",
+            pp.name
+        )
+    })?;
     let mut params = plan.current.clone();
     params.retain(|k, _| plan.keep.contains(k) || plan.set.contains_key(k));
     params.extend(plan.set.clone());
     params.insert("NotebookUserName".into(), user.clone());
-    let mut target_product = product.clone();
-    target_product.artifact_id = target.id.clone();
-    target_product.artifact_name = target.name.clone();
-    let record = catalog::provision(ctx, &target_product, &user, &params, &[]).await?;
-    let id = record.record_id().unwrap_or_default().to_owned();
-    task.println(format!("provisioning {} for {user} again: record {id}", target_product.name));
-    catalog::wait_record(ctx, &id, deadline, task, &resume).await?;
-    let req = Request {
-        user: &user,
-        store: &args.store,
-        grace: vend::NOT_FOUND_GRACE,
-        when_stopped: notebook::WhenStopped::Start,
-        resume,
-        show_url: false,
-        stack: None,
+    let intent = Intent {
+        user: user.clone(),
+        product_id: product.id.clone(),
+        artifact_id: target.id.clone(),
+        artifact_name: target.name.clone(),
+        parameters: params,
+        tags,
+        saved_at: now_secs(),
     };
-    let delivery = vend::deliver(ctx, &req, deadline, task).await?;
+    let kept = replace_intent::save(&intent)?;
+    terminate_for_replacement(ctx, args, &pp, &user, &kept, task).await?;
+    let (id, session_expires) = provision_replacement(ctx, args, product, &intent, task).await?;
     Ok(Updated {
         plan,
         result: "replaced (terminated and provisioned again)".into(),
         record_id: Some(id),
-        session_expires: Some(delivery.stored.session_expires),
+        session_expires: Some(session_expires),
+    })
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
+}
+
+/// The terminate of a confirmed replacement, until the notebook is gone; then its URL parameter,
+/// which pointed at the deleted notebook, is deleted too.
+async fn terminate_for_replacement(
+    ctx: &Context,
+    args: &UpdateArgs,
+    pp: &Provisioned,
+    user: &str,
+    kept: &std::path::Path,
+    task: &Task,
+) -> Result<()> {
+    let name = naming::notebook_name(user);
+    let resume = format!("notebook-vend update --user {user}");
+    let state = |e: anyhow::Error| {
+        e.context(format!(
+            "the replacement of {name} stopped while terminating it (its volume may already be deleted); the new \
+             notebook's values and tags are kept in {}: `{resume}` finishes the replacement with them",
+            kept.display()
+        ))
+    };
+    let deadline = Deadline::secs(args.timeout);
+    let rec = catalog::terminate(ctx, pp, false).await.map_err(state)?;
+    task.println(format!("terminating {} for {user}: record {rec}", pp.name));
+    catalog::wait_record(ctx, &rec, deadline, task, &resume).await.map_err(state)?;
+    notebook::wait_for(ctx, &name, None, deadline, task, &resume).await.map_err(state)?;
+    urls::delete(ctx, user).await.map_err(state)?;
+    Ok(())
+}
+
+/// Provision the notebook again from a kept replacement, store its URL, drop what was kept.
+/// Returns the record id and when the URL's session expires.
+async fn provision_replacement(
+    ctx: &Context,
+    args: &UpdateArgs,
+    product: &Product,
+    intent: &Intent,
+    task: &Task,
+) -> Result<(String, String)> {
+    let user = intent.user.as_str();
+    let name = naming::notebook_name(user);
+    let resume = format!("notebook-vend update --user {user}");
+    let kept = replace_intent::path(&product.id, user)?;
+    let deleted = |e: anyhow::Error| {
+        e.context(format!(
+            "notebook {name} was deleted (the replacement was confirmed) and provisioning it again has not finished; \
+             its values and tags are kept in {}: `{resume}` provisions it with them",
+            kept.display()
+        ))
+    };
+    let deadline = Deadline::secs(args.timeout);
+    let mut target = product.clone();
+    target.artifact_id = intent.artifact_id.clone();
+    target.artifact_name = intent.artifact_name.clone();
+    let record = catalog::provision(ctx, &target, user, &intent.parameters, &intent.tags).await.map_err(deleted)?;
+    let id = record.record_id().unwrap_or_default().to_owned();
+    task.println(format!("provisioning {} for {user} again: record {id}", target.name));
+    catalog::wait_record(ctx, &id, deadline, task, &resume).await.map_err(deleted)?;
+    let req = Request {
+        user,
+        store: &args.store,
+        grace: vend::NOT_FOUND_GRACE,
+        when_stopped: notebook::WhenStopped::Start,
+        resume: resume.clone(),
+        show_url: false,
+        stack: None,
+    };
+    let delivery = vend::deliver(ctx, &req, deadline, task).await.map_err(deleted)?;
+    replace_intent::remove(&product.id, user)?;
+    Ok((id, delivery.stored.session_expires))
+}
+
+/// A replacement a previous run confirmed and did not finish: the old product still there (created
+/// before the replacement was kept) is terminated first; then the notebook is provisioned with
+/// the kept values and tags (a provision already sent is found again by its token).
+async fn resume_replacement(ctx: &Context, args: &UpdateArgs, product: &Product, intent: Intent) -> Result<Updated> {
+    let user = intent.user.clone();
+    let task = ctx.progress.task(format!("finishing the replacement of {user}'s notebook"));
+    let kept = replace_intent::path(&product.id, &user)?;
+    task.println(format!(
+        "{user}: finishing the replacement confirmed earlier, with the values kept in {}",
+        kept.display()
+    ));
+    if let Some(pp) = catalog::find_for_user(ctx, product, &user).await? {
+        let created = pp
+            .created
+            .as_deref()
+            .and_then(|c| aws_smithy_types::DateTime::from_str(c, aws_smithy_types::date_time::Format::DateTime).ok());
+        if created.is_none_or(|c| c.secs() < intent.saved_at) {
+            terminate_for_replacement(ctx, args, &pp, &user, &kept, &task).await?;
+        }
+    }
+    let (id, session_expires) = provision_replacement(ctx, args, product, &intent, &task).await?;
+    let plan = Plan {
+        user: user.clone(),
+        provisioned_product: naming::provisioned_product_name(&user),
+        status: "AVAILABLE".into(),
+        artifact_from: "(terminated)".into(),
+        artifact_to: intent.artifact_name.clone(),
+        changes: Vec::new(),
+        effect: Effect::ReplacesTheNotebook,
+        replacing: Vec::new(),
+        notes: vec![format!("the replacement confirmed earlier, with the values kept in {}", kept.display())],
+        target: None,
+        pp: None,
+        keep: Vec::new(),
+        set: intent.parameters.clone(),
+        current: BTreeMap::new(),
+        blind: None,
+    };
+    drop(task);
+    Ok(Updated {
+        plan,
+        result: "provisioned again (the replacement is finished)".into(),
+        record_id: Some(id),
+        session_expires: Some(session_expires),
     })
 }
 
@@ -550,6 +848,26 @@ impl fmt::Display for AllUpdated {
     }
 }
 
+/// Products not on the target, TAINTED, or whose last update's fresh URL was never stored (a run
+/// cut short: its URL store failed, or it was killed).
+async fn outdated(ctx: &Context, found: Vec<Provisioned>, target: &Artifact) -> Result<Vec<Provisioned>> {
+    let checked: Vec<Result<Option<Provisioned>>> = stream::iter(found)
+        .map(|p| async move {
+            if p.artifact_id.as_deref() != Some(target.id.as_str()) || p.state() == Pp::Tainted {
+                return Ok(Some(p));
+            }
+            let behind = match &p.user {
+                Some(user) => url_behind_last_update(ctx, &p, user).await?,
+                None => false,
+            };
+            Ok(behind.then_some(p))
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    Ok(checked.into_iter().collect::<Result<Vec<_>>>()?.into_iter().flatten().collect())
+}
+
 async fn run_all(args: &UpdateArgs, ctx: &Context, requested: &BTreeMap<String, String>) -> Result<()> {
     let product = catalog::resolve_product(ctx).await?;
     let artifacts = catalog::versions(ctx, &product).await?;
@@ -559,7 +877,7 @@ async fn run_all(args: &UpdateArgs, ctx: &Context, requested: &BTreeMap<String, 
     parameters::validate(requested, &parameters::describe(ctx, &target_product).await?)?;
     let mut found: Vec<Provisioned> = catalog::list_provisioned(ctx, &product).await?;
     if args.outdated {
-        found.retain(|p| p.artifact_id.as_deref() != Some(target.id.as_str()) || p.state() == Pp::Tainted);
+        found = outdated(ctx, found, &target).await?;
     }
     let mut users: Vec<String> = found.into_iter().filter_map(|p| p.user).collect();
     users.sort();

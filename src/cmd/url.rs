@@ -28,6 +28,11 @@ impl fmt::Display for Url {
 
 pub async fn run(args: &UrlArgs, ctx: &Context) -> Result<()> {
     let user = args.user.as_str();
+    // A fresh URL is minted for the notebook of that name, whoever vended it: only for one of this
+    // deployment's. `--stored` reads this deployment's own prefix and needs no such check.
+    if !args.stored {
+        crate::vend::require_in_deployment(ctx, user).await?;
+    }
     let (url, source) = if args.stored {
         let url = urls::read(ctx, user).await?.ok_or_else(|| {
             anyhow!(
@@ -132,6 +137,7 @@ impl RedirectFile {
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         // create, not create_all: a name someone else made first is an error, not reused.
         builder.create(&dir).with_context(|| format!("cannot create the private directory {}", dir.display()))?;
+        remove_stale(&dir);
         let this = RedirectFile { file: dir.join("open.html"), dir };
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -146,6 +152,35 @@ impl RedirectFile {
         let mut f = options.open(&this.file).with_context(|| format!("cannot create {}", this.file.display()))?;
         f.write_all(html.as_bytes()).with_context(|| format!("cannot write {}", this.file.display()))?;
         Ok(this)
+    }
+}
+
+/// Redirect files a run killed before its cleanup (SIGKILL, a crash) left behind: directories
+/// `notebook-vend-<32 hex>` next to `ours`, of the same owner, older than any live run keeps
+/// one (its grace, with a wide margin). Each held a URL; removed on the next `--open`.
+fn remove_stale(ours: &std::path::Path) {
+    const STALE: std::time::Duration = std::time::Duration::from_secs(60);
+    let Some(parent) = ours.parent() else { return };
+    let Ok(mine) = std::fs::metadata(ours) else { return };
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours_by_name = name
+            .strip_prefix("notebook-vend-")
+            .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        let Ok(meta) = entry.path().symlink_metadata() else { continue };
+        let old = meta.modified().ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age > STALE);
+        #[cfg(unix)]
+        let same_owner = std::os::unix::fs::MetadataExt::uid(&meta) == std::os::unix::fs::MetadataExt::uid(&mine);
+        #[cfg(not(unix))]
+        let same_owner = {
+            let _ = &mine;
+            true
+        };
+        if ours_by_name && meta.is_dir() && old && same_owner && entry.path() != ours {
+            let _ = std::fs::remove_file(entry.path().join("open.html"));
+            let _ = std::fs::remove_dir(entry.path());
+        }
     }
 }
 

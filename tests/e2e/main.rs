@@ -33,5 +33,6 @@ mod settings;
 mod states;
 mod terminate_retry;
 mod update;
+mod update_safety;
 mod vending;
 mod watch_serve;

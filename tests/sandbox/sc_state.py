@@ -615,6 +615,16 @@ def update_pp(st: State, p: dict) -> dict:
         if item.get("UsePreviousValue"):
             continue
         params[item["Key"]] = str(item.get("Value", ""))
+    # UsePreviousValue needs a previous value: CloudFormation refuses it for a parameter the stack's
+    # current template does not declare (UpdateStack, Parameter.UsePreviousValue: "use the existing
+    # parameter value that the stack is using for a given parameter key"; a key the stack does not
+    # have has none). Whether Service Catalog refuses the call or fails the record is not
+    # documented: the record fails (the worst case), nothing changes.
+    old_prod_now = st.products.get(pp["ProductId"]) or {"Artifacts": []}
+    deployed = next((a for a in old_prod_now["Artifacts"] if a["Id"] == pp["ProvisioningArtifactId"]), None)
+    deployed_keys = set(((deployed or {}).get("Template") or {}).get("Parameters") or {}) | set(pp["Parameters"])
+    no_previous = sorted(i["Key"] for i in p.get("ProvisioningParameters") or []
+                         if i.get("UsePreviousValue") and deployed is not None and i["Key"] not in deployed_keys)
     # parameters the new template no longer has are dropped, as CloudFormation does with previous values
     specs = art["Template"].get("Parameters") or {}
     explicit = {i["Key"] for i in p.get("ProvisioningParameters") or [] if not i.get("UsePreviousValue")}
@@ -622,7 +632,8 @@ def update_pp(st: State, p: dict) -> dict:
     rec = _new_record(st, "UPDATE_PROVISIONED_PRODUCT", pp, prod["Id"], art["Id"], path["Id"], p.get("Tags"))
     st.tokens[("Update", token)] = rec["RecordId"]
     pp["Status"], pp["LastRecordId"], pp["LastProvisioningRecordId"] = "UNDER_CHANGE", rec["RecordId"], rec["RecordId"]
-    errors = validate_parameters(art["Template"], params)
+    errors = [f"Invalid input for parameter key {k}. Cannot specify usePreviousValue as true for a parameter "
+              "key not in the previous template" for k in no_previous] or validate_parameters(art["Template"], params)
     if errors:
         _fail(rec, errors)
         return {"RecordDetail": _record_public(rec)}
