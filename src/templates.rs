@@ -211,20 +211,20 @@ fn key_of_url(url: &str) -> Option<&str> {
 }
 
 /// The versions a deployed catalog template lists with literal values (the earlier versions a
-/// bootstrap wrote), in order. Entries built from parameters (`!Ref`, `!Sub` with `${...}`) are the
-/// current and the adopted sample's versions, which the parameters describe.
+/// bootstrap wrote), in order. Entries built from parameters (`!Ref`, `!Sub`) are the current and
+/// the adopted sample's versions, which the parameters describe.
 pub fn listed_versions(template: &str) -> Vec<VersionEntry> {
-    let Ok(docs) = yaml_rust2::YamlLoader::load_from_str(template) else { return Vec::new() };
-    let Some(resources) = docs.first().and_then(|d| d["Resources"].as_hash()) else { return Vec::new() };
-    resources
+    let Ok(t) = crate::template_model::parse(template) else { return Vec::new() };
+    t.resources
         .values()
-        .filter(|r| r["Type"].as_str() == Some("AWS::ServiceCatalog::CloudFormationProduct"))
-        .flat_map(|r| r["Properties"]["ProvisioningArtifactParameters"].as_vec().cloned().unwrap_or_default())
+        .filter(|r| r.kind == "AWS::ServiceCatalog::CloudFormationProduct")
+        .filter_map(|r| r.properties.as_ref()?.get("ProvisioningArtifactParameters")?.as_array().cloned())
+        .flatten()
         .filter_map(|e| {
-            let name = e["Name"].as_str()?;
-            let url = e["Info"]["LoadTemplateFromURL"].as_str()?;
-            (url.starts_with("https://") && !url.contains("${"))
-                .then(|| VersionEntry { name: name.into(), url: url.into() })
+            // Intrinsic functions are objects in the model: only literal strings are earlier versions.
+            let name = e.get("Name")?.as_str()?;
+            let url = e.get("Info")?.get("LoadTemplateFromURL")?.as_str()?;
+            url.starts_with("https://").then(|| VersionEntry { name: name.into(), url: url.into() })
         })
         .collect()
 }
