@@ -120,21 +120,26 @@ pub async fn wait_in_service(
     loop {
         match describe(ctx, name).await {
             Ok(Some(nb)) => {
+                use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
                 status = nb.status.clone();
-                match status.as_str() {
-                    "InService" => return Ok(nb),
-                    "Failed" => bail!(
+                match nb.state() {
+                    Nb::InService => return Ok(nb),
+                    Nb::Failed => bail!(
                         "notebook {name} Failed: {}",
                         nb.failure_reason.as_deref().unwrap_or("no failure reason given")
                     ),
-                    "Deleting" => bail!("notebook {name} is being deleted"),
-                    "Stopped" if when_stopped == WhenStopped::Fail => {
+                    Nb::Deleting => bail!("notebook {name} is being deleted"),
+                    Nb::Stopped if when_stopped == WhenStopped::Fail => {
                         bail!("notebook {name} is Stopped; start it with `notebook-vend start --user {user}` (or pass --start)")
                     }
-                    "Stopped" => {
+                    Nb::Stopped => {
                         start(ctx, name).await?;
-                        status = "Pending".into();
+                        status = Nb::Pending.as_str().into();
                     }
+                    // On their way to InService or back to a state handled above; SageMaker ends
+                    // maintenance on its own (botocore NotebookInstanceStatus).
+                    Nb::Pending | Nb::Stopping | Nb::Updating | Nb::PendingMaintenance | Nb::InMaintenance => {}
+                    // A state newer than this SDK (the enum is #[non_exhaustive]): waited, shown as is.
                     _ => {}
                 }
             }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::Result;
+use aws_sdk_sagemaker::types::NotebookInstanceStatus;
 use serde::Serialize;
 
 use crate::cli::UrlStoreArgs;
@@ -115,7 +116,7 @@ pub async fn deliver(ctx: &Context, req: &Request<'_>, deadline: Deadline, task:
         urls::current(ctx, req.user)
     );
     let (status, instance_type, url) = match described? {
-        Some(nb) if nb.status == "InService" => (nb.status, nb.instance_type, presigned?),
+        Some(nb) if nb.state() == NotebookInstanceStatus::InService => (nb.status, nb.instance_type, presigned?),
         other => {
             drop(presigned);
             if let Some(nb) = &other {
@@ -137,7 +138,7 @@ pub async fn deliver(ctx: &Context, req: &Request<'_>, deadline: Deadline, task:
     // being deleted. (terminate deletes the parameter only once the notebook is gone: either this
     // check sees it gone, or terminate's delete comes after this store.)
     match notebook::describe(ctx, &name).await? {
-        Some(nb) if nb.status != "Deleting" => {}
+        Some(nb) if nb.state() != NotebookInstanceStatus::Deleting => {}
         gone => {
             urls::delete(ctx, req.user).await?;
             let now = gone.map(|nb| format!("is {}", nb.status)).unwrap_or_else(|| "is gone".to_owned());
@@ -190,7 +191,7 @@ pub async fn deliver_all(
             let existing = &existing;
             async move {
                 let result = match before.get(&naming::notebook_name(&b.user)) {
-                    Some(nb) if nb.state() == aws_sdk_sagemaker::types::NotebookInstanceStatus::InService => {
+                    Some(nb) if nb.state() == NotebookInstanceStatus::InService => {
                         store_for_running(ctx, &b, nb, existing.get(b.user.as_str())).await
                     }
                     _ => {
@@ -250,7 +251,7 @@ async fn drop_urls_of_stopped(ctx: &Context, results: &mut [(String, Result<Deli
     for (user, result) in results.iter_mut() {
         let Ok(d) = result else { continue };
         let now = after.get(&d.notebook);
-        if now.is_some_and(|nb| nb.state() == aws_sdk_sagemaker::types::NotebookInstanceStatus::InService) {
+        if now.is_some_and(|nb| nb.state() == NotebookInstanceStatus::InService) {
             continue;
         }
         urls::delete(ctx, user).await?;

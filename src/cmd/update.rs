@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use anyhow::{anyhow, bail, Result};
+use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
 use aws_sdk_servicecatalog::types::ProvisionedProductStatus as Pp;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
@@ -530,7 +531,7 @@ async fn execute(
         );
     }
     let name = naming::notebook_name(&user);
-    let was_running = matches!(notebook::describe(ctx, &name).await?, Some(nb) if nb.status == "InService");
+    let was_running = matches!(notebook::describe(ctx, &name).await?, Some(nb) if nb.state() == Nb::InService);
     for n in &plan.notes {
         task.println(format!("{user}: {n}"));
     }
@@ -595,7 +596,7 @@ async fn finish_cut_short(
     let name = naming::notebook_name(user);
     let resume = format!("notebook-vend update --user {user}");
     match notebook::describe(ctx, &name).await? {
-        Some(nb) if !matches!(nb.status.as_str(), "Stopped" | "Stopping" | "Failed" | "Deleting") => {}
+        Some(nb) if !matches!(nb.state(), Nb::Stopped | Nb::Stopping | Nb::Failed | Nb::Deleting) => {}
         _ => return Ok(None),
     }
     let deadline = Deadline::secs(args.timeout);
@@ -632,20 +633,24 @@ async fn url_behind_last_update(ctx: &Context, pp: &Provisioned, user: &str) -> 
 async fn wait_back_in_service(ctx: &Context, name: &str, deadline: Deadline, task: &Task, resume: &str) -> Result<()> {
     let mut poller = deadline.steady_poller(format!("notebook {name} to be InService again"), resume);
     loop {
-        let status = match notebook::describe(ctx, name).await {
-            Ok(Some(nb)) => nb.status,
+        let nb = match notebook::describe(ctx, name).await {
+            Ok(Some(nb)) => Some(nb),
             Ok(None) => bail!("notebook {name} disappeared during the update"),
-            Err(e) if is_transient(&e) => "unknown".into(),
+            Err(e) if is_transient(&e) => None,
             Err(e) => return Err(e),
         };
-        match status.as_str() {
-            "InService" => return Ok(()),
-            "Failed" => bail!("notebook {name} Failed after the update"),
-            "Stopped" => match notebook::start(ctx, name).await {
+        let status = nb.as_ref().map_or_else(|| "unknown".to_owned(), |nb| nb.status.clone());
+        match nb.map(|nb| nb.state()) {
+            Some(Nb::InService) => return Ok(()),
+            Some(Nb::Failed) => bail!("notebook {name} Failed after the update"),
+            Some(Nb::Stopped) => match notebook::start(ctx, name).await {
                 Ok(()) => {}
                 Err(e) if has_code(&e, &["ValidationException"]) => {}
                 Err(e) => return Err(e),
             },
+            // Still moving (Stopping -> Updating -> Pending), or in maintenance, which SageMaker
+            // ends on its own: the URL is stored once it is InService. Deleting is caught by the
+            // next describe (gone). A state newer than this SDK is waited too.
             _ => {}
         }
         task.set(format!("notebook {name}: {status}"));
