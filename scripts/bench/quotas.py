@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Benchmark of bulk work at AWS's request quotas (issue 16), on a running sandbox (scripts/bench.sh
+"""Benchmark of bulk work at AWS's request quotas (does bulk work finish when AWS throttles?), on a running sandbox (scripts/bench.sh
 starts one; `BENCH_ONLY=quotas scripts/bench.sh` runs only this part).
 
 Printed figures only, never assertions.
 
-1. N users (BENCH_QUOTA_USERS, default 1000) at the sandbox's default quotas (tests/sandbox/quotas.py:
+1. N users (BENCH_QUOTA_USERS, default 1000) at the sandbox's default quotas (tests/sandbox/nvsandbox/core/quotas.py:
    Parameter Store throughput 40/s, documented; SageMaker notebook calls 20/s and Service Catalog
    reads 10/s, undocumented and set conservatively): `notebook-vend refresh --all` (concurrency 8,
    the default), then the peers under the same quotas: the sequential boto3 loop
@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "sandbox"))
 import run as bench  # noqa: E402  (helpers: accounts, sandbox control, the request log)
 
 # Default rates, from the sandbox's table (with their sources there).
-from quotas import BUCKETS  # noqa: E402
+from nvsandbox.core.quotas import BUCKETS  # noqa: E402
 
 PUT_QUOTA = BUCKETS["ParameterStoreThroughput"][0]
 

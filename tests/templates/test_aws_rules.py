@@ -1,7 +1,9 @@
-"""The templates against AWS rules our sandbox used to let pass (issue 12 A1, A2, A13, A4 template part).
+"""The templates against AWS rules moto alone lets pass (launch-role and notebook-role permissions,
+regional template URLs, the role name limit), read from the templates themselves so that a template
+breaking one fails here, before any deployment.
 
 Each test names its AWS source. The policies are evaluated with the sandbox's IAM evaluator
-(tests/sandbox/iam_policy.py), Fn::Sub resolved with example values.
+(tests/sandbox/nvsandbox/iam/policy.py), Fn::Sub resolved with example values.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 from test_templates import TEMPLATE_FILES, TEMPLATES, load
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sandbox"))
-import iam_policy  # noqa: E402
+from nvsandbox.iam import policy as iam_policy  # noqa: E402
 
 ACCOUNT, REGION = "123456789012", "af-south-1"
 BUCKET = "s3-iam-config-s3bucket-1p85zr5051d86"
