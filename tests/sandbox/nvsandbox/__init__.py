@@ -11,7 +11,7 @@ rules would let a test pass that fails on AWS.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 
 def _patches() -> list[tuple[str, Callable[[], None]]]:

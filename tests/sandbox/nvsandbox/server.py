@@ -5,6 +5,7 @@
 Writes the port to $SANDBOX_DIR/port and prints `READY <port>` once serving. Exits 1 with the
 traceback on stderr, before writing the port, when an extension fails to import or install.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,6 +27,7 @@ from nvsandbox.core import common  # noqa: E402
 
 def build_app():
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
     from nvsandbox.core import middleware
 
     moto_app = DomainDispatcherApplication(create_backend_app)
@@ -83,8 +85,8 @@ def main(argv=None) -> None:
         print("sandbox: an extension failed to import or install; not serving", file=sys.stderr, flush=True)
         sys.exit(1)
 
-    from werkzeug.serving import make_server
     from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
 
     port = args.port
     if port == 0:

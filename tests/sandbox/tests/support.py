@@ -28,15 +28,29 @@ def new_account() -> str:
 
 
 def client(sb, service, account, retries=1):
-    cfg = botocore.config.Config(retries={"total_max_attempts": retries, "mode": "standard"},
-                                 s3={"addressing_style": "path"}, read_timeout=20, connect_timeout=5)
-    return boto3.client(service, endpoint_url=sb["url"], region_name="us-east-1", aws_access_key_id=account,
-                        aws_secret_access_key="sandbox", config=cfg)
+    cfg = botocore.config.Config(
+        retries={"total_max_attempts": retries, "mode": "standard"},
+        s3={"addressing_style": "path"},
+        read_timeout=20,
+        connect_timeout=5,
+    )
+    return boto3.client(
+        service,
+        endpoint_url=sb["url"],
+        region_name="us-east-1",
+        aws_access_key_id=account,
+        aws_secret_access_key="sandbox",
+        config=cfg,
+    )
 
 
 def control(sb, name, body):
-    req = urllib.request.Request(f"{sb['url']}/_sandbox/{name}", data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{sb['url']}/_sandbox/{name}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())
 
@@ -61,16 +75,25 @@ TDIR = os.path.join(ROOT, "templates")
 def bootstrap(sb, account):
     """The repo's two stacks + the product template, as notebook-vend bootstrap deploys them."""
     cfn, s3, sc = (client(sb, s, account) for s in ("cloudformation", "s3", "servicecatalog"))
-    cfn.create_stack(StackName="s3-iam-config", TemplateBody=open(os.path.join(TDIR, "s3-iam-config.yml")).read(),
-                     Capabilities=["CAPABILITY_NAMED_IAM"])
-    outs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName="s3-iam-config")["Stacks"][0]["Outputs"]}
+    cfn.create_stack(
+        StackName="s3-iam-config",
+        TemplateBody=open(os.path.join(TDIR, "s3-iam-config.yml")).read(),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+    )
+    outs = {
+        o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName="s3-iam-config")["Stacks"][0]["Outputs"]
+    }
     bucket = outs["S3BucketName"]
     s3.put_object(Bucket=bucket, Key="sm-notebook.yml", Body=open(os.path.join(TDIR, "sm-notebook.yml"), "rb").read())
-    cfn.create_stack(StackName="service-catalog-config",
-                     TemplateBody=open(os.path.join(TDIR, "service-catalog.yml")).read(),
-                     Capabilities=["CAPABILITY_NAMED_IAM"],
-                     Parameters=[{"ParameterKey": "S3BucketName", "ParameterValue": bucket},
-                                 {"ParameterKey": "UserIAMPrincipal", "ParameterValue": f"arn:aws:iam::{account}:user/u"}])
+    cfn.create_stack(
+        StackName="service-catalog-config",
+        TemplateBody=open(os.path.join(TDIR, "service-catalog.yml")).read(),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Parameters=[
+            {"ParameterKey": "S3BucketName", "ParameterValue": bucket},
+            {"ParameterKey": "UserIAMPrincipal", "ParameterValue": f"arn:aws:iam::{account}:user/u"},
+        ],
+    )
     stack = cfn.describe_stacks(StackName="service-catalog-config")["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack
     outs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
@@ -82,9 +105,14 @@ def bootstrap(sb, account):
 
 def provision(sb, account, d, user):
     sc = client(sb, "servicecatalog", account)
-    r = sc.provision_product(ProductId=d["product"], ProvisioningArtifactId=d["artifact"], PathId=d["path"],
-                             ProvisionedProductName=user, ProvisionToken=f"tok-{user}",
-                             ProvisioningParameters=[{"Key": "NotebookUserName", "Value": user}])
+    r = sc.provision_product(
+        ProductId=d["product"],
+        ProvisioningArtifactId=d["artifact"],
+        PathId=d["path"],
+        ProvisionedProductName=user,
+        ProvisionToken=f"tok-{user}",
+        ProvisioningParameters=[{"Key": "NotebookUserName", "Value": user}],
+    )
     return wait_record(sc, r["RecordDetail"]["RecordId"])["RecordDetail"]
 
 
@@ -94,6 +122,12 @@ def grant_tagging(iam=None):
     handlers.create.permissions); the strict sandbox fails such launches as AWS would. A team running
     the sample has added it; so does the test (tests/e2e/adopt.rs does the same)."""
     (iam or blog.client("iam")).put_role_policy(
-        RoleName="ServiceCatalogExecutionRole", PolicyName="AllowTagOnCreate",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["sagemaker:AddTags"], "Resource": "*"}]}))
+        RoleName="ServiceCatalogExecutionRole",
+        PolicyName="AllowTagOnCreate",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["sagemaker:AddTags"], "Resource": "*"}],
+            }
+        ),
+    )

@@ -3,6 +3,7 @@ steps do, and launches made the sample README's way and the console's way reach 
 
     .sandbox/venv/bin/python -m pytest -q tests/sandbox/tests/test_blog_fixture.py
 """
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,6 @@ import sys
 
 import botocore.exceptions
 import pytest
-
 from support import BLOG_FIXTURE as FIXTURE
 from support import blog, grant_tagging
 
@@ -45,8 +45,13 @@ def test_deploy_reproduces_the_sample_shape(deployed):
     for name in ("s3-iam-config", "service-catalog-config"):
         assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
     exports = {e["Name"]: e["Value"] for e in cfn.list_exports()["Exports"]}
-    for name in ("s3-iam-config-Bucket-URL", "s3-iam-config-Bucket-ARN", "s3-iam-config-Bucket-Name",
-                 "s3-iam-config-SageMakerNotebookInstanceRole-ARN", "service-catalog-config-SMNotebookRole-ARN"):
+    for name in (
+        "s3-iam-config-Bucket-URL",
+        "s3-iam-config-Bucket-ARN",
+        "s3-iam-config-Bucket-Name",
+        "s3-iam-config-SageMakerNotebookInstanceRole-ARN",
+        "service-catalog-config-SMNotebookRole-ARN",
+    ):
         assert name in exports, (name, sorted(exports))
     assert exports["s3-iam-config-Bucket-Name"] == info["bucket"]
     role = iam.get_role(RoleName="SageMakerNotebookInstanceRole")["Role"]
@@ -54,17 +59,28 @@ def test_deploy_reproduces_the_sample_shape(deployed):
     launch = iam.get_role(RoleName="ServiceCatalogExecutionRole")["Role"]
     assert launch["Path"] == "/service-role/"
     assert exports["service-catalog-config-SMNotebookRole-ARN"] == launch["Arn"]
-    attached = {p["PolicyName"] for p in iam.list_attached_role_policies(RoleName="ServiceCatalogExecutionRole")
-                ["AttachedPolicies"]}
-    assert attached == {"SVCSMExecutionPolicy", "SVCLogsExecutionPolicy", "SVCEC2KMSExecutionPolicy",
-                        "SVCS3ExecutionPolicy", "SVCIAMExecutionPolicy", "SVCCFTExecutionPolicy"}
-    attached = {p["PolicyName"] for p in iam.list_attached_role_policies(RoleName="SageMakerNotebookInstanceRole")
-                ["AttachedPolicies"]}
+    attached = {
+        p["PolicyName"]
+        for p in iam.list_attached_role_policies(RoleName="ServiceCatalogExecutionRole")["AttachedPolicies"]
+    }
+    assert attached == {
+        "SVCSMExecutionPolicy",
+        "SVCLogsExecutionPolicy",
+        "SVCEC2KMSExecutionPolicy",
+        "SVCS3ExecutionPolicy",
+        "SVCIAMExecutionPolicy",
+        "SVCCFTExecutionPolicy",
+    }
+    attached = {
+        p["PolicyName"]
+        for p in iam.list_attached_role_policies(RoleName="SageMakerNotebookInstanceRole")["AttachedPolicies"]
+    }
     assert attached == {"SMNotebookEC2Policy", "SMNotebookPolicy"}
     port = sc.describe_portfolio(Id=info["portfolio_id"])["PortfolioDetail"]
     assert port["DisplayName"] == "Demo-Portfolio"
-    principals = {p["PrincipalARN"] for p in sc.list_principals_for_portfolio(PortfolioId=info["portfolio_id"])
-                  ["Principals"]}
+    principals = {
+        p["PrincipalARN"] for p in sc.list_principals_for_portfolio(PortfolioId=info["portfolio_id"])["Principals"]
+    }
     assert principals == {launch["Arn"], info["user_principal"]}
     assert info["user_principal"] == f"arn:aws:iam::{acct}:user/moto"
     assert info["artifact_name"] == "Sage Maker Notebook" and len(info["artifact_ids"]) == 1
@@ -72,15 +88,17 @@ def test_deploy_reproduces_the_sample_shape(deployed):
     assert art["Info"]["TemplateUrl"] == f"https://{info['bucket']}.s3.amazonaws.com/sm-notebook.yml"
     cons = sc.list_constraints_for_portfolio(PortfolioId=info["portfolio_id"])["ConstraintDetails"]
     assert [c["Type"] for c in cons] == ["LAUNCH"]
-    params = sc.describe_provisioning_parameters(ProductId=info["product_id"],
-                                                 ProvisioningArtifactId=info["artifact_id"],
-                                                 PathId=info["path_id"])["ProvisioningArtifactParameters"]
+    params = sc.describe_provisioning_parameters(
+        ProductId=info["product_id"], ProvisioningArtifactId=info["artifact_id"], PathId=info["path_id"]
+    )["ProvisioningArtifactParameters"]
     assert [p["ParameterKey"] for p in params] == ["NotebookInstanceType", "S3IAMConfigStackName", "NotebookUserName"]
 
 
 def test_iam_principal_is_what_a_reader_would_paste():
-    assert blog.iam_principal("arn:aws:sts::123456789012:assumed-role/Admin/alice") == \
-        "arn:aws:iam::123456789012:role/Admin"
+    assert (
+        blog.iam_principal("arn:aws:sts::123456789012:assumed-role/Admin/alice")
+        == "arn:aws:iam::123456789012:role/Admin"
+    )
     assert blog.iam_principal("arn:aws:iam::123456789012:user/bob") == "arn:aws:iam::123456789012:user/bob"
     assert blog.iam_principal("arn:aws:sts::123456789012:user/moto") == "arn:aws:iam::123456789012:user/moto"
 
@@ -153,6 +171,7 @@ def test_terminate_removes_the_notebook(deployed):
     sc = blog.client("servicecatalog")
     sc.terminate_provisioned_product(ProvisionedProductId=out["provisioned_product_id"], TerminateToken="t-bob")
     import time
+
     for _ in range(200):
         try:
             sc.describe_provisioned_product(Id=out["provisioned_product_id"])
@@ -162,7 +181,8 @@ def test_terminate_removes_the_notebook(deployed):
     status = "gone"
     try:
         status = blog.client("sagemaker").describe_notebook_instance(NotebookInstanceName="bob-Notebook")[
-            "NotebookInstanceStatus"]
+            "NotebookInstanceStatus"
+        ]
     except botocore.exceptions.ClientError:
         pass
     assert status in ("gone", "Deleting"), status
@@ -178,17 +198,36 @@ def test_cli_deploys_and_launches(sandbox):
     info = json.loads(r.stdout)
     assert info["product_id"].startswith("prod-") and info["bucket"]
     import boto3
-    grant_tagging(boto3.client("iam", endpoint_url=sandbox["url"], region_name="us-east-1",
-                               aws_access_key_id=acct, aws_secret_access_key="sandbox"))
+
+    grant_tagging(
+        boto3.client(
+            "iam",
+            endpoint_url=sandbox["url"],
+            region_name="us-east-1",
+            aws_access_key_id=acct,
+            aws_secret_access_key="sandbox",
+        )
+    )
     r = subprocess.run(base + ["launch", "readme"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert (out["provisioned_product_name"], out["notebook"], out["provisioned_product_status"]) == (
-        "demoProduct2", "joe-Notebook", "AVAILABLE")
-    r = subprocess.run(base + ["launch", "console", "--user", "sam", "--name", "whatever-1"], capture_output=True,
-                       text=True, timeout=300)
+        "demoProduct2",
+        "joe-Notebook",
+        "AVAILABLE",
+    )
+    r = subprocess.run(
+        base + ["launch", "console", "--user", "sam", "--name", "whatever-1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["notebook"] == "sam-Notebook"
-    r = subprocess.run(base + ["launch", "readme", "--user", "x", "--name", "demoProduct9", "--readme-extra"],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        base + ["launch", "readme", "--user", "x", "--name", "demoProduct9", "--readme-extra"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 1 and json.loads(r.stdout)["record_status"] == "FAILED"

@@ -1,7 +1,8 @@
 """nvsandbox/cloudformation/takeover.py: ListImports, exports in use, IAM role and S3 bucket updates, ExportName.
 
-    .sandbox/venv/bin/python -m pytest -q tests/sandbox/tests/test_cloudformation_takeover.py
+.sandbox/venv/bin/python -m pytest -q tests/sandbox/tests/test_cloudformation_takeover.py
 """
+
 from __future__ import annotations
 
 import json
@@ -9,17 +10,21 @@ import os
 
 import botocore.exceptions
 import pytest
-
-from nvsandbox.cloudformation.stacks import load_template
 from support import BLOG_FIXTURE as FIXTURE
 from support import blog, client, grant_tagging, new_account
+
+from nvsandbox.cloudformation.stacks import load_template
 
 ROLE_EXPORT = "s3-iam-config-SageMakerNotebookInstanceRole-ARN"
 
 
 def _update(cfn, name, template: dict, params: dict):
-    cfn.update_stack(StackName=name, TemplateBody=json.dumps(template, default=str), Capabilities=["CAPABILITY_NAMED_IAM"],
-                     Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()])
+    cfn.update_stack(
+        StackName=name,
+        TemplateBody=json.dumps(template, default=str),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+    )
     return cfn.describe_stacks(StackName=name)["Stacks"][0]
 
 
@@ -59,18 +64,19 @@ def test_list_imports_names_the_notebook_stacks_and_an_export_in_use_cannot_be_r
     template["Outputs"].pop("SageMakerNotebookInstanceRoleARN")
     stack = _update(cfn, "s3-iam-config", template, params)
     assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", stack["StackStatus"]
-    reasons = [ev.get("ResourceStatusReason", "") for ev in cfn.describe_stack_events(StackName="s3-iam-config")
-               ["StackEvents"]]
+    reasons = [
+        ev.get("ResourceStatusReason", "") for ev in cfn.describe_stack_events(StackName="s3-iam-config")["StackEvents"]
+    ]
     assert any(r.startswith(f"Export {ROLE_EXPORT} cannot be updated as it is in use by ") for r in reasons), reasons
     exports = {x["Name"] for x in cfn.list_exports()["Exports"]}
     assert ROLE_EXPORT in exports
-    assert "SageMakerNotebookInstanceRoleARN" in json.dumps(cfn.get_template(StackName="s3-iam-config")
-                                                            ["TemplateBody"])
+    assert "SageMakerNotebookInstanceRoleARN" in json.dumps(cfn.get_template(StackName="s3-iam-config")["TemplateBody"])
 
     # Changing its value (the role replaced under a new name): refused too.
     template = _fixture_template("s3-iam-config.yml")
     template["Resources"]["SageMakerNotebookInstanceRole"]["Properties"]["RoleName"] = {
-        "Fn::Sub": "${AWS::StackName}-${SageMakerNotebookInstanceRoleName}"}
+        "Fn::Sub": "${AWS::StackName}-${SageMakerNotebookInstanceRoleName}"
+    }
     stack = _update(cfn, "s3-iam-config", template, params)
     assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
     iam = client(sandbox, "iam", acct)
@@ -88,19 +94,25 @@ def test_list_imports_names_the_notebook_stacks_and_an_export_in_use_cannot_be_r
 def test_an_update_keeps_and_lists_every_resource_with_its_logical_id_and_type(sandbox, blog_deployed):
     acct, _ = blog_deployed
     cfn = client(sandbox, "cloudformation", acct)
-    before = {r["LogicalResourceId"]: (r["ResourceType"], r["PhysicalResourceId"])
-              for r in cfn.list_stack_resources(StackName="service-catalog-config")["StackResourceSummaries"]}
+    before = {
+        r["LogicalResourceId"]: (r["ResourceType"], r["PhysicalResourceId"])
+        for r in cfn.list_stack_resources(StackName="service-catalog-config")["StackResourceSummaries"]
+    }
     assert before["NotebookCloudWatchLogGroup"][0] == "AWS::Logs::LogGroup"
     template = _fixture_template("service-catalog.yml")
     # a change elsewhere; the log group (no update handler in moto) is kept as it is
     template["Resources"]["AppServicesPortfolio"]["Properties"]["Description"] = "changed"
-    params = {p["ParameterKey"]: p["ParameterValue"]
-              for p in cfn.describe_stacks(StackName="service-catalog-config")["Stacks"][0]["Parameters"]}
+    params = {
+        p["ParameterKey"]: p["ParameterValue"]
+        for p in cfn.describe_stacks(StackName="service-catalog-config")["Stacks"][0]["Parameters"]
+    }
     template["Resources"]["Extra"] = {"Type": "AWS::Logs::LogGroup"}
     stack = _update(cfn, "service-catalog-config", template, params)
     assert stack["StackStatus"] == "UPDATE_COMPLETE", stack["StackStatus"]
-    after = {r["LogicalResourceId"]: (r["ResourceType"], r["PhysicalResourceId"])
-             for r in cfn.list_stack_resources(StackName="service-catalog-config")["StackResourceSummaries"]}
+    after = {
+        r["LogicalResourceId"]: (r["ResourceType"], r["PhysicalResourceId"])
+        for r in cfn.list_stack_resources(StackName="service-catalog-config")["StackResourceSummaries"]
+    }
     assert "" not in after, after
     assert after["NotebookCloudWatchLogGroup"] == before["NotebookCloudWatchLogGroup"]
     assert after["Extra"][0] == "AWS::Logs::LogGroup" and after["Extra"][1]
@@ -110,13 +122,32 @@ def test_an_update_keeps_and_lists_every_resource_with_its_logical_id_and_type(s
 ROLE_TEMPLATE = {
     "Resources": {
         "Bucket": {"Type": "AWS::S3::Bucket"},
-        "R": {"Type": "AWS::IAM::Role", "Properties": {
-            "RoleName": "adopt-rules-role",
-            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
-            "Policies": [{"PolicyName": "old", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}}],
-            "Tags": [{"Key": "gone", "Value": "1"}]}},
+        "R": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "RoleName": "adopt-rules-role",
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "sagemaker.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "Policies": [
+                    {
+                        "PolicyName": "old",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}],
+                        },
+                    }
+                ],
+                "Tags": [{"Key": "gone", "Value": "1"}],
+            },
+        },
     },
     "Outputs": {
         "RoleArn": {"Value": {"Fn::GetAtt": ["R", "Arn"]}, "Export": {"Name": "adopt-rules-role-arn"}},
@@ -131,17 +162,31 @@ def test_role_update_applies_policies_trust_tags_and_session_and_bucket_update_k
     cfn.create_stack(StackName="roles", TemplateBody=json.dumps(ROLE_TEMPLATE), Capabilities=["CAPABILITY_NAMED_IAM"])
     role_id = iam.get_role(RoleName="adopt-rules-role")["Role"]["RoleId"]
     # a policy put outside CloudFormation stays
-    iam.put_role_policy(RoleName="adopt-rules-role", PolicyName="by-hand", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}))
+    iam.put_role_policy(
+        RoleName="adopt-rules-role",
+        PolicyName="by-hand",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+        ),
+    )
     outputs = cfn.describe_stacks(StackName="roles")["Stacks"][0]["Outputs"]
     assert {o["OutputKey"]: o.get("ExportName") for o in outputs} == {
-        "RoleArn": "adopt-rules-role-arn", "SameValueNotExported": None}
+        "RoleArn": "adopt-rules-role-arn",
+        "SameValueNotExported": None,
+    }
 
     new = json.loads(json.dumps(ROLE_TEMPLATE))
     props = new["Resources"]["R"]["Properties"]
     props["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"] = "servicecatalog.amazonaws.com"
-    props["Policies"] = [{"PolicyName": "new", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "sagemaker:DescribeNotebookInstance", "Resource": "*"}]}}]
+    props["Policies"] = [
+        {
+            "PolicyName": "new",
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "sagemaker:DescribeNotebookInstance", "Resource": "*"}],
+            },
+        }
+    ]
     props["Tags"] = [{"Key": "kept", "Value": "2"}]
     props["MaxSessionDuration"] = 7200
     new["Resources"]["Bucket"]["Properties"] = {"Tags": [{"Key": "Application", "Value": "notebook-vend"}]}
@@ -155,8 +200,10 @@ def test_role_update_applies_policies_trust_tags_and_session_and_bucket_update_k
     assert sorted(iam.list_role_policies(RoleName="adopt-rules-role")["PolicyNames"]) == ["by-hand", "new"]
     tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName="adopt-rules-role")["Tags"]}
     assert tags == {"kept": "2"}, tags
-    bucket = next(r for r in cfn.list_stack_resources(StackName="roles")["StackResourceSummaries"]
-                  if r["LogicalResourceId"] == "Bucket")["PhysicalResourceId"]
+    bucket = next(
+        r
+        for r in cfn.list_stack_resources(StackName="roles")["StackResourceSummaries"]
+        if r["LogicalResourceId"] == "Bucket"
+    )["PhysicalResourceId"]
     s3 = client(sandbox, "s3", acct)
     assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "Application", "Value": "notebook-vend"}]
-

@@ -1,14 +1,17 @@
-"""UpdateProvisionedProduct runs a CloudFormation stack update with AWS's semantics (nvsandbox/cloudformation/update.py): in place keeps the notebook, a create-only change on the custom-named notebook fails,
-rolls back and leaves the product TAINTED with CloudFormation's reason.
+"""UpdateProvisionedProduct runs a CloudFormation stack update with AWS's semantics
+(nvsandbox/cloudformation/update.py): in place keeps the notebook, a create-only change on the
+custom-named notebook fails, rolls back and leaves the product TAINTED with CloudFormation's reason.
 
     .sandbox/venv/bin/python -m pytest tests/sandbox/tests/test_cloudformation_update.py -q
 """
+
 from __future__ import annotations
 
 import time
 
-from nvsandbox.cloudformation import update as stack_update
 from support import bootstrap, client, new_account, provision, wait_record
+
+from nvsandbox.cloudformation import update as stack_update
 
 
 def _pp(sc, name):
@@ -29,32 +32,48 @@ def _wait_notebook(sm, name, status, timeout=15):
 
 
 def _update(sc, name, token, params):
-    r = sc.update_provisioned_product(ProvisionedProductName=name, UpdateToken=token,
-                                      ProvisioningParameters=params)
+    r = sc.update_provisioned_product(ProvisionedProductName=name, UpdateToken=token, ProvisioningParameters=params)
     assert r["RecordDetail"]["RecordType"] == "UPDATE_PROVISIONED_PRODUCT"
     return wait_record(sc, r["RecordDetail"]["RecordId"])["RecordDetail"]
 
 
 def test_notebook_create_only_properties_come_from_the_schema():
     assert set(stack_update.create_only_properties("us-east-1", "AWS::SageMaker::NotebookInstance")) == {
-        "DirectInternetAccess", "KmsKeyId", "NotebookInstanceName", "PlatformIdentifier", "SecurityGroupIds",
-        "SubnetId"}
+        "DirectInternetAccess",
+        "KmsKeyId",
+        "NotebookInstanceName",
+        "PlatformIdentifier",
+        "SecurityGroupIds",
+        "SubnetId",
+    }
 
 
 def test_resolver_follows_parameters_conditions_and_sub():
-    t = {"Parameters": {"U": {"Type": "String", "Default": "a"}, "S": {"Type": "String", "Default": ""}},
-         "Conditions": {"HasS": {"Fn::Not": [{"Fn::Equals": [{"Ref": "S"}, ""]}]}},
-         "Resources": {"N": {"Type": "AWS::SageMaker::NotebookInstance",
-                             "Properties": {"NotebookInstanceName": {"Fn::Sub": "${U}-Notebook"},
-                                            "SubnetId": {"Fn::If": ["HasS", {"Ref": "S"}, {"Ref": "AWS::NoValue"}]},
-                                            "InstanceType": {"Ref": "T"}}}}}
-    assert stack_update.resolved_properties(t, "N", {}) == {"NotebookInstanceName": "a-Notebook",
-                                                          "InstanceType": {"Ref": "T"}}
+    t = {
+        "Parameters": {"U": {"Type": "String", "Default": "a"}, "S": {"Type": "String", "Default": ""}},
+        "Conditions": {"HasS": {"Fn::Not": [{"Fn::Equals": [{"Ref": "S"}, ""]}]}},
+        "Resources": {
+            "N": {
+                "Type": "AWS::SageMaker::NotebookInstance",
+                "Properties": {
+                    "NotebookInstanceName": {"Fn::Sub": "${U}-Notebook"},
+                    "SubnetId": {"Fn::If": ["HasS", {"Ref": "S"}, {"Ref": "AWS::NoValue"}]},
+                    "InstanceType": {"Ref": "T"},
+                },
+            }
+        },
+    }
+    assert stack_update.resolved_properties(t, "N", {}) == {
+        "NotebookInstanceName": "a-Notebook",
+        "InstanceType": {"Ref": "T"},
+    }
     assert stack_update.resolved_properties(t, "N", {"S": "subnet-1"})["SubnetId"] == "subnet-1"
     # a subnet on a fixed-name notebook: refused; with a new name: a plain replacement
     assert stack_update.update_refusal("us-east-1", t, {}, t, {"S": "subnet-1"}) == (
-        "N", "CloudFormation cannot update a stack when a custom-named resource requires replacing. "
-             "Rename a-Notebook and update the stack again.")
+        "N",
+        "CloudFormation cannot update a stack when a custom-named resource requires replacing. "
+        "Rename a-Notebook and update the stack again.",
+    )
     assert stack_update.update_refusal("us-east-1", t, {}, t, {"S": "subnet-1", "U": "b"}) is None
     assert stack_update.replacements("us-east-1", t, {}, t, {"T": "x"}) == []
 
@@ -67,8 +86,15 @@ def test_in_place_update_keeps_the_notebook_and_restarts_it(sandbox):
     name = "alice-Notebook"
     _wait_notebook(sm, name, "InService")
     created = sm.describe_notebook_instance(NotebookInstanceName=name)["CreationTime"]
-    rec = _update(sc, "alice", "u1", [{"Key": "NotebookUserName", "UsePreviousValue": True},
-                                      {"Key": "NotebookInstanceType", "Value": "ml.t3.large"}])
+    rec = _update(
+        sc,
+        "alice",
+        "u1",
+        [
+            {"Key": "NotebookUserName", "UsePreviousValue": True},
+            {"Key": "NotebookInstanceType", "Value": "ml.t3.large"},
+        ],
+    )
     assert rec["Status"] == "SUCCEEDED", rec
     seen = _wait_notebook(sm, name, "InService")
     # the first observation may already be past Stopping; the order is AWS's
@@ -89,12 +115,20 @@ def test_create_only_change_on_the_named_notebook_fails_and_taints(sandbox):
     name = "bob-Notebook"
     _wait_notebook(sm, name, "InService")
     before = sm.describe_notebook_instance(NotebookInstanceName=name)
-    rec = _update(sc, "bob", "u1", [{"Key": "NotebookUserName", "UsePreviousValue": True},
-                                    {"Key": "SubnetId", "Value": "subnet-0123456789abcdef0"}])
+    rec = _update(
+        sc,
+        "bob",
+        "u1",
+        [
+            {"Key": "NotebookUserName", "UsePreviousValue": True},
+            {"Key": "SubnetId", "Value": "subnet-0123456789abcdef0"},
+        ],
+    )
     assert rec["Status"] == "FAILED"
     assert rec["RecordErrors"][0]["Description"] == (
         "CloudFormation cannot update a stack when a custom-named resource requires replacing. "
-        "Rename bob-Notebook and update the stack again.")
+        "Rename bob-Notebook and update the stack again."
+    )
     pp = _pp(sc, "bob")
     assert pp["Status"] == "TAINTED"
     assert pp["ProvisioningArtifactId"] == d["artifact"]
@@ -106,7 +140,8 @@ def test_create_only_change_on_the_named_notebook_fails_and_taints(sandbox):
     stack = cfn.describe_stacks(StackName=f"SC-{account}-{pp['Id']}")["Stacks"][0]
     assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
     # an update that keeps the create-only properties recovers the product
-    rec = _update(sc, "bob", "u2", [{"Key": "NotebookUserName", "UsePreviousValue": True},
-                                    {"Key": "SubnetId", "Value": ""}])
+    rec = _update(
+        sc, "bob", "u2", [{"Key": "NotebookUserName", "UsePreviousValue": True}, {"Key": "SubnetId", "Value": ""}]
+    )
     assert rec["Status"] == "SUCCEEDED", rec
     assert _pp(sc, "bob")["Status"] == "AVAILABLE"

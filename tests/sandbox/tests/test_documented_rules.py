@@ -3,17 +3,20 @@ s3/template_urls.py under nvsandbox/).
 
     .sandbox/venv/bin/python -m pytest tests/sandbox/tests/test_documented_rules.py -q
 """
+
 from __future__ import annotations
 
 import botocore.exceptions
 import pytest
+from support import client, control, new_account
 
 from nvsandbox.s3 import template_urls
 from nvsandbox.ssm import parameters
-from support import client, control, new_account
 
-TRUST = ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":'
-         '"sagemaker.amazonaws.com"},"Action":"sts:AssumeRole"}]}')
+TRUST = (
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":'
+    '"sagemaker.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+)
 
 
 def error(call, **kw):
@@ -26,39 +29,54 @@ def _client_in(sb, service, account, region):
     import boto3
     import botocore.config
 
-    cfg = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"},
-                                 s3={"addressing_style": "path"})
-    return boto3.client(service, endpoint_url=sb["url"], region_name=region, aws_access_key_id=account,
-                        aws_secret_access_key="sandbox", config=cfg)
+    cfg = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"}, s3={"addressing_style": "path"})
+    return boto3.client(
+        service,
+        endpoint_url=sb["url"],
+        region_name=region,
+        aws_access_key_id=account,
+        aws_secret_access_key="sandbox",
+        config=cfg,
+    )
 
 
 # ------------------------------------------------------------------------- IAM role name, 64 chars
+
 
 def test_create_role_name_limit(sandbox):
     iam = client(sandbox, "iam", new_account())
     iam.create_role(RoleName="r" * 64, AssumeRolePolicyDocument=TRUST)
     code, msg = error(iam.create_role, RoleName="r" * 65, AssumeRolePolicyDocument=TRUST)
     assert code == "ValidationError"
-    assert msg == (f"1 validation error detected: Value '{'r' * 65}' at 'roleName' failed to satisfy "
-                   "constraint: Member must have length less than or equal to 64")
+    assert msg == (
+        f"1 validation error detected: Value '{'r' * 65}' at 'roleName' failed to satisfy "
+        "constraint: Member must have length less than or equal to 64"
+    )
 
 
 def test_role_name_over_64_fails_the_stack_as_on_aws(sandbox):
     a = new_account()
     cfn = client(sandbox, "cloudformation", a)
     long_name = "s" * 40 + "-SageMakerNotebookInstanceRole"  # 70 characters
-    body = ("Resources:\n  Role:\n    Type: AWS::IAM::Role\n    Properties:\n"
-            f"      RoleName: {long_name}\n      AssumeRolePolicyDocument: {TRUST}\n")
+    body = (
+        "Resources:\n  Role:\n    Type: AWS::IAM::Role\n    Properties:\n"
+        f"      RoleName: {long_name}\n      AssumeRolePolicyDocument: {TRUST}\n"
+    )
     cfn.create_stack(StackName="too-long", TemplateBody=body, Capabilities=["CAPABILITY_NAMED_IAM"])
     stack = cfn.describe_stacks(StackName="too-long")["Stacks"][0]
     assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
-    failed = [e for e in cfn.describe_stack_events(StackName="too-long")["StackEvents"]
-              if e["ResourceStatus"] == "CREATE_FAILED"]
+    failed = [
+        e
+        for e in cfn.describe_stack_events(StackName="too-long")["StackEvents"]
+        if e["ResourceStatus"] == "CREATE_FAILED"
+    ]
     assert failed and failed[0]["LogicalResourceId"] == "Role"
     reason = failed[0]["ResourceStatusReason"]
-    assert reason.startswith('Resource handler returned message: "1 validation error detected: '
-                             f"Value '{long_name}' at 'roleName' failed to satisfy constraint: "
-                             "Member must have length less than or equal to 64 (Service: Iam")
+    assert reason.startswith(
+        'Resource handler returned message: "1 validation error detected: '
+        f"Value '{long_name}' at 'roleName' failed to satisfy constraint: "
+        "Member must have length less than or equal to 64 (Service: Iam"
+    )
     assert client(sandbox, "iam", a).list_roles()["Roles"] == []
 
 
@@ -67,9 +85,11 @@ def test_a_rolled_back_stack_has_no_outputs_and_describes_without_error(sandbox)
     to evaluate it) and the stack looked stuck; AWS answers ROLLBACK_COMPLETE without outputs."""
     a = new_account()
     cfn = client(sandbox, "cloudformation", a)
-    body = ("Resources:\n  Role:\n    Type: AWS::IAM::Role\n    Properties:\n"
-            f"      RoleName: {'r' * 70}\n      AssumeRolePolicyDocument: {TRUST}\n"
-            "Outputs:\n  RoleName:\n    Value: !Ref Role\n")
+    body = (
+        "Resources:\n  Role:\n    Type: AWS::IAM::Role\n    Properties:\n"
+        f"      RoleName: {'r' * 70}\n      AssumeRolePolicyDocument: {TRUST}\n"
+        "Outputs:\n  RoleName:\n    Value: !Ref Role\n"
+    )
     cfn.create_stack(StackName="rolled-back", TemplateBody=body, Capabilities=["CAPABILITY_NAMED_IAM"])
     for _ in range(2):
         stack = cfn.describe_stacks(StackName="rolled-back")["Stacks"][0]
@@ -80,7 +100,10 @@ def test_a_rolled_back_stack_has_no_outputs_and_describes_without_error(sandbox)
 def test_generated_role_names_are_cut_to_64_like_cloudformation(sandbox):
     a = new_account()
     cfn = client(sandbox, "cloudformation", a)
-    body = f"Resources:\n  SageMakerNotebookInstanceRole:\n    Type: AWS::IAM::Role\n    Properties:\n      AssumeRolePolicyDocument: {TRUST}\n"
+    body = (
+        "Resources:\n  SageMakerNotebookInstanceRole:\n    Type: AWS::IAM::Role\n    Properties:\n"
+        f"      AssumeRolePolicyDocument: {TRUST}\n"
+    )
     cfn.create_stack(StackName="n" * 100, TemplateBody=body, Capabilities=["CAPABILITY_IAM"])
     assert cfn.describe_stacks(StackName="n" * 100)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
     names = [r["RoleName"] for r in client(sandbox, "iam", a).list_roles()["Roles"]]
@@ -97,12 +120,12 @@ def test_managed_policy_name_limit(sandbox):
 
 # ------------------------------------------------------------------------------------ SSM tiers
 
+
 def test_ssm_advanced_parameter_is_never_written_back_as_standard(sandbox):
     ssm = client(sandbox, "ssm", new_account())
     ssm.put_parameter(Name="/u/url", Value="x" * 5000, Type="SecureString", Tier="Advanced")
     for tier in ({"Tier": "Standard"}, {}):  # no tier = the default tier, Standard: the worst case
-        code, msg = error(ssm.put_parameter, Name="/u/url", Value="short", Type="SecureString",
-                          Overwrite=True, **tier)
+        code, msg = error(ssm.put_parameter, Name="/u/url", Value="short", Type="SecureString", Overwrite=True, **tier)
         assert (code, msg) == ("ValidationException", parameters.DOWNGRADE_MESSAGE), tier
     # the parameter kept its value and tier
     p = ssm.get_parameter(Name="/u/url", WithDecryption=True)["Parameter"]
@@ -144,22 +167,35 @@ def test_template_url_must_address_the_buckets_region(sandbox):
     s3.put_object(Bucket=f"tpl-{a}", Key="p.yml", Body=PRODUCT.encode())
     sc = _client_in(sandbox, "servicecatalog", a, region)
     cfn = _client_in(sandbox, "cloudformation", a, region)
-    bad = [f"https://tpl-{a}.s3.amazonaws.com/p.yml", f"https://s3.amazonaws.com/tpl-{a}/p.yml",
-           f"https://tpl-{a}.s3.eu-west-1.amazonaws.com/p.yml"]
+    bad = [
+        f"https://tpl-{a}.s3.amazonaws.com/p.yml",
+        f"https://s3.amazonaws.com/tpl-{a}/p.yml",
+        f"https://tpl-{a}.s3.eu-west-1.amazonaws.com/p.yml",
+    ]
     for url in bad:
-        code, msg = error(sc.create_product, Name="P", Owner="o", ProductType="CLOUD_FORMATION_TEMPLATE",
-                          ProvisioningArtifactParameters={"Name": "v1", "Info": {"LoadTemplateFromURL": url}},
-                          IdempotencyToken="t-" + str(abs(hash(url))))
+        code, msg = error(
+            sc.create_product,
+            Name="P",
+            Owner="o",
+            ProductType="CLOUD_FORMATION_TEMPLATE",
+            ProvisioningArtifactParameters={"Name": "v1", "Info": {"LoadTemplateFromURL": url}},
+            IdempotencyToken="t-" + str(abs(hash(url))),
+        )
         assert code == "InvalidParametersException", url
         assert msg.startswith("Invalid templateBody. Please make sure that your template is valid"), msg
         assert "PermanentRedirect" in msg and region in msg
         code, msg = error(cfn.create_stack, StackName="s", TemplateURL=url)
-        assert code == "ValidationError" and msg.startswith("Error occurred while GetObject. S3 Error Code: "
-                                                            "PermanentRedirect"), msg
+        assert code == "ValidationError" and msg.startswith(
+            "Error occurred while GetObject. S3 Error Code: PermanentRedirect"
+        ), msg
     good = f"https://tpl-{a}.s3.{region}.amazonaws.com/p.yml"
-    sc.create_product(Name="P", Owner="o", ProductType="CLOUD_FORMATION_TEMPLATE",
-                      ProvisioningArtifactParameters={"Name": "v1", "Info": {"LoadTemplateFromURL": good}},
-                      IdempotencyToken="good")
+    sc.create_product(
+        Name="P",
+        Owner="o",
+        ProductType="CLOUD_FORMATION_TEMPLATE",
+        ProvisioningArtifactParameters={"Name": "v1", "Info": {"LoadTemplateFromURL": good}},
+        IdempotencyToken="good",
+    )
     cfn.create_stack(StackName="s", TemplateURL=good)
     assert cfn.describe_stacks(StackName="s")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
 
@@ -176,6 +212,7 @@ def test_url_region_parsing():
 
 # -------------------------------------------------------------------------------- presign mode
 
+
 def test_presign_any_state_is_on_by_default(sandbox):
     a = new_account()
     settings = control(sandbox, "config", {"account_id": a})
@@ -184,11 +221,14 @@ def test_presign_any_state_is_on_by_default(sandbox):
 
 # ------------------------------------------------------------------ AWS rules, second review
 
+
 def test_access_level_filter_accepts_only_self(sandbox):
     """botocore servicecatalog 2015-12-10, AccessLevelFilter.Value: "The only supported value is self"."""
     sc = client(sandbox, "servicecatalog", new_account())
     for key in ("Account", "Role", "User"):
-        assert sc.search_provisioned_products(AccessLevelFilter={"Key": key, "Value": "self"})["ProvisionedProducts"] == []
+        assert (
+            sc.search_provisioned_products(AccessLevelFilter={"Key": key, "Value": "self"})["ProvisionedProducts"] == []
+        )
     for value in ("123456789012", "Self", "all"):
         code, msg = error(sc.search_provisioned_products, AccessLevelFilter={"Key": "Account", "Value": value})
         assert code == "InvalidParametersException" and "self" in msg, (value, code, msg)
@@ -223,7 +263,8 @@ def test_update_provisioned_product_refuses_a_busy_product_with_a_modelled_error
 
 NOTEBOOK_TRUST_WITH_SOURCE_ACCOUNT = (
     '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"sagemaker.amazonaws.com"},'
-    '"Action":"sts:AssumeRole","Condition":{"StringEquals":{"aws:SourceAccount":"%s"}}}]}')
+    '"Action":"sts:AssumeRole","Condition":{"StringEquals":{"aws:SourceAccount":"%s"}}}]}'
+)
 
 
 def _notebook_status(sm, name, timeout=10.0):
@@ -246,8 +287,7 @@ def test_a_notebook_role_requiring_aws_source_account_gives_the_notebook_no_cred
     strict = iam.create_role(RoleName="strict", AssumeRolePolicyDocument=NOTEBOOK_TRUST_WITH_SOURCE_ACCOUNT % a)
     plain = iam.create_role(RoleName="plain", AssumeRolePolicyDocument=TRUST)
     for name, role in (("Strict-Notebook", strict), ("Plain-Notebook", plain)):
-        sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium",
-                                    RoleArn=role["Role"]["Arn"])
+        sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium", RoleArn=role["Role"]["Arn"])
     failed = _notebook_status(sm, "Strict-Notebook")
     assert failed["NotebookInstanceStatus"] == "Failed"
     assert "aws:SourceAccount" in failed["FailureReason"]
@@ -258,9 +298,11 @@ def test_a_volume_decrease_fails_the_stack_update_too(sandbox):
     """botocore sagemaker UpdateNotebookInstanceInput.VolumeSizeInGB: "you can't decrease the volume size"."""
     a = new_account()
     cfn, sm = client(sandbox, "cloudformation", a), client(sandbox, "sagemaker", a)
-    body = ("Parameters:\n  Size: {Type: Number}\nResources:\n  Nb:\n    Type: AWS::SageMaker::NotebookInstance\n"
-            "    Properties:\n      NotebookInstanceName: Vol-Notebook\n      InstanceType: ml.t3.medium\n"
-            "      RoleArn: arn:aws:iam::123456789012:role/r\n      VolumeSizeInGB: !Ref Size\n")
+    body = (
+        "Parameters:\n  Size: {Type: Number}\nResources:\n  Nb:\n    Type: AWS::SageMaker::NotebookInstance\n"
+        "    Properties:\n      NotebookInstanceName: Vol-Notebook\n      InstanceType: ml.t3.medium\n"
+        "      RoleArn: arn:aws:iam::123456789012:role/r\n      VolumeSizeInGB: !Ref Size\n"
+    )
     cfn.create_stack(StackName="vol", TemplateBody=body, Parameters=[{"ParameterKey": "Size", "ParameterValue": "20"}])
     cfn.update_stack(StackName="vol", TemplateBody=body, Parameters=[{"ParameterKey": "Size", "ParameterValue": "10"}])
     stack = cfn.describe_stacks(StackName="vol")["Stacks"][0]
@@ -273,8 +315,10 @@ def test_a_volume_decrease_fails_the_stack_update_too(sandbox):
 def test_a_tag_change_alone_is_a_stack_update(sandbox):
     """UpdateStack with other Tags and the same template runs (and replaces the whole tag set)."""
     cfn = client(sandbox, "cloudformation", new_account())
-    body = ("Parameters:\n  V: {Type: String}\nResources:\n  T:\n    Type: AWS::SSM::Parameter\n"
-            "    Properties: {Name: /tags/x, Type: String, Value: !Ref V}\n")
+    body = (
+        "Parameters:\n  V: {Type: String}\nResources:\n  T:\n    Type: AWS::SSM::Parameter\n"
+        "    Properties: {Name: /tags/x, Type: String, Value: !Ref V}\n"
+    )
     same = dict(StackName="tags", TemplateBody=body, Parameters=[{"ParameterKey": "V", "ParameterValue": "x"}])
     cfn.create_stack(**same, Tags=[{"Key": "CostCenter", "Value": "ml"}])
     code, msg = error(cfn.update_stack, **same)

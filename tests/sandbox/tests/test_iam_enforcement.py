@@ -3,6 +3,7 @@ policies in an account with iam_enforced=1; the root key (12-digit id) never is.
 
     .sandbox/venv/bin/python -m pytest tests/sandbox/tests/test_iam_enforcement.py -q
 """
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,6 @@ import boto3
 import botocore.config
 import botocore.exceptions
 import pytest
-
 from support import client, control, new_account
 
 POLICY = {
@@ -20,19 +20,32 @@ POLICY = {
         {"Effect": "Allow", "Action": ["ssm:GetParameter", "servicecatalog:ListPortfolios"], "Resource": "*"},
         {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data-*/public/*"},
         # AWSServiceCatalogEndUserFullAccess style: own provisioned products only
-        {"Effect": "Allow", "Action": "servicecatalog:SearchProvisionedProducts", "Resource": "*",
-         "Condition": {"StringEquals": {"servicecatalog:userLevel": "self"}}},
-        {"Effect": "Deny", "Action": "ssm:GetParameter", "Resource": "*",
-         "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}},
+        {
+            "Effect": "Allow",
+            "Action": "servicecatalog:SearchProvisionedProducts",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"servicecatalog:userLevel": "self"}},
+        },
+        {
+            "Effect": "Deny",
+            "Action": "ssm:GetParameter",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}},
+        },
     ],
 }
 
 
 def user_client(sb, service, key, region="us-east-1"):
-    cfg = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"},
-                                 s3={"addressing_style": "path"})
-    return boto3.client(service, endpoint_url=sb["url"], region_name=region, aws_access_key_id=key["AccessKeyId"],
-                        aws_secret_access_key=key["SecretAccessKey"], config=cfg)
+    cfg = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"}, s3={"addressing_style": "path"})
+    return boto3.client(
+        service,
+        endpoint_url=sb["url"],
+        region_name=region,
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        config=cfg,
+    )
 
 
 def make_user(sb, account, name, policy):
@@ -85,8 +98,10 @@ def test_actions_outside_the_policy_are_denied_inside_allowed(sandbox):
     assert code in ("AccessDeniedException", "AccessDenied") and "ssm:PutParameter" in msg
     code, msg = denied(sc.create_portfolio, DisplayName="p", ProviderName="x", IdempotencyToken="t")
     assert code == "AccessDeniedException"
-    assert msg == (f"User: arn:aws:iam::{a}:user/alice is not authorized to perform: servicecatalog:CreatePortfolio "
-                   "because no identity-based policy allows the servicecatalog:CreatePortfolio action")
+    assert msg == (
+        f"User: arn:aws:iam::{a}:user/alice is not authorized to perform: servicecatalog:CreatePortfolio "
+        "because no identity-based policy allows the servicecatalog:CreatePortfolio action"
+    )
     assert denied(us3.get_object, Bucket=f"data-{a}", Key="private/b.txt")[0] == "AccessDenied"
     assert denied(us3.list_buckets)[0] == "AccessDenied"
     # a condition the policy sets: account-wide search is not the user's own
@@ -94,19 +109,24 @@ def test_actions_outside_the_policy_are_denied_inside_allowed(sandbox):
     assert code == "AccessDeniedException"
     # explicit Deny with a condition on the Region
     assert denied(user_client(sandbox, "ssm", key, "eu-west-1").get_parameter, Name="/p")[0] in (
-        "AccessDeniedException", "AccessDenied")
+        "AccessDeniedException",
+        "AccessDenied",
+    )
     # a wrong secret is refused before any policy
     bad = dict(key, SecretAccessKey="wrong")
     assert denied(user_client(sandbox, "ssm", bad).get_parameter, Name="/p")[0] in (
-        "SignatureDoesNotMatch", "InvalidSignatureException")
+        "SignatureDoesNotMatch",
+        "InvalidSignatureException",
+    )
     assert denied(user_client(sandbox, "servicecatalog", bad).list_portfolios)[0] == "InvalidSignatureException"
     # root is never checked
     root_ssm.put_parameter(Name="/root", Value="v", Type="String")
     client(sandbox, "servicecatalog", a).create_portfolio(DisplayName="p", ProviderName="x", IdempotencyToken="t")
     # and the switch is per account: another account's users are not checked
     b = new_account()
-    other = make_user(sandbox, b, "bob", {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Deny", "Action": "*", "Resource": "*"}]})
+    other = make_user(
+        sandbox, b, "bob", {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}
+    )
     user_client(sandbox, "ssm", other).put_parameter(Name="/free", Value="v", Type="String")
     # off again
     control(sandbox, "config", {"account_id": a, "iam_enforced": 0})
@@ -116,19 +136,35 @@ def test_actions_outside_the_policy_are_denied_inside_allowed(sandbox):
 def test_assumed_role_keys_are_checked_against_the_role(sandbox):
     a = new_account()
     iam = client(sandbox, "iam", a)
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{a}:root"}, "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{a}:root"}, "Action": "sts:AssumeRole"}],
+    }
     iam.create_role(RoleName="operator", AssumeRolePolicyDocument=json.dumps(trust))
-    iam.put_role_policy(RoleName="operator", PolicyName="p", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:DescribeParameters",
-                                                  "Resource": "*"}]}))
-    creds = client(sandbox, "sts", a).assume_role(RoleArn=f"arn:aws:iam::{a}:role/operator",
-                                                  RoleSessionName="me")["Credentials"]
+    iam.put_role_policy(
+        RoleName="operator",
+        PolicyName="p",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "ssm:DescribeParameters", "Resource": "*"}],
+            }
+        ),
+    )
+    creds = client(sandbox, "sts", a).assume_role(RoleArn=f"arn:aws:iam::{a}:role/operator", RoleSessionName="me")[
+        "Credentials"
+    ]
     control(sandbox, "config", {"account_id": a, "iam_enforced": 1})
     cfg = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"})
-    ssm = boto3.client("ssm", endpoint_url=sandbox["url"], region_name="us-east-1", config=cfg,
-                       aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                       aws_session_token=creds["SessionToken"])
+    ssm = boto3.client(
+        "ssm",
+        endpoint_url=sandbox["url"],
+        region_name="us-east-1",
+        config=cfg,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
     assert ssm.describe_parameters()["Parameters"] == []
     code, msg = denied(ssm.put_parameter, Name="/x", Value="v", Type="String")
     assert code == "AccessDeniedException" and "assumed-role/operator/me" in msg
@@ -146,16 +182,29 @@ def test_form_body_is_checked_over_the_bytes_the_client_signed(sandbox):
     from botocore.credentials import Credentials
 
     a = new_account()
-    key = make_user(sandbox, a, "carl", {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "cloudformation:ValidateTemplate", "Resource": "*"}]})
+    key = make_user(
+        sandbox,
+        a,
+        "carl",
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "cloudformation:ValidateTemplate", "Resource": "*"}],
+        },
+    )
     control(sandbox, "config", {"account_id": a, "iam_enforced": 1})
     template = '{"Description": "a b ~ c", "Resources": {"T": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}'
     from urllib.parse import quote
 
     def send(body: bytes, secret: str) -> int:
-        req = AWSRequest(method="POST", url=sandbox["url"] + "/", data=body,
-                         headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-                                  "Host": sandbox["url"].split("//", 1)[1]})
+        req = AWSRequest(
+            method="POST",
+            url=sandbox["url"] + "/",
+            data=body,
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                "Host": sandbox["url"].split("//", 1)[1],
+            },
+        )
         SigV4Auth(Credentials(key["AccessKeyId"], secret), "cloudformation", "us-east-1").add_auth(req)
         http = urllib.request.Request(sandbox["url"] + "/", data=body, method="POST", headers=dict(req.headers))
         try:
@@ -175,14 +224,31 @@ def test_ssm_cloudformation_and_sagemaker_resources_are_named(sandbox):
     """named_resources: an Allow scoped to ARNs applies to the parameters, stacks and notebooks it
     names, not to others; a notebook's ARN must be allowed in its given and lower-case spellings."""
     a = new_account()
-    key = make_user(sandbox, a, "rita", {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:DeleteParameters"],
-         "Resource": f"arn:aws:ssm:*:{a}:parameter/team/*"},
-        {"Effect": "Allow", "Action": "cloudformation:DescribeStacks",
-         "Resource": f"arn:aws:cloudformation:us-east-1:{a}:stack/app/*"},
-        {"Effect": "Allow", "Action": "sagemaker:DescribeNotebookInstance",
-         "Resource": [f"arn:aws:sagemaker:us-east-1:{a}:notebook-instance/*-notebook"]},
-    ]})
+    key = make_user(
+        sandbox,
+        a,
+        "rita",
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["ssm:GetParameter", "ssm:DeleteParameters"],
+                    "Resource": f"arn:aws:ssm:*:{a}:parameter/team/*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": "cloudformation:DescribeStacks",
+                    "Resource": f"arn:aws:cloudformation:us-east-1:{a}:stack/app/*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": "sagemaker:DescribeNotebookInstance",
+                    "Resource": [f"arn:aws:sagemaker:us-east-1:{a}:notebook-instance/*-notebook"],
+                },
+            ],
+        },
+    )
     ssm = client(sandbox, "ssm", a)
     for name in ("/team/a", "/other/b"):
         ssm.put_parameter(Name=name, Value="v", Type="String")
@@ -194,7 +260,7 @@ def test_ssm_cloudformation_and_sagemaker_resources_are_named(sandbox):
 
     assert ussm.get_parameter(Name="/team/a")["Parameter"]["Value"] == "v"
     code, msg = denied(ussm.get_parameter, Name="/other/b")
-    assert code == "AccessDeniedException" and f"parameter/other/b" in msg
+    assert code == "AccessDeniedException" and "parameter/other/b" in msg
     # every name of a batch must be allowed
     assert denied(ussm.delete_parameters, Names=["/team/a", "/other/b"])[0] == "AccessDeniedException"
     assert ucfn.describe_stacks(StackName="app")["Stacks"][0]["StackName"] == "app"
@@ -218,19 +284,32 @@ def test_query_protocol_denials_have_awsquery_error_shape(sandbox):
     from botocore.credentials import Credentials
 
     a = new_account()
-    key = make_user(sandbox, a, "dora", {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "*"}]})
+    key = make_user(
+        sandbox,
+        a,
+        "dora",
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "*"}]},
+    )
     control(sandbox, "config", {"account_id": a, "iam_enforced": 1})
     body = b"Action=DescribeStacks&Version=2010-05-15"
-    req = AWSRequest(method="POST", url=sandbox["url"] + "/", data=body,
-                     headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-                              "Host": sandbox["url"].split("//", 1)[1]})
+    req = AWSRequest(
+        method="POST",
+        url=sandbox["url"] + "/",
+        data=body,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+            "Host": sandbox["url"].split("//", 1)[1],
+        },
+    )
     SigV4Auth(Credentials(key["AccessKeyId"], key["SecretAccessKey"]), "cloudformation", "us-east-1").add_auth(req)
     http = urllib.request.Request(sandbox["url"] + "/", data=body, method="POST", headers=dict(req.headers))
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(http, timeout=10)
     assert e.value.code == 403
     xml = e.value.read().decode()
-    assert re.match(r'<ErrorResponse[^>]*><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: '
-                    rf'arn:aws:iam::{a}:user/dora is not authorized to perform: cloudformation:DescribeStacks', xml), xml
+    assert re.match(
+        r"<ErrorResponse[^>]*><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: "
+        rf"arn:aws:iam::{a}:user/dora is not authorized to perform: cloudformation:DescribeStacks",
+        xml,
+    ), xml
     assert "<Errors>" not in xml and "<RequestId>" in xml

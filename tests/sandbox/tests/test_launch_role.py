@@ -3,6 +3,7 @@ missing a permission fails the record with AccessDenied naming the action.
 
     .sandbox/venv/bin/python -m pytest tests/sandbox/tests/test_launch_role.py -q
 """
+
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ import json
 from support import bootstrap, client, new_account, provision, wait_record
 
 from nvsandbox.servicecatalog import launch_role
+
 
 def edit_launch_policy(sb, account, role_arn, edit):
     """Rewrite the launch role's inline policy with edit(document) -> document."""
@@ -28,6 +30,7 @@ def without_action(action):
             acts = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
             st["Action"] = [a for a in acts if a != action] or ["none:None"]
         return doc
+
     return edit
 
 
@@ -35,7 +38,8 @@ def test_schemas_come_from_cfn_lint():
     perms = launch_role.handler_permissions("af-south-1", "AWS::SageMaker::NotebookInstance", "create")
     assert "sagemaker:CreateNotebookInstance" in perms and "iam:PassRole" in perms
     assert "sagemaker:StopNotebookInstance" in launch_role.handler_permissions(
-        "us-east-1", "AWS::SageMaker::NotebookInstance", "update")
+        "us-east-1", "AWS::SageMaker::NotebookInstance", "update"
+    )
     assert launch_role.handler_permissions("us-east-1", "AWS::No::Such", "create") == ()
 
 
@@ -45,9 +49,14 @@ def test_repo_launch_role_provisions_updates_and_terminates(sandbox):
     rec = provision(sandbox, a, d, "alice")
     assert rec["Status"] == "SUCCEEDED", rec
     sc = client(sandbox, "servicecatalog", a)
-    up = sc.update_provisioned_product(ProvisionedProductName="alice", UpdateToken="u1",
-                                       ProvisioningParameters=[{"Key": "NotebookUserName", "UsePreviousValue": True},
-                                                               {"Key": "VolumeSizeInGB", "Value": "20"}])
+    up = sc.update_provisioned_product(
+        ProvisionedProductName="alice",
+        UpdateToken="u1",
+        ProvisioningParameters=[
+            {"Key": "NotebookUserName", "UsePreviousValue": True},
+            {"Key": "VolumeSizeInGB", "Value": "20"},
+        ],
+    )
     assert wait_record(sc, up["RecordDetail"]["RecordId"])["RecordDetail"]["Status"] == "SUCCEEDED"
     t = sc.terminate_provisioned_product(ProvisionedProductName="alice", TerminateToken="t1")
     assert wait_record(sc, t["RecordDetail"]["RecordId"])["RecordDetail"]["Status"] == "SUCCEEDED"
@@ -85,8 +94,10 @@ def test_launch_role_reading_only_the_bootstrap_bucket_cannot_provision(sandbox)
     edit_launch_policy(sandbox, a, d["role"], old_grant)
     rec = provision(sandbox, a, d, "carol")
     assert rec["Status"] == "FAILED"
-    assert "is not authorized to perform: s3:GetObject on resource: arn:aws:s3:::sc-templates-" in \
-        rec["RecordErrors"][0]["Description"]
+    assert (
+        "is not authorized to perform: s3:GetObject on resource: arn:aws:s3:::sc-templates-"
+        in rec["RecordErrors"][0]["Description"]
+    )
 
 
 def test_update_and_terminate_need_their_handler_permissions(sandbox):
@@ -95,9 +106,14 @@ def test_update_and_terminate_need_their_handler_permissions(sandbox):
     assert provision(sandbox, a, d, "dave")["Status"] == "SUCCEEDED"
     sc = client(sandbox, "servicecatalog", a)
     edit_launch_policy(sandbox, a, d["role"], without_action("sagemaker:UpdateNotebookInstance"))
-    up = sc.update_provisioned_product(ProvisionedProductName="dave", UpdateToken="u1",
-                                       ProvisioningParameters=[{"Key": "NotebookUserName", "UsePreviousValue": True},
-                                                               {"Key": "VolumeSizeInGB", "Value": "30"}])
+    up = sc.update_provisioned_product(
+        ProvisionedProductName="dave",
+        UpdateToken="u1",
+        ProvisioningParameters=[
+            {"Key": "NotebookUserName", "UsePreviousValue": True},
+            {"Key": "VolumeSizeInGB", "Value": "30"},
+        ],
+    )
     rec = wait_record(sc, up["RecordDetail"]["RecordId"])["RecordDetail"]
     assert rec["Status"] == "FAILED" and "sagemaker:UpdateNotebookInstance" in rec["RecordErrors"][0]["Description"]
     assert sc.describe_provisioned_product(Name="dave")["ProvisionedProductDetail"]["Status"] == "TAINTED"
@@ -124,9 +140,12 @@ def test_explicit_deny_wins(sandbox):
     a = new_account()
     d = bootstrap(sandbox, a)
     client(sandbox, "iam", a).put_role_policy(
-        RoleName=d["role"].rsplit("/", 1)[-1], PolicyName="deny-notebooks",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Deny", "Action": "sagemaker:*", "Resource": "*"}]}))
+        RoleName=d["role"].rsplit("/", 1)[-1],
+        PolicyName="deny-notebooks",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "sagemaker:*", "Resource": "*"}]}
+        ),
+    )
     rec = provision(sandbox, a, d, "erin")
     assert rec["Status"] == "FAILED"
     assert "with an explicit deny in an identity-based policy" in rec["RecordErrors"][0]["Description"]

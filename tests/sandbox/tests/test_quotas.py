@@ -4,6 +4,7 @@ wire answer (ThrottlingException, 400, awsJson1_1 `__type`) through a real serve
 No assertion on wall-clock timing: refill is proven on a fake clock; through the server, calls allowed
 over a measured window are counted against bounds wide enough for any scheduling noise.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,16 @@ def test_documented_defaults_and_shared_parameter_store_quota():
     assert quotas.BUCKETS["ParameterStoreThroughput"][0] == 40.0
     shared = {op for (svc, op), bucket in quotas.OPERATIONS.items() if bucket == "ParameterStoreThroughput"}
     assert {"GetParameter", "GetParameters", "PutParameter"} <= shared
-    for op in ("PutParameter", "GetParameter", "CreatePresignedNotebookInstanceUrl", "DescribeNotebookInstance",
-               "SearchProvisionedProducts", "DescribeRecord", "ProvisionProduct", "UpdateProvisionedProduct"):
+    for op in (
+        "PutParameter",
+        "GetParameter",
+        "CreatePresignedNotebookInstanceUrl",
+        "DescribeNotebookInstance",
+        "SearchProvisionedProducts",
+        "DescribeRecord",
+        "ProvisionProduct",
+        "UpdateProvisionedProduct",
+    ):
         assert any(o == op for (_, o) in quotas.OPERATIONS), op
     for bucket, (rate, source) in quotas.BUCKETS.items():
         assert rate > 0 and source.split(":")[0] in ("documented", "undocumented"), bucket
@@ -79,13 +88,23 @@ def account() -> str:
 
 def client(sb, service, acct):
     cfg = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"})
-    return boto3.client(service, endpoint_url=sb["url"], region_name="us-east-1", aws_access_key_id=acct,
-                        aws_secret_access_key="sandbox", config=cfg)
+    return boto3.client(
+        service,
+        endpoint_url=sb["url"],
+        region_name="us-east-1",
+        aws_access_key_id=acct,
+        aws_secret_access_key="sandbox",
+        config=cfg,
+    )
 
 
 def config(sb, body):
-    req = urllib.request.Request(f"{sb['url']}/_sandbox/config", data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{sb['url']}/_sandbox/config",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())
 
@@ -135,8 +154,10 @@ def test_raw_wire_answer_is_awsjson_throttling(sandbox):
     config(sandbox, {"account_id": acct, "quotas": 1, "quota_DescribeNotebookInstance": 1})
     sm = client(sandbox, "sagemaker", acct)
     seen = []
-    sm.meta.events.register("response-received.sagemaker.DescribeNotebookInstance",
-                            lambda response_dict=None, **_: seen.append(response_dict))
+    sm.meta.events.register(
+        "response-received.sagemaker.DescribeNotebookInstance",
+        lambda response_dict=None, **_: seen.append(response_dict),
+    )
     codes = []
     for _ in range(3):
         try:

@@ -1,7 +1,8 @@
 """SageMaker notebook instances in the sandbox (nvsandbox/sagemaker/notebooks.py), driven with boto3.
 
-    .sandbox/venv/bin/python -m pytest tests/sandbox/tests/test_sagemaker_notebooks.py -q
+.sandbox/venv/bin/python -m pytest tests/sandbox/tests/test_sagemaker_notebooks.py -q
 """
+
 from __future__ import annotations
 
 import base64
@@ -10,12 +11,10 @@ import os
 import time
 import urllib.error
 
-import pytest
-
 import boto3
+import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-
 from support import control
 
 REGION = "us-east-1"
@@ -59,9 +58,9 @@ def client(sb, service, account, **config):
 
 
 def create(sm, name, **kw):
-    return sm.create_notebook_instance(
-        NotebookInstanceName=name, InstanceType="ml.t3.medium", RoleArn=ROLE, **kw
-    )["NotebookInstanceArn"]
+    return sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium", RoleArn=ROLE, **kw)[
+        "NotebookInstanceArn"
+    ]
 
 
 def status(sm, name):
@@ -173,17 +172,16 @@ def test_presigned_url_shape_length_and_errors(sandbox, account):
     urls = set()
     for seconds in (None, 1800, 3600, 43200):
         kw = {} if seconds is None else {"SessionExpirationDurationInSeconds": seconds}
-        url = sm.create_presigned_notebook_instance_url(NotebookInstanceName="Carol-Notebook", **kw)[
-            "AuthorizedUrl"
-        ]
+        url = sm.create_presigned_notebook_instance_url(NotebookInstanceName="Carol-Notebook", **kw)["AuthorizedUrl"]
         prefix = f"https://carol-notebook.notebook.{REGION}.sagemaker.aws?authToken="
         assert url.startswith(prefix)
-        token = url[len(prefix):]
+        token = url[len(prefix) :]
         assert len(token) >= 1500
         parts = token.split(".")
         assert len(parts) == 3
-        assert all(p and set(p) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-                   for p in parts)
+        assert all(
+            p and set(p) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") for p in parts
+        )
         pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
         header = json.loads(base64.urlsafe_b64decode(pad(parts[0])))
         payload = json.loads(base64.urlsafe_b64decode(pad(parts[1])))
@@ -246,12 +244,24 @@ def test_stop_start_delete_state_machine(sandbox, account):
     transition_error(sm.delete_notebook_instance, "Deleting", "Stopped, Failed", "Deleting")
     time.sleep(PENDING + 0.1)
     assert error_of(sm.describe_notebook_instance, NotebookInstanceName=name) == (
-        400, "ValidationException", "RecordNotFound",
+        400,
+        "ValidationException",
+        "RecordNotFound",
     )
     assert sm.list_notebook_instances()["NotebookInstances"] == []
     assert [e[1] for e in events(sandbox, account, name)] == [
-        "Pending", "InService", "Stopping", "Stopped", "Updating", "Stopped",
-        "Pending", "InService", "Stopping", "Stopped", "Deleting", "Deleted",
+        "Pending",
+        "InService",
+        "Stopping",
+        "Stopped",
+        "Updating",
+        "Stopped",
+        "Pending",
+        "InService",
+        "Stopping",
+        "Stopped",
+        "Deleting",
+        "Deleted",
     ]
     # the name is free again
     create(sm, name)
@@ -269,9 +279,9 @@ def test_fail_notebook_pending_and_next_start(sandbox, account):
     d = sm.describe_notebook_instance(NotebookInstanceName="Erin-Notebook")
     assert d["FailureReason"] == "capacity"
     settings(sandbox, account, presign_any_state=0)
-    assert error_of(sm.create_presigned_notebook_instance_url, NotebookInstanceName="Erin-Notebook")[
-        2
-    ].startswith("Status (Failed) not in ([InService]).")
+    assert error_of(sm.create_presigned_notebook_instance_url, NotebookInstanceName="Erin-Notebook")[2].startswith(
+        "Status (Failed) not in ([InService])."
+    )
     settings(sandbox, account, presign_any_state=1)
 
     # start from Failed works and, unmarked, reaches InService
@@ -318,9 +328,7 @@ TEMPLATE = {
                 "NotebookInstanceName": {"Fn::Sub": "${NotebookUserName}-Notebook"},
                 "InstanceType": {"Ref": "NotebookInstanceType"},
                 "RoleArn": ROLE,
-                "LifecycleConfigName": {
-                    "Fn::GetAtt": ["LifecycleConfig", "NotebookInstanceLifecycleConfigName"]
-                },
+                "LifecycleConfigName": {"Fn::GetAtt": ["LifecycleConfig", "NotebookInstanceLifecycleConfigName"]},
                 "KmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555",
                 "SubnetId": "subnet-0123456789abcdef0",
                 "SecurityGroupIds": ["sg-0123456789abcdef0"],
@@ -384,15 +392,19 @@ def test_cloudformation_notebook_named_tagged_and_deleted_with_stack(sandbox, ac
 
     wait_for(sm, "Demo-User-Notebook", "InService")
     cfn.delete_stack(StackName="sm-notebook-demo")
-    assert error_of(sm.describe_notebook_instance, NotebookInstanceName="Demo-User-Notebook")[2] == (
-        "RecordNotFound"
-    )
+    assert error_of(sm.describe_notebook_instance, NotebookInstanceName="Demo-User-Notebook")[2] == ("RecordNotFound")
     assert sm.list_notebook_instances()["NotebookInstances"] == []
-    assert error_of(
-        sm.describe_notebook_instance_lifecycle_config, NotebookInstanceLifecycleConfigName="Demo-User-lcc"
-    )[1] == "ValidationException"
+    assert (
+        error_of(sm.describe_notebook_instance_lifecycle_config, NotebookInstanceLifecycleConfigName="Demo-User-lcc")[1]
+        == "ValidationException"
+    )
     assert [e[1] for e in events(sandbox, account, "Demo-User-Notebook")] == [
-        "Pending", "InService", "Stopping", "Stopped", "Deleting", "Deleted",
+        "Pending",
+        "InService",
+        "Stopping",
+        "Stopped",
+        "Deleting",
+        "Deleted",
     ]
 
 
@@ -443,4 +455,7 @@ def test_presign_answers_in_any_state_by_default(sandbox, account):
     wait_for(sm, "Dave-Notebook", "Stopped")
     assert sm.create_presigned_notebook_instance_url(NotebookInstanceName="Dave-Notebook")["AuthorizedUrl"]
     # an unknown notebook is still refused
-    assert error_of(sm.create_presigned_notebook_instance_url, NotebookInstanceName="Nobody-Notebook")[2] == "RecordNotFound"
+    assert (
+        error_of(sm.create_presigned_notebook_instance_url, NotebookInstanceName="Nobody-Notebook")[2]
+        == "RecordNotFound"
+    )

@@ -1,19 +1,17 @@
 """Tests of the local AWS sandbox: starts its own server (own SANDBOX_DIR, free port) and drives it with boto3.
 
-    .sandbox/venv/bin/python -m pytest tests/sandbox -q
+.sandbox/venv/bin/python -m pytest tests/sandbox -q
 """
+
 from __future__ import annotations
 
 import json
 import os
 import time
-import urllib.request
 
-import boto3
 import botocore.config
 import botocore.exceptions
 import pytest
-
 from support import ROOT, client, control, log_lines, new_account, wait_record
 
 PRODUCT_V1 = """
@@ -122,10 +120,17 @@ def test_request_log_and_account_isolation(sandbox):
     cfn.list_stacks()
     assert [x["Name"] for x in s3b.list_buckets()["Buckets"]] == []
     ops = [(ln[2], ln[3], ln[4]) for ln in log_lines(sandbox, a)]
-    for want in [("s3", "CreateBucket", "200"), ("s3", "PutObject", "200"), ("s3", "GetObject", "200"),
-                 ("s3", "HeadObject", "200"), ("s3", "ListObjectsV2", "200"), ("ssm", "PutParameter", "200"),
-                 ("ssm", "GetParameter", "200"), ("sts", "GetCallerIdentity", "200"),
-                 ("cloudformation", "ListStacks", "200")]:
+    for want in [
+        ("s3", "CreateBucket", "200"),
+        ("s3", "PutObject", "200"),
+        ("s3", "GetObject", "200"),
+        ("s3", "HeadObject", "200"),
+        ("s3", "ListObjectsV2", "200"),
+        ("ssm", "PutParameter", "200"),
+        ("ssm", "GetParameter", "200"),
+        ("sts", "GetCallerIdentity", "200"),
+        ("cloudformation", "ListStacks", "200"),
+    ]:
         assert want in ops, (want, ops)
     # a 404 is logged with its status
     with pytest.raises(botocore.exceptions.ClientError):
@@ -143,7 +148,7 @@ def _fault_sequence(sandbox, account, n=30):
             seq.append("ok")
         except botocore.exceptions.ClientError as e:
             seq.append(e.response["Error"]["Code"])
-        except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError) as e:
+        except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError):
             seq.append("conn")
     control(sandbox, "config", {"account_id": account, "fault_rate": 0})
     return seq
@@ -177,8 +182,9 @@ def test_faults_do_not_depend_on_arrival_order_and_never_exhaust_six_attempts(sa
     for account, order in ((a, names), (b, list(reversed(names)))):
         control(sandbox, "config", {"account_id": account, "fault_rate": 0.5, "fault_seed": 3})
         sm = client(sandbox, "sagemaker", account)
-        seen[account] = {n: [_outcome(sm.describe_notebook_instance, NotebookInstanceName=n) for _ in range(3)]
-                         for n in order}
+        seen[account] = {
+            n: [_outcome(sm.describe_notebook_instance, NotebookInstanceName=n) for _ in range(3)] for n in order
+        }
     assert seen[a] == seen[b]
     assert any(o != "ok" for outs in seen[a].values() for o in outs), seen[a]
     # a request is faulted at most twice in a row: the third attempt always lands
@@ -228,8 +234,12 @@ def _bootstrap(sandbox, account):
     cfn = client(sandbox, "cloudformation", account)
     # virtual-hosted URL of a bucket whose name starts with s3 (moto 5.2.5 alone fails on it)
     url = f"https://{bucket}.s3.amazonaws.com/product.yml"
-    cfn.create_stack(StackName="catalog", TemplateBody=CATALOG, Capabilities=["CAPABILITY_NAMED_IAM"],
-                     Parameters=[{"ParameterKey": "TemplateUrl", "ParameterValue": url}])
+    cfn.create_stack(
+        StackName="catalog",
+        TemplateBody=CATALOG,
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Parameters=[{"ParameterKey": "TemplateUrl", "ParameterValue": url}],
+    )
     stack = cfn.describe_stacks(StackName="catalog")["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack
     return bucket, {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
@@ -249,23 +259,32 @@ def test_service_catalog_flow(sandbox):
     assert [c["Type"] for c in cons] == ["LAUNCH"]
     found = sc.search_products(Filters={"FullTextSearch": ["Demo"]})["ProductViewSummaries"]
     assert [p["ProductId"] for p in found] == [prod_id]
-    assert sc.search_products_as_admin(PortfolioId=port_id)["ProductViewDetails"][0]["ProductViewSummary"]["Name"] == "Demo Product"
+    assert (
+        sc.search_products_as_admin(PortfolioId=port_id)["ProductViewDetails"][0]["ProductViewSummary"]["Name"]
+        == "Demo Product"
+    )
     paths = sc.list_launch_paths(ProductId=prod_id)["LaunchPathSummaries"]
     assert len(paths) == 1 and paths[0]["ConstraintSummaries"][0]["Type"] == "LAUNCH"
     arts = sc.list_provisioning_artifacts(ProductId=prod_id)["ProvisioningArtifactDetails"]
     assert [x["Name"] for x in arts] == ["v1"] and out["ArtifactIds"] == arts[0]["Id"]
-    params = sc.describe_provisioning_parameters(ProductId=prod_id, ProvisioningArtifactId=arts[0]["Id"],
-                                                 PathId=paths[0]["Id"])
+    params = sc.describe_provisioning_parameters(
+        ProductId=prod_id, ProvisioningArtifactId=arts[0]["Id"], PathId=paths[0]["Id"]
+    )
     by_key = {p["ParameterKey"]: p for p in params["ProvisioningArtifactParameters"]}
     assert by_key["Size"]["ParameterConstraints"]["AllowedValues"] == ["small", "large"]
     assert by_key["UserName"]["DefaultValue"] == "Demo-User"
     assert params["ConstraintSummaries"][0]["Type"] == "LAUNCH"
 
     # provision
-    kw = dict(ProductId=prod_id, ProvisioningArtifactId=arts[0]["Id"], PathId=paths[0]["Id"],
-              ProvisionedProductName="alice-notebook", ProvisionToken="tok-alice",
-              ProvisioningParameters=[{"Key": "UserName", "Value": "alice"}, {"Key": "Size", "Value": "large"}],
-              Tags=[{"Key": "team", "Value": "x"}])
+    kw = dict(
+        ProductId=prod_id,
+        ProvisioningArtifactId=arts[0]["Id"],
+        PathId=paths[0]["Id"],
+        ProvisionedProductName="alice-notebook",
+        ProvisionToken="tok-alice",
+        ProvisioningParameters=[{"Key": "UserName", "Value": "alice"}, {"Key": "Size", "Value": "large"}],
+        Tags=[{"Key": "team", "Value": "x"}],
+    )
     r1 = sc.provision_product(**kw)["RecordDetail"]
     assert r1["Status"] in ("CREATED", "IN_PROGRESS") and r1["RecordType"] == "PROVISION_PRODUCT"
     # same token: same record, no second product
@@ -295,16 +314,23 @@ def test_service_catalog_flow(sandbox):
     assert len(sc.scan_provisioned_products()["ProvisionedProducts"]) == 1
 
     # invalid parameter value: record FAILED, product ERROR
-    bad = sc.provision_product(**dict(kw, ProvisionedProductName="bob-notebook", ProvisionToken="tok-bob",
-                                      ProvisioningParameters=[{"Key": "Size", "Value": "gigantic"}]))["RecordDetail"]
+    bad = sc.provision_product(
+        **dict(
+            kw,
+            ProvisionedProductName="bob-notebook",
+            ProvisionToken="tok-bob",
+            ProvisioningParameters=[{"Key": "Size", "Value": "gigantic"}],
+        )
+    )["RecordDetail"]
     rec = wait_record(sc, bad["RecordId"])
     assert rec["RecordDetail"]["Status"] == "FAILED"
     assert "Parameter 'Size' must be one of AllowedValues" in rec["RecordDetail"]["RecordErrors"][0]["Description"]
     assert sc.describe_provisioned_product(Name="bob-notebook")["ProvisionedProductDetail"]["Status"] == "ERROR"
     # unknown product
     with pytest.raises(botocore.exceptions.ClientError) as e:
-        sc.provision_product(**dict(kw, ProductId="prod-doesnotexist1", ProvisionToken="t3",
-                                    ProvisionedProductName="c"))
+        sc.provision_product(
+            **dict(kw, ProductId="prod-doesnotexist1", ProvisionToken="t3", ProvisionedProductName="c")
+        )
     assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
     with pytest.raises(botocore.exceptions.ClientError) as e:
         sc.provision_product(**dict(kw, ProvisionToken="bad token!"))
@@ -324,10 +350,18 @@ def test_service_catalog_flow(sandbox):
 
     # product update on stack update: new artifact version
     cfn = client(sandbox, "cloudformation", a)
-    cfn.update_stack(StackName="catalog", TemplateBody=CATALOG, Capabilities=["CAPABILITY_NAMED_IAM"],
-                     Parameters=[{"ParameterKey": "TemplateUrl",
-                                  "ParameterValue": f"https://s3.us-east-1.amazonaws.com/{bucket}/product-v2.yml"},
-                                 {"ParameterKey": "ArtifactName", "ParameterValue": "v2"}])
+    cfn.update_stack(
+        StackName="catalog",
+        TemplateBody=CATALOG,
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Parameters=[
+            {
+                "ParameterKey": "TemplateUrl",
+                "ParameterValue": f"https://s3.us-east-1.amazonaws.com/{bucket}/product-v2.yml",
+            },
+            {"ParameterKey": "ArtifactName", "ParameterValue": "v2"},
+        ],
+    )
     # (the template lists one entry: v1, no longer listed, is gone, as the resource schema's matching
     # rule allows; see sc_cfn._match_artifacts)
     arts = sc.list_provisioning_artifacts(ProductId=prod_id)["ProvisioningArtifactDetails"]
@@ -335,10 +369,13 @@ def test_service_catalog_flow(sandbox):
     v2 = arts[0]
 
     # update the provisioned product to v2 with a value only v2 allows
-    up = sc.update_provisioned_product(ProvisionedProductName="alice-notebook", ProductId=prod_id,
-                                       ProvisioningArtifactId=v2["Id"], UpdateToken="up-1",
-                                       ProvisioningParameters=[{"Key": "Size", "Value": "huge"},
-                                                               {"Key": "UserName", "UsePreviousValue": True}])
+    up = sc.update_provisioned_product(
+        ProvisionedProductName="alice-notebook",
+        ProductId=prod_id,
+        ProvisioningArtifactId=v2["Id"],
+        UpdateToken="up-1",
+        ProvisioningParameters=[{"Key": "Size", "Value": "huge"}, {"Key": "UserName", "UsePreviousValue": True}],
+    )
     assert up["RecordDetail"]["RecordType"] == "UPDATE_PROVISIONED_PRODUCT"
     assert wait_record(sc, up["RecordDetail"]["RecordId"])["RecordDetail"]["Status"] == "SUCCEEDED"
     assert client(sandbox, "ssm", a).get_parameter(Name="/sandbox/alice")["Parameter"]["Value"] == "huge"
@@ -378,40 +415,64 @@ def test_reset_one_account(sandbox):
     assert len(client(sandbox, "ssm", b).describe_parameters()["Parameters"]) == 1
 
 
-@pytest.mark.skipif(not os.path.exists(os.path.join(ROOT, "templates", "sm-notebook.yml")),
-                    reason="templates/ not there yet")
+@pytest.mark.skipif(
+    not os.path.exists(os.path.join(ROOT, "templates", "sm-notebook.yml")), reason="templates/ not there yet"
+)
 def test_reference_templates_bootstrap(sandbox):
     a = new_account()
     tdir = os.path.join(ROOT, "templates")
     cfn, s3, sc = (client(sandbox, s, a) for s in ("cloudformation", "s3", "servicecatalog"))
     first = open(os.path.join(tdir, "s3-iam-config.yml")).read()
-    cfn.create_stack(StackName="s3-iam-config", TemplateBody=first, Capabilities=["CAPABILITY_NAMED_IAM"],
-                     Parameters=[{"ParameterKey": "SageMakerNotebookInstanceRoleName",
-                                  "ParameterValue": "SageMakerNotebookInstanceRole"}])
-    outs = {o["OutputKey"]: o["OutputValue"] for o in
-            cfn.describe_stacks(StackName="s3-iam-config")["Stacks"][0].get("Outputs", [])}
+    cfn.create_stack(
+        StackName="s3-iam-config",
+        TemplateBody=first,
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Parameters=[
+            {"ParameterKey": "SageMakerNotebookInstanceRoleName", "ParameterValue": "SageMakerNotebookInstanceRole"}
+        ],
+    )
+    outs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in cfn.describe_stacks(StackName="s3-iam-config")["Stacks"][0].get("Outputs", [])
+    }
     bucket = next(v for k, v in outs.items() if "Bucket" in k and "Name" in k and not v.startswith("arn:"))
     s3.put_object(Bucket=bucket, Key="sm-notebook.yml", Body=open(os.path.join(tdir, "sm-notebook.yml"), "rb").read())
     second = open(os.path.join(tdir, "service-catalog.yml")).read()
     from nvsandbox.cloudformation.stacks import load_template
 
     declared = [{"ParameterKey": k} for k in load_template(second).get("Parameters", {})]
-    values = {"S3IAMConfigStackName": "s3-iam-config", "ServiceCatalogTemplateName": "sm-notebook.yml",
-              "S3BucketName": bucket, "UserIAMPrincipal": f"arn:aws:iam::{a}:user/sandbox",
-              "NotebookInstanceType": "ml.t2.medium"}
-    params = [{"ParameterKey": p["ParameterKey"], "ParameterValue": values[p["ParameterKey"]]}
-              for p in declared if p["ParameterKey"] in values]
-    cfn.create_stack(StackName="service-catalog-config", TemplateBody=second, Parameters=params,
-                     Capabilities=["CAPABILITY_NAMED_IAM"])
+    values = {
+        "S3IAMConfigStackName": "s3-iam-config",
+        "ServiceCatalogTemplateName": "sm-notebook.yml",
+        "S3BucketName": bucket,
+        "UserIAMPrincipal": f"arn:aws:iam::{a}:user/sandbox",
+        "NotebookInstanceType": "ml.t2.medium",
+    }
+    params = [
+        {"ParameterKey": p["ParameterKey"], "ParameterValue": values[p["ParameterKey"]]}
+        for p in declared
+        if p["ParameterKey"] in values
+    ]
+    cfn.create_stack(
+        StackName="service-catalog-config",
+        TemplateBody=second,
+        Parameters=params,
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+    )
     assert cfn.describe_stacks(StackName="service-catalog-config")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
     prods = sc.search_products()["ProductViewSummaries"]
     assert prods, "product not visible"
     prod_id = prods[0]["ProductId"]
     art = sc.list_provisioning_artifacts(ProductId=prod_id)["ProvisioningArtifactDetails"][-1]
     path = sc.list_launch_paths(ProductId=prod_id)["LaunchPathSummaries"][0]
-    r = sc.provision_product(ProductId=prod_id, ProvisioningArtifactId=art["Id"], PathId=path["Id"],
-                             ProvisionedProductName="demo-user", ProvisionToken="t1",
-                             ProvisioningParameters=[{"Key": "NotebookUserName", "Value": "Demo-User"}])
+    r = sc.provision_product(
+        ProductId=prod_id,
+        ProvisioningArtifactId=art["Id"],
+        PathId=path["Id"],
+        ProvisionedProductName="demo-user",
+        ProvisionToken="t1",
+        ProvisioningParameters=[{"Key": "NotebookUserName", "Value": "Demo-User"}],
+    )
     rec = wait_record(sc, r["RecordDetail"]["RecordId"])
     assert rec["RecordDetail"]["Status"] == "SUCCEEDED", rec
     t = sc.terminate_provisioned_product(ProvisionedProductName="demo-user", TerminateToken="t2")
@@ -423,7 +484,6 @@ def test_reference_templates_bootstrap(sandbox):
 def test_a_held_request_lands_after_later_ones(sandbox):
     """kind "hold": the request waits unapplied until /_sandbox/release, then runs (issue 14 item 5)."""
     import threading
-    import time
 
     a = new_account()
     ssm = client(sandbox, "ssm", a)

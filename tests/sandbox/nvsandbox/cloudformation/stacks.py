@@ -14,6 +14,7 @@ import yaml
 
 from nvsandbox.s3.template_urls import TemplateUrlError, fetch_s3_url
 
+
 def load_template(body: str) -> dict:
     """Parse a JSON or YAML CloudFormation template (short-form intrinsic tags kept as dicts)."""
     try:
@@ -40,7 +41,7 @@ def patch_template_urls() -> None:
         try:
             return fetch_s3_url(template_url, account_id)
         except TemplateUrlError as e:
-            raise ValidationError(message=str(e))
+            raise ValidationError(message=str(e)) from e
 
     cfu.get_stack_from_s3_url = get_stack_from_s3_url
     cfm.get_stack_from_s3_url = get_stack_from_s3_url
@@ -92,7 +93,9 @@ def patch_failed_creation() -> None:
             )
             self._add_stack_event(
                 "ROLLBACK_IN_PROGRESS",
-                resource_status_reason=f"The following resource(s) failed to create: [{failed}]. Rollback requested by user.",
+                resource_status_reason=(
+                    f"The following resource(s) failed to create: [{failed}]. Rollback requested by user."
+                ),
             )
             self.status = "ROLLBACK_COMPLETE"
             self._add_stack_event("ROLLBACK_COMPLETE")
@@ -105,9 +108,11 @@ def cfn_failure_reason(exc: BaseException, service: str) -> str:
     """How CloudFormation words a resource whose handler got an AWS error (the Cloud Control form)."""
     code = getattr(exc, "code", None) or getattr(exc, "error_type", None) or type(exc).__name__
     message = getattr(exc, "message", None) or str(exc)
-    return (f'Resource handler returned message: "{message} (Service: {service}, Status Code: 400, '
-            f'Request ID: {uuid.uuid4()})" (RequestToken: {uuid.uuid4()}, HandlerErrorCode: '
-            f'{"InvalidRequest" if "alidation" in str(code) else "GeneralServiceException"})')
+    return (
+        f'Resource handler returned message: "{message} (Service: {service}, Status Code: 400, '
+        f'Request ID: {uuid.uuid4()})" (RequestToken: {uuid.uuid4()}, HandlerErrorCode: '
+        f"{'InvalidRequest' if 'alidation' in str(code) else 'GeneralServiceException'})"
+    )
 
 
 def patch_deleted_stack_outputs() -> None:

@@ -39,6 +39,7 @@ of moto 5.2.5:
    any output whose value equals an exported value). API reference, Output: "ExportName: The name
    of the export associated with the output."
 """
+
 from __future__ import annotations
 
 import json
@@ -50,6 +51,7 @@ IN_USE = "Export {name} cannot be updated as it is in use by {importers}"
 
 # ---------------------------------------------------------------------------------------------
 # who imports what
+
 
 def _walk_imports(node: Any, out: list) -> None:
     if isinstance(node, dict):
@@ -90,12 +92,14 @@ def _live_stacks(backend: Any) -> list:
 
 def importers(backend: Any, export_name: str, exclude_stack_id: str | None = None) -> list[str]:
     """Names of the live stacks that import `export_name`."""
-    return sorted(s.name for s in _live_stacks(backend)
-                  if s.stack_id != exclude_stack_id and export_name in imported_names(s))
+    return sorted(
+        s.name for s in _live_stacks(backend) if s.stack_id != exclude_stack_id and export_name in imported_names(s)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # the export-in-use decision
+
 
 def _declared_exports(template: dict, params: dict) -> dict[str, Any]:
     """{export name: value expression resolved with params} of a template's outputs."""
@@ -143,8 +147,12 @@ def export_refusal(backend: Any, stack: Any, new_template: dict, new_params: dic
     new_p = dict(stack_update.parameter_values(new_template, new_params), **pseudo)
     before = _declared_exports(old_template, old_p)
     after = _declared_exports(new_template, new_p)
-    replaced = {r["logical_id"] for r in stack_update.replacements(
-        stack.region_name, old_template, dict(stack.parameters or {}), new_template, new_params)}
+    replaced = {
+        r["logical_id"]
+        for r in stack_update.replacements(
+            stack.region_name, old_template, dict(stack.parameters or {}), new_template, new_params
+        )
+    }
     new_resources = new_template.get("Resources") or {}
     old_resources = old_template.get("Resources") or {}
     for name, old_value in before.items():
@@ -152,12 +160,14 @@ def export_refusal(backend: Any, stack: Any, new_template: dict, new_params: dic
         if not users:
             continue
         changed = name not in after or json.dumps(after[name], sort_keys=True, default=str) != json.dumps(
-            old_value, sort_keys=True, default=str)
+            old_value, sort_keys=True, default=str
+        )
         if not changed:
             for lid in _resources_named(old_value):
                 old_r, new_r = old_resources.get(lid), new_resources.get(lid)
-                if isinstance(old_r, dict) and (lid in replaced or not isinstance(new_r, dict)
-                                                or new_r.get("Type") != old_r.get("Type")):
+                if isinstance(old_r, dict) and (
+                    lid in replaced or not isinstance(new_r, dict) or new_r.get("Type") != old_r.get("Type")
+                ):
                     changed = True
         if changed:
             return IN_USE.format(name=name, importers=", ".join(users))
@@ -174,8 +184,10 @@ def _refresh_exports(backend: Any, stack: Any) -> None:
 # ---------------------------------------------------------------------------------------------
 # install
 
+
 def _install_stack_update() -> None:
     from moto.cloudformation.models import Stack, cloudformation_backends
+
     from nvsandbox.cloudformation.stacks import load_template
 
     if getattr(Stack, "_sb_adopt_rules", False):
@@ -215,9 +227,16 @@ def _install_stack_update() -> None:
             if isinstance(spec, dict) and isinstance(spec.get("Export"), dict):
                 declared[key] = True
         by_value = {e.value: e.name for e in self.exports}
-        out = [{"OutputKey": o.key, "OutputValue": o.value, "Description": o.description,
-                "ExportName": by_value.get(o.value) if o.key in declared else None}
-               for o in self.output_map.values() if o]
+        out = [
+            {
+                "OutputKey": o.key,
+                "OutputValue": o.value,
+                "Description": o.description,
+                "ExportName": by_value.get(o.value) if o.key in declared else None,
+            }
+            for o in self.output_map.values()
+            if o
+        ]
         return out or None
 
     Stack.outputs = property(outputs)
@@ -269,13 +288,15 @@ def _install_resource_listing() -> None:
         for lid, resource in stack.resource_map._parsed_resources.items():
             if resource is None or isinstance(resource, str) or lid not in declared:
                 continue
-            summaries.append({
-                "ResourceStatus": "CREATE_COMPLETE" if stack.status.startswith("CREATE") else "UPDATE_COMPLETE",
-                "LogicalResourceId": lid,
-                "LastUpdatedTimestamp": stack.creation_time,
-                "PhysicalResourceId": getattr(resource, "physical_resource_id", "") or "",
-                "ResourceType": declared[lid].get("Type", ""),
-            })
+            summaries.append(
+                {
+                    "ResourceStatus": "CREATE_COMPLETE" if stack.status.startswith("CREATE") else "UPDATE_COMPLETE",
+                    "LogicalResourceId": lid,
+                    "LastUpdatedTimestamp": stack.creation_time,
+                    "PhysicalResourceId": getattr(resource, "physical_resource_id", "") or "",
+                    "ResourceType": declared[lid].get("Type", ""),
+                }
+            )
         return ActionResult({"StackResourceSummaries": summaries})
 
     CloudFormationResponse.list_stack_resources = list_stack_resources

@@ -28,6 +28,7 @@ What the sandbox cannot decide: a value that depends on another resource's attri
 resource Ref) is compared as written; intrinsic functions beyond Ref, Fn::Sub, Fn::If, Fn::Join,
 Fn::Select, Fn::Equals/Not/And/Or and Condition are compared as written.
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,8 +37,10 @@ import os
 import re
 from typing import Any
 
-REASON = ("CloudFormation cannot update a stack when a custom-named resource requires replacing. "
-          "Rename {name} and update the stack again.")
+REASON = (
+    "CloudFormation cannot update a stack when a custom-named resource requires replacing. "
+    "Rename {name} and update the stack again."
+)
 
 
 @functools.lru_cache(maxsize=512)
@@ -64,6 +67,7 @@ def create_only_properties(region: str, resource_type: str) -> tuple[str, ...]:
 
 # ---------------------------------------------------------------------------------------------
 # a small resolver: parameter values into property values
+
 
 def parameter_values(template: dict, given: dict[str, Any]) -> dict[str, Any]:
     """The value each parameter has in a stack: given, else the template's Default; list types split."""
@@ -92,7 +96,7 @@ def _resolve(value: Any, params: dict, conds: dict, template: dict) -> Any:
     if not isinstance(value, dict):
         return value
     if len(value) == 1:
-        (fn, arg), = value.items()
+        ((fn, arg),) = value.items()
         if fn == "Ref" and isinstance(arg, str) and arg in params:
             return params[arg]
         if fn == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
@@ -138,7 +142,7 @@ def _condition(spec: Any, params: dict, conds: dict, template: dict) -> bool | N
         return conds[spec]
     if not isinstance(spec, dict) or len(spec) != 1:
         return None
-    (fn, arg), = spec.items()
+    ((fn, arg),) = spec.items()
     if fn == "Condition":
         return _condition(arg, params, conds, template)
     if fn == "Fn::Equals" and isinstance(arg, list) and len(arg) == 2:
@@ -169,8 +173,8 @@ def resolved_properties(template: dict, logical_id: str, given: dict[str, Any]) 
 # ---------------------------------------------------------------------------------------------
 # the decision
 
-def replacements(region: str, old_template: dict, old_params: dict, new_template: dict,
-                 new_params: dict) -> list[dict]:
+
+def replacements(region: str, old_template: dict, old_params: dict, new_template: dict, new_params: dict) -> list[dict]:
     """Resources the update replaces: [{logical_id, type, properties (changed create-only), name}],
     `name` being the custom name the resource keeps (None when CloudFormation generates it or the
     name changes)."""
@@ -186,9 +190,12 @@ def replacements(region: str, old_template: dict, old_params: dict, new_template
             continue
         before = resolved_properties(old_template, lid, old_params)
         after = resolved_properties(new_template, lid, new_params)
-        changed = [p for p in create_only
-                   if json.dumps(before.get(p), sort_keys=True, default=str)
-                   != json.dumps(after.get(p), sort_keys=True, default=str)]
+        changed = [
+            p
+            for p in create_only
+            if json.dumps(before.get(p), sort_keys=True, default=str)
+            != json.dumps(after.get(p), sort_keys=True, default=str)
+        ]
         if not changed:
             continue
         name = None
@@ -200,8 +207,9 @@ def replacements(region: str, old_template: dict, old_params: dict, new_template
     return out
 
 
-def update_refusal(region: str, old_template: dict, old_params: dict, new_template: dict,
-                   new_params: dict) -> tuple[str, str] | None:
+def update_refusal(
+    region: str, old_template: dict, old_params: dict, new_template: dict, new_params: dict
+) -> tuple[str, str] | None:
     """(logical id, AWS's reason) when the update must replace a custom-named resource."""
     for r in replacements(region, old_template, old_params, new_template, new_params):
         if r["name"] is not None:
@@ -215,6 +223,7 @@ def last_update_error(stack: Any) -> str | None:
 
 def install() -> None:
     from moto.cloudformation.models import Stack
+
     from nvsandbox.cloudformation.stacks import load_template
 
     if getattr(Stack, "_sb_cfn_update", False):
@@ -234,8 +243,10 @@ def install() -> None:
             if refusal is not None:
                 lid, reason = refusal
                 self._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
-                self._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS",
-                                      resource_status_reason=f"The following resource(s) failed to update: [{lid}]. ")
+                self._add_stack_event(
+                    "UPDATE_ROLLBACK_IN_PROGRESS",
+                    resource_status_reason=f"The following resource(s) failed to update: [{lid}]. ",
+                )
                 self._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
                 self.status = "UPDATE_ROLLBACK_COMPLETE"
                 self._sb_update_error = reason
@@ -248,8 +259,12 @@ def install() -> None:
         # *_COMPLETE: put the previous state back and record the rollback.
         rm = self.resource_map
         saved = (self.template, self.template_dict, self.description)
-        saved_rm = (rm._template, getattr(rm, "input_parameters", None), rm._resource_json_map,
-                    set(rm._parsed_resources))
+        saved_rm = (
+            rm._template,
+            getattr(rm, "input_parameters", None),
+            rm._resource_json_map,
+            set(rm._parsed_resources),
+        )
         try:
             original(self, template, role_arn=role_arn, parameters=parameters, tags=tags)
         except Exception as e:  # noqa: BLE001
@@ -264,8 +279,10 @@ def install() -> None:
             except Exception:  # noqa: BLE001
                 pass
             reason = f"{type(e).__name__}: {e}"
-            self._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS",
-                                  resource_status_reason=f"The following resource(s) failed to update: {reason}")
+            self._add_stack_event(
+                "UPDATE_ROLLBACK_IN_PROGRESS",
+                resource_status_reason=f"The following resource(s) failed to update: {reason}",
+            )
             self._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
             self.status = "UPDATE_ROLLBACK_COMPLETE"
             self._sb_update_error = reason

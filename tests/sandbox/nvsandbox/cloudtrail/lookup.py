@@ -2,13 +2,14 @@
 
 Events are kept per account (every region of the account), newest first, in CloudTrail's shape.
 """
+
 from __future__ import annotations
 
 import json
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from nvsandbox.core import common
 from nvsandbox.core.common import AwsError, aws_handler
@@ -27,12 +28,12 @@ def _reset(account):
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _trail_time(ts) -> str:
     # CloudTrail logs Service Catalog dates like "Jan 2, 2024 3:04:05 PM"
-    d = datetime.fromtimestamp(float(ts), timezone.utc)
+    d = datetime.fromtimestamp(float(ts), UTC)
     return d.strftime("%b ") + str(d.day) + d.strftime(", %Y ") + str(int(d.strftime("%I"))) + d.strftime(":%M:%S %p")
 
 
@@ -57,8 +58,9 @@ def record_sc_call(account: str, region: str, event_name: str, params: dict, ans
         "provisioningArtifactId": params.get("ProvisioningArtifactId"),
         "pathId": params.get("PathId") or rec.get("PathId"),
         "provisionedProductName": params.get("ProvisionedProductName"),
-        "provisioningParameters": [{"key": p.get("Key"), "value": p.get("Value")}
-                                   for p in params.get("ProvisioningParameters") or []],
+        "provisioningParameters": [
+            {"key": p.get("Key"), "value": p.get("Value")} for p in params.get("ProvisioningParameters") or []
+        ],
         "tags": [{"key": t.get("Key"), "value": t.get("Value")} for t in params.get("Tags") or []],
         "provisionToken": params.get("ProvisionToken"),
     }
@@ -71,8 +73,14 @@ def record_sc_call(account: str, region: str, event_name: str, params: dict, ans
     user_arn = f"arn:aws:iam::{account}:user/sandbox"
     detail = {
         "eventVersion": "1.08",
-        "userIdentity": {"type": "IAMUser", "principalId": "AIDASANDBOX", "arn": user_arn, "accountId": account,
-                         "accessKeyId": account, "userName": "sandbox"},
+        "userIdentity": {
+            "type": "IAMUser",
+            "principalId": "AIDASANDBOX",
+            "arn": user_arn,
+            "accountId": account,
+            "accessKeyId": account,
+            "userName": "sandbox",
+        },
         "eventTime": _iso(now),
         "eventSource": "servicecatalog.amazonaws.com",
         "eventName": event_name,
@@ -91,11 +99,21 @@ def record_sc_call(account: str, region: str, event_name: str, params: dict, ans
     }
     resources = []
     if rec.get("ProvisionedProductId"):
-        resources.append({"ResourceType": "AWS::ServiceCatalog::ProvisionedProduct",
-                          "ResourceName": rec.get("ProvisionedProductId")})
-    event = {"EventId": event_id, "EventName": event_name, "ReadOnly": "false", "AccessKeyId": account,
-             "EventTime": now, "EventSource": "servicecatalog.amazonaws.com", "Username": "sandbox",
-             "Resources": resources, "CloudTrailEvent": json.dumps(detail), "_region": region}
+        resources.append(
+            {"ResourceType": "AWS::ServiceCatalog::ProvisionedProduct", "ResourceName": rec.get("ProvisionedProductId")}
+        )
+    event = {
+        "EventId": event_id,
+        "EventName": event_name,
+        "ReadOnly": "false",
+        "AccessKeyId": account,
+        "EventTime": now,
+        "EventSource": "servicecatalog.amazonaws.com",
+        "Username": "sandbox",
+        "Resources": resources,
+        "CloudTrailEvent": json.dumps(detail),
+        "_region": region,
+    }
     with _lock:
         _events.setdefault(account, []).append(event)
 
@@ -127,8 +145,14 @@ def lookup_events(account: str, region: str, p: dict) -> dict:
     events.sort(key=lambda e: e["EventTime"], reverse=True)
     for a in attrs:
         key, val = a.get("AttributeKey"), a.get("AttributeValue")
-        field = {"EventName": "EventName", "EventSource": "EventSource", "EventId": "EventId",
-                 "Username": "Username", "ReadOnly": "ReadOnly", "AccessKeyId": "AccessKeyId"}.get(key)
+        field = {
+            "EventName": "EventName",
+            "EventSource": "EventSource",
+            "EventId": "EventId",
+            "Username": "Username",
+            "ReadOnly": "ReadOnly",
+            "AccessKeyId": "AccessKeyId",
+        }.get(key)
         if field:
             events = [e for e in events if str(e[field]) == val]
         elif key == "ResourceName":
@@ -146,8 +170,8 @@ def lookup_events(account: str, region: str, p: dict) -> dict:
         try:
             offset = int(p["NextToken"])
         except ValueError:
-            raise AwsError("InvalidNextTokenException", "Invalid NextToken.")
-    page = events[offset:offset + max_results]
+            raise AwsError("InvalidNextTokenException", "Invalid NextToken.") from None
+    page = events[offset : offset + max_results]
     out = {"Events": [{k: v for k, v in e.items() if not k.startswith("_")} for e in page]}
     if offset + max_results < len(events):
         out["NextToken"] = str(offset + max_results)

@@ -4,13 +4,15 @@ The sandbox serves many isolated accounts at once (the request's access key id, 
 is the account id), so every tunable here is per account, with defaults from the environment given to
 `scripts/sandbox.sh up`.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 DEFAULT_ACCOUNT = "123456789012"
 
@@ -101,6 +103,7 @@ def dumps(obj: Any) -> str:
 
 
 # --- Added by the sandbox launcher: in-process AWS operation handlers and reset hooks -------------
+
 
 class AwsError(Exception):
     """An AWS error answer from an extension handler (rendered in the protocol's shape)."""

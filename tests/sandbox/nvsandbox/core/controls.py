@@ -14,6 +14,7 @@ The states are the ones AWS documents, each reachable on AWS without the tool's 
 - stack: any CloudFormation StackStatus (e.g. DELETE_FAILED, UPDATE_ROLLBACK_FAILED, or an
   *_IN_PROGRESS started by someone else), matched by stack name.
 """
+
 from __future__ import annotations
 
 import time
@@ -29,8 +30,9 @@ def _regions(backends: Any, account: str, region: str | None) -> list[tuple[str,
 
 
 def _notebook(account: str, name: str, status: str, region: str | None) -> list[str]:
-    from nvsandbox.sagemaker import notebooks
     from moto.sagemaker.models import sagemaker_backends
+
+    from nvsandbox.sagemaker import notebooks
 
     done = []
     with notebooks._lock:
@@ -59,11 +61,24 @@ def _provisioned_product(account: str, name: str, status: str, region: str | Non
                 continue
             if status == "TAINTED":
                 last = st.records.get(pp.get("LastSuccessfulProvisioningRecordId") or pp.get("LastRecordId"), {})
-                rec = sc._new_record(st, "UPDATE_PROVISIONED_PRODUCT", pp, last.get("ProductId"),
-                                     last.get("ProvisioningArtifactId"), last.get("PathId"), None)
+                rec = sc._new_record(
+                    st,
+                    "UPDATE_PROVISIONED_PRODUCT",
+                    pp,
+                    last.get("ProductId"),
+                    last.get("ProvisioningArtifactId"),
+                    last.get("PathId"),
+                    None,
+                )
                 message = "Sandbox: the update failed and was rolled back"
-                rec.update({"Status": "FAILED", "_outcome": "FAILED", "_duration": 0,
-                            "RecordErrors": [{"Code": "UpdateFailed", "Description": message}]})
+                rec.update(
+                    {
+                        "Status": "FAILED",
+                        "_outcome": "FAILED",
+                        "_duration": 0,
+                        "RecordErrors": [{"Code": "UpdateFailed", "Description": message}],
+                    }
+                )
                 sc._log_record(st, rec)
                 pp["LastRecordId"] = rec["RecordId"]
                 pp["StatusMessage"] = message

@@ -4,6 +4,7 @@ in-process extension handlers and fault injection.
 requests.log line: `<epoch.sss> <account> <service> <Operation> <http_status>[ fault=<kind>]`
 (http_status is `-` for a connection dropped before any answer).
 """
+
 from __future__ import annotations
 
 import io
@@ -17,15 +18,28 @@ import time
 import uuid
 from urllib.parse import parse_qs
 
-from nvsandbox.core import common
-from nvsandbox.core import quotas
+from nvsandbox.core import common, quotas
 from nvsandbox.core.common import DEFAULT_ACCOUNT, AwsError, setting
 
 _CRED_RE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/")
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 
-QUERY_SERVICES = {"cloudformation", "sts", "iam", "sns", "sqs", "ec2", "autoscaling", "elasticloadbalancing",
-                  "rds", "elasticache", "cloudwatch", "monitoring", "ses", "redshift"}
+QUERY_SERVICES = {
+    "cloudformation",
+    "sts",
+    "iam",
+    "sns",
+    "sqs",
+    "ec2",
+    "autoscaling",
+    "elasticloadbalancing",
+    "rds",
+    "elasticache",
+    "cloudwatch",
+    "monitoring",
+    "ses",
+    "redshift",
+}
 
 # kinds and their weights in the mix
 FAULT_KINDS = [("throttle", 4), ("internal", 2), ("unavailable", 2), ("drop", 1), ("drop_after", 1)]
@@ -64,10 +78,30 @@ def write_request_log(account: str, service: str, op: str, status, fault: str | 
 # one request: the tool retries each call up to 6 attempts (src/context.rs), so a run under random
 # faults always converges; longer outages are armed explicitly (/_sandbox/fault).
 MAX_CONSECUTIVE_FAULTS = 2
-REQUEST_IDENTITY_KEYS = ("Name", "Names", "NotebookInstanceName", "Id", "ProvisionedProductName",
-                         "ProvisionedProductId", "ProductId", "ProvisioningArtifactId", "StackName", "ResourceId",
-                         "ResourceArn", "ProvisionToken", "UpdateToken", "TerminateToken", "RoleName", "PolicyArn",
-                         "ExportName", "ParameterFilters", "SearchQuery", "Filters", "PageToken", "NextToken")
+REQUEST_IDENTITY_KEYS = (
+    "Name",
+    "Names",
+    "NotebookInstanceName",
+    "Id",
+    "ProvisionedProductName",
+    "ProvisionedProductId",
+    "ProductId",
+    "ProvisioningArtifactId",
+    "StackName",
+    "ResourceId",
+    "ResourceArn",
+    "ProvisionToken",
+    "UpdateToken",
+    "TerminateToken",
+    "RoleName",
+    "PolicyArn",
+    "ExportName",
+    "ParameterFilters",
+    "SearchQuery",
+    "Filters",
+    "PageToken",
+    "NextToken",
+)
 _attempts: dict[tuple, list[int]] = {}  # (account, op, identity) -> [requests seen, faults in a row]
 
 
@@ -186,6 +220,7 @@ def _arm_fault(body: dict):
 # ---------------------------------------------------------------------------------------------
 # operation naming
 
+
 def s3_operation(method: str, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> str:
     parts = path.lstrip("/").split("/", 1)
     bucket = parts[0] if parts and parts[0] else None
@@ -195,11 +230,21 @@ def s3_operation(method: str, path: str, query: dict[str, list[str]], headers: d
         return "ListBuckets"
     if key is None:
         sub = {
-            "versioning": "BucketVersioning", "location": None, "policy": "BucketPolicy", "acl": "BucketAcl",
-            "tagging": "BucketTagging", "encryption": "BucketEncryption", "lifecycle": "BucketLifecycleConfiguration",
-            "cors": "BucketCors", "notification": "BucketNotificationConfiguration", "website": "BucketWebsite",
-            "publicAccessBlock": "PublicAccessBlock", "ownershipControls": "BucketOwnershipControls",
-            "logging": "BucketLogging", "replication": "BucketReplication", "object-lock": "ObjectLockConfiguration",
+            "versioning": "BucketVersioning",
+            "location": None,
+            "policy": "BucketPolicy",
+            "acl": "BucketAcl",
+            "tagging": "BucketTagging",
+            "encryption": "BucketEncryption",
+            "lifecycle": "BucketLifecycleConfiguration",
+            "cors": "BucketCors",
+            "notification": "BucketNotificationConfiguration",
+            "website": "BucketWebsite",
+            "publicAccessBlock": "PublicAccessBlock",
+            "ownershipControls": "BucketOwnershipControls",
+            "logging": "BucketLogging",
+            "replication": "BucketReplication",
+            "object-lock": "ObjectLockConfiguration",
         }
         if method == "GET":
             if "location" in q:
@@ -340,17 +385,31 @@ def classify(environ: dict) -> RequestInfo:
 # ---------------------------------------------------------------------------------------------
 # answers
 
+
 def _json_error(start_response, status: int, code: str, message: str):
     body = json.dumps({"__type": code, "message": message}).encode()
-    start_response(f"{status} {_reason(status)}", [
-        ("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code),
-        ("x-amzn-RequestId", str(uuid.uuid4())), ("Content-Length", str(len(body)))])
+    start_response(
+        f"{status} {_reason(status)}",
+        [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("x-amzn-ErrorType", code),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+            ("Content-Length", str(len(body))),
+        ],
+    )
     return [body]
 
 
 def _reason(status: int) -> str:
-    return {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
-            500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "Error")
+    return {
+        200: "OK",
+        400: "Bad Request",
+        403: "Forbidden",
+        404: "Not Found",
+        409: "Conflict",
+        500: "Internal Server Error",
+        503: "Service Unavailable",
+    }.get(status, "Error")
 
 
 def error_response(info: RequestInfo, start_response, status: int, code: str, message: str):
@@ -358,14 +417,20 @@ def error_response(info: RequestInfo, start_response, status: int, code: str, me
     if info.protocol in ("json", "rest-json"):
         return _json_error(start_response, status, code, message)
     if info.protocol == "s3":
-        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
-                f"<RequestId>{rid}</RequestId><HostId>sandbox</HostId></Error>").encode()
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+            f"<RequestId>{rid}</RequestId><HostId>sandbox</HostId></Error>"
+        ).encode()
     else:
         kind = "Sender" if status < 500 else "Receiver"
-        body = (f'<ErrorResponse xmlns="http://sandbox/doc/2010-05-15/"><Error><Type>{kind}</Type><Code>{code}</Code>'
-                f"<Message>{message}</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>").encode()
-    start_response(f"{status} {_reason(status)}", [("Content-Type", "text/xml"), ("x-amzn-RequestId", rid),
-                                                   ("Content-Length", str(len(body)))])
+        body = (
+            f'<ErrorResponse xmlns="http://sandbox/doc/2010-05-15/"><Error><Type>{kind}</Type><Code>{code}</Code>'
+            f"<Message>{message}</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>"
+        ).encode()
+    start_response(
+        f"{status} {_reason(status)}",
+        [("Content-Type", "text/xml"), ("x-amzn-RequestId", rid), ("Content-Length", str(len(body)))],
+    )
     return [body]
 
 
@@ -415,7 +480,7 @@ class SandboxMiddleware:
 
     # control endpoints ------------------------------------------------------------------------
     def _control(self, environ, start_response):
-        name = environ.get("PATH_INFO", "")[len("/_sandbox/"):].strip("/")
+        name = environ.get("PATH_INFO", "")[len("/_sandbox/") :].strip("/")
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -436,8 +501,9 @@ class SandboxMiddleware:
             except Exception as e:  # noqa: BLE001
                 status, answer = 500, {"error": f"{type(e).__name__}: {e}"}
         out = common.dumps(answer).encode()
-        start_response(f"{status} {_reason(status)}", [("Content-Type", "application/json"),
-                                                       ("Content-Length", str(len(out)))])
+        start_response(
+            f"{status} {_reason(status)}", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))]
+        )
         return [out]
 
     def __call__(self, environ, start_response):
@@ -506,8 +572,13 @@ class SandboxMiddleware:
                     out.close()
             write_request_log(info.account, info.service, info.operation, status_box.get("status", "-"), fault)
             drop_connection(environ)
-        write_request_log(info.account, info.service, info.operation, status_box.get("status", "?"),
-                          HOLD_KIND if fault == HOLD_KIND else None)
+        write_request_log(
+            info.account,
+            info.service,
+            info.operation,
+            status_box.get("status", "?"),
+            HOLD_KIND if fault == HOLD_KIND else None,
+        )
         return out
 
     def _call_handler(self, handler, info: RequestInfo, start_response, environ=None):
@@ -530,6 +601,12 @@ class SandboxMiddleware:
             traceback.print_exc()
             return _json_error(start_response, 500, "InternalFailure", f"sandbox: {type(e).__name__}: {e}")
         body = common.dumps(answer if answer is not None else {}).encode()
-        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"),
-                                  ("x-amzn-RequestId", str(uuid.uuid4())), ("Content-Length", str(len(body)))])
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "application/x-amz-json-1.1"),
+                ("x-amzn-RequestId", str(uuid.uuid4())),
+                ("Content-Length", str(len(body))),
+            ],
+        )
         return [body]

@@ -14,12 +14,13 @@ token-bucket throttling, which the SDKs' retry strategies assume).
 THE SANDBOX RULE: a rate AWS documents is the default below, with its source; a rate AWS does not
 document is a conservative (low) one, marked UNDOCUMENTED, so the tool is tested at its worst case.
 """
+
 from __future__ import annotations
 
 import os
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from nvsandbox.core import common
 
@@ -65,11 +66,28 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("ssm", "GetParametersByPath"): "ParameterStoreThroughput",
     ("ssm", "PutParameter"): "ParameterStoreThroughput",
     **{("ssm", op): op for op in ("DescribeParameters", "AddTagsToResource", "DeleteParameter", "DeleteParameters")},
-    **{("sagemaker", op): op for op in ("DescribeNotebookInstance", "CreatePresignedNotebookInstanceUrl",
-                                        "ListNotebookInstances", "StopNotebookInstance", "StartNotebookInstance")},
-    **{("servicecatalog", op): op for op in ("SearchProvisionedProducts", "ScanProvisionedProducts",
-                                             "DescribeProvisionedProduct", "DescribeRecord", "ProvisionProduct",
-                                             "UpdateProvisionedProduct", "TerminateProvisionedProduct")},
+    **{
+        ("sagemaker", op): op
+        for op in (
+            "DescribeNotebookInstance",
+            "CreatePresignedNotebookInstanceUrl",
+            "ListNotebookInstances",
+            "StopNotebookInstance",
+            "StartNotebookInstance",
+        )
+    },
+    **{
+        ("servicecatalog", op): op
+        for op in (
+            "SearchProvisionedProducts",
+            "ScanProvisionedProducts",
+            "DescribeProvisionedProduct",
+            "DescribeRecord",
+            "ProvisionProduct",
+            "UpdateProvisionedProduct",
+            "TerminateProvisionedProduct",
+        )
+    },
 }
 
 common.register_setting("quotas", float(os.environ.get("SANDBOX_QUOTAS", "0")))

@@ -49,6 +49,7 @@ sandbox replaces it with iam/policy.py but still lacks the request's facts):
   without a service role, iam:PassRole in CreateNotebookInstance) are not checked: only the API action
   called. Resource-based policies (bucket policies, key policies) are not evaluated.
 """
+
 from __future__ import annotations
 
 import json
@@ -103,9 +104,13 @@ def _documents(access_key: Any) -> list[Any]:
 
 def _context(request: Any, extra: dict | None = None) -> dict[str, Any]:
     arn = request._access_key.arn
-    ctx = {"aws:RequestedRegion": request._region, "aws:SecureTransport": "true",
-           "aws:PrincipalArn": arn, "aws:PrincipalAccount": request.account_id,
-           "aws:username": arn.rsplit("/", 1)[-1]}
+    ctx = {
+        "aws:RequestedRegion": request._region,
+        "aws:SecureTransport": "true",
+        "aws:PrincipalArn": arn,
+        "aws:PrincipalAccount": request.account_id,
+        "aws:username": arn.rsplit("/", 1)[-1],
+    }
     ctx.update(extra or {})
     return ctx
 
@@ -153,13 +158,21 @@ def named_resources(action: str, params: dict, account: str, region: str) -> lis
     out: list[str] = []
     if service == "ssm":
         names: list = []
-        if op in ("GetParameter", "PutParameter", "DeleteParameter", "GetParameterHistory",
-                  "LabelParameterVersion") and params.get("Name"):
+        if op in (
+            "GetParameter",
+            "PutParameter",
+            "DeleteParameter",
+            "GetParameterHistory",
+            "LabelParameterVersion",
+        ) and params.get("Name"):
             names = [params["Name"]]
         elif op in ("DeleteParameters", "GetParameters") and isinstance(params.get("Names"), list):
             names = params["Names"]
-        elif op in ("AddTagsToResource", "RemoveTagsFromResource", "ListTagsForResource") \
-                and params.get("ResourceType") == "Parameter" and params.get("ResourceId"):
+        elif (
+            op in ("AddTagsToResource", "RemoveTagsFromResource", "ListTagsForResource")
+            and params.get("ResourceType") == "Parameter"
+            and params.get("ResourceId")
+        ):
             names = [params["ResourceId"]]
         out = [f"arn:aws:ssm:{region}:{account}:parameter/{str(n).lstrip('/')}" for n in names]
     elif service == "cloudformation" and params.get("StackName"):
@@ -176,8 +189,9 @@ def _check_action_permitted(self, resource: str, extra_context: dict | None = No
         return
     docs = _documents(self._access_key)
     known = None if resource in (None, "*") else resource
-    candidates: list = [known] if known else (
-        named_resources(self._action, _params(self), self.account_id, self._region) or [None])
+    candidates: list = (
+        [known] if known else (named_resources(self._action, _params(self), self.account_id, self._region) or [None])
+    )
     decision = iam_policy.ALLOW
     for candidate in candidates:  # every resource the request acts on must be allowed
         decision, _ = iam_policy.evaluate(docs, self._action, candidate, _context(self, extra_context))
@@ -189,11 +203,16 @@ def _check_action_permitted(self, resource: str, extra_context: dict | None = No
         permitted = self._check_role_trust_relationship(resource)
     if not permitted:
         if _is_json(self._headers):
-            why = ("with an explicit deny in an identity-based policy" if decision == iam_policy.DENY else
-                   f"because no identity-based policy allows the {self._action} action")
+            why = (
+                "with an explicit deny in an identity-based policy"
+                if decision == iam_policy.DENY
+                else f"because no identity-based policy allows the {self._action} action"
+            )
             on = f" on resource: {known}" if known else ""
-            raise _json_error("AccessDeniedException",
-                              f"User: {self._access_key.arn} is not authorized to perform: {self._action}{on} {why}")
+            raise _json_error(
+                "AccessDeniedException",
+                f"User: {self._access_key.arn} is not authorized to perform: {self._action}{on} {why}",
+            )
         self._raise_access_denied()
 
 
@@ -224,9 +243,11 @@ def _query_error(e: Any) -> Exception:
     message = getattr(e, "message", None) or str(e)
     err = _RESTError(code, message)
     err.code = getattr(e, "code", 403)
-    err.description = (f'<ErrorResponse xmlns="http://sandbox/doc/2010-05-15/"><Error><Type>Sender</Type>'
-                       f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
-                       f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
+    err.description = (
+        f'<ErrorResponse xmlns="http://sandbox/doc/2010-05-15/"><Error><Type>Sender</Type>'
+        f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    )
     return err
 
 
@@ -236,9 +257,10 @@ def _access_key_id(headers: Any) -> str | None:
 
 
 def _patch_moto() -> None:
+    from urllib.parse import urlparse
+
     from moto.core.authorization import ActionAuthenticatorMixin
     from moto.iam.access_control import IAMRequest, IAMRequestBase
-    from urllib.parse import urlparse
     from werkzeug.exceptions import HTTPException
 
     if getattr(ActionAuthenticatorMixin, "_sb_per_account", False):
@@ -259,8 +281,15 @@ def _patch_moto() -> None:
         environ = getattr(getattr(self, "normalized_request", None), "environ", None) or {}
         raw_body = environ.get(RAW_BODY_KEY) or self.raw_body
         if not _is_json(self.headers):
-            request = iam_request_cls(account_id=account, method=self.method, path=path, data=self.data,
-                                      body=raw_body, headers=self.headers, action=self._get_action())
+            request = iam_request_cls(
+                account_id=account,
+                method=self.method,
+                path=path,
+                data=self.data,
+                body=raw_body,
+                headers=self.headers,
+                action=self._get_action(),
+            )
             if iam_request_cls is not IAMRequest:  # S3: S3's own <Error> document
                 request.check_signature()
                 request.check_action_permitted(resource)
@@ -273,17 +302,28 @@ def _patch_moto() -> None:
             return
         # JSON protocol: AWS answers UnrecognizedClientException / InvalidSignatureException
         try:
-            request = iam_request_cls(account_id=account, method=self.method, path=path, data=self.data,
-                                      body=raw_body, headers=self.headers, action=self._get_action())
+            request = iam_request_cls(
+                account_id=account,
+                method=self.method,
+                path=path,
+                data=self.data,
+                body=raw_body,
+                headers=self.headers,
+                action=self._get_action(),
+            )
         except Exception:  # noqa: BLE001
-            raise _json_error("UnrecognizedClientException", "The security token included in the request is invalid.")
+            raise _json_error(
+                "UnrecognizedClientException", "The security token included in the request is invalid."
+            ) from None
         try:
             request.check_signature()
         except Exception:  # noqa: BLE001
-            raise _json_error("InvalidSignatureException",
-                              "The request signature we calculated does not match the signature you provided. "
-                              "Check your AWS Secret Access Key and signing method. Consult the service "
-                              "documentation for details.")
+            raise _json_error(
+                "InvalidSignatureException",
+                "The request signature we calculated does not match the signature you provided. "
+                "Check your AWS Secret Access Key and signing method. Consult the service "
+                "documentation for details.",
+            ) from None
         request.check_action_permitted(resource)
 
     ActionAuthenticatorMixin._authenticate_and_authorize_action = authenticate_and_authorize
@@ -296,8 +336,11 @@ def _patch_moto() -> None:
 # (Service Catalog admin guide, "Controlling access" / AWS managed policies for end users: the end-user
 # policy allows Search/Describe with servicecatalog:userLevel = self); the level a request asks for is
 # its AccessLevelFilter.Key (User when absent).
-_LEVEL_KEY = {"User": "servicecatalog:userLevel", "Role": "servicecatalog:roleLevel",
-              "Account": "servicecatalog:accountLevel"}
+_LEVEL_KEY = {
+    "User": "servicecatalog:userLevel",
+    "Role": "servicecatalog:roleLevel",
+    "Account": "servicecatalog:accountLevel",
+}
 
 
 def authorize_extension(environ: dict, info: Any) -> None:
@@ -314,15 +357,26 @@ def authorize_extension(environ: dict, info: Any) -> None:
         return
     path = environ.get("PATH_INFO", "/") + ("?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else "")
     try:
-        request = IAMRequest(account_id=info.account, method=environ.get("REQUEST_METHOD", "POST"), path=path,
-                             data={}, body=info.body or b"", headers=headers, action=info.operation)
+        request = IAMRequest(
+            account_id=info.account,
+            method=environ.get("REQUEST_METHOD", "POST"),
+            path=path,
+            data={},
+            body=info.body or b"",
+            headers=headers,
+            action=info.operation,
+        )
     except Exception:  # noqa: BLE001  (unknown key)
-        raise common.AwsError("UnrecognizedClientException", "The security token included in the request is invalid.")
+        raise common.AwsError(
+            "UnrecognizedClientException", "The security token included in the request is invalid."
+        ) from None
     try:
         request.check_signature()
     except Exception:  # noqa: BLE001
-        raise common.AwsError("InvalidSignatureException",
-                              "The request signature we calculated does not match the signature you provided.")
+        raise common.AwsError(
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided.",
+        ) from None
     params: dict = {}
     try:
         params = json.loads(info.body) if info.body else {}
@@ -335,10 +389,15 @@ def authorize_extension(environ: dict, info: Any) -> None:
     docs = _documents(request._access_key)
     decision, _ = iam_policy.evaluate(docs, request._action, None, _context(request, extra))
     if decision != iam_policy.ALLOW:
-        why = ("with an explicit deny in an identity-based policy" if decision == iam_policy.DENY else
-               f"because no identity-based policy allows the {request._action} action")
-        raise common.AwsError("AccessDeniedException",
-                              f"User: {request._access_key.arn} is not authorized to perform: {request._action} {why}")
+        why = (
+            "with an explicit deny in an identity-based policy"
+            if decision == iam_policy.DENY
+            else f"because no identity-based policy allows the {request._action} action"
+        )
+        raise common.AwsError(
+            "AccessDeniedException",
+            f"User: {request._access_key.arn} is not authorized to perform: {request._action} {why}",
+        )
 
 
 def install() -> None:

@@ -23,14 +23,20 @@ ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]+$")
 
 def role_name_error(name: str) -> str | None:
     if len(name) > ROLE_NAME_MAX:
-        return (f"1 validation error detected: Value '{name}' at 'roleName' failed to satisfy constraint: "
-                f"Member must have length less than or equal to {ROLE_NAME_MAX}")
+        return (
+            f"1 validation error detected: Value '{name}' at 'roleName' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {ROLE_NAME_MAX}"
+        )
     if len(name) < 1:
-        return ("1 validation error detected: Value '' at 'roleName' failed to satisfy constraint: "
-                "Member must have length greater than or equal to 1")
+        return (
+            "1 validation error detected: Value '' at 'roleName' failed to satisfy constraint: "
+            "Member must have length greater than or equal to 1"
+        )
     if not ROLE_NAME_RE.match(name):
-        return (f"1 validation error detected: Value '{name}' at 'roleName' failed to satisfy constraint: "
-                "Member must satisfy regular expression pattern: [\\w+=,.@-]+")
+        return (
+            f"1 validation error detected: Value '{name}' at 'roleName' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: [\\w+=,.@-]+"
+        )
     return None
 
 
@@ -41,11 +47,15 @@ POLICY_NAME_MAX = 128
 
 def policy_name_error(name: str) -> str | None:
     if len(name) > POLICY_NAME_MAX:
-        return (f"1 validation error detected: Value '{name}' at 'policyName' failed to satisfy constraint: "
-                f"Member must have length less than or equal to {POLICY_NAME_MAX}")
+        return (
+            f"1 validation error detected: Value '{name}' at 'policyName' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {POLICY_NAME_MAX}"
+        )
     if not name or not ROLE_NAME_RE.match(name):
-        return (f"1 validation error detected: Value '{name}' at 'policyName' failed to satisfy constraint: "
-                "Member must satisfy regular expression pattern: [\\w+=,.@-]+")
+        return (
+            f"1 validation error detected: Value '{name}' at 'policyName' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: [\\w+=,.@-]+"
+        )
     return None
 
 
@@ -72,7 +82,7 @@ def patch_iam_policy_names() -> None:
         props = cloudformation_json.get("Properties") or {}
         if "ManagedPolicyName" not in props and len(resource_name) > POLICY_NAME_MAX:
             head, _, suffix = resource_name.rpartition("-")
-            resource_name = f"{head[:POLICY_NAME_MAX - len(suffix) - 1]}-{suffix}"
+            resource_name = f"{head[: POLICY_NAME_MAX - len(suffix) - 1]}-{suffix}"
         return original_cfn(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
 
     ManagedPolicy.create_from_cloudformation_json = create_from_cfn
@@ -106,7 +116,7 @@ def patch_iam_role_names() -> None:
         props = cloudformation_json.get("Properties") or {}
         if "RoleName" not in props and len(resource_name) > ROLE_NAME_MAX:
             head, _, suffix = resource_name.rpartition("-")
-            resource_name = f"{head[:ROLE_NAME_MAX - len(suffix) - 1]}-{suffix}"
+            resource_name = f"{head[: ROLE_NAME_MAX - len(suffix) - 1]}-{suffix}"
         return original_cfn(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
 
     Role.create_from_cloudformation_json = create_from_cfn

@@ -14,12 +14,14 @@ ForAnyValue:/ForAllValues: set prefixes. A condition operator outside this list 
 the statement is treated as not matching for an Allow and as matching for a Deny (the worst case for
 the caller).
 """
+
 from __future__ import annotations
 
 import fnmatch
 import json
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 ALLOW, DENY, IMPLICIT = "Allow", "Deny", "ImplicitDeny"
 
@@ -127,8 +129,14 @@ def _statement_applies(st: dict, action: str, resource: str | None) -> bool:
     return True
 
 
-def evaluate(policies: Iterable[Any], action: str, resource: str | None = None,
-             context: dict[str, Any] | None = None, *, conditions: bool = True) -> tuple[str, dict | None]:
+def evaluate(
+    policies: Iterable[Any],
+    action: str,
+    resource: str | None = None,
+    context: dict[str, Any] | None = None,
+    *,
+    conditions: bool = True,
+) -> tuple[str, dict | None]:
     """(decision, deciding statement) for one request against identity policies.
 
     resource=None models a request whose resource the sandbox does not know: an Allow applies
@@ -166,8 +174,14 @@ def evaluate(policies: Iterable[Any], action: str, resource: str | None = None,
     return (ALLOW, allowed) if allowed is not None else (IMPLICIT, None)
 
 
-def allowed(policies: Iterable[Any], action: str, resource: str | None = None,
-            context: dict[str, Any] | None = None, *, conditions: bool = True) -> bool:
+def allowed(
+    policies: Iterable[Any],
+    action: str,
+    resource: str | None = None,
+    context: dict[str, Any] | None = None,
+    *,
+    conditions: bool = True,
+) -> bool:
     return evaluate(list(policies), action, resource, context, conditions=conditions)[0] == ALLOW
 
 

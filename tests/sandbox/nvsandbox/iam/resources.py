@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+
 def patch_iam_delete() -> None:
     from moto.iam.models import ManagedPolicy, Role, iam_backends
     from moto.utilities.utils import get_partition
@@ -42,7 +43,7 @@ def patch_iam_delete() -> None:
         backend = iam_backends[account_id][get_partition(region_name)]
         for role in list(backend.roles.values()):
             if role.name == resource_name:
-                for arn, policy in list(role.managed_policies.items()):
+                for policy in list(role.managed_policies.values()):
                     policy.detach_from(role)
         return original_role_delete(cls, resource_name, cloudformation_json, account_id, region_name)
 

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlparse
 # endpoint": <bucket>.s3.amazonaws.com routes to us-east-1; for a bucket in a Region launched after
 # 2019-03-20 the request answers HTTP 400, for older Regions it may answer a 307 redirect until DNS
 # catches up (a redirect CloudFormation does not follow: the worst case, a failure, is played). A
-# regional endpoint of another Region answers 301 PermanentRedirect. So the URL's Region (global = 
+# regional endpoint of another Region answers 301 PermanentRedirect. So the URL's Region (global =
 # us-east-1) must be the bucket's Region. CloudFormation reports the S3 error as
 # "Error occurred while GetObject. S3 Error Code: PermanentRedirect. S3 Error Message: The bucket is
 # in this region: <region>. Please use this region to retry the request"; Service Catalog answers
@@ -43,8 +43,12 @@ def url_region(url: str) -> str | None:
     m = _REGIONAL.match(host)
     if m:
         return m.group("region")
-    if host == "s3.amazonaws.com" or host.endswith(".s3.amazonaws.com") or host.startswith("s3-external-1.") \
-            or ".s3-external-1." in host:
+    if (
+        host == "s3.amazonaws.com"
+        or host.endswith(".s3.amazonaws.com")
+        or host.startswith("s3-external-1.")
+        or ".s3-external-1." in host
+    ):
         return "us-east-1"
     return None
 
@@ -55,7 +59,8 @@ def check_template_url(url: str, bucket_region: str | None) -> None:
         return
     raise TemplateUrlError(
         "Error occurred while GetObject. S3 Error Code: PermanentRedirect. S3 Error Message: The bucket is "
-        f"in this region: {bucket_region}. Please use this region to retry the request")
+        f"in this region: {bucket_region}. Please use this region to retry the request"
+    )
 
 
 def split_s3_url(url: str) -> tuple[str, str]:

@@ -26,6 +26,7 @@ What moto 5.2.5 lacks or gets wrong, and what `install()` patches:
   that name ends Failed (FailureReason = reason) instead of InService; if none is Pending, the next
   create/start of that name does.
 """
+
 from __future__ import annotations
 
 import base64
@@ -34,7 +35,7 @@ import os
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from nvsandbox.core import common
@@ -55,7 +56,7 @@ _installed = False
 
 def _utc(epoch: float) -> datetime:
     # moto keeps naive UTC datetimes (moto.core.utils.utcnow)
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(epoch, tz=UTC).replace(tzinfo=None)
 
 
 def _account_of(nb: Any) -> str:
@@ -159,8 +160,9 @@ NOTEBOOK_ASSUME_CONTEXT = {"aws:PrincipalServiceName": "sagemaker.amazonaws.com"
 
 def untrusted_role_reason(account: str, role_arn: str | None) -> str | None:
     """Why SageMaker could not assume `role_arn` for a notebook, or None when it can (or is unknown)."""
-    from nvsandbox.iam import policy as iam_policy
     from moto.iam.models import iam_backends
+
+    from nvsandbox.iam import policy as iam_policy
 
     name = (role_arn or "").rsplit("/", 1)[-1]
     try:
@@ -184,9 +186,11 @@ def untrusted_role_reason(account: str, role_arn: str | None) -> str | None:
         trusts = trusts or (applies and st.get("Effect") == "Allow")
     if trusts:
         return None
-    return (f"SageMaker could not assume the execution role {role_arn}: its trust policy does not allow "
-            "sts:AssumeRole by sagemaker.amazonaws.com for this request (a condition on a key SageMaker does "
-            "not send, such as aws:SourceAccount, never matches).")
+    return (
+        f"SageMaker could not assume the execution role {role_arn}: its trust policy does not allow "
+        "sts:AssumeRole by sagemaker.amazonaws.com for this request (a condition on a key SageMaker does "
+        "not send, such as aws:SourceAccount, never matches)."
+    )
 
 
 def _nb_start(self: Any) -> None:
@@ -208,9 +212,7 @@ def _wrap_init(original):
         self.arn = self.arn.lower()
         self.platform_identifier = None
         self.instance_metadata_service_configuration = None
-        self.network_interface_id = (
-            "eni-" + uuid.uuid4().hex[:17] if getattr(self, "subnet_id", None) else None
-        )
+        self.network_interface_id = "eni-" + uuid.uuid4().hex[:17] if getattr(self, "subnet_id", None) else None
 
     return __init__
 
@@ -354,7 +356,7 @@ def _patch_backend(backend_cls: Any) -> None:
             raise _validation_error(
                 f"1 validation error detected: Value '{session_seconds}' at "
                 "'sessionExpirationDurationInSeconds' failed to satisfy constraint: Member must be an integer"
-            )
+            ) from None
         if session_seconds < MIN_SESSION:
             raise _validation_error(
                 f"1 validation error detected: Value '{session_seconds}' at "
@@ -454,9 +456,7 @@ def _patch_responses(resp_cls: Any) -> None:
         result = orig_create(self)
         extra = {
             "platform_identifier": self._get_param("PlatformIdentifier"),
-            "instance_metadata_service_configuration": self._get_param(
-                "InstanceMetadataServiceConfiguration"
-            ),
+            "instance_metadata_service_configuration": self._get_param("InstanceMetadataServiceConfiguration"),
         }
         if any(v is not None for v in extra.values()):
             nb = self.sagemaker_backend.notebook_instances.get(self._get_param("NotebookInstanceName"))
@@ -484,10 +484,19 @@ def _patch_responses(resp_cls: Any) -> None:
 
 
 _UPDATE_KEYS = (
-    "InstanceType", "RoleArn", "LifecycleConfigName", "DisassociateLifecycleConfig", "VolumeSizeInGB",
-    "DefaultCodeRepository", "AdditionalCodeRepositories", "AcceleratorTypes",
-    "DisassociateAcceleratorTypes", "DisassociateDefaultCodeRepository",
-    "DisassociateAdditionalCodeRepositories", "RootAccess", "InstanceMetadataServiceConfiguration",
+    "InstanceType",
+    "RoleArn",
+    "LifecycleConfigName",
+    "DisassociateLifecycleConfig",
+    "VolumeSizeInGB",
+    "DefaultCodeRepository",
+    "AdditionalCodeRepositories",
+    "AcceleratorTypes",
+    "DisassociateAcceleratorTypes",
+    "DisassociateDefaultCodeRepository",
+    "DisassociateAdditionalCodeRepositories",
+    "RootAccess",
+    "InstanceMetadataServiceConfiguration",
     "PlatformIdentifier",
 )
 
@@ -497,7 +506,11 @@ _UPDATE_KEYS = (
 
 
 _REPLACEMENT_PROPS = (
-    "NotebookInstanceName", "SubnetId", "SecurityGroupIds", "KmsKeyId", "DirectInternetAccess",
+    "NotebookInstanceName",
+    "SubnetId",
+    "SecurityGroupIds",
+    "KmsKeyId",
+    "DirectInternetAccess",
     "PlatformIdentifier",
 )
 
@@ -599,7 +612,10 @@ def _patch_cloudformation(nb_cls: Any, lcc_cls: Any) -> None:
         if replace:
             new = cls.create_from_cloudformation_json(
                 new_name if props.get("NotebookInstanceName") else new_resource_name,
-                cloudformation_json, account_id, region_name, **old["kwargs"],
+                cloudformation_json,
+                account_id,
+                region_name,
+                **old["kwargs"],
             )
             cls.delete_from_cloudformation_json(original_resource.arn, {}, account_id, region_name)
             return new
@@ -687,8 +703,12 @@ def _plan_in_place_update(nb: Any) -> None:
         if st["status"] == "InService":
             st["plan"] = []
             _enter(nb, "Stopping", now)
-            st["plan"] = [(now + step, "Stopped", None), (now + 2 * step, "Updating", None),
-                          (now + 3 * step, "Pending", None), (now + 4 * step, "InService", None)]
+            st["plan"] = [
+                (now + step, "Stopped", None),
+                (now + 2 * step, "Updating", None),
+                (now + 3 * step, "Pending", None),
+                (now + 4 * step, "InService", None),
+            ]
         elif st["status"] in ("Stopped", "Failed"):
             st["plan"] = []
             _enter(nb, "Updating", now)

@@ -2,18 +2,51 @@
 (JSON protocol, `AWS242ServiceCatalogService.<Op>`), over the state in state.py. Importing this
 module registers them.
 """
+
 from __future__ import annotations
 
 from nvsandbox.core.common import aws_handler
-from nvsandbox.servicecatalog.state import (InvalidParameters, ResourceNotFound, SERVICE, _artifact_detail, _constraint_answer,
-                      _constraint_detail, _get_artifact, _get_portfolio, _get_pp, _get_product,
-                      _launch_paths, _lock, _matches, _page, _portfolio_answer, _portfolio_detail,
-                      _portfolios_of, _pp_attr, _pp_detail, _product_admin_answer, _record_public, _refresh,
-                      _resolve_path, _summary, _view_detail, associate_principal, associate_product,
-                      create_artifact, create_constraint, create_portfolio, create_product, delete_portfolio,
-                      delete_product, disassociate_product, provision_product, state, template_parameters,
-                      terminate, update_pp)
-
+from nvsandbox.servicecatalog.state import (
+    SERVICE,
+    InvalidParameters,
+    ResourceNotFound,
+    _artifact_detail,
+    _constraint_answer,
+    _constraint_detail,
+    _get_artifact,
+    _get_portfolio,
+    _get_pp,
+    _get_product,
+    _launch_paths,
+    _lock,
+    _matches,
+    _page,
+    _portfolio_answer,
+    _portfolio_detail,
+    _portfolios_of,
+    _pp_attr,
+    _pp_detail,
+    _product_admin_answer,
+    _record_public,
+    _refresh,
+    _resolve_path,
+    _summary,
+    _view_detail,
+    associate_principal,
+    associate_product,
+    create_artifact,
+    create_constraint,
+    create_portfolio,
+    create_product,
+    delete_portfolio,
+    delete_product,
+    disassociate_product,
+    provision_product,
+    state,
+    template_parameters,
+    terminate,
+    update_pp,
+)
 
 # ---------------------------------------------------------------------------------------------
 # handlers
@@ -28,8 +61,10 @@ ACCESS_LEVEL_VALUE = "self"
 def check_access_level_filter(params) -> None:
     flt = params.get("AccessLevelFilter") if isinstance(params, dict) else None
     if flt is not None and flt.get("Value") != ACCESS_LEVEL_VALUE:
-        raise InvalidParameters(f"AccessLevelFilter.Value {flt.get('Value')!r} is not supported: the only supported "
-                                f"value is {ACCESS_LEVEL_VALUE!r}")
+        raise InvalidParameters(
+            f"AccessLevelFilter.Value {flt.get('Value')!r} is not supported: the only supported "
+            f"value is {ACCESS_LEVEL_VALUE!r}"
+        )
 
 
 def _h(op):
@@ -91,20 +126,35 @@ def _describe_product(st, p):
     prod = _get_product(st, p.get("Id"), p.get("Name"))
     if not _portfolios_of(st, prod["Id"]):
         raise ResourceNotFound(f"Product {prod['Id']} not found.")
-    return {"ProductViewSummary": _summary(st, prod),
-            "ProvisioningArtifacts": [{"Id": a["Id"], "Name": a["Name"], "Description": a["Description"],
-                                       "CreatedTime": a["CreatedTime"], "Guidance": a["Guidance"]}
-                                      for a in prod["Artifacts"] if a["Active"]],
-            "Budgets": [], "LaunchPaths": [{"Id": lp["Id"], "Name": lp["Name"]} for lp in _launch_paths(st, prod["Id"])]}
+    return {
+        "ProductViewSummary": _summary(st, prod),
+        "ProvisioningArtifacts": [
+            {
+                "Id": a["Id"],
+                "Name": a["Name"],
+                "Description": a["Description"],
+                "CreatedTime": a["CreatedTime"],
+                "Guidance": a["Guidance"],
+            }
+            for a in prod["Artifacts"]
+            if a["Active"]
+        ],
+        "Budgets": [],
+        "LaunchPaths": [{"Id": lp["Id"], "Name": lp["Name"]} for lp in _launch_paths(st, prod["Id"])],
+    }
 
 
 @_h("DescribeProductView")
 def _describe_product_view(st, p):
     for prod in st.products.values():
         if prod["ViewId"] == p.get("Id"):
-            return {"ProductViewSummary": _summary(st, prod),
-                    "ProvisioningArtifacts": [{"Id": a["Id"], "Name": a["Name"], "Description": a["Description"],
-                                               "CreatedTime": a["CreatedTime"]} for a in prod["Artifacts"]]}
+            return {
+                "ProductViewSummary": _summary(st, prod),
+                "ProvisioningArtifacts": [
+                    {"Id": a["Id"], "Name": a["Name"], "Description": a["Description"], "CreatedTime": a["CreatedTime"]}
+                    for a in prod["Artifacts"]
+                ],
+            }
     raise ResourceNotFound(f"Product view {p.get('Id')} not found.")
 
 
@@ -206,8 +256,11 @@ def _delete_constraint(st, p):
 @_h("ListConstraintsForPortfolio")
 def _list_constraints(st, p):
     _get_portfolio(st, p.get("PortfolioId"))
-    items = [_constraint_detail(c) for c in st.constraints.values() if c["PortfolioId"] == p["PortfolioId"]
-             and (not p.get("ProductId") or c["ProductId"] == p["ProductId"])]
+    items = [
+        _constraint_detail(c)
+        for c in st.constraints.values()
+        if c["PortfolioId"] == p["PortfolioId"] and (not p.get("ProductId") or c["ProductId"] == p["ProductId"])
+    ]
     items, nxt = _page(items, p)
     return {"ConstraintDetails": items, **({"NextPageToken": nxt} if nxt else {})}
 
@@ -230,8 +283,11 @@ def _list_artifacts(st, p):
 def _describe_artifact(st, p):
     prod = _get_product(st, p.get("ProductId"), p.get("ProductName"))
     a = _get_artifact(prod, p.get("ProvisioningArtifactId"), p.get("ProvisioningArtifactName"))
-    out = {"ProvisioningArtifactDetail": _artifact_detail(a), "Info": {"TemplateUrl": a["TemplateUrl"]},
-           "Status": "AVAILABLE"}
+    out = {
+        "ProvisioningArtifactDetail": _artifact_detail(a),
+        "Info": {"TemplateUrl": a["TemplateUrl"]},
+        "Status": "AVAILABLE",
+    }
     if p.get("IncludeProvisioningArtifactParameters"):
         out["ProvisioningArtifactParameters"] = template_parameters(a["Template"])
     return out
@@ -249,8 +305,11 @@ def _update_artifact(st, p):
     for k in ("Name", "Description", "Active", "Guidance"):
         if k in p:
             a[k] = p[k]
-    return {"ProvisioningArtifactDetail": _artifact_detail(a), "Info": {"TemplateUrl": a["TemplateUrl"]},
-            "Status": "AVAILABLE"}
+    return {
+        "ProvisioningArtifactDetail": _artifact_detail(a),
+        "Info": {"TemplateUrl": a["TemplateUrl"]},
+        "Status": "AVAILABLE",
+    }
 
 
 @_h("DeleteProvisioningArtifact")
@@ -268,13 +327,19 @@ def _describe_parameters(st, p):
     prod = _get_product(st, p.get("ProductId"), p.get("ProductName"))
     a = _get_artifact(prod, p.get("ProvisioningArtifactId"), p.get("ProvisioningArtifactName"))
     path = _resolve_path(st, prod, p.get("PathId"), p.get("PathName"))
-    outputs = [{"Key": k, "Description": (v or {}).get("Description", "")}
-               for k, v in (a["Template"].get("Outputs") or {}).items()]
-    return {"ProvisioningArtifactParameters": template_parameters(a["Template"]),
-            "ConstraintSummaries": path["ConstraintSummaries"], "UsageInstructions": [
-                {"Type": "version", "Value": a["Name"]}], "TagOptions": [],
-            "ProvisioningArtifactPreferences": {}, "ProvisioningArtifactOutputs": outputs,
-            "ProvisioningArtifactOutputKeys": outputs}
+    outputs = [
+        {"Key": k, "Description": (v or {}).get("Description", "")}
+        for k, v in (a["Template"].get("Outputs") or {}).items()
+    ]
+    return {
+        "ProvisioningArtifactParameters": template_parameters(a["Template"]),
+        "ConstraintSummaries": path["ConstraintSummaries"],
+        "UsageInstructions": [{"Type": "version", "Value": a["Name"]}],
+        "TagOptions": [],
+        "ProvisioningArtifactPreferences": {},
+        "ProvisioningArtifactOutputs": outputs,
+        "ProvisioningArtifactOutputKeys": outputs,
+    }
 
 
 @_h("ProvisionProduct")
@@ -317,10 +382,12 @@ def _scan_pps(st, p):
 def _search_pps(st, p):
     queries = ((p.get("Filters") or {}).get("SearchQuery")) or []
     pps = [x for x in st.pps.values() if all(_matches(st, x, q) for q in queries)]
-    key = (p.get("SortBy") or "createdTime")
+    key = p.get("SortBy") or "createdTime"
     field = {"arn": "Arn", "id": "Id", "name": "Name", "lastRecordId": "LastRecordId"}.get(key, "CreatedTime")
-    pps.sort(key=lambda x: str(x.get(field)) if field != "CreatedTime" else x["CreatedTime"],
-             reverse=p.get("SortOrder") == "DESCENDING")
+    pps.sort(
+        key=lambda x: str(x.get(field)) if field != "CreatedTime" else x["CreatedTime"],
+        reverse=p.get("SortOrder") == "DESCENDING",
+    )
     items, nxt = _page([_pp_attr(st, x) for x in pps], p)
     return {"ProvisionedProducts": items, "TotalResultsCount": len(pps), **({"NextPageToken": nxt} if nxt else {})}
 

@@ -28,6 +28,7 @@ does not give. For (4) an Allow counts when its action matches (whatever its Res
 Condition), and a Deny when it names every resource without a condition. (1)-(3) are evaluated in
 full, conditions included (iam/policy.py).
 """
+
 from __future__ import annotations
 
 import functools
@@ -41,7 +42,7 @@ SC_TEMPLATE_BUCKET = "sc-templates-{account}-{region}"
 PROVISIONING_TAG = {"s3:ExistingObjectTag/servicecatalog:provisioning": "true"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _schemas_dir() -> str | None:
     import importlib.util
 
@@ -96,8 +97,9 @@ def role_documents(account: str, role_arn: str) -> tuple[Any, list[Any]] | None:
 
 def _trusts_service_catalog(trust: Any) -> bool:
     for st in iam_policy.statements(trust):
-        if st.get("Effect") != "Allow" or not iam_policy.action_matches(iam_policy._as_list(st.get("Action")),
-                                                                          "sts:AssumeRole"):
+        if st.get("Effect") != "Allow" or not iam_policy.action_matches(
+            iam_policy._as_list(st.get("Action")), "sts:AssumeRole"
+        ):
             continue
         principal = st.get("Principal") or {}
         services = iam_policy._as_list(principal.get("Service")) if isinstance(principal, dict) else []
@@ -116,9 +118,18 @@ def _resources(template: dict | None) -> dict[str, dict]:
     return {k: v for k, v in ((template or {}).get("Resources") or {}).items() if isinstance(v, dict)}
 
 
-def check(account: str, region: str, role_arn: str | None, operation: str, *, stack_name: str,
-          new_template: dict | None = None, old_template: dict | None = None,
-          params_changed: bool = True, template_key: str = "template") -> str | None:
+def check(
+    account: str,
+    region: str,
+    role_arn: str | None,
+    operation: str,
+    *,
+    stack_name: str,
+    new_template: dict | None = None,
+    old_template: dict | None = None,
+    params_changed: bool = True,
+    template_key: str = "template",
+) -> str | None:
     """The first AWS AccessDenied description for this launch, or None when the role may do it.
 
     operation: PROVISION_PRODUCT | UPDATE_PROVISIONED_PRODUCT | TERMINATE_PROVISIONED_PRODUCT."""
@@ -131,8 +142,10 @@ def check(account: str, region: str, role_arn: str | None, operation: str, *, st
         return f"Unable to assume the launch role {role_arn}: the role does not exist"
     trust, policies = found
     if not _trusts_service_catalog(trust):
-        return (f"User: arn:aws:iam::{account}:root is not authorized to perform: sts:AssumeRole on resource: "
-                f"{role_arn}: the role's trust policy does not allow servicecatalog.amazonaws.com")
+        return (
+            f"User: arn:aws:iam::{account}:root is not authorized to perform: sts:AssumeRole on resource: "
+            f"{role_arn}: the role's trust policy does not allow servicecatalog.amazonaws.com"
+        )
 
     def missing(action: str, resource: str | None, context: dict | None = None, conditions: bool = True):
         decision, st = iam_policy.evaluate(policies, action, resource, context, conditions=conditions)
@@ -142,9 +155,11 @@ def check(account: str, region: str, role_arn: str | None, operation: str, *, st
         return _denied(session, action, resource, why)
 
     stack_arn = f"arn:aws:cloudformation:{region}:{account}:stack/{stack_name}/*"
-    cfn_action = {"PROVISION_PRODUCT": "cloudformation:CreateStack",
-                  "UPDATE_PROVISIONED_PRODUCT": "cloudformation:UpdateStack",
-                  "TERMINATE_PROVISIONED_PRODUCT": "cloudformation:DeleteStack"}[operation]
+    cfn_action = {
+        "PROVISION_PRODUCT": "cloudformation:CreateStack",
+        "UPDATE_PROVISIONED_PRODUCT": "cloudformation:UpdateStack",
+        "TERMINATE_PROVISIONED_PRODUCT": "cloudformation:DeleteStack",
+    }[operation]
     err = missing(cfn_action, stack_arn.replace("/*", "/00000000-0000-0000-0000-000000000000"))
     if err:
         return err

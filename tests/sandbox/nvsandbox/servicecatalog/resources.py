@@ -1,19 +1,32 @@
 """The AWS::ServiceCatalog::* CloudFormation resource types of the sandbox (moto's CloudFormation
 skips them), over the state in state.py.
 """
+
 from __future__ import annotations
 
 import json
 
 from moto.core.common_models import CloudFormationModel
 
-from nvsandbox.servicecatalog.state import (InvalidParameters, _lock, _new_artifact, associate_principal, associate_product,
-                      create_artifact, create_constraint, create_portfolio, create_product, delete_portfolio,
-                      delete_product, disassociate_product, state)
-
+from nvsandbox.servicecatalog.state import (
+    InvalidParameters,
+    _lock,
+    _new_artifact,
+    associate_principal,
+    associate_product,
+    create_artifact,
+    create_constraint,
+    create_portfolio,
+    create_product,
+    delete_portfolio,
+    delete_product,
+    disassociate_product,
+    state,
+)
 
 # ---------------------------------------------------------------------------------------------
 # CloudFormation resource types
+
 
 def _props(cfn_json) -> dict:
     return cfn_json.get("Properties") or {}
@@ -47,8 +60,9 @@ class _SCModel(CloudFormationModel):
         return True
 
     @classmethod
-    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json,
-                                        account_id, region_name):
+    def update_from_cloudformation_json(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    ):
         original_resource.delete(account_id, region_name)
         return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
 
@@ -81,14 +95,22 @@ class CfnPortfolio(_SCModel):
     def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kw):
         pr = _props(cloudformation_json)
         st = state(account_id, region_name)
-        ans = _cfn_call(create_portfolio, st, {"DisplayName": pr.get("DisplayName"), "ProviderName":
-                                               pr.get("ProviderName"), "Description": pr.get("Description", ""),
-                                               "Tags": pr.get("Tags", [])})
+        ans = _cfn_call(
+            create_portfolio,
+            st,
+            {
+                "DisplayName": pr.get("DisplayName"),
+                "ProviderName": pr.get("ProviderName"),
+                "Description": pr.get("Description", ""),
+                "Tags": pr.get("Tags", []),
+            },
+        )
         return cls(account_id, region_name, ans["PortfolioDetail"]["Id"])
 
     @classmethod
-    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json,
-                                        account_id, region_name):
+    def update_from_cloudformation_json(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    ):
         pr = _props(cloudformation_json)
         with _lock:
             port = state(account_id, region_name).portfolios[original_resource.pid]
@@ -150,8 +172,11 @@ class CfnProduct(_SCModel):
     def attrs(self):
         prod = state(self.account, self.region).products[self.pid]
         active = [a for a in prod["Artifacts"] if a["Active"]]
-        return {"ProductName": prod["Name"], "ProvisioningArtifactIds": ",".join(a["Id"] for a in active),
-                "ProvisioningArtifactNames": ",".join(a["Name"] for a in active)}
+        return {
+            "ProductName": prod["Name"],
+            "ProvisioningArtifactIds": ",".join(a["Id"] for a in active),
+            "ProvisioningArtifactNames": ",".join(a["Name"] for a in active),
+        }
 
     @classmethod
     def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kw):
@@ -161,27 +186,43 @@ class CfnProduct(_SCModel):
             raise InvalidParameters("ProvisioningArtifactParameters is required")
         st = state(account_id, region_name)
         with _lock:
-            ans = create_product(st, {"Name": pr.get("Name"), "Owner": pr.get("Owner"),
-                                      "Description": pr.get("Description", ""),
-                                      "Distributor": pr.get("Distributor", ""),
-                                      "SupportDescription": pr.get("SupportDescription", ""),
-                                      "SupportEmail": pr.get("SupportEmail", ""), "SupportUrl": pr.get("SupportUrl", ""),
-                                      "ProductType": "CLOUD_FORMATION_TEMPLATE", "Tags": pr.get("Tags", []),
-                                      "ProvisioningArtifactParameters": arts[0]})
+            ans = create_product(
+                st,
+                {
+                    "Name": pr.get("Name"),
+                    "Owner": pr.get("Owner"),
+                    "Description": pr.get("Description", ""),
+                    "Distributor": pr.get("Distributor", ""),
+                    "SupportDescription": pr.get("SupportDescription", ""),
+                    "SupportEmail": pr.get("SupportEmail", ""),
+                    "SupportUrl": pr.get("SupportUrl", ""),
+                    "ProductType": "CLOUD_FORMATION_TEMPLATE",
+                    "Tags": pr.get("Tags", []),
+                    "ProvisioningArtifactParameters": arts[0],
+                },
+            )
             pid = ans["ProductViewDetail"]["ProductViewSummary"]["ProductId"]
             for extra in arts[1:]:
                 create_artifact(st, {"ProductId": pid, "Parameters": extra})
         return cls(account_id, region_name, pid)
 
     @classmethod
-    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json,
-                                        account_id, region_name):
+    def update_from_cloudformation_json(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    ):
         pr = _props(cloudformation_json)
         st = state(account_id, region_name)
         with _lock:
             prod = st.products[original_resource.pid]
-            for k in ("Name", "Owner", "Description", "Distributor", "SupportDescription", "SupportEmail",
-                      "SupportUrl"):
+            for k in (
+                "Name",
+                "Owner",
+                "Description",
+                "Distributor",
+                "SupportDescription",
+                "SupportEmail",
+                "SupportUrl",
+            ):
                 if k in pr:
                     prod[k] = pr[k]
             if "Tags" in pr:
@@ -198,6 +239,7 @@ class CfnProduct(_SCModel):
 
 class CfnPrincipalAssociation(_SCModel):
     __module__ = "sandbox.servicecatalog_ext"  # moto\'s model metaclass wants a dotted module
+
     @staticmethod
     def cloudformation_type() -> str:
         return "AWS::ServiceCatalog::PortfolioPrincipalAssociation"
@@ -214,8 +256,14 @@ class CfnPrincipalAssociation(_SCModel):
         pr = _props(cloudformation_json)
         st = state(account_id, region_name)
         with _lock:
-            associate_principal(st, {"PortfolioId": pr.get("PortfolioId"), "PrincipalARN": pr.get("PrincipalARN"),
-                                  "PrincipalType": pr.get("PrincipalType", "IAM")})
+            associate_principal(
+                st,
+                {
+                    "PortfolioId": pr.get("PortfolioId"),
+                    "PrincipalARN": pr.get("PrincipalARN"),
+                    "PrincipalType": pr.get("PrincipalType", "IAM"),
+                },
+            )
         return cls(account_id, region_name, pr.get("PortfolioId"), pr.get("PrincipalARN"))
 
     def delete(self, account_id, region_name):
@@ -227,6 +275,7 @@ class CfnPrincipalAssociation(_SCModel):
 
 class CfnProductAssociation(_SCModel):
     __module__ = "sandbox.servicecatalog_ext"  # moto\'s model metaclass wants a dotted module
+
     @staticmethod
     def cloudformation_type() -> str:
         return "AWS::ServiceCatalog::PortfolioProductAssociation"
@@ -255,6 +304,7 @@ class CfnProductAssociation(_SCModel):
 
 class CfnLaunchRoleConstraint(_SCModel):
     __module__ = "sandbox.servicecatalog_ext"  # moto\'s model metaclass wants a dotted module
+
     @staticmethod
     def cloudformation_type() -> str:
         return "AWS::ServiceCatalog::LaunchRoleConstraint"
@@ -272,9 +322,16 @@ class CfnLaunchRoleConstraint(_SCModel):
         params = {k: pr[k] for k in ("RoleArn", "LocalRoleName") if pr.get(k)}
         st = state(account_id, region_name)
         with _lock:
-            ans = create_constraint(st, {"PortfolioId": pr.get("PortfolioId"), "ProductId": pr.get("ProductId"),
-                                         "Type": "LAUNCH", "Parameters": json.dumps(params),
-                                         "Description": pr.get("Description", "")})
+            ans = create_constraint(
+                st,
+                {
+                    "PortfolioId": pr.get("PortfolioId"),
+                    "ProductId": pr.get("ProductId"),
+                    "Type": "LAUNCH",
+                    "Parameters": json.dumps(params),
+                    "Description": pr.get("Description", ""),
+                },
+            )
         return cls(account_id, region_name, ans["ConstraintDetail"]["ConstraintId"])
 
     def delete(self, account_id, region_name):

@@ -4,6 +4,7 @@ products). Records progress lazily from timestamps: CREATED -> IN_PROGRESS for `
 SUCCEEDED / FAILED; the stack work itself is done when the call is served. The API handlers
 (handlers.py) and the CloudFormation resource types (resources.py) both work through these functions.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,16 +13,16 @@ import re
 import string
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
+from nvsandbox.cloudformation.stacks import load_template
 from nvsandbox.core import common
 from nvsandbox.core.common import AwsError, log_event, setting
-from nvsandbox.cloudformation.stacks import load_template
 from nvsandbox.s3.template_urls import fetch_s3_url
 
 _lock = threading.RLock()
-_states: dict[tuple[str, str], "State"] = {}
+_states: dict[tuple[str, str], State] = {}
 SERVICE = "servicecatalog"
 
 TOKEN_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
@@ -81,6 +82,7 @@ def _reset(account):
 # ---------------------------------------------------------------------------------------------
 # portfolios
 
+
 def _portfolio_arn(st: State, pid: str) -> str:
     return f"arn:aws:catalog:{st.region}:{st.account}:portfolio/{pid}"
 
@@ -93,9 +95,15 @@ def create_portfolio(st: State, p: dict) -> dict:
     if tok and ("CreatePortfolio", tok) in st.tokens:
         return _portfolio_answer(st, st.portfolios[st.tokens[("CreatePortfolio", tok)]])
     pid = _id("port-")
-    port = {"Id": pid, "ARN": _portfolio_arn(st, pid), "DisplayName": name,
-            "Description": p.get("Description", ""), "CreatedTime": _now(),
-            "ProviderName": p["ProviderName"], "Tags": p.get("Tags", [])}
+    port = {
+        "Id": pid,
+        "ARN": _portfolio_arn(st, pid),
+        "DisplayName": name,
+        "Description": p.get("Description", ""),
+        "CreatedTime": _now(),
+        "ProviderName": p["ProviderName"],
+        "Tags": p.get("Tags", []),
+    }
     st.portfolios[pid] = port
     st.principals[pid] = []
     st.assoc[pid] = set()
@@ -130,6 +138,7 @@ def delete_portfolio(st: State, pid: str) -> None:
 # ---------------------------------------------------------------------------------------------
 # products and artifacts
 
+
 def _product_arn(st, pid):
     return f"arn:aws:catalog:{st.region}:{st.account}:product/{pid}"
 
@@ -149,11 +158,21 @@ def _new_artifact(st: State, params: dict, account: str) -> dict:
             body, template = None, {}
         else:
             # AWS's answer for a template it cannot read or parse; the sandbox adds the cause
-            raise InvalidParameters("Invalid templateBody. Please make sure that your template is valid "
-                                    f"(sandbox: {url}: {e})")
-    return {"Id": _id("pa-"), "Name": params.get("Name") or "v1", "Description": params.get("Description", ""),
-            "Type": params.get("Type", "CLOUD_FORMATION_TEMPLATE"), "CreatedTime": _now(), "Active": True,
-            "Guidance": "DEFAULT", "TemplateUrl": url, "TemplateBody": body, "Template": template}
+            raise InvalidParameters(
+                f"Invalid templateBody. Please make sure that your template is valid (sandbox: {url}: {e})"
+            ) from e
+    return {
+        "Id": _id("pa-"),
+        "Name": params.get("Name") or "v1",
+        "Description": params.get("Description", ""),
+        "Type": params.get("Type", "CLOUD_FORMATION_TEMPLATE"),
+        "CreatedTime": _now(),
+        "Active": True,
+        "Guidance": "DEFAULT",
+        "TemplateUrl": url,
+        "TemplateBody": body,
+        "Template": template,
+    }
 
 
 def create_product(st: State, p: dict) -> dict:
@@ -167,11 +186,21 @@ def create_product(st: State, p: dict) -> dict:
         return _product_admin_answer(st, st.products[st.tokens[("CreateProduct", tok)]], created=True)
     art = _new_artifact(st, p.get("ProvisioningArtifactParameters") or {}, st.account)
     pid = _id("prod-")
-    prod = {"Id": pid, "ViewId": _id("prodview-"), "Name": p["Name"], "Owner": p["Owner"],
-            "Description": p.get("Description", ""), "Distributor": p.get("Distributor", ""),
-            "SupportDescription": p.get("SupportDescription", ""), "SupportEmail": p.get("SupportEmail", ""),
-            "SupportUrl": p.get("SupportUrl", ""), "Type": p["ProductType"], "CreatedTime": _now(),
-            "Tags": p.get("Tags", []), "Artifacts": [art]}
+    prod = {
+        "Id": pid,
+        "ViewId": _id("prodview-"),
+        "Name": p["Name"],
+        "Owner": p["Owner"],
+        "Description": p.get("Description", ""),
+        "Distributor": p.get("Distributor", ""),
+        "SupportDescription": p.get("SupportDescription", ""),
+        "SupportEmail": p.get("SupportEmail", ""),
+        "SupportUrl": p.get("SupportUrl", ""),
+        "Type": p["ProductType"],
+        "CreatedTime": _now(),
+        "Tags": p.get("Tags", []),
+        "Artifacts": [art],
+    }
     st.products[pid] = prod
     if tok:
         st.tokens[("CreateProduct", tok)] = pid
@@ -179,15 +208,28 @@ def create_product(st: State, p: dict) -> dict:
 
 
 def _summary(st, prod) -> dict:
-    return {"Id": prod["ViewId"], "ProductId": prod["Id"], "Name": prod["Name"], "Owner": prod["Owner"],
-            "ShortDescription": prod["Description"], "Type": prod["Type"], "Distributor": prod["Distributor"],
-            "HasDefaultPath": len(_portfolios_of(st, prod["Id"])) == 1, "SupportEmail": prod["SupportEmail"],
-            "SupportDescription": prod["SupportDescription"], "SupportUrl": prod["SupportUrl"]}
+    return {
+        "Id": prod["ViewId"],
+        "ProductId": prod["Id"],
+        "Name": prod["Name"],
+        "Owner": prod["Owner"],
+        "ShortDescription": prod["Description"],
+        "Type": prod["Type"],
+        "Distributor": prod["Distributor"],
+        "HasDefaultPath": len(_portfolios_of(st, prod["Id"])) == 1,
+        "SupportEmail": prod["SupportEmail"],
+        "SupportDescription": prod["SupportDescription"],
+        "SupportUrl": prod["SupportUrl"],
+    }
 
 
 def _view_detail(st, prod) -> dict:
-    return {"ProductViewSummary": _summary(st, prod), "Status": "AVAILABLE",
-            "ProductARN": _product_arn(st, prod["Id"]), "CreatedTime": prod["CreatedTime"]}
+    return {
+        "ProductViewSummary": _summary(st, prod),
+        "Status": "AVAILABLE",
+        "ProductARN": _product_arn(st, prod["Id"]),
+        "CreatedTime": prod["CreatedTime"],
+    }
 
 
 def _artifact_detail(a) -> dict:
@@ -196,13 +238,27 @@ def _artifact_detail(a) -> dict:
 
 def _product_admin_answer(st, prod, created=False) -> dict:
     if created:
-        return {"ProductViewDetail": _view_detail(st, prod),
-                "ProvisioningArtifactDetail": _artifact_detail(prod["Artifacts"][-1]), "Tags": prod["Tags"]}
-    return {"ProductViewDetail": _view_detail(st, prod),
-            "ProvisioningArtifactSummaries": [
-                {"Id": a["Id"], "Name": a["Name"], "Description": a["Description"], "CreatedTime": a["CreatedTime"],
-                 "ProvisioningArtifactMetadata": {}} for a in prod["Artifacts"]],
-            "Tags": prod["Tags"], "TagOptions": [], "Budgets": []}
+        return {
+            "ProductViewDetail": _view_detail(st, prod),
+            "ProvisioningArtifactDetail": _artifact_detail(prod["Artifacts"][-1]),
+            "Tags": prod["Tags"],
+        }
+    return {
+        "ProductViewDetail": _view_detail(st, prod),
+        "ProvisioningArtifactSummaries": [
+            {
+                "Id": a["Id"],
+                "Name": a["Name"],
+                "Description": a["Description"],
+                "CreatedTime": a["CreatedTime"],
+                "ProvisioningArtifactMetadata": {},
+            }
+            for a in prod["Artifacts"]
+        ],
+        "Tags": prod["Tags"],
+        "TagOptions": [],
+        "Budgets": [],
+    }
 
 
 def _get_product(st: State, pid: str | None = None, name: str | None = None) -> dict:
@@ -235,9 +291,15 @@ def _launch_paths(st: State, prod_id: str) -> list[dict]:
     out = []
     for port_id in _portfolios_of(st, prod_id):
         cons = [c for c in st.constraints.values() if c["PortfolioId"] == port_id and c["ProductId"] == prod_id]
-        out.append({"Id": port_id.replace("port-", "lpv3-"), "PortfolioId": port_id,
-                    "ConstraintSummaries": [{"Type": c["Type"], "Description": c["Description"]} for c in cons],
-                    "Tags": [], "Name": st.portfolios[port_id]["DisplayName"]})
+        out.append(
+            {
+                "Id": port_id.replace("port-", "lpv3-"),
+                "PortfolioId": port_id,
+                "ConstraintSummaries": [{"Type": c["Type"], "Description": c["Description"]} for c in cons],
+                "Tags": [],
+                "Name": st.portfolios[port_id]["DisplayName"],
+            }
+        )
     return out
 
 
@@ -272,6 +334,7 @@ def delete_product(st: State, pid: str) -> None:
 # ---------------------------------------------------------------------------------------------
 # template parameters
 
+
 def template_parameters(template: dict) -> list[dict]:
     out = []
     for key, spec in (template.get("Parameters") or {}).items():
@@ -282,9 +345,13 @@ def template_parameters(template: dict) -> list[dict]:
         for k in ("MaxLength", "MinLength", "MaxValue", "MinValue"):
             if k in spec:
                 cons[k] = str(spec[k])
-        item = {"ParameterKey": key, "ParameterType": spec.get("Type", "String"),
-                "IsNoEcho": bool(spec.get("NoEcho", False)), "Description": spec.get("Description", ""),
-                "ParameterConstraints": cons}
+        item = {
+            "ParameterKey": key,
+            "ParameterType": spec.get("Type", "String"),
+            "IsNoEcho": bool(spec.get("NoEcho", False)),
+            "Description": spec.get("Description", ""),
+            "ParameterConstraints": cons,
+        }
         if "Default" in spec:
             item["DefaultValue"] = str(spec["Default"])
         out.append(item)
@@ -329,18 +396,32 @@ def validate_parameters(template: dict, given: dict[str, str]) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # records and provisioned products
 
+
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _new_record(st: State, rtype: str, pp: dict, prod_id: str, art_id: str, path_id: str, tags) -> dict:
-    rec = {"RecordId": _id("rec-"), "ProvisionedProductName": pp["Name"], "Status": "CREATED",
-           "CreatedTime": _now(), "UpdatedTime": _now(), "ProvisionedProductType": "CFN_STACK",
-           "RecordType": rtype, "ProvisionedProductId": pp["Id"], "ProductId": prod_id,
-           "ProvisioningArtifactId": art_id, "PathId": path_id, "RecordErrors": [],
-           "RecordTags": tags or [], "LaunchRoleArn": pp.get("LaunchRoleArn"),
-           "_outcome": "SUCCEEDED", "_outputs": [], "_duration": setting(st.account, "record_seconds"),
-           "_logged": None}
+    rec = {
+        "RecordId": _id("rec-"),
+        "ProvisionedProductName": pp["Name"],
+        "Status": "CREATED",
+        "CreatedTime": _now(),
+        "UpdatedTime": _now(),
+        "ProvisionedProductType": "CFN_STACK",
+        "RecordType": rtype,
+        "ProvisionedProductId": pp["Id"],
+        "ProductId": prod_id,
+        "ProvisioningArtifactId": art_id,
+        "PathId": path_id,
+        "RecordErrors": [],
+        "RecordTags": tags or [],
+        "LaunchRoleArn": pp.get("LaunchRoleArn"),
+        "_outcome": "SUCCEEDED",
+        "_outputs": [],
+        "_duration": setting(st.account, "record_seconds"),
+        "_logged": None,
+    }
     st.records[rec["RecordId"]] = rec
     _log_record(st, rec)
     return rec
@@ -410,9 +491,22 @@ def _fail(rec: dict, messages: list[str], code: str = "ValidationError") -> None
 
 
 def _pp_detail(pp: dict) -> dict:
-    keys = ("Name", "Arn", "Type", "Id", "Status", "StatusMessage", "CreatedTime", "IdempotencyToken",
-            "LastRecordId", "LastProvisioningRecordId", "LastSuccessfulProvisioningRecordId", "ProductId",
-            "ProvisioningArtifactId", "LaunchRoleArn")
+    keys = (
+        "Name",
+        "Arn",
+        "Type",
+        "Id",
+        "Status",
+        "StatusMessage",
+        "CreatedTime",
+        "IdempotencyToken",
+        "LastRecordId",
+        "LastProvisioningRecordId",
+        "LastSuccessfulProvisioningRecordId",
+        "ProductId",
+        "ProvisioningArtifactId",
+        "LaunchRoleArn",
+    )
     return {k: pp[k] for k in keys if pp.get(k) is not None}
 
 
@@ -422,20 +516,21 @@ def provision_product(st: State, p: dict) -> dict:
         raise InvalidParameters("ProvisionToken must be 1-128 characters matching [a-zA-Z0-9][a-zA-Z0-9_-]*")
     name = p.get("ProvisionedProductName")
     if not name or len(name) > 128 or not PP_NAME_RE.match(name):
-        raise InvalidParameters("ProvisionedProductName must be 1-128 characters matching "
-                                "[a-zA-Z0-9][a-zA-Z0-9._-]*")
+        raise InvalidParameters("ProvisionedProductName must be 1-128 characters matching [a-zA-Z0-9][a-zA-Z0-9._-]*")
     # botocore servicecatalog 2015-12-10: ProvisionProductInput.Tags is shape Tags, {"type": "list",
     # "max": 50}; AWS's model validation answers ValidationException.
     if len(p.get("Tags") or []) > 50:
-        raise AwsError("ValidationException", "1 validation error detected: Value at 'tags' failed to satisfy "
-                                              "constraint: Member must have length less than or equal to 50")
+        raise AwsError(
+            "ValidationException",
+            "1 validation error detected: Value at 'tags' failed to satisfy "
+            "constraint: Member must have length less than or equal to 50",
+        )
     if ("ProvisionProduct", token) in st.tokens:
         rec = st.records[st.tokens[("ProvisionProduct", token)]]
         return {"RecordDetail": _record_public(rec)}
     for other in st.pps.values():
         if other["Name"] == name:
-            raise AwsError("DuplicateResourceException",
-                           f"A provisioned product with name {name} already exists.")
+            raise AwsError("DuplicateResourceException", f"A provisioned product with name {name} already exists.")
     prod = _get_product(st, p.get("ProductId"), p.get("ProductName"))
     art = _get_artifact(prod, p.get("ProvisioningArtifactId"), p.get("ProvisioningArtifactName"))
     # UpdateProvisioningArtifact (botocore servicecatalog): Guidance DEPRECATED: "Users ... cannot launch
@@ -443,8 +538,10 @@ def provision_product(st: State, p: dict) -> dict:
     # a provisioned product from an inactive provisioning artifact". AWS's error for it is not
     # documented: InvalidParametersException.
     if art.get("Guidance") == "DEPRECATED" or not art.get("Active", True):
-        raise InvalidParameters(f"Provisioning artifact {art['Id']} of product {prod['Id']} is "
-                                f"{'deprecated' if art.get('Active', True) else 'inactive'}: it cannot be launched.")
+        raise InvalidParameters(
+            f"Provisioning artifact {art['Id']} of product {prod['Id']} is "
+            f"{'deprecated' if art.get('Active', True) else 'inactive'}: it cannot be launched."
+        )
     path = _resolve_path(st, prod, p.get("PathId"), p.get("PathName"))
     given: dict[str, str] = {}
     for item in p.get("ProvisioningParameters") or []:
@@ -455,11 +552,24 @@ def provision_product(st: State, p: dict) -> dict:
         given[item["Key"]] = str(item.get("Value", ""))
     tags = list(prod["Tags"]) + list(p.get("Tags") or [])
     pp_id = _id("pp-")
-    pp = {"Name": name, "Arn": f"arn:aws:servicecatalog:{st.region}:{st.account}:stack/{name}/{pp_id}",
-          "Type": "CFN_STACK", "Id": pp_id, "Status": "UNDER_CHANGE", "StatusMessage": "", "CreatedTime": _now(),
-          "IdempotencyToken": token, "ProductId": prod["Id"], "ProvisioningArtifactId": art["Id"],
-          "LaunchRoleArn": _launch_role(st, prod["Id"], path["PortfolioId"]), "PathId": path["Id"],
-          "Tags": tags, "Parameters": given, "PhysicalId": None, "UserArn": f"arn:aws:iam::{st.account}:user/sandbox"}
+    pp = {
+        "Name": name,
+        "Arn": f"arn:aws:servicecatalog:{st.region}:{st.account}:stack/{name}/{pp_id}",
+        "Type": "CFN_STACK",
+        "Id": pp_id,
+        "Status": "UNDER_CHANGE",
+        "StatusMessage": "",
+        "CreatedTime": _now(),
+        "IdempotencyToken": token,
+        "ProductId": prod["Id"],
+        "ProvisioningArtifactId": art["Id"],
+        "LaunchRoleArn": _launch_role(st, prod["Id"], path["PortfolioId"]),
+        "PathId": path["Id"],
+        "Tags": tags,
+        "Parameters": given,
+        "PhysicalId": None,
+        "UserArn": f"arn:aws:iam::{st.account}:user/sandbox",
+    }
     st.pps[pp_id] = pp
     rec = _new_record(st, "PROVISION_PRODUCT", pp, prod["Id"], art["Id"], path["Id"], p.get("Tags"))
     pp["LastRecordId"] = pp["LastProvisioningRecordId"] = rec["RecordId"]
@@ -478,17 +588,23 @@ def provision_product(st: State, p: dict) -> dict:
     return answer
 
 
-def _launch_role_denied(st: State, pp: dict, operation: str, art: dict | None, old_art: dict | None = None,
-                        params_changed: bool = True) -> str | None:
+def _launch_role_denied(
+    st: State, pp: dict, operation: str, art: dict | None, old_art: dict | None = None, params_changed: bool = True
+) -> str | None:
     """AWS's AccessDenied description when the launch role lacks a permission (servicecatalog/launch_role.py)."""
     from nvsandbox.servicecatalog import launch_role
 
-    return launch_role.check(st.account, st.region, pp.get("LaunchRoleArn"), operation,
-                             stack_name=_stack_name(st, pp["Id"]),
-                             new_template=art["Template"] if art else None,
-                             old_template=old_art["Template"] if old_art else None,
-                             params_changed=params_changed,
-                             template_key=f"{pp['ProductId']}/{art['Id'] if art else ''}/template")
+    return launch_role.check(
+        st.account,
+        st.region,
+        pp.get("LaunchRoleArn"),
+        operation,
+        stack_name=_stack_name(st, pp["Id"]),
+        new_template=art["Template"] if art else None,
+        old_template=old_art["Template"] if old_art else None,
+        params_changed=params_changed,
+        template_key=f"{pp['ProductId']}/{art['Id'] if art else ''}/template",
+    )
 
 
 class _CreateFailed(Exception):
@@ -498,19 +614,31 @@ class _CreateFailed(Exception):
 def _launch(st: State, pp: dict, art: dict, rec: dict, tags) -> None:
     cfn = _cfn(st)
     sc_tags = {t["Key"]: t["Value"] for t in tags}
-    sc_tags.update({"aws:servicecatalog:provisionedProductArn": pp["Arn"],
-                    "aws:servicecatalog:productArn": _product_arn(st, pp["ProductId"]),
-                    "aws:servicecatalog:provisioningArtifactIdentifier": art["Id"],
-                    "aws:servicecatalog:portfolioArn": _portfolio_arn(st, pp["PathId"].replace("lpv3-", "port-"))})
+    sc_tags.update(
+        {
+            "aws:servicecatalog:provisionedProductArn": pp["Arn"],
+            "aws:servicecatalog:productArn": _product_arn(st, pp["ProductId"]),
+            "aws:servicecatalog:provisioningArtifactIdentifier": art["Id"],
+            "aws:servicecatalog:portfolioArn": _portfolio_arn(st, pp["PathId"].replace("lpv3-", "port-")),
+        }
+    )
     try:
-        stack = cfn.create_stack(name=_stack_name(st, pp["Id"]), template=art["TemplateBody"],
-                                 parameters=dict(pp["Parameters"]), tags=sc_tags, role_arn=pp.get("LaunchRoleArn"))
+        stack = cfn.create_stack(
+            name=_stack_name(st, pp["Id"]),
+            template=art["TemplateBody"],
+            parameters=dict(pp["Parameters"]),
+            tags=sc_tags,
+            role_arn=pp.get("LaunchRoleArn"),
+        )
         pp["PhysicalId"] = stack.stack_id
         if stack.status == "ROLLBACK_COMPLETE":
             # a resource failed to create (cloudformation/stacks.py, patch_failed_creation): the record fails with
             # the resource's CREATE_FAILED reason, as Service Catalog reports CloudFormation's
-            reasons = [e.resource_status_reason for e in stack.events
-                       if e.resource_status == "CREATE_FAILED" and e.resource_status_reason]
+            reasons = [
+                e.resource_status_reason
+                for e in stack.events
+                if e.resource_status == "CREATE_FAILED" and e.resource_status_reason
+            ]
             raise _CreateFailed(reasons[0] if reasons else f"stack {stack.name} rolled back")
         rec["_outputs"] = _outputs(stack)
     except Exception as e:  # noqa: BLE001
@@ -522,11 +650,21 @@ def _launch(st: State, pp: dict, art: dict, rec: dict, tags) -> None:
 
 
 def _outputs(stack) -> list[dict]:
-    out = [{"OutputKey": o["OutputKey"], "OutputValue": str(o["OutputValue"]),
-            **({"Description": o["Description"]} if o.get("Description") else {})}
-           for o in (stack.outputs or [])]
-    out.append({"OutputKey": "CloudformationStackARN", "OutputValue": stack.stack_id,
-                "Description": "The ARN of the launched Cloudformation Stack"})
+    out = [
+        {
+            "OutputKey": o["OutputKey"],
+            "OutputValue": str(o["OutputValue"]),
+            **({"Description": o["Description"]} if o.get("Description") else {}),
+        }
+        for o in (stack.outputs or [])
+    ]
+    out.append(
+        {
+            "OutputKey": "CloudformationStackARN",
+            "OutputValue": stack.stack_id,
+            "Description": "The ARN of the launched Cloudformation Stack",
+        }
+    )
     return out
 
 
@@ -552,8 +690,9 @@ def terminate(st: State, p: dict) -> dict:
     pp = _get_pp(st, p.get("ProvisionedProductId"), p.get("ProvisionedProductName"))
     if pp["Status"] in ("UNDER_CHANGE", "PLAN_IN_PROGRESS"):
         raise AwsError("InvalidStateException", f"Provisioned product {pp['Id']} is {pp['Status']}.")
-    rec = _new_record(st, "TERMINATE_PROVISIONED_PRODUCT", pp, pp["ProductId"], pp["ProvisioningArtifactId"],
-                      pp["PathId"], [])
+    rec = _new_record(
+        st, "TERMINATE_PROVISIONED_PRODUCT", pp, pp["ProductId"], pp["ProvisioningArtifactId"], pp["PathId"], []
+    )
     st.tokens[("Terminate", token)] = rec["RecordId"]
     pp["Status"], pp["LastRecordId"] = "UNDER_CHANGE", rec["RecordId"]
     denied = None
@@ -600,8 +739,9 @@ def update_pp(st: State, p: dict) -> dict:
         # ResourceNotFoundException only (botocore servicecatalog 2015-12-10): a product another
         # operation holds is refused with the former (its wording is not documented).
         raise InvalidParameters(f"Provisioned product {pp['Id']} is {pp['Status']}.")
-    prod = _get_product(st, p.get("ProductId") or (None if p.get("ProductName") else pp["ProductId"]),
-                        p.get("ProductName"))
+    prod = _get_product(
+        st, p.get("ProductId") or (None if p.get("ProductName") else pp["ProductId"]), p.get("ProductName")
+    )
     if p.get("ProvisioningArtifactId") or p.get("ProvisioningArtifactName"):
         art = _get_artifact(prod, p.get("ProvisioningArtifactId"), p.get("ProvisioningArtifactName"))
     else:
@@ -629,17 +769,21 @@ def update_pp(st: State, p: dict) -> dict:
         return {"RecordDetail": _record_public(rec)}
     old_prod = st.products.get(pp["ProductId"]) or {"Artifacts": []}
     old_art = next((a for a in old_prod["Artifacts"] if a["Id"] == pp["ProvisioningArtifactId"]), None)
-    denied = _launch_role_denied(st, pp, "UPDATE_PROVISIONED_PRODUCT", art, old_art,
-                                 params_changed=params != pp["Parameters"])
+    denied = _launch_role_denied(
+        st, pp, "UPDATE_PROVISIONED_PRODUCT", art, old_art, params_changed=params != pp["Parameters"]
+    )
     if denied:
         _fail(rec, [denied], code="AccessDenied")
         return {"RecordDetail": _record_public(rec)}
     try:
         cfn = _cfn(st)
-        stack = cfn.update_stack(name=_stack_name(st, pp["Id"]), template=art["TemplateBody"],
-                                 role_arn=pp.get("LaunchRoleArn"),
-                                 parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
-                                 tags=None)
+        stack = cfn.update_stack(
+            name=_stack_name(st, pp["Id"]),
+            template=art["TemplateBody"],
+            role_arn=pp.get("LaunchRoleArn"),
+            parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+            tags=None,
+        )
         from nvsandbox.cloudformation import update as stack_update
 
         refused = stack_update.last_update_error(stack)
@@ -660,9 +804,16 @@ def _pp_attr(st: State, pp: dict) -> dict:
     prod = st.products.get(pp["ProductId"], {})
     art = next((a for a in prod.get("Artifacts", []) if a["Id"] == pp["ProvisioningArtifactId"]), {})
     out = _pp_detail(pp)
-    out.update({"Tags": pp["Tags"], "PhysicalId": pp.get("PhysicalId"), "ProductName": prod.get("Name"),
-                "ProvisioningArtifactName": art.get("Name"), "UserArn": pp["UserArn"],
-                "UserArnSession": pp["UserArn"]})
+    out.update(
+        {
+            "Tags": pp["Tags"],
+            "PhysicalId": pp.get("PhysicalId"),
+            "ProductName": prod.get("Name"),
+            "ProvisioningArtifactName": art.get("Name"),
+            "UserArn": pp["UserArn"],
+            "UserArnSession": pp["UserArn"],
+        }
+    )
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -670,15 +821,29 @@ def _matches(st: State, pp: dict, query: str) -> bool:
     attr = _pp_attr(st, pp)
     if ":" in query:
         key, _, val = query.partition(":")
-        keymap = {"arn": "Arn", "createdTime": "CreatedTime", "id": "Id", "lastRecordId": "LastRecordId",
-                  "idempotencyToken": "IdempotencyToken", "name": "Name", "productId": "ProductId",
-                  "productName": "ProductName", "provisioningArtifactId": "ProvisioningArtifactId",
-                  "provisioningArtifactName": "ProvisioningArtifactName", "status": "Status", "type": "Type",
-                  "userArn": "UserArn", "userArnSession": "UserArnSession", "physicalId": "PhysicalId"}
+        keymap = {
+            "arn": "Arn",
+            "createdTime": "CreatedTime",
+            "id": "Id",
+            "lastRecordId": "LastRecordId",
+            "idempotencyToken": "IdempotencyToken",
+            "name": "Name",
+            "productId": "ProductId",
+            "productName": "ProductName",
+            "provisioningArtifactId": "ProvisioningArtifactId",
+            "provisioningArtifactName": "ProvisioningArtifactName",
+            "status": "Status",
+            "type": "Type",
+            "userArn": "UserArn",
+            "userArnSession": "UserArnSession",
+            "physicalId": "PhysicalId",
+        }
         if key.startswith("tags.") or key == "tags":
             tk = key[5:] if key.startswith("tags.") else None
-            return any((tk is None or t["Key"] == tk) and (t["Value"] == val or tk is None and t["Key"] == val)
-                       for t in pp["Tags"])
+            return any(
+                (tk is None or t["Key"] == tk) and (t["Value"] == val or tk is None and t["Key"] == val)
+                for t in pp["Tags"]
+            )
         if key in keymap:
             return str(attr.get(keymap[key], "")) == val
     q = query.lower()
@@ -689,11 +854,12 @@ def _page(items: list, p: dict, token_key: str = "PageToken", size_key: str = "P
     start = int(p.get(token_key) or 0)
     size = int(p.get(size_key) or default)
     nxt = str(start + size) if start + size < len(items) else None
-    return items[start:start + size], nxt
+    return items[start : start + size], nxt
 
 
 # ---------------------------------------------------------------------------------------------
 # associations, constraints, artifacts (shared by the API handlers and the CloudFormation types)
+
 
 def associate_principal(st: State, p: dict) -> dict:
     _get_portfolio(st, p.get("PortfolioId"))
@@ -733,7 +899,7 @@ def create_constraint(st: State, p: dict) -> dict:
     try:
         params = json.loads(p.get("Parameters") or "")
     except ValueError:
-        raise InvalidParameters("Parameters must be a JSON document")
+        raise InvalidParameters("Parameters must be a JSON document") from None
     if ctype == "LAUNCH" and not (params.get("RoleArn") or params.get("LocalRoleName")):
         raise InvalidParameters("LAUNCH constraint needs RoleArn or LocalRoleName")
     if prod["Id"] not in st.assoc[port["Id"]]:
@@ -741,14 +907,24 @@ def create_constraint(st: State, p: dict) -> dict:
     tok = p.get("IdempotencyToken")
     if tok and ("CreateConstraint", tok) in st.tokens:
         return _constraint_answer(st.constraints[st.tokens[("CreateConstraint", tok)]])
-    if ctype == "LAUNCH" and any(c["Type"] == "LAUNCH" and c["PortfolioId"] == port["Id"] and
-                                 c["ProductId"] == prod["Id"] for c in st.constraints.values()):
-        raise AwsError("DuplicateResourceException", "A launch constraint already exists for this product and portfolio.")
+    if ctype == "LAUNCH" and any(
+        c["Type"] == "LAUNCH" and c["PortfolioId"] == port["Id"] and c["ProductId"] == prod["Id"]
+        for c in st.constraints.values()
+    ):
+        raise AwsError(
+            "DuplicateResourceException", "A launch constraint already exists for this product and portfolio."
+        )
     if ctype == "LAUNCH" and params.get("LocalRoleName") and not params.get("RoleArn"):
         params["RoleArn"] = f"arn:aws:iam::{st.account}:role/{params['LocalRoleName']}"
-    cons = {"ConstraintId": _id("cons-"), "Type": ctype, "Description": p.get("Description", ""),
-            "Owner": st.account, "ProductId": prod["Id"], "PortfolioId": port["Id"],
-            "Parameters": json.dumps(params)}
+    cons = {
+        "ConstraintId": _id("cons-"),
+        "Type": ctype,
+        "Description": p.get("Description", ""),
+        "Owner": st.account,
+        "ProductId": prod["Id"],
+        "PortfolioId": port["Id"],
+        "Parameters": json.dumps(params),
+    }
     st.constraints[cons["ConstraintId"]] = cons
     if tok:
         st.tokens[("CreateConstraint", tok)] = cons["ConstraintId"]
@@ -776,5 +952,8 @@ def create_artifact(st: State, p: dict) -> dict:
         prod["Artifacts"].append(a)
         if tok:
             st.tokens[("CreateProvisioningArtifact", tok)] = a["Id"]
-    return {"ProvisioningArtifactDetail": _artifact_detail(a), "Info": {"TemplateUrl": a["TemplateUrl"]},
-            "Status": "AVAILABLE"}
+    return {
+        "ProvisioningArtifactDetail": _artifact_detail(a),
+        "Info": {"TemplateUrl": a["TemplateUrl"]},
+        "Status": "AVAILABLE",
+    }

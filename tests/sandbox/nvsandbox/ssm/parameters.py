@@ -28,15 +28,21 @@ from __future__ import annotations
 # Advanced says Tier=Advanced (or Intelligent-Tiering), which works whatever AWS does.
 
 STANDARD_MAX, ADVANCED_MAX = 4096, 8192
-DOWNGRADE_MESSAGE = ("This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the "
-                     "advanced-parameter tier to the standard-parameter tier. If necessary, you can delete the "
-                     "advanced parameter and recreate it as a standard parameter.")
+DOWNGRADE_MESSAGE = (
+    "This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the "
+    "advanced-parameter tier to the standard-parameter tier. If necessary, you can delete the "
+    "advanced parameter and recreate it as a standard parameter."
+)
 TIERS_DOC = "https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html"
-STANDARD_TOO_BIG = ("Standard tier parameters support a maximum parameter value of 4096 characters. To create a "
-                    "larger parameter value, upgrade the parameter to use the advanced-parameter tier. For more "
-                    f"information, see {TIERS_DOC}")
-ADVANCED_TOO_BIG = ("Advanced tier parameters support a maximum parameter value of 8192 characters. For more "
-                    f"information, see {TIERS_DOC}")
+STANDARD_TOO_BIG = (
+    "Standard tier parameters support a maximum parameter value of 4096 characters. To create a "
+    "larger parameter value, upgrade the parameter to use the advanced-parameter tier. For more "
+    f"information, see {TIERS_DOC}"
+)
+ADVANCED_TOO_BIG = (
+    "Advanced tier parameters support a maximum parameter value of 8192 characters. For more "
+    f"information, see {TIERS_DOC}"
+)
 
 
 def effective_tier(requested: str | None, current: str | None, value: str, default: str = "Standard") -> str:
@@ -62,9 +68,11 @@ def effective_tier(requested: str | None, current: str | None, value: str, defau
 # The model does not say which changes outside a hierarchy AWS lets through: the worst case for the
 # tool is played, every overwrite that names another type is refused (delete, then create).
 
-TYPE_CHANGE_MESSAGE = ("Parameter Store doesn't support changing a parameter type in a hierarchy. For example, you "
-                       "can't change a parameter from a String type to a SecureString type. You must create a new, "
-                       "unique parameter.")
+TYPE_CHANGE_MESSAGE = (
+    "Parameter Store doesn't support changing a parameter type in a hierarchy. For example, you "
+    "can't change a parameter from a String type to a SecureString type. You must create a new, "
+    "unique parameter."
+)
 
 
 def type_change_error(current_type: str | None, requested_type: str | None) -> str | None:
@@ -88,8 +96,20 @@ def patch_ssm_tiers() -> None:
         return
     original = SimpleSystemManagerBackend.put_parameter
 
-    def put_parameter(self, name, description, value, parameter_type, allowed_pattern, keyid, overwrite,
-                      tags, data_type, tier, policies):
+    def put_parameter(
+        self,
+        name,
+        description,
+        value,
+        parameter_type,
+        allowed_pattern,
+        keyid,
+        overwrite,
+        tags,
+        data_type,
+        tier,
+        policies,
+    ):
         versions = self._parameters.get(name) if name in self._parameters else None
         current = versions[-1] if versions else None
         if current is not None and overwrite:
@@ -98,12 +118,28 @@ def patch_ssm_tiers() -> None:
                 raise _hierarchy_type_mismatch(mismatch)
         if value and not (current is not None and not overwrite):  # an existing one without overwrite: moto's error
             try:
-                tier = effective_tier(tier, current.tier if current is not None else None, value,
-                                      getattr(self, "default_parameter_tier", None) or "Standard")
+                tier = effective_tier(
+                    tier,
+                    current.tier if current is not None else None,
+                    value,
+                    getattr(self, "default_parameter_tier", None) or "Standard",
+                )
             except ValueError as e:
-                raise ValidationException(str(e))
-        return original(self, name, description, value, parameter_type, allowed_pattern, keyid, overwrite,
-                        tags, data_type, tier, policies)
+                raise ValidationException(str(e)) from e
+        return original(
+            self,
+            name,
+            description,
+            value,
+            parameter_type,
+            allowed_pattern,
+            keyid,
+            overwrite,
+            tags,
+            data_type,
+            tier,
+            policies,
+        )
 
     SimpleSystemManagerBackend.put_parameter = put_parameter
     SimpleSystemManagerBackend._sb_tiers = True
@@ -127,10 +163,11 @@ def patch_describe_parameters_page_size() -> None:
 
             raise ValidationException(
                 f"1 validation error detected: Value '{size}' at 'maxResults' failed to satisfy constraint: "
-                "Member must have value less than or equal to 50")
+                "Member must have value less than or equal to 50"
+            )
         token = int((self._get_param("NextToken") or "0").strip() or 0)
         result = self.ssm_backend.describe_parameters(self._get_param("Filters"), self._get_param("ParameterFilters"))
-        page = result[token:token + size]
+        page = result[token : token + size]
         response = {"Parameters": [p.describe_response_object(False) for p in page]}
         if token + size < len(result):
             response["NextToken"] = str(token + size)
