@@ -25,15 +25,14 @@ def _patches() -> list[tuple[str, Callable[[], None]]]:
     - `Stack.outputs`: cloudformation.stacks (no outputs for a deleted or rolled-back stack) is
       wrapped by cloudformation.takeover (ExportName only on outputs that declare an Export), which
       relies on the first answering None.
-    - `Stack.create_resources`/`ResourceMap.__getitem__` (failed creation) and the IAM resource types'
-      CloudFormation handlers (names cut to fit, deletes that detach) are patched before the Service
-      Catalog resource types are added to moto's cached model map and before SageMaker's resource
-      hooks, so every stack an extension launches gets them.
-    - iam.enforcement replaces moto's per-request authorization before any service is served;
-      servicecatalog registers its API handlers and resource types before cloudtrail hooks its calls
-      (cloudtrail appends to servicecatalog's TRAIL_HOOKS).
-    - sagemaker patches the notebook model before core.controls, whose set-state reaches into it.
-    The order is the one the sandbox has always been run in; every end-to-end test ran against it.
+    - Everything else patches attributes no other patch touches (IAM and SSM rules, failed
+      creation, the Service Catalog API and resource types, SageMaker's notebook model, the
+      CloudTrail hook, the set-state control); it all happens before the middleware is built and
+      the first request is served, which is what iam.enforcement (moto's per-request authorization
+      replaced) needs.
+    Apart from the two chains above, the order is the one the sandbox ran in before it became a
+    package (moto_fixes, strict_rules, iam_enforcement, servicecatalog, cfn_update, cfn_adopt_rules,
+    cloudtrail, sagemaker, state_controls), kept so that no behaviour changed with the move.
     """
     from nvsandbox import servicecatalog
     from nvsandbox.cloudformation import stacks, takeover
