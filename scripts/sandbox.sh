@@ -67,7 +67,7 @@ up() {
   rm -f "$SANDBOX_DIR/port"
   local port_arg="${SANDBOX_PORT:-0}"
   # never reach a real endpoint or pick up a user's profile
-  nohup env -u AWS_PROFILE "$VENV/bin/python" "$ROOT/tests/sandbox/server.py" --port "$port_arg" \
+  nohup env -u AWS_PROFILE PYTHONPATH="$ROOT/tests/sandbox" "$VENV/bin/python" -m nvsandbox --port "$port_arg" \
     >"$SANDBOX_DIR/server.log" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   local i

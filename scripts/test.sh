@@ -5,8 +5,9 @@
 #      clash with moto's, hence its own venv);
 #   3. the sandbox's and the templates' own tests (pytest, cfn-lint, checkov);
 #   4. cargo test: unit, parser and end-to-end tests of the real binary against the sandbox.
-# Before all of that, and failing the run on any finding: rustfmt and clippy (warnings are errors),
-# so that formatting and lints are checked by the same command CI and a developer run.
+# Before all of that, and failing the run on any finding: rustfmt and clippy (warnings are errors), then,
+# once the sandbox venv exists, ruff (lint and format, ruff.toml) over all the Python, so that formatting
+# and lints are checked by the same command CI and a developer run.
 # A sandbox this script started is stopped at the end; one already running is reused and left up.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,12 +18,16 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 
 started=0
-if ! scripts/sandbox.sh status >/dev/null 2>&1; then
-  scripts/sandbox.sh up
-  started=1
-fi
+scripts/sandbox.sh status >/dev/null 2>&1 || started=1
+# `up` also brings the venv up to date with tests/sandbox/requirements.txt when a sandbox already runs
+scripts/sandbox.sh up
 stop() { [ "$started" = 1 ] && scripts/sandbox.sh down >/dev/null 2>&1 || true; }
 trap stop EXIT
+
+# the sandbox venv (ensured by `scripts/sandbox.sh up` above) holds the pinned ruff
+echo "== ruff check and ruff format --check (all Python: tests/sandbox, tests/templates, tests/fixtures, scripts/bench)" >&2
+.sandbox/venv/bin/ruff check .
+.sandbox/venv/bin/ruff format --check .
 
 CK_VENV="$ROOT/.sandbox/checkov-venv"
 CK_REQ="$ROOT/tests/templates/requirements-checkov.txt"

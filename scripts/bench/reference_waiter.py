@@ -11,6 +11,7 @@ blog settings (Delay 30 s, MaxAttempts 20 = 10 minutes), presign with a 12 h ses
 Credentials, region and endpoint come from the environment (AWS_ENDPOINT_URL, ...). Prints one JSON
 line: {"user", "provisioned_at", "stored_at"} (epoch seconds).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,9 +52,9 @@ def main() -> None:
     name = f"{args.user}-Notebook"
     waiter = sm.get_waiter("notebook_instance_in_service")
     waiter.wait(NotebookInstanceName=name, WaiterConfig={"Delay": args.delay, "MaxAttempts": args.max_attempts})
-    url = sm.create_presigned_notebook_instance_url(NotebookInstanceName=name, SessionExpirationDurationInSeconds=43200)[
-        "AuthorizedUrl"
-    ]
+    url = sm.create_presigned_notebook_instance_url(
+        NotebookInstanceName=name, SessionExpirationDurationInSeconds=43200
+    )["AuthorizedUrl"]
     ssm.put_parameter(Name=f"/SageMaker/Notebooks/{name}", Value=url, Type="String", Overwrite=True)
     print(json.dumps({"user": args.user, "provisioned_at": provisioned_at, "stored_at": time.time()}))
 

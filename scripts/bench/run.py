@@ -5,8 +5,10 @@ Printed figures only, never assertions. Every part runs in its own sandbox accou
 and event logs (SANDBOX_DIR/requests.log, events.log) are read per account.
 
 Environment: NV_BIN (the binary), SANDBOX_DIR, SANDBOX_PORT, BENCH_PENDINGS (seconds; default
-BENCH_LAG_N=20 drawn uniformly from 5..60 s with seed 8), BENCH_USERS (default 200), BENCH_RUNS (url runs, default 7), BENCH_BUILD_LOG.
+BENCH_LAG_N=20 drawn uniformly from 5..60 s with seed 8), BENCH_USERS (default 200), BENCH_RUNS (url runs,
+default 7), BENCH_BUILD_LOG.
 """
+
 from __future__ import annotations
 
 import concurrent.futures as cf
@@ -41,17 +43,29 @@ def new_account() -> str:
 
 def env_for(account: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "NOTEBOOK_VEND_"))}
-    env.update({
-        "AWS_ACCESS_KEY_ID": account, "AWS_SECRET_ACCESS_KEY": "sandbox", "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": ENDPOINT, "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "NO_COLOR": "1",
-    })
+    env.update(
+        {
+            "AWS_ACCESS_KEY_ID": account,
+            "AWS_SECRET_ACCESS_KEY": "sandbox",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": ENDPOINT,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "NO_COLOR": "1",
+        }
+    )
     return env
 
 
 def control(name: str, body: dict) -> dict:
-    req = urllib.request.Request(f"{ENDPOINT}/_sandbox/{name}", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
+    req = urllib.request.Request(
+        f"{ENDPOINT}/_sandbox/{name}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read() or b"null")
 
@@ -131,6 +145,7 @@ def median(xs):
 # ------------------------------------------------------------------------------------------------
 # 1. detection lag
 
+
 def lag_of(account: str, user: str) -> dict:
     name = f"{user}-Notebook"
     in_service = min(t for t, kind, n, d in events(account) if kind == "notebook" and n == name and d == "InService")
@@ -161,9 +176,21 @@ def bench_lag(pendings: list[float], per_pending: int = 1) -> dict:
         account = new_account()
         ids = bootstrap(account)
         configure(account, record_seconds=1, pending_seconds=pending)
-        code, _, err, _, _ = run([PY, os.path.join(HERE, "reference_waiter.py"), "--user", "ref",
-                                  "--product-id", ids["product_id"], "--artifact-id", ids["artifact_id"],
-                                  "--path-id", ids["path_id"]], account)
+        code, _, err, _, _ = run(
+            [
+                PY,
+                os.path.join(HERE, "reference_waiter.py"),
+                "--user",
+                "ref",
+                "--product-id",
+                ids["product_id"],
+                "--artifact-id",
+                ids["artifact_id"],
+                "--path-id",
+                ids["path_id"],
+            ],
+            account,
+        )
         if code != 0:
             raise SystemExit(f"reference_waiter failed: {err[-2000:]}")
         return "reference", pending, lag_of(account, "ref"), None
@@ -192,6 +219,7 @@ def bench_lag(pendings: list[float], per_pending: int = 1) -> dict:
 # ------------------------------------------------------------------------------------------------
 # 2. refresh --all over many users
 
+
 def bench_refresh(n_users: int) -> dict:
     account = new_account()
     ids = bootstrap(account)
@@ -202,10 +230,14 @@ def bench_refresh(n_users: int) -> dict:
     def provision(i: int):
         user = f"r{i:03d}"
         sc.provision_product(
-            ProductId=ids["product_id"], ProvisioningArtifactId=ids["artifact_id"], PathId=ids["path_id"],
-            ProvisionedProductName=f"{user}-Notebook", ProvisionToken=f"bench-{user}",
+            ProductId=ids["product_id"],
+            ProvisioningArtifactId=ids["artifact_id"],
+            PathId=ids["path_id"],
+            ProvisionedProductName=f"{user}-Notebook",
+            ProvisionToken=f"bench-{user}",
             ProvisioningParameters=[{"Key": "NotebookUserName", "Value": user}],
-            Tags=[{"Key": "Owner", "Value": user}])
+            Tags=[{"Key": "Owner", "Value": user}],
+        )
 
     with cf.ThreadPoolExecutor(8) as ex:
         list(ex.map(provision, range(n_users)))
@@ -218,13 +250,17 @@ def bench_refresh(n_users: int) -> dict:
         res = {}
         for conc in (8, 32):
             mark = len(requests(account))
-            _, stdout, _, secs, peak = nv(account, "refresh", "--all", "-q", "--output", "json", "--concurrency", str(conc), rss=True)
+            _, stdout, _, secs, peak = nv(
+                account, "refresh", "--all", "-q", "--output", "json", "--concurrency", str(conc), rss=True
+            )
             assert json.loads(stdout)["refreshed"] == n_users, stdout
             res[f"nv{conc}"] = secs
             res[f"nv{conc}_calls"] = len(requests(account)) - mark
             res["rss"] = max(res.get("rss", 0), peak)
         mark = len(requests(account))
-        code, stdout, err, secs, _ = run([PY, os.path.join(HERE, "sequential_refresh.py"), "--product-id", ids["product_id"]], account)
+        code, stdout, err, secs, _ = run(
+            [PY, os.path.join(HERE, "sequential_refresh.py"), "--product-id", ids["product_id"]], account
+        )
         if code != 0:
             raise SystemExit(f"sequential_refresh failed: {err[-2000:]}")
         res["seq"] = secs
@@ -241,6 +277,7 @@ def bench_refresh(n_users: int) -> dict:
 # ------------------------------------------------------------------------------------------------
 # 3. one url call vs the AWS CLI; 4. no-op bootstrap
 
+
 def bench_url_and_bootstrap(runs: int) -> dict:
     account = new_account()
     bootstrap(account)
@@ -251,9 +288,20 @@ def bench_url_and_bootstrap(runs: int) -> dict:
         code, out, _, secs, _ = nv(account, "url", "--user", "urlbench")
         assert out.startswith("https://"), out[:40]
         nv_times.append(secs)
-        code, out, err, secs, _ = run([AWS_CLI, "sagemaker", "create-presigned-notebook-instance-url",
-                                       "--notebook-instance-name", "urlbench-Notebook", "--endpoint-url", ENDPOINT,
-                                       "--output", "text"], account)
+        code, out, err, secs, _ = run(
+            [
+                AWS_CLI,
+                "sagemaker",
+                "create-presigned-notebook-instance-url",
+                "--notebook-instance-name",
+                "urlbench-Notebook",
+                "--endpoint-url",
+                ENDPOINT,
+                "--output",
+                "text",
+            ],
+            account,
+        )
         if code != 0:
             raise SystemExit(f"aws cli failed: {err[-2000:]}")
         cli_times.append(secs)
@@ -263,11 +311,18 @@ def bench_url_and_bootstrap(runs: int) -> dict:
     ops = {}
     for _, _, op, _ in reqs:
         ops[op] = ops.get(op, 0) + 1
-    return {"nv_url": median(nv_times), "cli_url": median(cli_times), "runs": runs,
-            "bootstrap_secs": secs, "bootstrap_calls": len(reqs), "bootstrap_ops": ops}
+    return {
+        "nv_url": median(nv_times),
+        "cli_url": median(cli_times),
+        "runs": runs,
+        "bootstrap_secs": secs,
+        "bootstrap_calls": len(reqs),
+        "bootstrap_ops": ops,
+    }
 
 
 # ------------------------------------------------------------------------------------------------
+
 
 def machine() -> dict:
     cpu = "?"
@@ -284,9 +339,17 @@ def machine() -> dict:
         pass
     rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
     aws = subprocess.run([AWS_CLI, "--version"], capture_output=True, text=True)
-    return {"cpu": cpu, "cores": os.cpu_count(), "mem": mem, "kernel": platform.release(), "rustc": rustc,
-            "python": platform.python_version(), "awscli": (aws.stdout or aws.stderr).strip(),
-            "boto3": boto3.__version__, "load": os.getloadavg()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "mem": mem,
+        "kernel": platform.release(),
+        "rustc": rustc,
+        "python": platform.python_version(),
+        "awscli": (aws.stdout or aws.stderr).strip(),
+        "boto3": boto3.__version__,
+        "load": os.getloadavg(),
+    }
 
 
 def main() -> None:
@@ -309,8 +372,14 @@ def main() -> None:
     rf = bench_refresh(n_users)
     log(f"   {rf}")
     m["load_after"] = os.getloadavg()
-    result = {"machine": m, "lag": lag, "url_bootstrap": ub, "refresh": rf, "binary": NV,
-              "binary_bytes": os.path.getsize(NV)}
+    result = {
+        "machine": m,
+        "lag": lag,
+        "url_bootstrap": ub,
+        "refresh": rf,
+        "binary": NV,
+        "binary_bytes": os.path.getsize(NV),
+    }
     build = os.environ.get("BENCH_BUILD_LOG")
     if build and os.path.exists(build):
         tail = open(build).read().strip().splitlines()[-1:]
@@ -329,15 +398,50 @@ def render(r: dict) -> str:
     l50, l0 = rf["lat50"], rf["lat0"]
     ratio = lambda a, b: f"{a / b:.1f}x"  # noqa: E731
     rows = [
-        ("detection lag, median (n notebooks)", f"{nvl['median']:.2f} s ({nvl['n']})", f"{ref['median']:.2f} s ({ref['n']})", "<= 1.5 s"),
+        (
+            "detection lag, median (n notebooks)",
+            f"{nvl['median']:.2f} s ({nvl['n']})",
+            f"{ref['median']:.2f} s ({ref['n']})",
+            "<= 1.5 s",
+        ),
         ("detection lag, max", f"{nvl['max']:.2f} s", f"{ref['max']:.2f} s", ""),
         ("DescribeNotebookInstance calls / s / notebook", f"{nvl['rate']:.2f}", f"{ref['rate']:.3f}", "<= 0.5"),
-        (f"refresh --all, {rf['users']} users, 50 ms latency, concurrency 8 (default)", f"{l50['nv8']:.2f} s", f"{l50['seq']:.2f} s (sequential boto3)", f"ratio {ratio(l50['seq'], l50['nv8'])} (>= 10x)"),
-        (f"refresh --all, {rf['users']} users, 50 ms latency, concurrency 32", f"{l50['nv32']:.2f} s", f"{l50['seq']:.2f} s", f"ratio {ratio(l50['seq'], l50['nv32'])}"),
-        (f"refresh --all, {rf['users']} users, no latency (server ceiling)", f"{l0['nv8']:.2f} s / {l0['nv32']:.2f} s (c8 / c32)", f"{l0['seq']:.2f} s", f"{l0['nv32_calls'] / l0['nv32']:.0f} req/s: the sandbox server, not the client, bounds this"),
-        (f"one url call, median of {ub['runs']}", f"{ub['nv_url'] * 1000:.0f} ms", f"{ub['cli_url'] * 1000:.0f} ms (aws CLI)", f"ratio {ub['nv_url'] / ub['cli_url']:.3f} (<= 0.1)"),
-        ("no-op bootstrap", f"{ub['bootstrap_secs'] * 1000:.0f} ms, {ub['bootstrap_calls']} calls, no write", "", ", ".join(f"{k} {v}" for k, v in ub['bootstrap_ops'].items())),
-        ("peak RSS: provision / refresh --all", f"{r['lag']['rss_provision'] / 1024:.1f} MiB / {max(l50['rss'], l0['rss']) / 1024:.1f} MiB", "", ""),
+        (
+            f"refresh --all, {rf['users']} users, 50 ms latency, concurrency 8 (default)",
+            f"{l50['nv8']:.2f} s",
+            f"{l50['seq']:.2f} s (sequential boto3)",
+            f"ratio {ratio(l50['seq'], l50['nv8'])} (>= 10x)",
+        ),
+        (
+            f"refresh --all, {rf['users']} users, 50 ms latency, concurrency 32",
+            f"{l50['nv32']:.2f} s",
+            f"{l50['seq']:.2f} s",
+            f"ratio {ratio(l50['seq'], l50['nv32'])}",
+        ),
+        (
+            f"refresh --all, {rf['users']} users, no latency (server ceiling)",
+            f"{l0['nv8']:.2f} s / {l0['nv32']:.2f} s (c8 / c32)",
+            f"{l0['seq']:.2f} s",
+            f"{l0['nv32_calls'] / l0['nv32']:.0f} req/s: the sandbox server, not the client, bounds this",
+        ),
+        (
+            f"one url call, median of {ub['runs']}",
+            f"{ub['nv_url'] * 1000:.0f} ms",
+            f"{ub['cli_url'] * 1000:.0f} ms (aws CLI)",
+            f"ratio {ub['nv_url'] / ub['cli_url']:.3f} (<= 0.1)",
+        ),
+        (
+            "no-op bootstrap",
+            f"{ub['bootstrap_secs'] * 1000:.0f} ms, {ub['bootstrap_calls']} calls, no write",
+            "",
+            ", ".join(f"{k} {v}" for k, v in ub["bootstrap_ops"].items()),
+        ),
+        (
+            "peak RSS: provision / refresh --all",
+            f"{r['lag']['rss_provision'] / 1024:.1f} MiB / {max(l50['rss'], l0['rss']) / 1024:.1f} MiB",
+            "",
+            "",
+        ),
         ("release binary size", f"{r['binary_bytes'] / 1024 / 1024:.1f} MiB", "", "stripped, thin LTO"),
     ]
     if r.get("build"):
@@ -346,10 +450,17 @@ def render(r: dict) -> str:
     out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     per = r["lag"]["rows"]
     out += ["", "| Pending (s) | notebook-vend lag (s) | reference lag (s) |", "|---|---|---|"]
-    out += [f"| {p} | {', '.join(map(str, v['notebook-vend']))} | {', '.join(map(str, v['reference']))} |" for p, v in sorted(per.items())]
+    out += [
+        f"| {p} | {', '.join(map(str, v['notebook-vend']))} | {', '.join(map(str, v['reference']))} |"
+        for p, v in sorted(per.items())
+    ]
     m = r["machine"]
-    out += ["", f"Machine: {m['cpu']}, {m['cores']} cores, {m['mem']}, Linux {m['kernel']}; {m['rustc']}; Python {m['python']}, "
-            f"boto3 {m['boto3']}, {m['awscli']}; load average at start {m['load'][0]:.1f}, at end {m['load_after'][0]:.1f}."]
+    out += [
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['mem']}, Linux {m['kernel']}; {m['rustc']}; "
+        f"Python {m['python']}, boto3 {m['boto3']}, {m['awscli']}; "
+        f"load average at start {m['load'][0]:.1f}, at end {m['load_after'][0]:.1f}.",
+    ]
     return "\n".join(out) + "\n"
 
 

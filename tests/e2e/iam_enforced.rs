@@ -1,7 +1,7 @@
 //! Issue 12 C, "IAM enforced": each role runs its commands holding EXACTLY the policy that
 //! `notebook-vend policy <role> --account <id> --output json` prints, in an account where the
 //! sandbox checks every call of an IAM user against that user's policies
-//! (tests/sandbox/iam_enforcement.py, `/_sandbox/config {"iam_enforced": 1}`). A permission the
+//! (tests/sandbox/nvsandbox/iam/enforcement.py, `/_sandbox/config {"iam_enforced": 1}`). A permission the
 //! table lacks makes the command fail with AccessDenied, and the test with it.
 //!
 //! Isolation: enforcement is a setting of the test's own sandbox account (the switch is per
@@ -9,7 +9,7 @@
 //! users, their policies and keys are created with the account's root credentials first; only
 //! then is enforcement turned on (the root key is never checked, as on AWS).
 //!
-//! What the sandbox's evaluator cannot decide (iam_enforcement.py's docstring), so these tests
+//! What the sandbox's evaluator cannot decide (nvsandbox/iam/enforcement.py's docstring), so these tests
 //! cannot either:
 //! - Resources: only S3 (bucket/key) and IAM roles are named in the request context; for Service
 //!   Catalog, SageMaker, SSM and CloudFormation an Allow matches on its action whatever its

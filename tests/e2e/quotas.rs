@@ -1,4 +1,4 @@
-//! Bulk work under AWS's request-rate quotas (the sandbox's token buckets, tests/sandbox/quotas.py):
+//! Bulk work under AWS's request-rate quotas (the sandbox's token buckets, tests/sandbox/nvsandbox/core/quotas.py):
 //! `refresh --all` paces itself per API, retries what was throttled, counts it, and fails no one.
 //!
 //! Functional, not timing: the assertions are about outcomes (every parameter refreshed once, no

@@ -5,7 +5,7 @@
 //! of the Region, and any other Region's endpoint a 301 PermanentRedirect (Amazon S3 user guide,
 //! "Virtual hosting of buckets", legacy global endpoint). The sandbox enforces it where AWS meets
 //! the URL: Service Catalog's product (the catalog stack's `LoadTemplateFromURL`) must address
-//! the bucket's Region (tests/sandbox/strict_rules.py, `check_template_url`: the global host
+//! the bucket's Region (tests/sandbox/nvsandbox/s3/template_urls.py, `check_template_url`: the global host
 //! counts as us-east-1, so in af-south-1 it fails). A tool that built the legacy URL fails
 //! `bootstrap` here; the second test shows the sandbox does refuse it.
 

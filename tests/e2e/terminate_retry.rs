@@ -6,7 +6,7 @@
 //! the termination request. This token is only valid during the termination process. After the
 //! provisioned product is terminated, subsequent requests to terminate the same provisioned
 //! product always return ResourceNotFound."). The sandbox plays it at its worst case: a used token
-//! answers the old record, FAILED included (tests/sandbox/sc_state.py, `terminate`). So a retry
+//! answers the old record, FAILED included (tests/sandbox/nvsandbox/servicecatalog/state.py, `terminate`). So a retry
 //! with the first attempt's token would report the old failure forever; each attempt needs its
 //! own token (the tool derives it from the product's last record, which the failed termination
 //! changed).
@@ -14,7 +14,7 @@
 //! The failure is made as AWS would make it: the launch role loses sagemaker:DeleteNotebookInstance
 //! (an explicit Deny added to the role), and the sandbox, which checks the launch role against the
 //! CloudFormation handler permissions of AWS::SageMaker::NotebookInstance (`handlers.delete.
-//! permissions`, tests/sandbox/launch_role.py), fails the TERMINATE record with AccessDenied.
+//! permissions`, tests/sandbox/nvsandbox/servicecatalog/launch_role.py), fails the TERMINATE record with AccessDenied.
 
 use serde_json::json;
 

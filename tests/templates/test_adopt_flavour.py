@@ -3,13 +3,13 @@ sample's stacks) against the fresh templates and the blog's deployment shape (te
 
     python -m pytest tests/templates/test_adopt_flavour.py
 """
+
 from __future__ import annotations
 
 import subprocess
 
 import pytest
 import yaml
-
 from test_templates import ROOT, TEMPLATES, CfnLoader, _tool
 
 ADOPTED = TEMPLATES / "adopt-blog"
@@ -24,8 +24,16 @@ RENAMED = {
     "LaunchRoleConstraint": "CoreBuildToolsProductConstraint",
 }
 # The sample's fixed-name managed policies: the only resources adoption removes.
-REMOVED = {"SMNotebookEC2Policy", "SMNotebookPolicy", "SVCSMExecutionPolicy", "SVCLogsExecutionPolicy",
-           "SVCEC2KMSExecutionPolicy", "SVCS3ExecutionPolicy", "SVCIAMExecutionPolicy", "SVCCFTExecutionPolicy"}
+REMOVED = {
+    "SMNotebookEC2Policy",
+    "SMNotebookPolicy",
+    "SVCSMExecutionPolicy",
+    "SVCLogsExecutionPolicy",
+    "SVCEC2KMSExecutionPolicy",
+    "SVCS3ExecutionPolicy",
+    "SVCIAMExecutionPolicy",
+    "SVCCFTExecutionPolicy",
+}
 
 
 def _load(path) -> dict:
@@ -110,9 +118,11 @@ def test_the_products_original_artifact_comes_first_and_unchanged():
     original = blog["ProvisioningArtifactParameters"]
     assert len(original) == 1
     first, ours = adopted["ProvisioningArtifactParameters"]
-    assert first == {"Name": {"Ref": "LegacyArtifactName"},
-                     "Info": {"LoadTemplateFromURL": {
-                         "Fn::Sub": "https://${S3BucketName}.s3.amazonaws.com/${LegacyTemplateName}"}}}
+    assert first == {
+        "Name": {"Ref": "LegacyArtifactName"},
+        "Info": {"LoadTemplateFromURL": {"Fn::Sub": "https://${S3BucketName}.s3.amazonaws.com/${LegacyTemplateName}"}},
+    }
     assert original[0]["Info"]["LoadTemplateFromURL"] == {
-        "Fn::Sub": "https://${S3BucketName}.s3.amazonaws.com/${ServiceCatalogTemplateName}"}
+        "Fn::Sub": "https://${S3BucketName}.s3.amazonaws.com/${ServiceCatalogTemplateName}"
+    }
     assert ours["Name"] == {"Ref": "ProductTemplateVersion"}

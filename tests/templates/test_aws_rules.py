@@ -1,8 +1,11 @@
-"""The templates against AWS rules our sandbox used to let pass (issue 12 A1, A2, A13, A4 template part).
+"""The templates against AWS rules moto alone lets pass (launch-role and notebook-role permissions,
+regional template URLs, the role name limit), read from the templates themselves so that a template
+breaking one fails here, before any deployment.
 
 Each test names its AWS source. The policies are evaluated with the sandbox's IAM evaluator
-(tests/sandbox/iam_policy.py), Fn::Sub resolved with example values.
+(tests/sandbox/nvsandbox/iam/policy.py), Fn::Sub resolved with example values.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,14 +16,21 @@ from pathlib import Path
 from test_templates import TEMPLATE_FILES, TEMPLATES, load
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sandbox"))
-import iam_policy  # noqa: E402
+from nvsandbox.iam import policy as iam_policy  # noqa: E402
 
 ACCOUNT, REGION = "123456789012", "af-south-1"
 BUCKET = "s3-iam-config-s3bucket-1p85zr5051d86"
-VARS = {"AWS::Partition": "aws", "AWS::AccountId": ACCOUNT, "AWS::Region": REGION,
-        "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "s3-iam-config", "S3BucketName": BUCKET,
-        "ServiceCatalogTemplateName": "sm-notebook.yml", "S3IAMConfigStackName": "s3-iam-config",
-        "S3Bucket.Arn": f"arn:aws:s3:::{BUCKET}"}
+VARS = {
+    "AWS::Partition": "aws",
+    "AWS::AccountId": ACCOUNT,
+    "AWS::Region": REGION,
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackName": "s3-iam-config",
+    "S3BucketName": BUCKET,
+    "ServiceCatalogTemplateName": "sm-notebook.yml",
+    "S3IAMConfigStackName": "s3-iam-config",
+    "S3Bucket.Arn": f"arn:aws:s3:::{BUCKET}",
+}
 
 
 def role_policies(template: str, logical_id: str) -> list[dict]:
@@ -59,10 +69,13 @@ def test_launch_role_needs_no_access_to_the_bootstrap_bucket():
 # redirect (307) for other Regions right after a bucket is created; other partitions have other
 # domains (amazonaws.com.cn). Regional form: <bucket>.s3.<region>.<url suffix>.
 
+
 def test_product_template_url_is_regional_and_partition_aware():
     props = load("service-catalog.yml")["Resources"]["Product"]["Properties"]
     url = props["ProvisioningArtifactParameters"][0]["Info"]["LoadTemplateFromURL"]
-    assert url == {"Fn::Sub": "https://${S3BucketName}.s3.${AWS::Region}.${AWS::URLSuffix}/${ServiceCatalogTemplateName}"}
+    assert url == {
+        "Fn::Sub": "https://${S3BucketName}.s3.${AWS::Region}.${AWS::URLSuffix}/${ServiceCatalogTemplateName}"
+    }
 
 
 def test_no_hard_coded_amazonaws_hosts():
@@ -87,11 +100,18 @@ def test_kms_via_service_names_the_regional_sagemaker_endpoint():
 # the template) and must never write it: a notebook user who could replace sm-notebook.yml would
 # change what the next bootstrap publishes to every user.
 
+
 def test_notebook_role_has_no_access_to_the_bootstrap_bucket():
     pols = role_policies("s3-iam-config.yml", "SageMakerNotebookInstanceRole")
     obj = f"arn:aws:s3:::{BUCKET}/sm-notebook.yml"
-    for action in ("s3:PutObject", "s3:DeleteObject", "s3:GetObject", "s3:PutObjectAcl",
-                   "s3:DeleteObjectVersion", "s3:ListBucket"):
+    for action in (
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:GetObject",
+        "s3:PutObjectAcl",
+        "s3:DeleteObjectVersion",
+        "s3:ListBucket",
+    ):
         resource = f"arn:aws:s3:::{BUCKET}" if action == "s3:ListBucket" else obj
         assert not iam_policy.allowed(pols, action, resource, {}), action
     # every s3 grant the role may have is gone: no statement names the bucket at all
@@ -111,6 +131,7 @@ def test_notebook_role_still_stops_its_notebook():
 # (CreateRole.RoleName, botocore iam model: min 1, max 64). The role is named
 # <stack name>-<SageMakerNotebookInstanceRoleName>: with the parameter at its MaxLength the stack
 # name may have 64 - 1 - MaxLength characters; the Rust side validates the derived name.
+
 
 def test_notebook_role_name_fits_iam_limit():
     tpl = load("s3-iam-config.yml")

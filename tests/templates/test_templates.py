@@ -8,6 +8,7 @@ cfn-lint and checkov are looked up next to the running Python, then on PATH (CFN
 override). checkov pins old boto3/networkx/packaging, so it usually lives in a venv of its own;
 the checkov test is skipped when it is not found.
 """
+
 from __future__ import annotations
 
 import base64
@@ -34,6 +35,7 @@ SCRIPT_LIMIT = 16384  # AWS: per lifecycle script, base64-encoded
 
 
 # ---------------------------------------------------------------------------------------- loading
+
 
 class CfnLoader(yaml.SafeLoader):
     """SafeLoader that turns short-form intrinsics (!Sub, !Ref, ...) into their long form."""
@@ -84,6 +86,7 @@ def idle_script() -> str:
 
 # ---------------------------------------------------------------------------------------- linters
 
+
 def _tool(env_var: str, name: str) -> str | None:
     if os.environ.get(env_var):
         return os.environ[env_var]
@@ -107,9 +110,9 @@ def test_checkov_clean():
     if checkov is None:
         pytest.skip("checkov not installed")
     proc = subprocess.run(
-        [checkov, "-d", str(TEMPLATES), "--framework", "cloudformation", "--skip-download",
-         "--output", "json"],
-        capture_output=True, text=True,
+        [checkov, "-d", str(TEMPLATES), "--framework", "cloudformation", "--skip-download", "--output", "json"],
+        capture_output=True,
+        text=True,
     )
     report = json.loads(proc.stdout)
     reports = report if isinstance(report, list) else [report]
@@ -124,6 +127,7 @@ def test_checkov_clean():
 
 # ----------------------------------------------------------------------------------- the contract
 
+
 def test_outputs_and_exports_the_rust_code_reads():
     s3 = load("s3-iam-config.yml")
     assert list(s3["Parameters"]) == ["SageMakerNotebookInstanceRoleName"]
@@ -135,10 +139,17 @@ def test_outputs_and_exports_the_rust_code_reads():
         "NotebookInstanceRoleArn": "${AWS::StackName}-SageMakerNotebookInstanceRole-ARN",
     }
     sc = load("service-catalog.yml")
-    assert set(sc["Outputs"]) == {"PortfolioId", "ProductId", "ProductName", "LaunchRoleArn",
-                                  "ProvisioningArtifactIds"}
-    assert {"NotebookInstanceType", "S3IAMConfigStackName", "ServiceCatalogTemplateName", "S3BucketName",
-            "UserIAMPrincipal", "PortfolioName", "ProductName", "ProductTemplateVersion"} == set(sc["Parameters"])
+    assert set(sc["Outputs"]) == {"PortfolioId", "ProductId", "ProductName", "LaunchRoleArn", "ProvisioningArtifactIds"}
+    assert {
+        "NotebookInstanceType",
+        "S3IAMConfigStackName",
+        "ServiceCatalogTemplateName",
+        "S3BucketName",
+        "UserIAMPrincipal",
+        "PortfolioName",
+        "ProductName",
+        "ProductTemplateVersion",
+    } == set(sc["Parameters"])
     nb = load("sm-notebook.yml")
     assert set(nb["Outputs"]) == {"NotebookInstanceName", "NotebookInstanceArn", "NotebookUserName"}
     props = nb["Resources"]["Notebook"]["Properties"]
@@ -158,10 +169,18 @@ def test_no_fixed_iam_or_bucket_names():
 
 def test_user_iam_principal_pattern():
     pattern = load("service-catalog.yml")["Parameters"]["UserIAMPrincipal"]["AllowedPattern"]
-    good = ["arn:aws:iam::123456789012:role/Admin", "arn:aws:iam::123456789012:user/a.b@c",
-            "arn:aws-us-gov:iam::123456789012:group/path/Team", "arn:aws:iam::123456789012:role/a/b/R+1"]
-    bad = ["arn:aws:sts::123456789012:assumed-role/Admin/me", "arn:aws:iam::12345:role/Admin",
-           "<input_your_iam_principal_arn>", "arn:aws:iam::123456789012:policy/P"]
+    good = [
+        "arn:aws:iam::123456789012:role/Admin",
+        "arn:aws:iam::123456789012:user/a.b@c",
+        "arn:aws-us-gov:iam::123456789012:group/path/Team",
+        "arn:aws:iam::123456789012:role/a/b/R+1",
+    ]
+    bad = [
+        "arn:aws:sts::123456789012:assumed-role/Admin/me",
+        "arn:aws:iam::12345:role/Admin",
+        "<input_your_iam_principal_arn>",
+        "arn:aws:iam::123456789012:policy/P",
+    ]
     for arn in good:
         assert re.fullmatch(pattern, arn), arn
     for arn in bad:
@@ -180,19 +199,24 @@ def test_notebook_user_name_limits():
 
 
 def test_parameter_files_match_templates():
-    for file, template in [("s3-iam-params.json", "s3-iam-config.yml"),
-                           ("service-catalog-params.json", "service-catalog.yml")]:
+    for file, template in [
+        ("s3-iam-params.json", "s3-iam-config.yml"),
+        ("service-catalog-params.json", "service-catalog.yml"),
+    ]:
         entries = json.loads((PARAMETERS / file).read_text())
         assert all(set(e) == {"ParameterKey", "ParameterValue"} for e in entries), file
         keys = [e["ParameterKey"] for e in entries]
         assert set(keys) <= set(load(template)["Parameters"]), file
-    sc = {e["ParameterKey"]: e["ParameterValue"]
-          for e in json.loads((PARAMETERS / "service-catalog-params.json").read_text())}
+    sc = {
+        e["ParameterKey"]: e["ParameterValue"]
+        for e in json.loads((PARAMETERS / "service-catalog-params.json").read_text())
+    }
     assert sc["S3BucketName"] == "<input_your_bucket_name>"
     assert sc["UserIAMPrincipal"] == "<input_your_iam_principal_arn>"
 
 
 # ------------------------------------------------------------------------- the on-start script
+
 
 def test_on_start_script_within_aws_limits():
     for minutes in (0, 60, 1440):
@@ -218,11 +242,19 @@ def _prefix_before_first_write(script: str) -> str:
 
 
 def test_on_start_exits_at_once_when_idle_stop_is_off():
-    off = subprocess.run(["bash", "-c", _prefix_before_first_write(render_on_start(0)) + "echo REACHED"],
-                         capture_output=True, text=True, timeout=10)
+    off = subprocess.run(
+        ["bash", "-c", _prefix_before_first_write(render_on_start(0)) + "echo REACHED"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     assert off.returncode == 0 and "off" in off.stdout and "REACHED" not in off.stdout
-    on = subprocess.run(["bash", "-c", _prefix_before_first_write(render_on_start(60)) + "echo REACHED"],
-                        capture_output=True, text=True, timeout=10)
+    on = subprocess.run(
+        ["bash", "-c", _prefix_before_first_write(render_on_start(60)) + "echo REACHED"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     assert on.returncode == 0 and "REACHED" in on.stdout
     # with the timer on, the timeout reaches the service unchanged
     assert "Environment=IDLE_TIMEOUT_MINUTES=$TIMEOUT" in render_on_start(60)
@@ -230,13 +262,13 @@ def test_on_start_exits_at_once_when_idle_stop_is_off():
 
 # ------------------------------------------------------------ idle logic vs a fake Jupyter API
 
+
 def stamp(seconds_ago: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - seconds_ago)) + ".123456Z"
 
 
 def kernel(kid: str, state: str, ago: float) -> dict:
-    return {"id": kid, "name": "python3", "execution_state": state, "connections": 1,
-            "last_activity": stamp(ago)}
+    return {"id": kid, "name": "python3", "execution_state": state, "connections": 1, "last_activity": stamp(ago)}
 
 
 class FakeJupyter:
@@ -282,34 +314,48 @@ def sandbox(tmp_path):
     script = tmp_path / "idle-stop.py"
     script.write_text(idle_script())
     meta = tmp_path / "resource-metadata.json"
-    meta.write_text(json.dumps({
-        "ResourceArn": "arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/demo-user-notebook",
-        "ResourceName": "Demo-User-Notebook"}))
+    meta.write_text(
+        json.dumps(
+            {
+                "ResourceArn": "arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/demo-user-notebook",
+                "ResourceName": "Demo-User-Notebook",
+            }
+        )
+    )
     stops = tmp_path / "stops.log"
     stub = tmp_path / "stub_stop.py"
-    stub.write_text(textwrap.dedent(f"""\
+    stub.write_text(
+        textwrap.dedent(f"""\
         import sys
         with open({str(stops)!r}, "a") as f:
             f.write(" ".join(sys.argv[1:]) + "\\n")
-        """))
+        """)
+    )
     return {"script": script, "meta": meta, "stops": stops, "stub": stub, "dir": tmp_path}
 
 
-def run_idle_stop(sandbox, api: str, timeout_minutes: int, since_ago: float = 7200,
-                  command: str | None = "stub", path: str | None = None):
-    env = {**os.environ,
-           "IDLE_TIMEOUT_MINUTES": str(timeout_minutes),
-           "IDLE_STOP_API": api,
-           "IDLE_STOP_METADATA": str(sandbox["meta"]),
-           "IDLE_STOP_SINCE": str(time.time() - since_ago)}
+def run_idle_stop(
+    sandbox,
+    api: str,
+    timeout_minutes: int,
+    since_ago: float = 7200,
+    command: str | None = "stub",
+    path: str | None = None,
+):
+    env = {
+        **os.environ,
+        "IDLE_TIMEOUT_MINUTES": str(timeout_minutes),
+        "IDLE_STOP_API": api,
+        "IDLE_STOP_METADATA": str(sandbox["meta"]),
+        "IDLE_STOP_SINCE": str(time.time() - since_ago),
+    }
     if command == "stub":
         env["IDLE_STOP_COMMAND"] = f"{sys.executable} {sandbox['stub']}"
     else:
         env.pop("IDLE_STOP_COMMAND", None)
     if path is not None:
         env["PATH"] = path
-    proc = subprocess.run([sys.executable, str(sandbox["script"])], env=env,
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run([sys.executable, str(sandbox["script"])], env=env, capture_output=True, text=True, timeout=30)
     stops = sandbox["stops"].read_text().splitlines() if sandbox["stops"].exists() else []
     return proc, stops
 
@@ -322,8 +368,7 @@ def test_busy_kernel_is_not_idle(jupyter, sandbox):
 
 
 def test_busy_kernel_seen_only_through_sessions_is_not_idle(jupyter, sandbox):
-    jupyter.fixtures["/api/sessions"] = [{"id": "s1", "path": "a.ipynb",
-                                          "kernel": kernel("k9", "busy", 3 * 3600)}]
+    jupyter.fixtures["/api/sessions"] = [{"id": "s1", "path": "a.ipynb", "kernel": kernel("k9", "busy", 3 * 3600)}]
     proc, stops = run_idle_stop(sandbox, jupyter.url, 60)
     assert proc.returncode == 0, proc.stderr
     assert stops == []
@@ -386,14 +431,15 @@ def test_default_stop_command_is_the_aws_cli_for_this_instance(jupyter, sandbox)
     fake_aws = bindir / "aws"
     fake_aws.write_text(f"#!{sys.executable}\n" + sandbox["stub"].read_text())
     fake_aws.chmod(0o755)
-    proc, stops = run_idle_stop(sandbox, jupyter.url, 60, command=None,
-                                path=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    proc, stops = run_idle_stop(
+        sandbox, jupyter.url, 60, command=None, path=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+    )
     assert proc.returncode == 0, proc.stderr
-    assert stops == ["sagemaker stop-notebook-instance --region us-east-1 "
-                     "--notebook-instance-name Demo-User-Notebook"]
+    assert stops == ["sagemaker stop-notebook-instance --region us-east-1 --notebook-instance-name Demo-User-Notebook"]
 
 
 # ------------------------------------------------------------------- deploys on plain moto
+
 
 def test_stacks_create_on_moto():
     """s3-iam-config.yml, then sm-notebook.yml importing its role, create on in-process moto.
@@ -408,22 +454,39 @@ def test_stacks_create_on_moto():
     with moto.mock_aws():
         cf = boto3.client("cloudformation", region_name="us-east-1")
         for stack in ("s3-iam-config", "team-b-s3-iam-config"):
-            cf.create_stack(StackName=stack, TemplateBody=(TEMPLATES / "s3-iam-config.yml").read_text(),
-                            Capabilities=["CAPABILITY_NAMED_IAM"])
+            cf.create_stack(
+                StackName=stack,
+                TemplateBody=(TEMPLATES / "s3-iam-config.yml").read_text(),
+                Capabilities=["CAPABILITY_NAMED_IAM"],
+            )
             status = cf.describe_stacks(StackName=stack)["Stacks"][0]
             assert status["StackStatus"] == "CREATE_COMPLETE"
         exports = {e["Name"] for e in cf.list_exports()["Exports"]}
         assert "team-b-s3-iam-config-SageMakerNotebookInstanceRole-ARN" in exports
-        params = {"NotebookUserName": "Alice", "SubnetId": "subnet-0abc", "SecurityGroupIds": "sg-1,sg-2",
-                  "KmsKeyId": "alias/team", "IdleTimeoutMinutes": "0", "S3IAMConfigStackName": "team-b-s3-iam-config"}
+        params = {
+            "NotebookUserName": "Alice",
+            "SubnetId": "subnet-0abc",
+            "SecurityGroupIds": "sg-1,sg-2",
+            "KmsKeyId": "alias/team",
+            "IdleTimeoutMinutes": "0",
+            "S3IAMConfigStackName": "team-b-s3-iam-config",
+        }
         for stack, p in (("SC-1", {}), ("SC-2", params)):
-            cf.create_stack(StackName=stack, TemplateBody=(TEMPLATES / "sm-notebook.yml").read_text(),
-                            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in p.items()])
-            out = {o["OutputKey"]: o["OutputValue"]
-                   for o in cf.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]}
+            cf.create_stack(
+                StackName=stack,
+                TemplateBody=(TEMPLATES / "sm-notebook.yml").read_text(),
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in p.items()],
+            )
+            out = {
+                o["OutputKey"]: o["OutputValue"] for o in cf.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
+            }
             assert set(out) == {"NotebookInstanceName", "NotebookInstanceArn", "NotebookUserName"}
         sm = boto3.client("sagemaker", region_name="us-east-1")
-        roles = {sm.describe_notebook_instance(NotebookInstanceName=n["NotebookInstanceName"])["RoleArn"]
-                 for n in sm.list_notebook_instances()["NotebookInstances"]}
-        assert {r.split("/")[-1] for r in roles} == {"s3-iam-config-SageMakerNotebookInstanceRole",
-                                                     "team-b-s3-iam-config-SageMakerNotebookInstanceRole"}
+        roles = {
+            sm.describe_notebook_instance(NotebookInstanceName=n["NotebookInstanceName"])["RoleArn"]
+            for n in sm.list_notebook_instances()["NotebookInstances"]
+        }
+        assert {r.split("/")[-1] for r in roles} == {
+            "s3-iam-config-SageMakerNotebookInstanceRole",
+            "team-b-s3-iam-config-SageMakerNotebookInstanceRole",
+        }

@@ -1,0 +1,1 @@
+"""CloudFormation: template loading and failed creation, stack updates, takeover rules."""

@@ -1,0 +1,1 @@
+"""CloudTrail LookupEvents over the Service Catalog calls served."""

@@ -1,0 +1,1 @@
+"""IAM: the policy evaluator, per-account enforcement, name limits, CloudFormation handlers."""

@@ -1,0 +1,1 @@
+"""S3: template URLs as CloudFormation and Service Catalog read them."""

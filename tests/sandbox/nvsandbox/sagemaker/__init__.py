@@ -1,0 +1,1 @@
+"""SageMaker notebook instances: states, presigned URLs, CloudFormation hooks."""

@@ -1,0 +1,1 @@
+"""SSM Parameter Store: tiers, types, page sizes."""
