@@ -381,3 +381,32 @@ fn a_parameter_new_in_the_target_version_is_not_sent_as_use_previous_value() {
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
     assert_eq!(pp(&acct, "ada").0, "AVAILABLE");
 }
+
+/// A notebook SageMaker puts in maintenance during an update (PendingMaintenance: SageMaker
+/// documents no stop or start from it and ends it on its own) still gets its URL: update waits
+/// through the maintenance and stores a fresh URL once the notebook is InService again.
+#[test]
+fn a_notebook_in_maintenance_after_an_update_still_gets_its_url() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "max", "-q"]);
+    let before = url_version(&acct, "max");
+    acct.configure(serde_json::json!({"record_seconds": 2}));
+    let mark = acct.requests().len();
+    let mut run =
+        Running::start(&acct, &["update", "--user", "max", "--instance-type", "ml.t3.large", "--no-progress"]);
+    let start = Instant::now();
+    while !acct.requests_since(mark).iter().any(|r| r.operation == "UpdateProvisionedProduct") {
+        assert!(start.elapsed() < Duration::from_secs(60), "the update sent nothing: {}", run.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    acct.control(
+        "set-state",
+        serde_json::json!({"kind": "notebook", "name": "max-Notebook", "status": "PendingMaintenance",
+                           "then": "InService", "after_seconds": 3}),
+    );
+    let (code, err) = run.wait();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(url_version(&acct, "max") > before, "no fresh URL after the maintenance: {err}");
+    let nb = notebook(&acct, "max");
+    assert_eq!((nb.status.as_str(), nb.instance_type.as_str()), ("InService", "ml.t3.large"));
+}

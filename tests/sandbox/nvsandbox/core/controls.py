@@ -1,11 +1,14 @@
 """Control endpoint `/_sandbox/set-state`: put a resource in a state tests cannot reach by API calls.
 
-Body: {"account_id", "kind": "notebook" | "provisioned-product" | "stack", "name", "status", "region"?}
+Body: {"account_id", "kind": "notebook" | "provisioned-product" | "stack", "name", "status", "region"?,
+       "then"?, "after_seconds"?} (a notebook reaches `then` after `after_seconds`, as it leaves a
+       state SageMaker ends on its own, such as maintenance)
 
 The states are the ones AWS documents, each reachable on AWS without the tool's doing:
 - notebook: any NotebookInstanceStatus (botocore sagemaker model, enum NotebookInstanceStatus:
   Pending, InService, Stopping, Stopped, Failed, Deleting, Updating, PendingMaintenance,
-  InMaintenance). Planned transitions are dropped: the notebook stays there until an API call moves it.
+  InMaintenance). Planned transitions are dropped: the notebook stays there until an API call moves it
+  (or until `after_seconds`, with `then`).
 - provisioned-product: any ProvisionedProductStatus (botocore servicecatalog model). TAINTED is what
   AWS leaves after an update failed and rolled back ("stable state, ready to perform any operation",
   ProvisionedProductStatus doc): the sandbox plays it at its worst case for the tool, with the last
@@ -29,7 +32,7 @@ def _regions(backends: Any, account: str, region: str | None) -> list[tuple[str,
     return [(r, b) for r, b in dict.items(backends[account]) if region is None or r == region]
 
 
-def _notebook(account: str, name: str, status: str, region: str | None) -> list[str]:
+def _notebook(account: str, name: str, status: str, region: str | None, then: tuple | None = None) -> list[str]:
     from moto.sagemaker.models import sagemaker_backends
 
     from nvsandbox.sagemaker import notebooks
@@ -41,8 +44,9 @@ def _notebook(account: str, name: str, status: str, region: str | None) -> list[
             if nb is None:
                 continue
             notebooks._advance(nb)
-            notebooks._st(nb)["plan"] = []
-            notebooks._enter(nb, status, time.time())
+            now = time.time()
+            notebooks._st(nb)["plan"] = [(now + then[1], then[0], None)] if then else []
+            notebooks._enter(nb, status, now)
             done.append(r)
     return done
 
@@ -108,7 +112,15 @@ def _set_state(body: dict) -> tuple[int, Any]:
     kind, name, status = body.get("kind"), body.get("name"), body.get("status")
     if kind not in _KINDS or not name or not status:
         return 400, {"error": f"kind ({' | '.join(_KINDS)}), name and status are required"}
-    regions = _KINDS[kind](account, name, status, body.get("region"))
+    if body.get("then") and kind != "notebook":
+        return 400, {"error": "then applies to notebooks only"}
+    if body.get("then"):
+        # SageMaker ends maintenance (and any state it moves through) on its own: the notebook
+        # reaches `then` after `after_seconds`.
+        then = (str(body["then"]), float(body.get("after_seconds", 1)))
+        regions = _notebook(account, name, status, body.get("region"), then)
+    else:
+        regions = _KINDS[kind](account, name, status, body.get("region"))
     if not regions:
         return 404, {"error": f"no {kind} {name} in account {account}"}
     return 200, {"account_id": account, "kind": kind, "name": name, "status": status, "regions": regions}
