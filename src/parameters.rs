@@ -82,6 +82,19 @@ pub fn validate(values: &BTreeMap<String, String>, specs: &BTreeMap<String, Para
     Ok(())
 }
 
+/// Every parameter without a default must be given: CloudFormation refuses to create a stack that
+/// leaves one without a value ("Parameters: [X] must have values"), and through Service Catalog
+/// that is a provisioned product left in ERROR. Refused here instead, before anything is sent.
+pub fn require_values(values: &BTreeMap<String, String>, specs: &BTreeMap<String, ParamSpec>) -> Result<()> {
+    match specs.values().find(|s| s.default.is_none() && !values.contains_key(&s.key)) {
+        Some(missing) => Err(usage(format!(
+            "product parameter {} has no default: give it with --param {}=VALUE; nothing was sent",
+            missing.key, missing.key
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// One value against one parameter's constraints; Err says what is allowed.
 pub fn check(spec: &ParamSpec, value: &str) -> std::result::Result<(), String> {
     let items: Vec<&str> = if spec.kind.starts_with("List<") || spec.kind == "CommaDelimitedList" {

@@ -62,6 +62,7 @@ pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
         params.entry("S3IAMConfigStackName".into()).or_insert_with(|| ctx.names.s3_stack.clone());
     }
     parameters::validate(&params, &specs)?;
+    parameters::require_values(&params, &specs)?;
 
     let task = ctx.progress.task(format!("provisioning a notebook for {user}"));
     let existing = catalog::find_for_user(ctx, &product, user).await?;

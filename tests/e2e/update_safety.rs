@@ -244,6 +244,16 @@ fn kept_values_are_checked_against_the_target_version() {
     let out = acct.json(&["update", "--user", "gus", "--param", "CostCenter=42", "--yes"]);
     assert_eq!(out["result"], "updated", "{out}");
     assert_eq!(pp(&acct, "gus").0, "AVAILABLE");
+
+    // provision on that version: a parameter without a default is asked for before anything is
+    // sent (CloudFormation would leave the provisioned product in ERROR: "must have values").
+    let mark = acct.requests().len();
+    let (code, out, err) = acct.run(&["provision", "--user", "hal", "-q"]);
+    assert_eq!(code, 2, "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("CostCenter") && err.contains("--param CostCenter=VALUE"), "{err}");
+    assert!(acct.writes_since(mark).is_empty(), "{:?}", acct.writes_since(mark));
+    acct.ok(&["provision", "--user", "hal", "-q", "--param", "CostCenter=7"]);
+    assert_eq!(pp(&acct, "hal").0, "AVAILABLE");
 }
 
 /// Checked failing before the fix: `--to-version` refused a DEPRECATED artifact ("not active"),
