@@ -275,13 +275,17 @@ pub async fn search_provisioned(
 /// `NotebookUserName` parameter of its CloudFormation stack (what it was launched with, whatever
 /// its name or tags: the blog sample's README launches `demoProduct2` for joe tagged `Owner=awsjoe`,
 /// the console launches with no tag), else its last record's `NotebookUserName` output, else a
-/// valid `Owner` tag, else the `U-Notebook` naming convention.
+/// valid `Owner` tag, else the `U-Notebook` naming convention. The Owner tag stands in only for a
+/// stack that exists but cannot be read (no cloudformation:DescribeStacks): a launch that failed
+/// before any stack has no NotebookUserName to read, and its Owner tag need not name the notebook's
+/// user (the README's `Owner=awsjoe` is the launching IAM user, not joe).
 pub async fn user_of_attribute(ctx: &Context, a: &ProvisionedProductAttribute) -> Option<String> {
-    let from_stack = match a.physical_id().filter(|s| s.starts_with("arn:")) {
+    let stack = a.physical_id().filter(|s| s.starts_with("arn:"));
+    let from_stack = match stack {
         Some(stack) => stack_user(ctx, stack).await,
         None => None,
     };
-    let owner = a.tags().iter().find(|t| t.key() == "Owner").map(|t| t.value().to_owned());
+    let owner = a.tags().iter().find(|t| t.key() == "Owner").filter(|_| stack.is_some()).map(|t| t.value().to_owned());
     let record_output = match (&from_stack, a.last_record_id()) {
         (None, Some(record)) => describe_record(ctx, record).await.ok().and_then(|(_, o)| o.get(USER_KEY).cloned()),
         _ => None,

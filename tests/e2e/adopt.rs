@@ -29,6 +29,13 @@ fn python() -> PathBuf {
 
 /// Run the blog fixture (deploy.py) for this account; its JSON answer.
 fn fixture(acct: &Account, args: &[&str]) -> Value {
+    let (ok, value) = fixture_run(acct, args);
+    assert!(ok, "blog fixture {args:?} failed: {value}");
+    value
+}
+
+/// Run the blog fixture; (whether it exited 0, its JSON answer). A launch whose record FAILED exits 1.
+fn fixture_run(acct: &Account, args: &[&str]) -> (bool, Value) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/blog/deploy.py");
     let out = Command::new(python())
         .arg(script)
@@ -37,12 +44,12 @@ fn fixture(acct: &Account, args: &[&str]) -> Value {
         .output()
         .expect("run the blog fixture with the sandbox venv's python");
     assert!(
-        out.status.success(),
+        out.status.success() || !out.stdout.is_empty(),
         "blog fixture {args:?} failed\nstdout: {}\nstderr: {}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("the fixture answers JSON")
+    (out.status.success(), serde_json::from_slice(&out.stdout).expect("the fixture answers JSON"))
 }
 
 /// The blog sample deployed the blog's way, with fast sandbox timings.
@@ -115,6 +122,18 @@ fn readme_and_console_launches_are_attributed_by_the_notebook_user_name_paramete
     assert!(rt.block_on(acct.parameter("joe")).is_some(), "no URL stored for joe: {err}");
     assert!(rt.block_on(acct.parameter("maria")).is_some(), "no URL stored for maria: {err}");
     assert!(rt.block_on(acct.parameter("awsjoe")).is_none(), "a URL stored for the Owner tag awsjoe");
+
+    // The README's launch with its extra parameters, which the sample's template does not declare:
+    // the record FAILS before any stack, so nothing names its user (its Owner tag is the launching
+    // IAM user, awsjoe, not the notebook's user): listed without a user, never as awsjoe.
+    let (ok, failed) =
+        fixture_run(&acct, &["launch", "readme", "--user", "joe", "--name", "demoProduct3", "--readme-extra"]);
+    assert!(!ok && failed["record_status"] == "FAILED", "{failed}");
+    let listed = acct.json(&with_product(&["list"]));
+    let rows = listed.as_array().unwrap();
+    let row = rows.iter().find(|r| r["provisioned_product"] == "demoProduct3").unwrap_or_else(|| panic!("{listed}"));
+    assert!(row["user"].is_null(), "{listed}");
+    assert!(!rows.iter().any(|r| r["user"] == "awsjoe"), "a phantom awsjoe row: {listed}");
 }
 
 #[test]
