@@ -18,7 +18,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::cli::Names;
+use crate::names::deployment::Names;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Role {
@@ -419,7 +419,7 @@ pub const TABLE: &[CommandCalls] = &[
             c("UpdateProvisioningArtifact", "servicecatalog:UpdateProvisioningArtifact", Any),
             RESOLVE[0],
             RESOLVE[1],
-            // bootstrap --adopt, read-only phase (adopt.rs): the deployed resources, exports and
+            // bootstrap --adopt, read-only phase (plan/adopt/): the deployed resources, exports and
             // who imports them, the product (name, versions and their template URLs), the
             // portfolio (name, principals), and the notebooks of the product with their users.
             // ListExports and ListImports have no resource-level permissions (Service
@@ -751,7 +751,7 @@ mod tests {
                 let path = e.unwrap().path();
                 if path.is_dir() {
                     files.push(path);
-                } else if path.extension().is_some_and(|x| x == "rs") && !path.ends_with("fake_aws.rs") {
+                } else if path.extension().is_some_and(|x| x == "rs") && !path.ends_with("aws/fake_aws.rs") {
                     sources.push((path.clone(), std::fs::read_to_string(&path).unwrap()));
                 }
             }

@@ -3,7 +3,7 @@
 //! cargo-lambda do: the SDK crates and the helpers are compiled and linked once, not once per file.
 //!
 //! `cargo test --test e2e` runs them all; `cargo test --test e2e faults::` one area.
-//! The parser tests (no sandbox, no SDK) are `tests/cli.rs`.
+//! The parser tests (no sandbox, no SDK) are `tests/cli/mod.rs`.
 //!
 //! Adding an area: create `tests/e2e/<area>.rs`, start it with `use crate::support::{Account, ...};`
 //! and add `mod <area>;` below. A file written against the old `tests/common` (`mod common;` and

@@ -12,11 +12,11 @@ use aws_sdk_ssm::types::{
 use aws_smithy_types::DateTime;
 use serde::Serialize;
 
+use crate::aws::context::Context;
 use crate::cli::ParameterType;
-use crate::context::Context;
 use crate::error::{has_code, AwsResultExt};
-use crate::naming;
-use crate::output::rfc3339;
+use crate::names::user;
+use crate::text::rfc3339;
 
 /// Standard-tier values hold 4 KB, Advanced 8 KB (the emulator enforces neither: we do).
 const STANDARD_MAX: usize = 4096;
@@ -136,7 +136,7 @@ pub async fn store(
 ) -> Result<Stored> {
     let user = target.user;
     let current = target.current;
-    let name = naming::parameter_name(&ctx.names.ssm_prefix, user);
+    let name = user::parameter_name(&ctx.names.ssm_prefix, user);
     let now = SystemTime::now();
     let stored_at = rfc3339(&DateTime::from(now));
     let expires = rfc3339(&DateTime::from(now + Duration::from_secs(session_seconds as u64)));
@@ -179,7 +179,7 @@ pub async fn store(
     let description = format!(
         "Presigned URL of notebook {} minted {stored_at} by notebook-vend (the URL works 5 minutes){binding}; \
          {EXPIRY_MARK}{expires}",
-        naming::notebook_name(user)
+        user::notebook_name(user)
     );
     let put = |create: bool| {
         let req = ctx
@@ -254,7 +254,7 @@ async fn ensure_tags(ctx: &Context, name: &str, user: &str) -> Result<()> {
 
 /// The stored URL, decrypted, or None when the user has no parameter.
 pub async fn read(ctx: &Context, user: &str) -> Result<Option<String>> {
-    let name = naming::parameter_name(&ctx.names.ssm_prefix, user);
+    let name = user::parameter_name(&ctx.names.ssm_prefix, user);
     match ctx
         .ssm
         .get_parameter()
@@ -272,7 +272,7 @@ pub async fn read(ctx: &Context, user: &str) -> Result<Option<String>> {
 
 /// Delete the user's parameter; true if there was one.
 pub async fn delete(ctx: &Context, user: &str) -> Result<bool> {
-    let name = naming::parameter_name(&ctx.names.ssm_prefix, user);
+    let name = user::parameter_name(&ctx.names.ssm_prefix, user);
     match ctx.ssm.delete_parameter().name(&name).send().await.aws(|| format!("deleting parameter {name}")) {
         Ok(_) => Ok(true),
         Err(e) if has_code(&e, &["ParameterNotFound"]) => Ok(false),
@@ -313,7 +313,7 @@ pub async fn describe(ctx: &Context, only: Option<&str>) -> Result<Vec<(String, 
         Some(user) => ParameterStringFilter::builder()
             .key("Name")
             .option("Equals")
-            .values(naming::parameter_name(prefix, user))
+            .values(user::parameter_name(prefix, user))
             .build()?,
         None => ParameterStringFilter::builder().key("Name").option("BeginsWith").values(prefix).build()?,
     };
@@ -323,7 +323,7 @@ pub async fn describe(ctx: &Context, only: Option<&str>) -> Result<Vec<(String, 
     while let Some(page) = pages.next().await {
         let out = page.aws(|| format!("listing parameters under {prefix}"))?;
         for p in out.parameters() {
-            let user = p.name().and_then(|n| n.strip_prefix(prefix.as_str())).and_then(naming::user_of_notebook);
+            let user = p.name().and_then(|n| n.strip_prefix(prefix.as_str())).and_then(user::user_of_notebook);
             if let Some(user) = user {
                 found.push((user.to_owned(), p.clone()));
             }

@@ -2,13 +2,15 @@
 //! struct per subcommand. Values are validated here, before any AWS call, so that bad input exits 2
 //! with nothing touched.
 
+pub mod settings;
+pub mod values;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-// Domain types and value validators live beside naming.rs; re-exported so paths stay stable.
-pub use crate::deployment::Names;
-pub use crate::values::{
+use crate::names::deployment::Names;
+use values::{
     parse_account, parse_deployment_name, parse_duration, parse_endpoint, parse_instance_type, parse_kms_key,
     parse_param, parse_prefixed_id, parse_principal, parse_product_name, parse_region, parse_ssm_prefix,
     parse_stack_name, parse_tag, parse_user,
@@ -44,7 +46,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "AWS_PROFILE")]
     pub profile: Option<String>,
     /// True when the profile came from `--profile` rather than AWS_PROFILE (set from clap's value
-    /// source): as with the AWS CLI, only `--profile` outranks AWS_ACCESS_KEY_ID (context.rs).
+    /// source): as with the AWS CLI, only `--profile` outranks AWS_ACCESS_KEY_ID (aws/context.rs).
     #[arg(skip)]
     pub profile_flag: bool,
     /// AWS region (default: from the profile or AWS_REGION)

@@ -8,18 +8,19 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use tokio::sync::OnceCell;
 
-use crate::cli::{GlobalArgs, Names, OutputFormat};
+use crate::aws::pacing::{CallStats, Pacing};
+use crate::cli::{GlobalArgs, OutputFormat};
 use crate::error::{usage, AwsResultExt};
-use crate::pacing::{CallStats, Pacing};
+use crate::names::deployment::Names;
 use crate::progress::Progress;
 
 /// Attempts per AWS call. Standard retry mode (exponential backoff with jitter, retry quota) rather
 /// than adaptive: the pace of requests is set per API by `pacing` (one limiter per API per run, fed
-/// by the throttling answers; see src/pacing.rs for why not the SDK's adaptive limiter), and the
+/// by the throttling answers; see src/aws/pacing.rs for why not the SDK's adaptive limiter), and the
 /// retry strategy only backs off.
 const MAX_ATTEMPTS: u32 = 6;
 
-/// The SDK clients are visible only to the modules under `crate::aws` (see aws.rs).
+/// The SDK clients are visible only to the modules under `crate::aws` (see aws/mod.rs).
 pub struct Context {
     pub(in crate::aws) cfn: aws_sdk_cloudformation::Client,
     pub(in crate::aws) s3: aws_sdk_s3::Client,
@@ -119,9 +120,9 @@ impl Context {
             .map(|r| r.to_string())
             .ok_or_else(|| usage("no AWS region: pass --region, set AWS_REGION, or set one in the profile"))?;
         // Wherever they came from (flag, environment, profile), before the first request.
-        crate::values::parse_region(&region).map_err(usage)?;
+        crate::cli::values::parse_region(&region).map_err(usage)?;
         if let Some(url) = sdk.endpoint_url() {
-            crate::values::parse_endpoint(url).map_err(usage)?;
+            crate::cli::values::parse_endpoint(url).map_err(usage)?;
         }
 
         // Loopback endpoints have no bucket subdomains: address buckets by path there.
@@ -170,13 +171,14 @@ impl Context {
     /// (IAM user guide, "IAM identifiers": role ARNs include the path).
     pub async fn principal(&self) -> Result<String> {
         let arn = self.caller().await?.arn.clone();
-        let Some(role) = crate::naming::role_of_session(&arn) else {
-            return Ok(crate::naming::principal_from_caller(&arn));
+        let Some(role) = crate::names::user::role_of_session(&arn) else {
+            return Ok(crate::names::user::principal_from_caller(&arn));
         };
         match self.iam.get_role().role_name(role).send().await.aws(|| format!("reading role {role} (iam:GetRole)")) {
-            Ok(out) => {
-                Ok(out.role().map(|r| r.arn().to_owned()).unwrap_or_else(|| crate::naming::principal_from_caller(&arn)))
-            }
+            Ok(out) => Ok(out
+                .role()
+                .map(|r| r.arn().to_owned())
+                .unwrap_or_else(|| crate::names::user::principal_from_caller(&arn))),
             Err(e) if crate::error::has_code(&e, &["AccessDenied", "AccessDeniedException"]) => {
                 Err(e.context(format!(
                     "the caller is a session of role {role}, whose ARN (with its path, e.g. \
@@ -212,10 +214,10 @@ async fn check_retry_settings(profile: Option<&str>) -> Result<()> {
     let attempts = env_attempts.map(|v| (v, "AWS_MAX_ATTEMPTS".to_owned())).or(file_attempts);
     let mode = env_mode.map(|v| (v, "AWS_RETRY_MODE".to_owned())).or(file_mode);
     if let Some((v, named)) = attempts {
-        crate::values::parse_max_attempts(&v).map_err(|e| usage(format!("{named}: {e}")))?;
+        crate::cli::values::parse_max_attempts(&v).map_err(|e| usage(format!("{named}: {e}")))?;
     }
     if let Some((v, named)) = mode {
-        crate::values::parse_retry_mode(&v).map_err(|e| usage(format!("{named}: {e}")))?;
+        crate::cli::values::parse_retry_mode(&v).map_err(|e| usage(format!("{named}: {e}")))?;
     }
     Ok(())
 }
@@ -224,7 +226,7 @@ async fn check_retry_settings(profile: Option<&str>) -> Result<()> {
 fn check_endpoint_env() -> Result<()> {
     match std::env::var("AWS_ENDPOINT_URL") {
         Ok(v) if !v.is_empty() => {
-            crate::values::parse_endpoint(&v).map(|_| ()).map_err(|e| usage(format!("AWS_ENDPOINT_URL: {e}")))
+            crate::cli::values::parse_endpoint(&v).map(|_| ()).map_err(|e| usage(format!("AWS_ENDPOINT_URL: {e}")))
         }
         _ => Ok(()),
     }
@@ -266,13 +268,13 @@ async fn require_profile(profile: &str, named: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use crate::fake_aws::{xml, xml_error, FakeAws};
+    use crate::aws::fake_aws::{xml, xml_error, FakeAws};
 
     const STS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
     const IAM: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
     const SSO_ROLE: &str = "AWSReservedSSO_DataScientist_0123456789abcdef";
 
-    fn sso_caller() -> crate::fake_aws::Answer {
+    fn sso_caller() -> crate::aws::fake_aws::Answer {
         xml(
             "GetCallerIdentity",
             STS,

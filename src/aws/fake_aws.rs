@@ -7,8 +7,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
+use crate::aws::context::Context;
 use crate::cli::{DeploymentArgs, OutputFormat};
-use crate::context::Context;
 use crate::progress::Progress;
 
 pub struct Answer {
@@ -105,7 +105,7 @@ impl FakeAws {
         let names =
             DeploymentArgs { name: None, s3_stack: None, catalog_stack: None, product_name: None, ssm_prefix: None }
                 .resolve();
-        Context::from_sdk(&sdk, names, OutputFormat::Json, Progress::new(true, true), crate::pacing::Pacing::new())
+        Context::from_sdk(&sdk, names, OutputFormat::Json, Progress::new(true, true), crate::aws::pacing::Pacing::new())
             .unwrap()
     }
 }

@@ -5,7 +5,7 @@ use anyhow::{bail, Result};
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use md5::{Digest, Md5};
 
-use crate::context::Context;
+use crate::aws::context::Context;
 use crate::error::{has_code, AwsResultExt};
 
 /// Error codes of HeadObject on a missing key. HEAD has no body, so S3 answers a bare 404 whose

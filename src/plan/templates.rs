@@ -17,11 +17,11 @@ pub const S3_IAM_PARAMS: &str = "s3-iam-params.json";
 pub const CATALOG_PARAMS: &str = "service-catalog-params.json";
 
 const EMBEDDED: &[(&str, &str)] = &[
-    (S3_IAM, include_str!("../templates/s3-iam-config.yml")),
-    (CATALOG, include_str!("../templates/service-catalog.yml")),
-    (PRODUCT, include_str!("../templates/sm-notebook.yml")),
-    (S3_IAM_PARAMS, include_str!("../parameters/s3-iam-params.json")),
-    (CATALOG_PARAMS, include_str!("../parameters/service-catalog-params.json")),
+    (S3_IAM, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/s3-iam-config.yml"))),
+    (CATALOG, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/service-catalog.yml"))),
+    (PRODUCT, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/sm-notebook.yml"))),
+    (S3_IAM_PARAMS, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/parameters/s3-iam-params.json"))),
+    (CATALOG_PARAMS, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/parameters/service-catalog-params.json"))),
 ];
 
 /// CloudFormation's limit for a template passed inline (TemplateBody).
@@ -83,9 +83,9 @@ fn read(dir: Option<&Path>, name: &str, flag: &str) -> Result<String> {
 /// `Resources` mapping, the one section CloudFormation requires ("Template anatomy", CloudFormation
 /// user guide: "Resources: Specifies the stack resources... Required"). Checked before any write,
 /// so a broken file is exit 2 with nothing uploaded or updated. Read by the one template reader
-/// (template_model.rs), which the update plan uses too.
+/// (plan/template.rs), which the update plan uses too.
 pub fn check_template(body: &str) -> std::result::Result<(), String> {
-    crate::template_model::parse(body).map(|_| ())
+    crate::plan::template::parse(body).map(|_| ())
 }
 
 #[derive(Deserialize)]
@@ -214,7 +214,7 @@ fn key_of_url(url: &str) -> Option<&str> {
 /// bootstrap wrote), in order. Entries built from parameters (`!Ref`, `!Sub`) are the current and
 /// the adopted sample's versions, which the parameters describe.
 pub fn listed_versions(template: &str) -> Vec<VersionEntry> {
-    let Ok(t) = crate::template_model::parse(template) else { return Vec::new() };
+    let Ok(t) = crate::plan::template::parse(template) else { return Vec::new() };
     t.resources
         .values()
         .filter(|r| r.kind == "AWS::ServiceCatalog::CloudFormationProduct")
@@ -306,7 +306,7 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        let catalog = include_str!("../templates/service-catalog.yml");
+        let catalog = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/service-catalog.yml"));
         let deployed = DeployedCatalog { parameters: &params, template: catalog, region: "eu-west-1" };
         let same = plan_versions("sm-notebook.yml", "v-old", Some(&deployed));
         assert_eq!(same, VersionPlan { key: "sm-notebook.yml".into(), earlier: vec![] });
@@ -331,7 +331,11 @@ mod tests {
             VersionPlan { key: "sm-notebook.yml".into(), earlier: vec![entry("v-new", "sm-notebook/v-new.yml")] }
         );
         // The adopted flavour's entries built from parameters are not literal versions.
-        assert!(listed_versions(include_str!("../templates/adopt-blog/service-catalog.yml")).is_empty());
+        assert!(listed_versions(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/templates/adopt-blog/service-catalog.yml"
+        )))
+        .is_empty());
     }
 
     #[test]

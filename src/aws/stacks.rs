@@ -13,9 +13,9 @@ use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, StackEvent, St
 use aws_smithy_types::DateTime;
 use serde::Serialize;
 
-use crate::context::Context;
+use crate::aws::context::Context;
+use crate::aws::poll::Deadline;
 use crate::error::{has_code, is_transient, message_contains, AwsResultExt};
-use crate::poll::Deadline;
 use crate::progress::{self, Task};
 
 pub struct StackSpec {
@@ -583,8 +583,8 @@ mod marker_tests {
     fn the_template_marker_is_the_notebook_vend_metadata_key() {
         assert!(template_is_ours("Metadata:\n  NotebookVend: {Template: s3-iam-config}\n"));
         assert!(template_is_ours("{\"Metadata\": {\"NotebookVend\": {}}}"));
-        assert!(template_is_ours(include_str!("../templates/s3-iam-config.yml")));
-        assert!(template_is_ours(include_str!("../templates/service-catalog.yml")));
+        assert!(template_is_ours(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/s3-iam-config.yml"))));
+        assert!(template_is_ours(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/service-catalog.yml"))));
         // The blog fixture's Description mentions notebook-vend: not a marker.
         assert!(!template_is_ours("Description: >-\n  notebook-vend test fixture - the blog sample\n"));
     }

@@ -24,9 +24,9 @@ use serde::{Deserialize, Serialize};
 
 use clap::CommandFactory;
 
+use crate::cli::values;
 use crate::cli::Cli;
 use crate::error::usage;
-use crate::values;
 
 pub const FILE_NAME: &str = "notebook-vend.toml";
 
@@ -191,7 +191,7 @@ fn check(s: &Section) -> std::result::Result<(), String> {
     }
     if let Some(v) = &s.parameter_type {
         if v != "SecureString" && v != "String" {
-            return Err(format!("parameter_type: {} must be SecureString or String", crate::values::cut(v)));
+            return Err(format!("parameter_type: {} must be SecureString or String", crate::text::cut(v)));
         }
     }
     if let Some(v) = s.concurrency {

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use crate::context::Context;
+use crate::aws::context::Context;
 use crate::error::AwsResultExt;
 
 /// What a managed policy is attached to, as `role/<name>`, `user/<name>`, `group/<name>`

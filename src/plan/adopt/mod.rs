@@ -24,14 +24,16 @@ use anyhow::{bail, Result};
 use aws_sdk_cloudformation::types::{Stack, StackStatus};
 use serde::Serialize;
 
-use crate::catalog;
-use crate::context::Context;
-use crate::poll::Deadline;
-use crate::stacks::{self, StackSpec, ADOPTED_BLOG};
-use crate::templates::{self, DeployedCatalog};
+use crate::aws::catalog;
+use crate::aws::context::Context;
+use crate::aws::poll::Deadline;
+use crate::aws::stacks::{self, StackSpec, ADOPTED_BLOG};
+use crate::plan::templates::{self, DeployedCatalog};
 
-pub const S3_TEMPLATE: &str = include_str!("../templates/adopt-blog/s3-iam-config.yml");
-pub const CATALOG_TEMPLATE: &str = include_str!("../templates/adopt-blog/service-catalog.yml");
+pub const S3_TEMPLATE: &str =
+    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/adopt-blog/s3-iam-config.yml"));
+pub const CATALOG_TEMPLATE: &str =
+    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/adopt-blog/service-catalog.yml"));
 /// Where the adopted product's versions read notebook-vend's template: keys of their own
 /// (`notebook-vend/sm-notebook/<version>.yml`), so the sample's `sm-notebook.yml` (its original
 /// artifact, and the sample's own tooling) is untouched.
@@ -66,7 +68,7 @@ const CATALOG_SHAPE: &[(&str, &str)] = &[
 
 /// `(logical ID, type)` of every resource of a template, by logical ID (the one template reader).
 pub fn template_resources(template: &str) -> Vec<(String, String)> {
-    crate::template_model::parse(template)
+    crate::plan::template::parse(template)
         .map(|t| t.resources.into_iter().map(|(id, r)| (id, r.kind)).collect())
         .unwrap_or_default()
 }
@@ -534,7 +536,7 @@ async fn policies_used_elsewhere(ctx: &Context, deployed: &[&Vec<stacks::Resourc
         .collect();
     let mut elsewhere = Vec::new();
     for policy in all.filter(|r| r.kind == "AWS::IAM::ManagedPolicy" && REMOVABLE.contains(&r.logical_id.as_str())) {
-        for entity in crate::iam::policy_attachments(ctx, &policy.physical_id).await? {
+        for entity in crate::aws::iam::policy_attachments(ctx, &policy.physical_id).await? {
             if !own_roles.contains(&entity) {
                 let name = policy.physical_id.rsplit('/').next().unwrap_or(&policy.physical_id);
                 elsewhere.push(format!("{name} -> {entity}"));
@@ -572,8 +574,8 @@ fn check_shape(stack: &str, res: &[stacks::Resource], shape: &[(&str, &str)]) ->
 /// from the deployed template (GetTemplate); when that has no such resource block, from the
 /// physical name (see [`generated_name`]).
 fn no_custom_name(stack: &str, deployed: Option<&str>, logical_id: &str, property: &str, physical: &str) -> Result<()> {
-    match deployed.and_then(|t| crate::update_plan::resource_text(t, logical_id)) {
-        Some(text) if crate::update_plan::sets_property(&text, property) => bail!(stop(format!(
+    match deployed.and_then(|t| crate::plan::update::resource_text(t, logical_id)) {
+        Some(text) if crate::plan::update::sets_property(&text, property) => bail!(stop(format!(
             "stack {stack}: {logical_id} sets {property} ({physical}); the adopted template declares no name, and \
              {property} is create-only, so the resource would be replaced"
         ))),
@@ -664,11 +666,11 @@ const CATALOG_PROTECTED: &[&str] = &[
 /// The writes: the product template under its own key, then each stack updated in place (tagged
 /// ours, flavour adopted-blog), the notebook role's stack first.
 pub async fn apply(ctx: &Context, plan: &mut Plan, deadline: Deadline) -> Result<()> {
-    if crate::objects::compare(ctx, &plan.bucket, &plan.template, &plan.product_template).await?
-        != crate::objects::Compared::Same
+    if crate::aws::objects::compare(ctx, &plan.bucket, &plan.template, &plan.product_template).await?
+        != crate::aws::objects::Compared::Same
     {
         ctx.progress.line(format!("uploading the product template to s3://{}/{}", plan.bucket, plan.template));
-        crate::objects::upload(ctx, &plan.bucket, &plan.template, &plan.product_template).await?;
+        crate::aws::objects::upload(ctx, &plan.bucket, &plan.template, &plan.product_template).await?;
     }
     let specs = [
         (plan.s3_spec.clone().expect("planned"), S3_PROTECTED),
@@ -745,7 +747,8 @@ mod tests {
 
     #[test]
     fn a_name_set_in_the_deployed_template_stops_and_a_generated_one_does_not() {
-        let blog = include_str!("../tests/fixtures/blog/templates/s3-iam-config.yml");
+        let blog =
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/blog/templates/s3-iam-config.yml"));
         assert!(no_custom_name("s3-iam-config", Some(blog), "S3Bucket", "BucketName", "any-name").is_ok());
         let named = blog.replace(
             "    Properties:\n      BucketEncryption:",

@@ -8,11 +8,11 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use crate::context::Context;
+use crate::aws::context::Context;
+use crate::aws::poll::Deadline;
 use crate::error::{aws_error, has_code, is_transient, AwsResultExt};
-use crate::output::rfc3339;
-use crate::poll::Deadline;
 use crate::progress::{self, Task};
+use crate::text::rfc3339;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Notebook {
@@ -60,7 +60,7 @@ pub async fn list_by_name(ctx: &Context) -> Result<std::collections::BTreeMap<St
     let pages: Vec<_> = ctx
         .sagemaker
         .list_notebook_instances()
-        .name_contains(crate::naming::NOTEBOOK_SUFFIX)
+        .name_contains(crate::names::user::NOTEBOOK_SUFFIX)
         .max_results(100)
         .into_paginator()
         .send()
@@ -114,7 +114,7 @@ pub async fn wait_in_service(
     task: &Task,
     resume: &str,
 ) -> Result<Notebook> {
-    let name = &crate::naming::notebook_name(user);
+    let name = &crate::names::user::notebook_name(user);
     let mut poller = deadline.steady_poller(format!("notebook {name} to be InService"), resume);
     let mut status = String::from("not found");
     loop {

@@ -3,15 +3,16 @@
 
 use std::time::Duration;
 
-use crate::naming;
+use crate::names::user;
+use crate::text::cut;
 
 pub fn parse_user(s: &str) -> Result<String, String> {
-    naming::validate_user(s).map(|()| s.to_owned())
+    user::validate_user(s).map(|()| s.to_owned())
 }
 
 pub fn parse_tag(s: &str) -> Result<(String, String), String> {
     let (k, v) = s.split_once('=').ok_or_else(|| format!("tag {} must be KEY=VALUE", cut(s)))?;
-    naming::validate_tag(k, v)?;
+    user::validate_tag(k, v)?;
     Ok((k.to_owned(), v.to_owned()))
 }
 
@@ -158,17 +159,6 @@ pub fn parse_retry_mode(s: &str) -> Result<String, String> {
     }
 }
 
-/// A value quoted in an error line, cut so that the line stays short whatever its size: the first
-/// 64 characters, then how long it was.
-pub fn cut(s: &str) -> String {
-    const KEEP: usize = 64;
-    if s.chars().count() <= KEEP {
-        return format!("{s:?}");
-    }
-    let head: String = s.chars().take(KEEP).collect();
-    format!("{head:?}… ({} bytes)", s.len())
-}
-
 pub fn parse_stack_name(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.len() <= 128
@@ -186,11 +176,11 @@ pub fn parse_stack_name(s: &str) -> Result<String, String> {
 
 /// Longest --name: `<name>-s3-iam-config-SageMakerNotebookInstanceRole` is then 64 characters.
 pub const MAX_DEPLOYMENT_NAME: usize =
-    naming::IAM_ROLE_NAME_MAX - "-s3-iam-config-".len() - naming::DEFAULT_ROLE_SUFFIX.len();
+    user::IAM_ROLE_NAME_MAX - "-s3-iam-config-".len() - user::DEFAULT_ROLE_SUFFIX.len();
 
 pub fn parse_deployment_name(s: &str) -> Result<String, String> {
     // Short enough that the derived IAM role "<name>-s3-iam-config-SageMakerNotebookInstanceRole"
-    // fits IAM's 64 characters (20 + 14 + 1 + 29 = 64; naming::check_deployment_names).
+    // fits IAM's 64 characters (20 + 14 + 1 + 29 = 64; user::check_deployment_names).
     let ok = !s.is_empty()
         && s.len() <= MAX_DEPLOYMENT_NAME
         && s.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -245,7 +235,7 @@ pub fn parse_ssm_prefix(s: &str) -> Result<String, String> {
 }
 
 pub fn parse_principal(s: &str) -> Result<String, String> {
-    naming::validate_principal(s).map(|()| s.to_owned())
+    user::validate_principal(s).map(|()| s.to_owned())
 }
 
 /// `90s`, `30m`, `8h`, `2d`, `1h30m`: a positive duration.

@@ -299,7 +299,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const PRODUCT: &str = include_str!("../templates/sm-notebook.yml");
+    const PRODUCT: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/sm-notebook.yml"));
 
     #[test]
     fn the_product_template_reads_with_short_forms_in_long_form() {

@@ -16,16 +16,16 @@ pub fn validate_user(user: &str) -> Result<(), String> {
         return Err(format!("user name is empty; allowed: {allowed}"));
     }
     if user.len() > MAX_USER_LEN {
-        return Err(format!("user name {} is {} characters; allowed: {allowed}", crate::values::cut(user), user.len()));
+        return Err(format!("user name {} is {} characters; allowed: {allowed}", crate::text::cut(user), user.len()));
     }
     if !user.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         return Err(format!(
             "user name {} has a character that is not allowed; allowed: {allowed}",
-            crate::values::cut(user)
+            crate::text::cut(user)
         ));
     }
     if user.starts_with('-') || user.ends_with('-') {
-        return Err(format!("user name {} starts or ends with a hyphen; allowed: {allowed}", crate::values::cut(user)));
+        return Err(format!("user name {} starts or ends with a hyphen; allowed: {allowed}", crate::text::cut(user)));
     }
     Ok(())
 }
@@ -68,7 +68,7 @@ pub fn parameter_name(prefix: &str, user: &str) -> String {
 /// answers the first record instead of creating a second product. The day keeps a token from
 /// pointing at a product terminated long ago; `after` is the id of the (terminated) provisioned
 /// product that the previous token of the chain answered ("" for the first token), so every
-/// provision/terminate cycle gets a new token, with no daily budget (see catalog.rs).
+/// provision/terminate cycle gets a new token, with no daily budget (see aws/catalog.rs).
 pub fn provision_token(
     account: &str,
     product_id: &str,
@@ -139,16 +139,16 @@ pub fn validate_tag(key: &str, value: &str) -> Result<(), String> {
     if key.is_empty() || key.len() > 128 || !charset(key) {
         return Err(format!(
             "tag key {} must be 1..128 characters of letters, digits, spaces and _.:/=+-@",
-            crate::values::cut(key)
+            crate::text::cut(key)
         ));
     }
     if key.to_ascii_lowercase().starts_with("aws:") {
-        return Err(format!("tag key {} uses the reserved prefix aws:", crate::values::cut(key)));
+        return Err(format!("tag key {} uses the reserved prefix aws:", crate::text::cut(key)));
     }
     if value.len() > 256 || !charset(value) {
         return Err(format!(
             "tag value {} must be at most 256 characters of letters, digits, spaces and _.:/=+-@",
-            crate::values::cut(value)
+            crate::text::cut(value)
         ));
     }
     Ok(())
@@ -159,7 +159,7 @@ pub fn validate_principal(arn: &str) -> Result<(), String> {
     let bad = || {
         format!(
             "principal {} must be an IAM ARN like arn:aws:iam::123456789012:role/NAME (user, role or group)",
-            crate::values::cut(arn)
+            crate::text::cut(arn)
         )
     };
     let parts: Vec<&str> = arn.splitn(6, ':').collect();

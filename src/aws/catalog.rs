@@ -12,12 +12,12 @@ use aws_smithy_types::DateTime;
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::context::Context;
+use crate::aws::context::Context;
+use crate::aws::poll::Deadline;
+use crate::aws::urls;
 use crate::error::{has_code, is_transient, AwsResultExt};
-use crate::naming;
-use crate::poll::Deadline;
+use crate::names::user;
 use crate::progress::Task;
-use crate::urls;
 
 /// What ProvisionProduct needs, resolved from the product name.
 #[derive(Debug, Clone, Serialize)]
@@ -142,7 +142,7 @@ impl Provisioned {
             user: None,
             last_record_id: a.last_record_id().map(str::to_owned),
             last_success_record_id: a.last_successful_provisioning_record_id().map(str::to_owned),
-            created: a.created_time().map(crate::output::rfc3339),
+            created: a.created_time().map(crate::text::rfc3339),
             artifact_id: a.provisioning_artifact_id().map(str::to_owned),
             stack: a.physical_id().filter(|s| s.starts_with("arn:")).map(str::to_owned),
         }
@@ -310,9 +310,9 @@ pub const USER_KEY: &str = "NotebookUserName";
 /// The `NotebookUserName` parameter of a provisioned product's stack, when it can be read. A caller
 /// without `cloudformation:DescribeStacks` on `SC-*` stacks falls back to tags and names; told once.
 pub async fn stack_user(ctx: &Context, stack_arn: &str) -> Option<String> {
-    let read = crate::poll::again_if_transient(|| crate::stacks::parameter(ctx, stack_arn, USER_KEY)).await;
+    let read = crate::aws::poll::again_if_transient(|| crate::aws::stacks::parameter(ctx, stack_arn, USER_KEY)).await;
     match read {
-        Ok(user) => user.filter(|u| naming::validate_user(u).is_ok()),
+        Ok(user) => user.filter(|u| user::validate_user(u).is_ok()),
         // Only a denial means the permission is missing; any other failure is this stack's alone.
         Err(e) if !crate::error::is_denied(&e) => {
             ctx.progress.line(format!(
@@ -345,8 +345,8 @@ pub fn choose_user(
     [stack_parameter, record_output, owner_tag]
         .into_iter()
         .flatten()
-        .find(|u| naming::validate_user(u).is_ok())
-        .or_else(|| naming::user_of_notebook(provisioned_product_name).map(str::to_owned))
+        .find(|u| user::validate_user(u).is_ok())
+        .or_else(|| user::user_of_notebook(provisioned_product_name).map(str::to_owned))
 }
 
 /// The user's conventional provisioned product name is taken by another product's (another
@@ -365,7 +365,7 @@ impl std::error::Error for OtherProduct {}
 /// The user's provisioned product of this product, if any: by its conventional name first (one
 /// call), else among all provisioned products of the product (launched elsewhere, other name).
 pub async fn find_for_user(ctx: &Context, product: &Product, user: &str) -> Result<Option<Provisioned>> {
-    let name = naming::provisioned_product_name(user);
+    let name = user::provisioned_product_name(user);
     match ctx
         .catalog
         .describe_provisioned_product()
@@ -391,7 +391,7 @@ pub async fn find_for_user(ctx: &Context, product: &Product, user: &str) -> Resu
                     user: Some(user.to_owned()),
                     last_record_id: d.last_record_id().map(str::to_owned),
                     last_success_record_id: d.last_successful_provisioning_record_id().map(str::to_owned),
-                    created: d.created_time().map(crate::output::rfc3339),
+                    created: d.created_time().map(crate::text::rfc3339),
                     artifact_id: d.provisioning_artifact_id().map(str::to_owned),
                     // DescribeProvisionedProduct does not name the stack (its record does).
                     stack: None,
@@ -416,7 +416,7 @@ pub async fn provision(
 ) -> Result<RecordDetail> {
     let started = DateTime::from(std::time::SystemTime::now());
     let account = ctx.caller().await?.account.clone();
-    let day = crate::output::rfc3339(&started)[..10].to_owned();
+    let day = crate::text::rfc3339(&started)[..10].to_owned();
     let params: Vec<ProvisioningParameter> = ordered(parameters)
         .into_iter()
         .map(|(k, v)| ProvisioningParameter::builder().key(k).value(v).build())
@@ -425,14 +425,14 @@ pub async fn provision(
     for (k, v) in tags.iter().filter(|(k, _)| k != "Owner") {
         all_tags.push(Tag::builder().key(k).value(v).build()?);
     }
-    let name = naming::provisioned_product_name(user);
+    let name = user::provisioned_product_name(user);
     // Each token is chained to the product the previous one answered: a stale token (its product
     // terminated since) leads to the next, so any number of provision/terminate cycles a day
     // works, and a rerun after a crash walks the same chain to the same record. The bound only
     // stops a chain that never ends (a token that keeps answering the same gone product).
     let mut after = String::new();
     for _ in 0..MAX_TOKEN_CHAIN {
-        let token = naming::provision_token(&account, &product.id, &product.artifact_id, user, &day, &after);
+        let token = user::provision_token(&account, &product.id, &product.artifact_id, user, &day, &after);
         let out = ctx
             .catalog
             .provision_product()
@@ -808,17 +808,17 @@ pub async fn update(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake_aws::{json, json_error, FakeAws};
+    use crate::aws::fake_aws::{json, json_error, FakeAws};
     use serde_json::json as j;
 
-    fn product_search() -> crate::fake_aws::Answer {
+    fn product_search() -> crate::aws::fake_aws::Answer {
         json(
             "SearchProducts",
             j!({"ProductViewSummaries": [{"Id": "prodview-1", "ProductId": "prod-1", "Name": "SageMaker Notebook"}]}),
         )
     }
 
-    fn described(paths: serde_json::Value) -> crate::fake_aws::Answer {
+    fn described(paths: serde_json::Value) -> crate::aws::fake_aws::Answer {
         json(
             "DescribeProduct",
             j!({"ProductViewSummary": {"ProductId": "prod-1", "Name": "SageMaker Notebook"},
@@ -866,7 +866,7 @@ mod tests {
             })
             .collect();
         let mut script = vec![
-            crate::fake_aws::xml(
+            crate::aws::fake_aws::xml(
                 "GetCallerIdentity",
                 "https://sts.amazonaws.com/doc/2011-06-15/",
                 "<Arn>arn:aws:iam::123456789012:user/op</Arn><UserId>AIDA</UserId><Account>123456789012</Account>",

@@ -7,7 +7,7 @@
 //! template is deleted, one whose logical ID or type changes is a new resource, and one whose
 //! `Condition` turns false is deleted (CloudFormation user guide, "Update behaviors of stack
 //! resources", "Conditions"). This module reads both templates with the one template reader
-//! (template_model.rs) and says, from the templates alone, whether the notebook stays: anything it
+//! (plan/template.rs) and says, from the templates alone, whether the notebook stays: anything it
 //! cannot prove is reported, never guessed.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::template_model::{self, Resource, Template};
+use crate::plan::template::{self, Resource, Template};
 
 /// `createOnlyProperties` of the `AWS::SageMaker::NotebookInstance` resource type schema
 /// (CloudFormation resource provider schema, as shipped in cfn-lint's
@@ -123,7 +123,7 @@ fn cond_ref(name: &str) -> Value {
 /// The text of one resource of a template (its long form, as JSON), or None when the template
 /// cannot be read or has no such resource.
 pub fn resource_text(template: &str, logical_id: &str) -> Option<String> {
-    let t = template_model::parse(template).ok()?;
+    let t = template::parse(template).ok()?;
     t.resources.get(logical_id).map(|r| r.raw.to_string())
 }
 
@@ -262,14 +262,14 @@ pub fn volume_shrink(changes: &[ParamChange]) -> Option<String> {
 mod tests {
     use super::*;
 
-    const YAML: &str = include_str!("../templates/sm-notebook.yml");
+    const YAML: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/sm-notebook.yml"));
 
     fn set(keys: &[&str]) -> BTreeSet<String> {
         keys.iter().map(|k| k.to_string()).collect()
     }
 
     fn parse(body: &str) -> Template {
-        template_model::parse(body).unwrap()
+        template::parse(body).unwrap()
     }
 
     #[test]
@@ -329,7 +329,7 @@ mod tests {
     #[test]
     fn the_notebooks_logical_id_is_found() {
         assert_eq!(notebook_logical_id(&parse(YAML)).as_deref(), Some("Notebook"));
-        let blog = include_str!("../tests/fixtures/blog/templates/sm-notebook.yml");
+        let blog = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/blog/templates/sm-notebook.yml"));
         assert_eq!(notebook_logical_id(&parse(blog)).as_deref(), Some("SageMakerNotebookInstance"));
         let json = r#"{"Resources":{"Nb":{"Type":"AWS::SageMaker::NotebookInstance"}}}"#;
         assert_eq!(notebook_logical_id(&parse(json)).as_deref(), Some("Nb"));
@@ -338,7 +338,8 @@ mod tests {
 
     #[test]
     fn a_resources_properties_are_found_in_yaml_and_json() {
-        let blog = include_str!("../tests/fixtures/blog/templates/s3-iam-config.yml");
+        let blog =
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/blog/templates/s3-iam-config.yml"));
         let bucket = resource_text(blog, "S3Bucket").unwrap();
         assert!(!sets_property(&bucket, "BucketName"), "{bucket}");
         assert!(sets_property(&bucket, "BucketEncryption"), "{bucket}");

@@ -1,5 +1,5 @@
 //! The names of one deployment (stacks, product, portfolio, SSM prefix), derived from `--name` or
-//! the blog's, with explicit names winning. Per-user names are in naming.rs.
+//! the blog's, with explicit names winning. Per-user names are in names/user.rs.
 
 /// The resolved names of the deployment a command works on.
 #[derive(Debug, Clone, PartialEq, Eq)]

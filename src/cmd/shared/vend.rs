@@ -8,13 +8,13 @@ use anyhow::Result;
 use aws_sdk_sagemaker::types::NotebookInstanceStatus;
 use serde::Serialize;
 
+use crate::aws::context::Context;
+use crate::aws::notebook::{self, WhenStopped};
+use crate::aws::poll::Deadline;
+use crate::aws::urls::{self, Stored};
 use crate::cli::UrlStoreArgs;
-use crate::context::Context;
-use crate::naming;
-use crate::notebook::{self, WhenStopped};
-use crate::poll::Deadline;
+use crate::names::user;
 use crate::progress::{self, Task};
-use crate::urls::{self, Stored};
 
 /// How long a notebook may be missing after its record succeeded (the stack created it; the
 /// SageMaker API may lag behind).
@@ -58,19 +58,19 @@ impl fmt::Display for Delivery {
 /// (`<user>-Notebook` is one name per account and Region, whoever vended it), so without this a
 /// command of one deployment would mint another's URL and store it under its own prefix.
 pub async fn require_in_deployment(ctx: &Context, user: &str) -> Result<()> {
-    let product = crate::catalog::resolve_product(ctx).await?;
+    let product = crate::aws::catalog::resolve_product(ctx).await?;
     let not_ours = |why: String| {
         NotInDeployment(format!(
             "no notebook {} for {user} in deployment {:?} (product {}); nothing was written; {why}",
-            naming::notebook_name(user),
+            user::notebook_name(user),
             ctx.names.product_name,
             product.id
         ))
     };
-    match crate::catalog::find_for_user(ctx, &product, user).await {
+    match crate::aws::catalog::find_for_user(ctx, &product, user).await {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(not_ours(format!("provision it with `notebook-vend provision --user {user}`")).into()),
-        Err(e) => match e.downcast_ref::<crate::catalog::OtherProduct>() {
+        Err(e) => match e.downcast_ref::<crate::aws::catalog::OtherProduct>() {
             Some(other) => Err(not_ours(other.0.clone()).into()),
             None => Err(e),
         },
@@ -102,7 +102,7 @@ pub struct Request<'a> {
 }
 
 pub async fn deliver(ctx: &Context, req: &Request<'_>, deadline: Deadline, task: &Task) -> Result<Delivery> {
-    let name = naming::notebook_name(req.user);
+    let name = user::notebook_name(req.user);
     progress::set_in_flight(format!("storing the URL of {name}; run `{}` to finish", req.resume));
     // AWS documents no state precondition for CreatePresignedNotebookInstanceUrl (botocore
     // sagemaker model; SageMaker API reference): a URL it answers proves nothing about the
@@ -190,7 +190,7 @@ pub async fn deliver_all(
         .map(|b| {
             let existing = &existing;
             async move {
-                let result = match before.get(&naming::notebook_name(&b.user)) {
+                let result = match before.get(&user::notebook_name(&b.user)) {
                     Some(nb) if nb.state() == NotebookInstanceStatus::InService => {
                         store_for_running(ctx, &b, nb, existing.get(b.user.as_str())).await
                     }

@@ -7,7 +7,7 @@ use anyhow::Result;
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_smithy_types::DateTime;
 
-use crate::context::Context;
+use crate::aws::context::Context;
 use crate::error::AwsResultExt;
 
 /// LookupEvents allows 2 calls per second per account (CloudTrail API reference, LookupEvents):

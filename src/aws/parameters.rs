@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::catalog::Product;
-use crate::context::Context;
+use crate::aws::catalog::Product;
+use crate::aws::context::Context;
 use crate::error::{usage, AwsResultExt};
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -71,12 +71,12 @@ pub fn validate(values: &BTreeMap<String, String>, specs: &BTreeMap<String, Para
             let known: Vec<&str> = specs.keys().map(String::as_str).collect();
             return Err(usage(format!(
                 "unknown product parameter {}; the product takes: {}",
-                crate::values::cut(key),
+                crate::text::cut(key),
                 known.join(", ")
             )));
         };
         check(spec, value).map_err(|allowed| {
-            usage(format!("parameter {key}={} is not allowed: {allowed}", crate::values::cut(value)))
+            usage(format!("parameter {key}={} is not allowed: {allowed}", crate::text::cut(value)))
         })?;
     }
     Ok(())
@@ -108,7 +108,7 @@ pub fn check(spec: &ParamSpec, value: &str) -> std::result::Result<(), String> {
     if let Some(pattern) = &spec.allowed_pattern {
         if let Ok(re) = regex_lite::Regex::new(&format!("^(?:{pattern})$")) {
             if let Some(bad) = items.iter().find(|v| !re.is_match(v)) {
-                return Err(format!("{} must match {pattern}", crate::values::cut(bad)));
+                return Err(format!("{} must match {pattern}", crate::text::cut(bad)));
             }
         }
     }
