@@ -20,51 +20,91 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::parser::ValueSource;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use clap::CommandFactory;
 
-use crate::cli::values;
 use crate::cli::Cli;
 use crate::error::usage;
 
 pub const FILE_NAME: &str = "notebook-vend.toml";
 
-/// One section of the file. Every key is optional; unknown keys are errors.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Section {
-    pub name: Option<String>,
-    pub s3_stack: Option<String>,
-    pub catalog_stack: Option<String>,
-    pub product_name: Option<String>,
-    pub ssm_prefix: Option<String>,
-    pub principal: Option<String>,
-    pub instance_type: Option<String>,
-    pub session_seconds: Option<i64>,
-    pub parameter_type: Option<String>,
-    pub concurrency: Option<i64>,
+/// Every setting, once. Its key is the file key, the clap argument id of every argument that takes
+/// it (in any subcommand) and, upper-cased behind `NOTEBOOK_VEND_`, its environment variable; its
+/// value is checked by that argument's own value parser, wherever it comes from.
+pub struct Setting {
+    pub key: &'static str,
+    /// A deployment name: a global flag, derived from `name` when not set itself.
+    pub deployment_name: bool,
+    /// What `config show` prints when no layer sets it and the argument has no default.
+    pub unset: &'static str,
 }
 
-impl Section {
-    fn overlay(mut self, over: Section) -> Section {
-        macro_rules! take {
-            ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
+pub const SETTINGS: &[Setting] = &[
+    Setting { key: "name", deployment_name: true, unset: "-" },
+    Setting { key: "s3_stack", deployment_name: true, unset: "" },
+    Setting { key: "catalog_stack", deployment_name: true, unset: "" },
+    Setting { key: "product_name", deployment_name: true, unset: "" },
+    Setting { key: "ssm_prefix", deployment_name: true, unset: "" },
+    Setting { key: "principal", deployment_name: false, unset: "(the caller's identity)" },
+    Setting { key: "instance_type", deployment_name: false, unset: "(the product's default)" },
+    Setting { key: "session_seconds", deployment_name: false, unset: "" },
+    Setting { key: "parameter_type", deployment_name: false, unset: "" },
+    Setting { key: "concurrency", deployment_name: false, unset: "" },
+];
+
+/// The environment variable of a setting.
+pub fn env_var(key: &str) -> String {
+    format!("NOTEBOOK_VEND_{}", key.to_ascii_uppercase())
+}
+
+/// One section of the file: setting key -> value, in the form a flag takes.
+pub type Section = BTreeMap<String, String>;
+
+/// A file section's keys and values: only settings, each a string or a whole number.
+fn section(table: toml::Table) -> std::result::Result<Section, String> {
+    let mut out = Section::new();
+    for (key, value) in table {
+        if !SETTINGS.iter().any(|s| s.key == key) {
+            let known: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
+            return Err(format!("unknown key {} (known: {})", crate::text::cut(&key), known.join(", ")));
         }
-        take!(
-            name,
-            s3_stack,
-            catalog_stack,
-            product_name,
-            ssm_prefix,
-            principal,
-            instance_type,
-            session_seconds,
-            parameter_type,
-            concurrency
-        );
-        self
+        let text = match value {
+            toml::Value::String(v) => v,
+            toml::Value::Integer(v) => v.to_string(),
+            other => return Err(format!("{key}: a {} where a string or a number belongs", other.type_str())),
+        };
+        check(&key, &text).map_err(|e| format!("{key}: {e}"))?;
+        out.insert(key, text);
     }
+    Ok(out)
+}
+
+/// The value parser of the first argument whose id is `key`, the one a flag's value goes through.
+fn value_parser(key: &str) -> Option<clap::builder::ValueParser> {
+    fn find(cmd: &clap::Command, key: &str) -> Option<clap::builder::ValueParser> {
+        cmd.get_arguments()
+            .find(|a| a.get_id() == key)
+            .map(|a| a.get_value_parser().clone())
+            .or_else(|| cmd.get_subcommands().find_map(|s| find(s, key)))
+    }
+    find(&Cli::command(), key)
+}
+
+/// Check a value as its flag would be: a value every command would refuse is refused here, with
+/// clap's reason on one line.
+fn check(key: &str, value: &str) -> std::result::Result<(), String> {
+    let Some(setting) = SETTINGS.iter().find(|s| s.key == key) else { return Ok(()) };
+    let Some(parser) = value_parser(key) else { return Ok(()) };
+    // The argument alone (its relations name arguments of its own subcommand). clap keeps
+    // &'static defaults; a check runs once per setting and run.
+    let value: &'static str = Box::leak(value.to_owned().into_boxed_str());
+    let alone = clap::Arg::new(setting.key).default_value(value).value_parser(parser);
+    let lone = clap::Command::new("notebook-vend").no_binary_name(true).arg(alone);
+    lone.try_get_matches_from(Vec::<String>::new()).map(|_| ()).map_err(|e| {
+        let why = e.to_string();
+        why.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned()
+    })
 }
 
 /// The file in effect and the merged section.
@@ -128,10 +168,7 @@ pub fn parse(text: &str, path: &Path, env: &str) -> Result<Loaded> {
         if name == env && env != "default" {
             env_keys = t.keys().cloned().collect();
         }
-        let section: Section = toml::Value::Table(t).try_into().map_err(|e: toml::de::Error| {
-            usage(format!("config file {file}: [{name}] {}", one_line(&e.to_string())))
-        })?;
-        check(&section).map_err(|e| usage(format!("config file {file}: [{name}] {e}")))?;
+        let section = section(t).map_err(|e| usage(format!("config file {file}: [{name}] {e}")))?;
         sections.insert(name, section);
     }
     let default = sections.get("default").cloned().unwrap_or_default();
@@ -142,7 +179,7 @@ pub fn parse(text: &str, path: &Path, env: &str) -> Result<Loaded> {
             .get(env)
             .cloned()
             .ok_or_else(|| usage(format!("--env {env}: config file {file} has no [{env}] section")))?;
-        default.overlay(named)
+        default.into_iter().chain(named).collect()
     };
     Ok(Loaded { path: path.to_path_buf(), env: env.to_owned(), values, env_keys })
 }
@@ -159,47 +196,6 @@ fn one_line(s: &str) -> String {
         end -= 1;
     }
     format!("{}… ({} bytes)", &line[..end], line.len())
-}
-
-/// The same rules as the flags, with the key named.
-fn check(s: &Section) -> std::result::Result<(), String> {
-    let key = |k: &str, r: std::result::Result<String, String>| r.map(|_| ()).map_err(|e| format!("{k}: {e}"));
-    if let Some(v) = &s.name {
-        key("name", values::parse_deployment_name(v))?;
-    }
-    for (k, v) in [("s3_stack", &s.s3_stack), ("catalog_stack", &s.catalog_stack)] {
-        if let Some(v) = v {
-            key(k, values::parse_stack_name(v))?;
-        }
-    }
-    if let Some(v) = &s.product_name {
-        key("product_name", values::parse_product_name(v))?;
-    }
-    if let Some(v) = &s.ssm_prefix {
-        key("ssm_prefix", values::parse_ssm_prefix(v))?;
-    }
-    if let Some(v) = &s.principal {
-        key("principal", values::parse_principal(v))?;
-    }
-    if let Some(v) = &s.instance_type {
-        key("instance_type", values::parse_instance_type(v))?;
-    }
-    if let Some(v) = s.session_seconds {
-        if !(1800..=43200).contains(&v) {
-            return Err(format!("session_seconds: {v} is outside 1800..=43200"));
-        }
-    }
-    if let Some(v) = &s.parameter_type {
-        if v != "SecureString" && v != "String" {
-            return Err(format!("parameter_type: {} must be SecureString or String", crate::text::cut(v)));
-        }
-    }
-    if let Some(v) = s.concurrency {
-        if !(1..=64).contains(&v) {
-            return Err(format!("concurrency: {v} is outside 1..=64"));
-        }
-    }
-    Ok(())
 }
 
 /// Where a setting's value came from.
@@ -244,21 +240,6 @@ pub fn clap_origins(matches: &clap::ArgMatches) -> ClapOrigins {
     out
 }
 
-/// Every setting: the file key, which is also the clap argument id of every argument that takes it
-/// (in any subcommand), and its environment variable.
-pub const SETTINGS: &[(&str, &str)] = &[
-    ("name", "NOTEBOOK_VEND_NAME"),
-    ("s3_stack", "NOTEBOOK_VEND_S3_STACK"),
-    ("catalog_stack", "NOTEBOOK_VEND_CATALOG_STACK"),
-    ("product_name", "NOTEBOOK_VEND_PRODUCT_NAME"),
-    ("ssm_prefix", "NOTEBOOK_VEND_SSM_PREFIX"),
-    ("principal", "NOTEBOOK_VEND_PRINCIPAL"),
-    ("instance_type", "NOTEBOOK_VEND_INSTANCE_TYPE"),
-    ("session_seconds", "NOTEBOOK_VEND_SESSION_SECONDS"),
-    ("parameter_type", "NOTEBOOK_VEND_PARAMETER_TYPE"),
-    ("concurrency", "NOTEBOOK_VEND_CONCURRENCY"),
-];
-
 /// The layers under the flags: `NOTEBOOK_VEND_*` environment over the file. Both become clap
 /// *defaults* of every argument whose id is a setting ([`Layers::command`]), so clap applies
 /// flag > env > file > built-in default to every subcommand by construction, and an environment
@@ -279,10 +260,11 @@ impl Layers {
 
     pub fn from_parts(file: Option<Loaded>, env: impl Fn(&str) -> Option<String>) -> Self {
         let mut values = BTreeMap::new();
-        for &(key, var) in SETTINGS {
-            if let Some(v) = env(var).filter(|v| !v.is_empty()) {
-                values.insert(key, (v, Origin::Env(var.to_owned())));
-            } else if let Some((v, f)) = file.as_ref().and_then(|f| f.values.get(key).map(|v| (v, f))) {
+        for &Setting { key, .. } in SETTINGS {
+            let var = env_var(key);
+            if let Some(v) = env(&var).filter(|v| !v.is_empty()) {
+                values.insert(key, (v, Origin::Env(var)));
+            } else if let Some((v, f)) = file.as_ref().and_then(|f| f.values.get(key).map(|v| (v.clone(), f))) {
                 let section = if f.env_keys.contains(key) { f.env.as_str() } else { "default" };
                 values.insert(key, (v, Origin::File(format!("{} [{section}]", f.path.display()))));
             }
@@ -298,7 +280,8 @@ impl Layers {
     fn layer(&self, mut cmd: clap::Command) -> clap::Command {
         let ids: Vec<String> = cmd.get_arguments().map(|a| a.get_id().to_string()).collect();
         for id in ids {
-            let Some(&(key, var)) = SETTINGS.iter().find(|(k, _)| *k == id) else { continue };
+            let Some(&Setting { key, .. }) = SETTINGS.iter().find(|s| s.key == id) else { continue };
+            let var = env_var(key);
             let layered = self.values.get(key).map(|(v, _)| v.clone());
             cmd = cmd.mut_arg(id, |a| {
                 let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
@@ -326,25 +309,6 @@ impl Layers {
     }
 }
 
-impl Section {
-    /// The value of one key, as text (the form a flag takes).
-    fn get(&self, key: &str) -> Option<String> {
-        match key {
-            "name" => self.name.clone(),
-            "s3_stack" => self.s3_stack.clone(),
-            "catalog_stack" => self.catalog_stack.clone(),
-            "product_name" => self.product_name.clone(),
-            "ssm_prefix" => self.ssm_prefix.clone(),
-            "principal" => self.principal.clone(),
-            "instance_type" => self.instance_type.clone(),
-            "session_seconds" => self.session_seconds.map(|v| v.to_string()),
-            "parameter_type" => self.parameter_type.clone(),
-            "concurrency" => self.concurrency.map(|v| v.to_string()),
-            _ => None,
-        }
-    }
-}
-
 /// For `config show`: every setting with its effective value and origin, read from the same
 /// layered command the other subcommands parse with. Deployment names are global flags (so
 /// `config show --name X` shows them as given); the others are read from the first subcommand
@@ -352,48 +316,38 @@ impl Section {
 pub fn show(cli: &Cli, clap: &ClapOrigins, layers: &Layers) -> Result<Vec<(String, String, Origin)>> {
     let d = &cli.global.deployment;
     let names = d.resolve();
-    let mut shown = Vec::new();
-    for (id, value) in [
-        ("name", d.name.clone().unwrap_or_else(|| "-".into())),
-        ("s3_stack", names.s3_stack.clone()),
-        ("catalog_stack", names.catalog_stack.clone()),
-        ("product_name", names.product_name.clone()),
-        ("ssm_prefix", names.ssm_prefix.clone()),
-    ] {
-        let mut origin = layers.origin(id, clap.get(id).copied());
-        // A name derived from --name comes from wherever --name came from.
-        if origin == Origin::Default && id != "name" && d.name.is_some() {
-            origin = layers.origin("name", clap.get("name").copied());
-        }
-        shown.push((id.to_owned(), value, origin));
-    }
     let cmd = layers.command();
-    for (id, unset) in [
-        ("principal", "(the caller's identity)"),
-        ("instance_type", "(the product's default)"),
-        ("session_seconds", ""),
-        ("parameter_type", ""),
-        ("concurrency", ""),
-    ] {
-        let found = cmd.get_subcommands().flat_map(|s| s.get_arguments()).find(|a| a.get_id() == id);
-        let default = found.and_then(|a| a.get_default_values().first().map(|v| (a, v.clone())));
-        let value = match default {
-            // The same check a command makes of it (the argument's value parser): a value every
-            // command would refuse with exit 2 is not shown as if it were in effect.
-            Some((arg, v)) => {
-                // The argument's value parser alone (its relations name arguments of its own
-                // subcommand, which a lone command does not have).
-                let alone = clap::Arg::new(id).default_value(v.clone()).value_parser(arg.get_value_parser().clone());
-                let lone = clap::Command::new("notebook-vend").no_binary_name(true).arg(alone);
-                lone.try_get_matches_from(Vec::<String>::new()).map_err(|e| {
-                    let from = layers.origin(id, None);
-                    let why = e.to_string();
-                    let why = why.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned();
-                    usage(format!("{id} from {from}: {why}"))
-                })?;
-                v.to_string_lossy().into_owned()
+    let mut shown = Vec::new();
+    for setting in SETTINGS {
+        let id = setting.key;
+        if setting.deployment_name {
+            let value = match id {
+                "name" => d.name.clone(),
+                "s3_stack" => Some(names.s3_stack.clone()),
+                "catalog_stack" => Some(names.catalog_stack.clone()),
+                "product_name" => Some(names.product_name.clone()),
+                "ssm_prefix" => Some(names.ssm_prefix.clone()),
+                _ => None,
+            };
+            let mut origin = layers.origin(id, clap.get(id).copied());
+            // A name derived from --name comes from wherever --name came from.
+            if origin == Origin::Default && id != "name" && d.name.is_some() {
+                origin = layers.origin("name", clap.get("name").copied());
             }
-            None => unset.to_owned(),
+            shown.push((id.to_owned(), value.unwrap_or_else(|| setting.unset.to_owned()), origin));
+            continue;
+        }
+        // The others are read from the first subcommand that takes them, whose default is
+        // whatever the layers put there.
+        let found = cmd.get_subcommands().flat_map(|s| s.get_arguments()).find(|a| a.get_id() == id);
+        let value = match found.and_then(|a| a.get_default_values().first()) {
+            // A value every command would refuse with exit 2 is not shown as if it were in effect.
+            Some(v) => {
+                let v = v.to_string_lossy().into_owned();
+                check(id, &v).map_err(|why| usage(format!("{id} from {}: {why}", layers.origin(id, None))))?;
+                v
+            }
+            None => setting.unset.to_owned(),
         };
         shown.push((id.to_owned(), value, layers.origin(id, None)));
     }

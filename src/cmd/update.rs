@@ -1,6 +1,6 @@
 //! `update --user U | --all`: move a notebook to the newest (or a named) product version and/or new
 //! parameter values with Service Catalog UpdateProvisionedProduct, without ever losing a notebook
-//! silently (issue 15).
+//! silently.
 //!
 //! The plan comes first: parameter diff, artifact from -> to, and whether the change is in place or
 //! replaces the notebook (plan/update.rs: create-only properties of AWS::SageMaker::NotebookInstance,

@@ -28,6 +28,14 @@ pub struct Template {
     pub transform: bool,
 }
 
+impl Template {
+    /// Whether resource `logical_id` sets `property` (in its long form); None when the template
+    /// has no such resource.
+    pub fn sets_property(&self, logical_id: &str, property: &str) -> Option<bool> {
+        self.resources.get(logical_id).map(|r| r.raw.get("Properties").and_then(|p| p.get(property)).is_some())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parameter {
     /// `Type` (String, Number, CommaDelimitedList, AWS::EC2::Subnet::Id, ...).
@@ -355,5 +363,18 @@ mod tests {
             let body = std::fs::read_to_string(entry.path()).unwrap();
             parse(&body).unwrap_or_else(|e| panic!("{}: {e}", entry.path().display()));
         }
+    }
+
+    #[test]
+    fn a_resources_properties_are_found_in_yaml_and_json() {
+        let blog =
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/blog/templates/s3-iam-config.yml"));
+        let blog = parse(blog).unwrap();
+        assert_eq!(blog.sets_property("S3Bucket", "BucketName"), Some(false));
+        assert_eq!(blog.sets_property("S3Bucket", "BucketEncryption"), Some(true));
+        assert_eq!(blog.sets_property("SageMakerNotebookInstanceRole", "RoleName"), Some(true));
+        let json = parse(r#"{"Resources":{"B":{"Type":"AWS::S3::Bucket","Properties":{"BucketName":"x"}}}}"#).unwrap();
+        assert_eq!(json.sets_property("B", "BucketName"), Some(true));
+        assert_eq!(json.sets_property("C", "BucketName"), None);
     }
 }

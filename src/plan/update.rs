@@ -1,4 +1,4 @@
-//! What an `update` does to a notebook, computed before anything is sent (issue 15).
+//! What an `update` does to a notebook, computed before anything is sent.
 //!
 //! CloudFormation replaces a resource when an update changes one of its create-only properties
 //! ("createOnlyProperties" of the resource type schema), and it refuses to replace a resource with
@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::plan::template::{self, Resource, Template};
+use crate::plan::template::{Resource, Template};
 
 /// `createOnlyProperties` of the `AWS::SageMaker::NotebookInstance` resource type schema
 /// (CloudFormation resource provider schema, as shipped in cfn-lint's
@@ -118,21 +118,6 @@ pub fn replacing(deployed: &Template, target: &Template, changed: &BTreeSet<Stri
 
 fn cond_ref(name: &str) -> Value {
     Value::Object(Map::from_iter([("Condition".to_owned(), Value::String(name.to_owned()))]))
-}
-
-/// The text of one resource of a template (its long form, as JSON), or None when the template
-/// cannot be read or has no such resource.
-pub fn resource_text(template: &str, logical_id: &str) -> Option<String> {
-    let t = template::parse(template).ok()?;
-    t.resources.get(logical_id).map(|r| r.raw.to_string())
-}
-
-/// Does a resource's text (see [`resource_text`]) set this property?
-pub fn sets_property(resource: &str, property: &str) -> bool {
-    serde_json::from_str::<Value>(resource)
-        .ok()
-        .and_then(|r| r.get("Properties").and_then(|p| p.get(property)).map(|_| ()))
-        .is_some()
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -269,7 +254,7 @@ mod tests {
     }
 
     fn parse(body: &str) -> Template {
-        template::parse(body).unwrap()
+        crate::plan::template::parse(body).unwrap()
     }
 
     #[test]
@@ -334,20 +319,6 @@ mod tests {
         let json = r#"{"Resources":{"Nb":{"Type":"AWS::SageMaker::NotebookInstance"}}}"#;
         assert_eq!(notebook_logical_id(&parse(json)).as_deref(), Some("Nb"));
         assert_eq!(notebook_logical_id(&parse("Resources: {R: {Type: X}}")), None);
-    }
-
-    #[test]
-    fn a_resources_properties_are_found_in_yaml_and_json() {
-        let blog =
-            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/blog/templates/s3-iam-config.yml"));
-        let bucket = resource_text(blog, "S3Bucket").unwrap();
-        assert!(!sets_property(&bucket, "BucketName"), "{bucket}");
-        assert!(sets_property(&bucket, "BucketEncryption"), "{bucket}");
-        let role = resource_text(blog, "SageMakerNotebookInstanceRole").unwrap();
-        assert!(sets_property(&role, "RoleName"), "{role}");
-        let json = r#"{"Resources":{"B":{"Type":"AWS::S3::Bucket","Properties":{"BucketName":"x"}}}}"#;
-        assert!(sets_property(&resource_text(json, "B").unwrap(), "BucketName"));
-        assert!(resource_text(json, "C").is_none());
     }
 
     #[test]
