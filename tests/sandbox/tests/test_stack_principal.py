@@ -205,3 +205,27 @@ def test_nothing_is_checked_with_enforcement_off_or_for_root(sandbox):
     root_cfn.create_stack(StackName="roles-root", TemplateBody=json.dumps(ROLE))
     assert stack(root_cfn, "roles-root")["StackStatus"] == "CREATE_COMPLETE"
     assert failed_events(root_cfn, "roles-root") == []
+
+
+def test_what_an_update_runs(sandbox):
+    """Metadata alone runs no handler; a removed resource is deleted after the update succeeded, and
+    a delete the caller may not run leaves it behind without rolling the update back."""
+    a, key = setup(sandbox, ["logs:CreateLogGroup", "iam:CreateRole", "iam:GetRole", "iam:TagRole"])
+    cfn = user_client(sandbox, "cloudformation", key)
+    both = {"Resources": {**LOG_GROUP["Resources"], **ROLE["Resources"]}}
+    cfn.create_stack(StackName="catalog", TemplateBody=json.dumps(both))
+    assert stack(cfn, "catalog")["StackStatus"] == "CREATE_COMPLETE"
+
+    noted = json.loads(json.dumps(both))
+    noted["Resources"]["Logs"]["Metadata"] = {"kept": "as it is"}
+    cfn.update_stack(StackName="catalog", TemplateBody=json.dumps(noted))
+    assert stack(cfn, "catalog")["StackStatus"] == "UPDATE_COMPLETE"
+
+    without_role = {"Resources": noted["Resources"] | {}}
+    del without_role["Resources"]["Role"]
+    cfn.update_stack(StackName="catalog", TemplateBody=json.dumps(without_role))
+    assert stack(cfn, "catalog")["StackStatus"] == "UPDATE_COMPLETE"
+    (event,) = failed_events(cfn, "catalog")
+    assert event["LogicalResourceId"] == "Role" and event["ResourceStatus"] == "DELETE_FAILED"
+    assert "iam:DeleteRole" in event["ResourceStatusReason"]
+    assert [r["RoleName"] for r in client(sandbox, "iam", a).list_roles()["Roles"]] == ["made-by-stack"]

@@ -289,13 +289,26 @@ def _patch_models() -> None:
             # read by cloudformation/update.py's last_update_error, as a refused replacement is
             self._sb_update_error = reason
             return None
-        original_update(self, template, role_arn=role_arn, parameters=parameters, tags=tags)
-        removed_resources = [w for w in work if w[2] == handlers.DELETE]
-        cleanup = handlers.first_missing(self.region_name, principal[1], removed_resources, required)
-        if cleanup is not None and self.status == "UPDATE_COMPLETE":
-            # the update stands; the removed resource is left behind, its deletion recorded as failed
+        # removed resources the principal may not delete: CloudFormation leaves them behind after the
+        # update, so moto must not delete them either (it skips a resource it never created)
+        parsed = self.resource_map._parsed_resources
+        denied = []
+        for w in work:
+            if w[2] == handlers.DELETE:
+                cleanup = handlers.first_missing(self.region_name, principal[1], [w], required)
+                if cleanup is not None:
+                    denied.append((cleanup, parsed.pop(w[0], None)))
+        try:
+            original_update(self, template, role_arn=role_arn, parameters=parameters, tags=tags)
+        except Exception:
+            for cleanup, resource in denied:
+                if resource is not None:
+                    parsed[cleanup[0]] = resource
+            raise
+        if denied and self.status == "UPDATE_COMPLETE":
             final = self.events.pop() if self.events else None
-            resource_event(self, cleanup[0], cleanup[1], "DELETE_FAILED", _reason(principal, cleanup))
+            for cleanup, _ in denied:
+                resource_event(self, cleanup[0], cleanup[1], "DELETE_FAILED", _reason(principal, cleanup))
             if final is not None:
                 self.events.append(final)
         return None
