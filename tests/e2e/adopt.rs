@@ -53,7 +53,7 @@ fn fixture_run(acct: &Account, args: &[&str]) -> (bool, Value) {
 }
 
 /// The blog sample deployed the blog's way, with fast sandbox timings.
-fn blog_account() -> (Account, Value) {
+pub(crate) fn blog_account() -> (Account, Value) {
     blog_account_with(&[])
 }
 
