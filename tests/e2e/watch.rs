@@ -1,10 +1,10 @@
-//! End-to-end: `watch` (the blog's EventBridge function) and `serve` (its refresh API), the real
-//! binary against the sandbox, one sandbox account per test.
+//! `watch`: what the blog's EventBridge function did. A provision made anywhere (the console, the
+//! API, the blog's README) gets its URL stored, once, from a scan of Service Catalog records, from
+//! CloudTrail, or from one EventBridge event.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::support::{is_url_with_token_of, Account, Running};
+use crate::support::{is_url_with_token_of, stored_url, Account, Running};
 use aws_sdk_servicecatalog::types::{ProductViewFilterBy, ProvisioningParameter};
 use serde_json::{json, Value};
 
@@ -50,10 +50,6 @@ async fn console_provision(acc: &Account, product_name: &str, user: &str, instan
         .await
         .unwrap();
     out.record_detail().unwrap().record_id().unwrap().to_owned()
-}
-
-async fn stored_url(acc: &Account, user: &str) -> Option<String> {
-    acc.parameter(user).await.and_then(|p| p.value().map(str::to_owned))
 }
 
 fn lines(stdout: &str) -> Vec<Value> {
@@ -230,174 +226,4 @@ async fn watch_daemon_picks_up_a_console_provision_and_stops_on_sigterm() {
     std::io::Read::read_to_string(watch.child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
     assert!(stdout.starts_with("stored") && stdout.contains("user gus"), "{stdout}");
     assert!(watch.stderr().contains("stopped by SIGTERM"), "{}", watch.stderr());
-}
-
-// ------------------------------------------------------------------------------------------------
-// serve
-
-struct Server {
-    proc: Running,
-    base: String,
-    token: String,
-    _dir: tempfile::TempDir,
-}
-
-fn serve(acc: &Account) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let token = "t0ken-".to_owned() + &acc.id + "-abcdef0123456789";
-    let file = dir.path().join("token");
-    let mut f = std::fs::File::create(&file).unwrap();
-    writeln!(f, "  {token}  ").unwrap();
-    let mut proc = Running::start(acc, &["serve", "--listen", "127.0.0.1:0", "--token-file", file.to_str().unwrap()]);
-    let line = proc.wait_for_stderr("listening on ");
-    let base = line.split("listening on ").nth(1).unwrap().trim().to_owned();
-    Server { proc, base, token, _dir: dir }
-}
-
-#[tokio::test]
-async fn serve_refreshes_with_a_token_and_says_what_is_wrong_otherwise() {
-    let acc = Account::new();
-    acc.bootstrap();
-    fast(&acc);
-    acc.ok(&["provision", "--user", "alice", "-q"]);
-    acc.ok(&["provision", "--user", "sam", "-q"]);
-    let sm = aws_sdk_sagemaker::Client::new(&acc.sdk().await);
-    sm.stop_notebook_instance().notebook_instance_name("sam-Notebook").send().await.unwrap();
-    let stopping = Instant::now();
-    while sm
-        .describe_notebook_instance()
-        .notebook_instance_name("sam-Notebook")
-        .send()
-        .await
-        .unwrap()
-        .notebook_instance_status()
-        .map(|s| s.as_str().to_owned())
-        .as_deref()
-        != Some("Stopped")
-    {
-        assert!(stopping.elapsed() < Duration::from_secs(30), "sam's notebook never stopped");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let before = stored_url(&acc, "alice").await.unwrap();
-
-    let mut srv = serve(&acc);
-    let http = reqwest::Client::new();
-    let refresh = format!("{}/refreshurl", srv.base);
-    let auth = format!("Bearer {}", srv.token);
-    let post = |body: String, auth: Option<&str>| {
-        let mut rb = http.post(&refresh).header("content-type", "application/json").body(body);
-        if let Some(a) = auth {
-            rb = rb.header("authorization", a);
-        }
-        rb.send()
-    };
-
-    // Authorized: a working URL, and the parameter holds it.
-    let resp = post(json!({"notebook_user_name": "alice"}).to_string(), Some(&auth)).await.unwrap();
-    assert_eq!(resp.status(), 200);
-    let body: Value = resp.json().await.unwrap();
-    let url = body["PreSignedURL"].as_str().unwrap().to_owned();
-    assert!(is_url_with_token_of(&url, "alice"), "{url}");
-    assert_ne!(url, before);
-    assert_eq!(stored_url(&acc, "alice").await.as_deref(), Some(url.as_str()));
-
-    let health = http.get(format!("{}/healthz", srv.base)).header("authorization", &auth).send().await.unwrap();
-    assert_eq!(health.status(), 200);
-
-    // Everything else, with a JSON error body.
-    let mark = acc.requests().len();
-    let alice = json!({"notebook_user_name": "alice"}).to_string();
-    let cases: Vec<(String, Option<String>, u16)> = vec![
-        (alice.clone(), None, 401),
-        (alice.clone(), Some("Bearer wrong".into()), 401),
-        (alice.clone(), Some(srv.token.clone()), 401),
-        (alice.clone(), Some(format!("Basic {}", srv.token)), 401),
-        ("{not json".into(), Some(auth.clone()), 400),
-        (json!({"user": "alice"}).to_string(), Some(auth.clone()), 400),
-        (json!({"notebook_user_name": "../etc"}).to_string(), Some(auth.clone()), 400),
-        (json!({"notebook_user_name": "a".repeat(55)}).to_string(), Some(auth.clone()), 400),
-        (format!("{{\"notebook_user_name\": \"alice\", \"pad\": \"{}\"}}", "x".repeat(5000)), Some(auth.clone()), 413),
-    ];
-    for (body, a, want) in cases {
-        let resp = post(body.clone(), a.as_deref()).await.unwrap();
-        assert_eq!(resp.status().as_u16(), want, "{} {:?}", &body[..body.len().min(60)], a);
-        let v: Value = resp.json().await.unwrap();
-        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
-    }
-    assert_eq!(acc.requests_since(mark), vec![], "a refused request reached AWS");
-
-    let resp = post(json!({"notebook_user_name": "nobody"}).to_string(), Some(&auth)).await.unwrap();
-    assert_eq!(resp.status(), 404);
-    let resp = post(json!({"notebook_user_name": "sam"}).to_string(), Some(&auth)).await.unwrap();
-    assert_eq!(resp.status(), 409);
-    assert!(resp.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("Stopped"));
-    let resp = http.get(&refresh).header("authorization", &auth).send().await.unwrap();
-    assert_eq!(resp.status(), 405);
-    assert_eq!(http.get(format!("{}/healthz", srv.base)).send().await.unwrap().status(), 401);
-
-    // 50 concurrent authorized refreshes.
-    let started = Instant::now();
-    let all = futures::future::join_all((0..50).map(|_| post(alice.clone(), Some(&auth)))).await;
-    let elapsed = started.elapsed();
-    for r in all {
-        let r = r.unwrap();
-        assert_eq!(r.status(), 200);
-        assert!(is_url_with_token_of(r.json::<Value>().await.unwrap()["PreSignedURL"].as_str().unwrap(), "alice"));
-    }
-    eprintln!(
-        "serve: 50 concurrent refreshes in {:.2}s ({:.0}/s)",
-        elapsed.as_secs_f64(),
-        50.0 / elapsed.as_secs_f64()
-    );
-
-    assert_eq!(srv.proc.terminate(), 0, "{}", srv.proc.stderr());
-    let log = srv.proc.stderr();
-    assert!(log.contains("access: ") && log.contains("POST /refreshurl 200") && log.contains("user=alice"), "{log}");
-    assert!(log.contains("POST /refreshurl 401"), "{log}");
-    assert!(log.contains("POST /refreshurl 409") && log.contains("user=sam"), "{log}");
-    assert!(!log.contains(&srv.token), "the token is in the log");
-    assert!(!log.contains("authToken") && !log.contains("https://"), "a URL is in the log: {log}");
-}
-
-#[test]
-fn serve_refuses_bad_setups_before_any_aws_call() {
-    let acc = Account::new();
-    let dir = tempfile::tempdir().unwrap();
-    let empty = dir.path().join("empty");
-    std::fs::write(&empty, "\n  \n").unwrap();
-    for args in [
-        vec!["serve", "--token-file", empty.to_str().unwrap()],
-        vec!["serve", "--token-file", "/nonexistent/token"],
-        vec!["serve", "--listen", "0.0.0.0:0", "--token-file", empty.to_str().unwrap()],
-        vec!["serve", "--listen", "not-an-address"],
-    ] {
-        let (code, _, err) = acc.run(&args);
-        assert_eq!(code, 2, "{args:?}: {err}");
-    }
-    let (code, _, err) = acc
-        .cmd()
-        .args(["serve", "--listen", "0.0.0.0:0"])
-        .env("NOTEBOOK_VEND_TOKEN", "x")
-        .output()
-        .map(|o| (o.status.code().unwrap_or(-1), String::new(), String::from_utf8_lossy(&o.stderr).into_owned()))
-        .unwrap();
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--allow-remote"), "{err}");
-    assert_eq!(acc.requests(), vec![]);
-}
-
-#[tokio::test]
-async fn serve_generates_a_token_when_none_is_given() {
-    let acc = Account::new();
-    let mut proc = Running::start(&acc, &["serve", "--listen", "127.0.0.1:0"]);
-    let line = proc.wait_for_stderr("listening on ");
-    let base = line.split("listening on ").nth(1).unwrap().trim().to_owned();
-    let token_line = proc.wait_for_stderr("generated this token");
-    let token = token_line.rsplit(' ').next().unwrap().to_owned();
-    assert_eq!(token.len(), 64);
-    let http = reqwest::Client::new();
-    let ok = http.get(format!("{base}/healthz")).bearer_auth(&token).send().await.unwrap();
-    assert_eq!(ok.status(), 200);
-    assert_eq!(proc.terminate(), 0);
-    assert_eq!(proc.stderr().matches(&token).count(), 1, "the token is printed once only");
 }
