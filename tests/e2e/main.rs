@@ -33,7 +33,7 @@
 //! - `states`: states AWS reaches without the tool (TAINTED, stack failures, maintenance).
 //! - `update`: new versions and parameter changes reach notebooks without ever losing one.
 //! - `vending`: provision, refresh and url: one product, one notebook, a fresh stored URL.
-//! - `watch`: provisions made anywhere get their URL, from records, CloudTrail or one event.
+//! - `watch`: provisions and updates made anywhere get their URL, from records, CloudTrail or one event.
 
 mod support;
 

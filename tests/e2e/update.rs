@@ -198,68 +198,6 @@ fn two_concurrent_updates_do_not_run_two_updates() {
     assert_eq!(notebook(&acct, "gil").instance_type, "ml.t3.large");
 }
 
-/// An update made in the console (UpdateProvisionedProduct with the previous values) and the
-/// record id it answered, once that record has finished.
-fn console_update(acct: &Account, user: &str, token: &str, instance_type: Option<&str>) -> String {
-    rt().block_on(async {
-        let sc = aws_sdk_servicecatalog::Client::new(&acct.sdk().await);
-        use aws_sdk_servicecatalog::types::UpdateProvisioningParameter as P;
-        let keep = |k: &str| P::builder().key(k).use_previous_value(true).build();
-        let itype = match instance_type {
-            Some(t) => P::builder().key("NotebookInstanceType").value(t).build(),
-            None => keep("NotebookInstanceType"),
-        };
-        let r = sc
-            .update_provisioned_product()
-            .provisioned_product_name(format!("{user}-Notebook"))
-            .update_token(token)
-            .provisioning_parameters(itype)
-            .provisioning_parameters(keep("NotebookUserName"))
-            .send()
-            .await
-            .unwrap();
-        let id = r.record_detail().unwrap().record_id().unwrap().to_owned();
-        let start = Instant::now();
-        loop {
-            let d = sc.describe_record().id(&id).send().await.unwrap();
-            let s = d.record_detail().unwrap().status().unwrap().as_str().to_owned();
-            if s == "SUCCEEDED" {
-                return id;
-            }
-            assert!(s != "FAILED" && start.elapsed() < Duration::from_secs(30), "{s}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-}
-
-#[test]
-fn watch_stores_a_fresh_url_after_a_console_update_and_ignores_one_of_a_stopped_notebook() {
-    let acct = Account::ready();
-    acct.ok(&["provision", "--user", "hal", "-q"]);
-    acct.ok(&["provision", "--user", "ivy", "-q"]);
-    acct.ok(&["stop", "--user", "ivy", "-q"]);
-    // nothing to do yet: both URLs are newer than the provisions
-    let quiet = acct.ok(&["watch", "--once", "--output", "json"]);
-    assert!(quiet.trim().is_empty(), "{quiet}");
-
-    let before = url_version(&acct, "hal");
-    let hal_record = console_update(&acct, "hal", "console-hal", Some("ml.t3.large"));
-    let ivy_record = console_update(&acct, "ivy", "console-ivy", None);
-    let (code, out, err) = acct.run(&["watch", "--once", "--output", "json"]);
-    assert_eq!(code, 0, "an update of a stopped notebook is not a failure: {out}\n{err}");
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let hal = lines.iter().find(|l| l["record_id"] == hal_record.as_str()).expect(&out);
-    assert_eq!(hal["result"], "stored", "{hal}");
-    assert_eq!(hal["user"], "hal", "{hal}");
-    assert!(url_version(&acct, "hal") > before, "a fresh URL for the restarted notebook");
-    assert_eq!(notebook(&acct, "hal").status, "InService");
-    assert!(lines.iter().all(|l| l["record_id"] != ivy_record.as_str()), "{out}");
-    assert_eq!(notebook(&acct, "ivy").status, "Stopped", "watch never starts a notebook the user stopped");
-    // handled once: the next scan has nothing to do
-    let again = acct.ok(&["watch", "--once", "--output", "json"]);
-    assert!(again.trim().is_empty(), "{again}");
-}
-
 /// The product templates of a bootstrap bucket, by key (path-style S3 on the sandbox).
 fn product_objects(acct: &Account) -> std::collections::BTreeMap<String, String> {
     rt().block_on(async {
