@@ -1,4 +1,4 @@
-//! Issue 13: a deployment made by the AWS blog sample's own steps (tests/fixtures/blog/deploy.py,
+//! A deployment made by the AWS blog sample's own steps (tests/fixtures/blog/deploy.py,
 //! boto3 as the blog does, not notebook-vend) is used, recognised and never broken.
 
 use std::path::{Path, PathBuf};

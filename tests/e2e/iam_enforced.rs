@@ -1,4 +1,4 @@
-//! Issue 12 C, "IAM enforced": each role runs its commands holding EXACTLY the policy that
+//! IAM enforced: each role runs its commands holding EXACTLY the policy that
 //! `notebook-vend policy <role> --account <id> --output json` prints, in an account where the
 //! sandbox checks every call of an IAM user against that user's policies
 //! (tests/sandbox/nvsandbox/iam/enforcement.py, `/_sandbox/config {"iam_enforced": 1}`). A permission the
@@ -137,7 +137,7 @@ fn enforce(acct: &Account) {
     acct.configure(json!({"iam_enforced": 1}));
 }
 
-/// The end user's account-wide command is denied and said to be an operator command (A9): exit 1,
+/// The end user's account-wide command is denied and said to be an operator command: exit 1,
 /// AWS's error code, and the tool's explanation.
 fn assert_operator_command_denied(acct: &Account, end_user: &Principal, args: &[&str], what: &str) {
     let (code, out, err) = end_user.run(acct, args);
@@ -271,7 +271,7 @@ fn end_user_with_a_notebook(user: &str) -> (Account, Principal, String) {
     (acct, end_user, group)
 }
 
-/// Issue 15 follow-up: `update --user` is an end-user command. Holding only `policy end-user`
+/// `update --user` is an end-user command. Holding only `policy end-user`
 /// (no ListProvisioningArtifacts), the data scientist changes their own notebook's instance type in place, then moves
 /// it to the product's new version: the notebook is kept (same creation time) both times.
 #[test]

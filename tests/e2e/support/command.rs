@@ -1,6 +1,6 @@
 //! The binary under test, started with nothing of the developer's environment.
 //!
-//! Shared by the end-to-end crate (`support::Account` builds on it) and by `tests/cli/mod.rs`, which
+//! Shared by the end-to-end crate (`support::Account` builds on it) and by `tests/cli.rs`, which
 //! includes this file with `#[path]` so the parser tests link no SDK crate and need no sandbox.
 //! Nothing here may depend on the sandbox or the AWS SDK.
 

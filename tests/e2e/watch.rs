@@ -1,10 +1,12 @@
-//! End-to-end: `watch` (the blog's EventBridge function) and `serve` (its refresh API), the real
-//! binary against the sandbox, one sandbox account per test.
+//! `watch`: what the blog's EventBridge function did. A provision made anywhere (the console, the
+//! API, the blog's README) gets its URL stored, once, from a scan of Service Catalog records, from
+//! CloudTrail, or from one EventBridge event; so does a running notebook an update made elsewhere
+//! restarted.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::support::{is_url_with_token_of, Account, Running};
+use crate::support::{is_url_with_token_of, rt, stored_url, Account, Running};
+use crate::update::{notebook, url_version};
 use aws_sdk_servicecatalog::types::{ProductViewFilterBy, ProvisioningParameter};
 use serde_json::{json, Value};
 
@@ -50,10 +52,6 @@ async fn console_provision(acc: &Account, product_name: &str, user: &str, instan
         .await
         .unwrap();
     out.record_detail().unwrap().record_id().unwrap().to_owned()
-}
-
-async fn stored_url(acc: &Account, user: &str) -> Option<String> {
-    acc.parameter(user).await.and_then(|p| p.value().map(str::to_owned))
 }
 
 fn lines(stdout: &str) -> Vec<Value> {
@@ -232,172 +230,64 @@ async fn watch_daemon_picks_up_a_console_provision_and_stops_on_sigterm() {
     assert!(watch.stderr().contains("stopped by SIGTERM"), "{}", watch.stderr());
 }
 
-// ------------------------------------------------------------------------------------------------
-// serve
-
-struct Server {
-    proc: Running,
-    base: String,
-    token: String,
-    _dir: tempfile::TempDir,
-}
-
-fn serve(acc: &Account) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let token = "t0ken-".to_owned() + &acc.id + "-abcdef0123456789";
-    let file = dir.path().join("token");
-    let mut f = std::fs::File::create(&file).unwrap();
-    writeln!(f, "  {token}  ").unwrap();
-    let mut proc = Running::start(acc, &["serve", "--listen", "127.0.0.1:0", "--token-file", file.to_str().unwrap()]);
-    let line = proc.wait_for_stderr("listening on ");
-    let base = line.split("listening on ").nth(1).unwrap().trim().to_owned();
-    Server { proc, base, token, _dir: dir }
-}
-
-#[tokio::test]
-async fn serve_refreshes_with_a_token_and_says_what_is_wrong_otherwise() {
-    let acc = Account::new();
-    acc.bootstrap();
-    fast(&acc);
-    acc.ok(&["provision", "--user", "alice", "-q"]);
-    acc.ok(&["provision", "--user", "sam", "-q"]);
-    let sm = aws_sdk_sagemaker::Client::new(&acc.sdk().await);
-    sm.stop_notebook_instance().notebook_instance_name("sam-Notebook").send().await.unwrap();
-    let stopping = Instant::now();
-    while sm
-        .describe_notebook_instance()
-        .notebook_instance_name("sam-Notebook")
-        .send()
-        .await
-        .unwrap()
-        .notebook_instance_status()
-        .map(|s| s.as_str().to_owned())
-        .as_deref()
-        != Some("Stopped")
-    {
-        assert!(stopping.elapsed() < Duration::from_secs(30), "sam's notebook never stopped");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let before = stored_url(&acc, "alice").await.unwrap();
-
-    let mut srv = serve(&acc);
-    let http = reqwest::Client::new();
-    let refresh = format!("{}/refreshurl", srv.base);
-    let auth = format!("Bearer {}", srv.token);
-    let post = |body: String, auth: Option<&str>| {
-        let mut rb = http.post(&refresh).header("content-type", "application/json").body(body);
-        if let Some(a) = auth {
-            rb = rb.header("authorization", a);
+/// An update made in the console (UpdateProvisionedProduct with the previous values) and the
+/// record id it answered, once that record has finished.
+fn console_update(acct: &Account, user: &str, token: &str, instance_type: Option<&str>) -> String {
+    rt().block_on(async {
+        let sc = aws_sdk_servicecatalog::Client::new(&acct.sdk().await);
+        use aws_sdk_servicecatalog::types::UpdateProvisioningParameter as P;
+        let keep = |k: &str| P::builder().key(k).use_previous_value(true).build();
+        let itype = match instance_type {
+            Some(t) => P::builder().key("NotebookInstanceType").value(t).build(),
+            None => keep("NotebookInstanceType"),
+        };
+        let r = sc
+            .update_provisioned_product()
+            .provisioned_product_name(format!("{user}-Notebook"))
+            .update_token(token)
+            .provisioning_parameters(itype)
+            .provisioning_parameters(keep("NotebookUserName"))
+            .send()
+            .await
+            .unwrap();
+        let id = r.record_detail().unwrap().record_id().unwrap().to_owned();
+        let start = Instant::now();
+        loop {
+            let d = sc.describe_record().id(&id).send().await.unwrap();
+            let s = d.record_detail().unwrap().status().unwrap().as_str().to_owned();
+            if s == "SUCCEEDED" {
+                return id;
+            }
+            assert!(s != "FAILED" && start.elapsed() < Duration::from_secs(30), "{s}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        rb.send()
-    };
-
-    // Authorized: a working URL, and the parameter holds it.
-    let resp = post(json!({"notebook_user_name": "alice"}).to_string(), Some(&auth)).await.unwrap();
-    assert_eq!(resp.status(), 200);
-    let body: Value = resp.json().await.unwrap();
-    let url = body["PreSignedURL"].as_str().unwrap().to_owned();
-    assert!(is_url_with_token_of(&url, "alice"), "{url}");
-    assert_ne!(url, before);
-    assert_eq!(stored_url(&acc, "alice").await.as_deref(), Some(url.as_str()));
-
-    let health = http.get(format!("{}/healthz", srv.base)).header("authorization", &auth).send().await.unwrap();
-    assert_eq!(health.status(), 200);
-
-    // Everything else, with a JSON error body.
-    let mark = acc.requests().len();
-    let alice = json!({"notebook_user_name": "alice"}).to_string();
-    let cases: Vec<(String, Option<String>, u16)> = vec![
-        (alice.clone(), None, 401),
-        (alice.clone(), Some("Bearer wrong".into()), 401),
-        (alice.clone(), Some(srv.token.clone()), 401),
-        (alice.clone(), Some(format!("Basic {}", srv.token)), 401),
-        ("{not json".into(), Some(auth.clone()), 400),
-        (json!({"user": "alice"}).to_string(), Some(auth.clone()), 400),
-        (json!({"notebook_user_name": "../etc"}).to_string(), Some(auth.clone()), 400),
-        (json!({"notebook_user_name": "a".repeat(55)}).to_string(), Some(auth.clone()), 400),
-        (format!("{{\"notebook_user_name\": \"alice\", \"pad\": \"{}\"}}", "x".repeat(5000)), Some(auth.clone()), 413),
-    ];
-    for (body, a, want) in cases {
-        let resp = post(body.clone(), a.as_deref()).await.unwrap();
-        assert_eq!(resp.status().as_u16(), want, "{} {:?}", &body[..body.len().min(60)], a);
-        let v: Value = resp.json().await.unwrap();
-        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
-    }
-    assert_eq!(acc.requests_since(mark), vec![], "a refused request reached AWS");
-
-    let resp = post(json!({"notebook_user_name": "nobody"}).to_string(), Some(&auth)).await.unwrap();
-    assert_eq!(resp.status(), 404);
-    let resp = post(json!({"notebook_user_name": "sam"}).to_string(), Some(&auth)).await.unwrap();
-    assert_eq!(resp.status(), 409);
-    assert!(resp.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("Stopped"));
-    let resp = http.get(&refresh).header("authorization", &auth).send().await.unwrap();
-    assert_eq!(resp.status(), 405);
-    assert_eq!(http.get(format!("{}/healthz", srv.base)).send().await.unwrap().status(), 401);
-
-    // 50 concurrent authorized refreshes.
-    let started = Instant::now();
-    let all = futures::future::join_all((0..50).map(|_| post(alice.clone(), Some(&auth)))).await;
-    let elapsed = started.elapsed();
-    for r in all {
-        let r = r.unwrap();
-        assert_eq!(r.status(), 200);
-        assert!(is_url_with_token_of(r.json::<Value>().await.unwrap()["PreSignedURL"].as_str().unwrap(), "alice"));
-    }
-    eprintln!(
-        "serve: 50 concurrent refreshes in {:.2}s ({:.0}/s)",
-        elapsed.as_secs_f64(),
-        50.0 / elapsed.as_secs_f64()
-    );
-
-    assert_eq!(srv.proc.terminate(), 0, "{}", srv.proc.stderr());
-    let log = srv.proc.stderr();
-    assert!(log.contains("access: ") && log.contains("POST /refreshurl 200") && log.contains("user=alice"), "{log}");
-    assert!(log.contains("POST /refreshurl 401"), "{log}");
-    assert!(log.contains("POST /refreshurl 409") && log.contains("user=sam"), "{log}");
-    assert!(!log.contains(&srv.token), "the token is in the log");
-    assert!(!log.contains("authToken") && !log.contains("https://"), "a URL is in the log: {log}");
+    })
 }
 
 #[test]
-fn serve_refuses_bad_setups_before_any_aws_call() {
-    let acc = Account::new();
-    let dir = tempfile::tempdir().unwrap();
-    let empty = dir.path().join("empty");
-    std::fs::write(&empty, "\n  \n").unwrap();
-    for args in [
-        vec!["serve", "--token-file", empty.to_str().unwrap()],
-        vec!["serve", "--token-file", "/nonexistent/token"],
-        vec!["serve", "--listen", "0.0.0.0:0", "--token-file", empty.to_str().unwrap()],
-        vec!["serve", "--listen", "not-an-address"],
-    ] {
-        let (code, _, err) = acc.run(&args);
-        assert_eq!(code, 2, "{args:?}: {err}");
-    }
-    let (code, _, err) = acc
-        .cmd()
-        .args(["serve", "--listen", "0.0.0.0:0"])
-        .env("NOTEBOOK_VEND_TOKEN", "x")
-        .output()
-        .map(|o| (o.status.code().unwrap_or(-1), String::new(), String::from_utf8_lossy(&o.stderr).into_owned()))
-        .unwrap();
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--allow-remote"), "{err}");
-    assert_eq!(acc.requests(), vec![]);
-}
+fn watch_stores_a_fresh_url_after_a_console_update_and_ignores_one_of_a_stopped_notebook() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "hal", "-q"]);
+    acct.ok(&["provision", "--user", "ivy", "-q"]);
+    acct.ok(&["stop", "--user", "ivy", "-q"]);
+    // nothing to do yet: both URLs are newer than the provisions
+    let quiet = acct.ok(&["watch", "--once", "--output", "json"]);
+    assert!(quiet.trim().is_empty(), "{quiet}");
 
-#[tokio::test]
-async fn serve_generates_a_token_when_none_is_given() {
-    let acc = Account::new();
-    let mut proc = Running::start(&acc, &["serve", "--listen", "127.0.0.1:0"]);
-    let line = proc.wait_for_stderr("listening on ");
-    let base = line.split("listening on ").nth(1).unwrap().trim().to_owned();
-    let token_line = proc.wait_for_stderr("generated this token");
-    let token = token_line.rsplit(' ').next().unwrap().to_owned();
-    assert_eq!(token.len(), 64);
-    let http = reqwest::Client::new();
-    let ok = http.get(format!("{base}/healthz")).bearer_auth(&token).send().await.unwrap();
-    assert_eq!(ok.status(), 200);
-    assert_eq!(proc.terminate(), 0);
-    assert_eq!(proc.stderr().matches(&token).count(), 1, "the token is printed once only");
+    let before = url_version(&acct, "hal");
+    let hal_record = console_update(&acct, "hal", "console-hal", Some("ml.t3.large"));
+    let ivy_record = console_update(&acct, "ivy", "console-ivy", None);
+    let (code, out, err) = acct.run(&["watch", "--once", "--output", "json"]);
+    assert_eq!(code, 0, "an update of a stopped notebook is not a failure: {out}\n{err}");
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let hal = lines.iter().find(|l| l["record_id"] == hal_record.as_str()).expect(&out);
+    assert_eq!(hal["result"], "stored", "{hal}");
+    assert_eq!(hal["user"], "hal", "{hal}");
+    assert!(url_version(&acct, "hal") > before, "a fresh URL for the restarted notebook");
+    assert_eq!(notebook(&acct, "hal").status, "InService");
+    assert!(lines.iter().all(|l| l["record_id"] != ivy_record.as_str()), "{out}");
+    assert_eq!(notebook(&acct, "ivy").status, "Stopped", "watch never starts a notebook the user stopped");
+    // handled once: the next scan has nothing to do
+    let again = acct.ok(&["watch", "--once", "--output", "json"]);
+    assert!(again.trim().is_empty(), "{again}");
 }
