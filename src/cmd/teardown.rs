@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use anyhow::{bail, Result};
-use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::aws::catalog::{self, Product, Provisioned};
@@ -22,6 +21,7 @@ use crate::aws::poll::Deadline;
 use crate::aws::stacks::{self, StackInfo};
 use crate::aws::urls;
 use crate::cli::TeardownArgs;
+use crate::cmd::shared::fanout::{self, Lines};
 use crate::cmd::shared::prompt::{confirm, require_answerable};
 use crate::cmd::terminate::terminate_one;
 use crate::error::{exit, exit_code, Failure};
@@ -219,14 +219,11 @@ async fn url_parameters(ctx: &Context, provisioned: &[Provisioned]) -> Result<Pa
         .filter(|(u, _)| !terminating.contains(*u))
         .map(|(u, m)| (u.clone(), m.parameter.clone()))
         .collect();
-    let checked: Vec<Result<(String, bool)>> = stream::iter(others)
-        .map(|(user, parameter)| async move {
-            let exists = notebook::describe(ctx, &user::notebook_name(&user)).await?.is_some();
-            Ok((parameter, exists))
-        })
-        .buffer_unordered(8)
-        .collect()
-        .await;
+    let checked: Vec<Result<(String, bool)>> = fanout::bounded(others, 8, |(user, parameter)| async move {
+        let exists = notebook::describe(ctx, &user::notebook_name(&user)).await?.is_some();
+        Ok((parameter, exists))
+    })
+    .await;
     let (mut deleted, mut kept) = (Vec::new(), Vec::new());
     for c in checked {
         let (parameter, exists) = c?;
@@ -300,25 +297,17 @@ async fn terminate_products(
         return Ok(());
     }
     let counter = ctx.progress.counter(provisioned.len() as u64, "terminating provisioned products");
-    let failures: Vec<(String, anyhow::Error)> = stream::iter(provisioned)
-        .map(|pp| {
-            let counter = &counter;
-            async move {
-                let result = terminate_one(ctx, pp, pp.user.as_deref(), false, deadline, &ctx.progress.silent()).await;
-                counter.inc();
-                match result {
-                    Ok(_) => {
-                        counter.println(format!("terminated {}", pp.name));
-                        None
-                    }
-                    Err(e) => Some((pp.name.clone(), e)),
-                }
-            }
-        })
-        .buffer_unordered(concurrency)
-        .filter_map(|r| async move { r })
-        .collect()
-        .await;
+    let outcomes = fanout::each(
+        provisioned,
+        concurrency,
+        &counter,
+        Lines::Successes("terminated"),
+        |pp| pp.name.clone(),
+        |pp| async move { terminate_one(ctx, pp, pp.user.as_deref(), false, deadline, &ctx.progress.silent()).await },
+    )
+    .await;
+    let failures: Vec<(String, anyhow::Error)> =
+        outcomes.into_iter().filter_map(|(name, result)| result.err().map(|e| (name, e))).collect();
     drop(counter);
     if !failures.is_empty() {
         let message = format!(

@@ -15,7 +15,6 @@ use std::fmt;
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
 use aws_sdk_servicecatalog::types::ProvisionedProductStatus as Pp;
-use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::aws::catalog::{self, Artifact, Product, Provisioned};
@@ -27,6 +26,7 @@ use crate::aws::poll::{self, Deadline};
 use crate::aws::stacks;
 use crate::aws::urls;
 use crate::cli::UpdateArgs;
+use crate::cmd::shared::fanout::{self, Lines, Tally};
 use crate::cmd::shared::prompt::{confirm, require_answerable};
 use crate::cmd::shared::vend::{self, Request};
 use crate::error::{has_code, is_denied, is_transient, usage};
@@ -930,20 +930,17 @@ impl fmt::Display for AllUpdated {
 /// Products not on the target, TAINTED, or whose last update's fresh URL was never stored (a run
 /// cut short: its URL store failed, or it was killed).
 async fn outdated(ctx: &Context, found: Vec<Provisioned>, target: &Artifact) -> Result<Vec<Provisioned>> {
-    let checked: Vec<Result<Option<Provisioned>>> = stream::iter(found)
-        .map(|p| async move {
-            if p.artifact_id.as_deref() != Some(target.id.as_str()) || p.state() == Pp::Tainted {
-                return Ok(Some(p));
-            }
-            let behind = match &p.user {
-                Some(user) => url_behind_last_update(ctx, &p, user).await?,
-                None => false,
-            };
-            Ok(behind.then_some(p))
-        })
-        .buffer_unordered(8)
-        .collect()
-        .await;
+    let checked: Vec<Result<Option<Provisioned>>> = fanout::bounded(found, 8, |p| async move {
+        if p.artifact_id.as_deref() != Some(target.id.as_str()) || p.state() == Pp::Tainted {
+            return Ok(Some(p));
+        }
+        let behind = match &p.user {
+            Some(user) => url_behind_last_update(ctx, &p, user).await?,
+            None => false,
+        };
+        Ok(behind.then_some(p))
+    })
+    .await;
     Ok(checked.into_iter().collect::<Result<Vec<_>>>()?.into_iter().flatten().collect())
 }
 
@@ -962,42 +959,32 @@ async fn run_all(args: &UpdateArgs, ctx: &Context, requested: &BTreeMap<String, 
     users.sort();
     users.dedup();
     let counter = ctx.progress.counter(users.len() as u64, "updating notebooks");
-    let mut results: Vec<Row> = stream::iter(users)
-        .map(|user| {
-            let (counter, product, artifacts, target) = (&counter, &product, &artifacts, &target);
-            async move {
-                let silent = ctx.progress.silent();
-                let result = async {
-                    let plan = plan(ctx, product, artifacts, target, &user, requested).await?;
-                    if args.dry_run {
-                        let effect = plan.effect;
-                        let artifact = format!("{} -> {}", plan.artifact_from, plan.artifact_to);
-                        return Ok::<_, anyhow::Error>((Some(effect), Some(artifact), "planned (dry run)".to_owned()));
-                    }
-                    let done = execute(ctx, args, product, plan, &silent, false).await?;
-                    Ok((Some(done.plan.effect), Some(done.plan.artifact_to.clone()), done.result))
-                }
-                .await;
-                counter.inc();
-                match result {
-                    Ok((effect, artifact, result)) => Row { user, result, effect, artifact, ok: true },
-                    Err(e) => {
-                        counter.println(format!("{user}: {e:#}"));
-                        Row { user, result: format!("FAILED: {e:#}"), effect: None, artifact: None, ok: false }
-                    }
-                }
+    let (product, artifacts, target) = (&product, &artifacts, &target);
+    let outcomes = fanout::each(users, args.concurrency as usize, &counter, Lines::Failures, String::clone, |user| {
+        let silent = ctx.progress.silent();
+        async move {
+            let plan = plan(ctx, product, artifacts, target, &user, requested).await?;
+            if args.dry_run {
+                let effect = plan.effect;
+                let artifact = format!("{} -> {}", plan.artifact_from, plan.artifact_to);
+                return Ok::<_, anyhow::Error>((Some(effect), Some(artifact), "planned (dry run)".to_owned()));
             }
+            let done = execute(ctx, args, product, plan, &silent, false).await?;
+            Ok((Some(done.plan.effect), Some(done.plan.artifact_to.clone()), done.result))
+        }
+    })
+    .await;
+    let mut results: Vec<Row> = outcomes
+        .into_iter()
+        .map(|(user, outcome)| match outcome {
+            Ok((effect, artifact, result)) => Row { user, result, effect, artifact, ok: true },
+            Err(e) => Row { user, result: format!("FAILED: {e:#}"), effect: None, artifact: None, ok: false },
         })
-        .buffer_unordered(args.concurrency as usize)
-        .collect()
-        .await;
+        .collect();
     drop(counter);
     results.sort_by(|a, b| a.user.cmp(&b.user));
-    let failed = results.iter().filter(|r| !r.ok).count();
-    let all = AllUpdated { updated: results.len() - failed, failed, results };
+    let tally = Tally::count(&results, |r| !r.ok);
+    let all = AllUpdated { updated: tally.succeeded, failed: tally.failed, results };
     crate::output::emit(ctx.output, &all)?;
-    if failed > 0 {
-        bail!("{failed} of {} updates failed", all.results.len());
-    }
-    Ok(())
+    tally.exit_status(|t| format!("{} of {} updates failed", t.failed, t.total()))
 }
