@@ -11,6 +11,7 @@
 #   scripts/release.sh                       # x86_64, into dist/
 #   scripts/release.sh --out DIR             # another output directory
 #   scripts/release.sh --aarch64             # also aarch64-unknown-linux-gnu (cross, through zig)
+#   scripts/release.sh --target aarch64-unknown-linux-gnu   # that target only
 #
 # maturin and zig (the `ziglang` package) come from PyPI, pinned in scripts/requirements-release.txt,
 # installed into .sandbox/release-venv. zig links against glibc 2.17's symbols (`--zig`): a plain build
@@ -29,8 +30,16 @@ while [ $# -gt 0 ]; do
       shift 2
       ;;
     --aarch64) TARGETS+=(aarch64-unknown-linux-gnu); shift ;;
-    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
-    *) echo "release: unknown argument '$1' (allowed: --out DIR, --aarch64)" >&2; exit 2 ;;
+    --target)
+      # one target only (a rebuild of one architecture): x86_64-unknown-linux-gnu or aarch64-unknown-linux-gnu
+      case "${2:-}" in
+        x86_64-unknown-linux-gnu | aarch64-unknown-linux-gnu) TARGETS=("$2") ;;
+        *) echo "release: --target takes x86_64-unknown-linux-gnu or aarch64-unknown-linux-gnu, not '${2:-}'" >&2; exit 2 ;;
+      esac
+      shift 2
+      ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    *) echo "release: unknown argument '$1' (allowed: --out DIR, --aarch64, --target TRIPLE)" >&2; exit 2 ;;
   esac
 done
 mkdir -p "$OUT"
