@@ -107,6 +107,11 @@ const DESCRIBE_NB: Call = c("DescribeNotebookInstance", "sagemaker:DescribeNoteb
 const PRESIGN: Call = c("CreatePresignedNotebookInstanceUrl", "sagemaker:CreatePresignedNotebookInstanceUrl", Notebook);
 const START_NB: Call = c("StartNotebookInstance", "sagemaker:StartNotebookInstance", Notebook);
 const STOP_NB: Call = c("StopNotebookInstance", "sagemaker:StopNotebookInstance", Notebook);
+// The owner tag of notebooks vended before the product template set it (owner_tags.rs): read, and
+// added by operators (watch) and bootstrap --adopt; never an end user's (a user who could tag a
+// notebook could give themselves anyone's).
+const LIST_TAGS_NB: Call = c("ListTags", "sagemaker:ListTags", Notebook);
+const TAG_NB: Call = c("AddTags", "sagemaker:AddTags", Notebook);
 // ssm:DescribeParameters has no resource-level permissions (Service Authorization Reference).
 const DESCRIBE_PARAMS: Call = c("DescribeParameters", "ssm:DescribeParameters", Any);
 const PUT_PARAM: Call = c("PutParameter", "ssm:PutParameter", Parameter);
@@ -146,6 +151,8 @@ pub const TABLE: &[CommandCalls] = &[
             c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
             DESCRIBE_PP,
             SEARCH_PP,
+            // Whether the caller may write the user's parameter, before ProvisionProduct (urls::check_access).
+            GET_PARAM,
             c("ProvisionProduct", "servicecatalog:ProvisionProduct", Any),
             DESCRIBE_RECORD,
             PRODUCT_STACK,
@@ -349,6 +356,10 @@ pub const TABLE: &[CommandCalls] = &[
             DESCRIBE_RECORD,
             PRODUCT_STACK,
             c("LookupEvents", "cloudtrail:LookupEvents", Any),
+            // Owner tags back-filled on notebooks vended earlier (owner_tags::backfill).
+            DESCRIBE_NB,
+            LIST_TAGS_NB,
+            TAG_NB,
             DELIVER[0],
             DELIVER[1],
             DELIVER[2],
@@ -399,7 +410,19 @@ pub const TABLE: &[CommandCalls] = &[
     CommandCalls {
         command: "doctor",
         role: Role::Bootstrap,
-        calls: &[IDENTITY, DESCRIBE_STACKS, GET_TEMPLATE, HEAD_OBJECT, RESOLVE[0], RESOLVE[1], DESCRIBE_PARAMS],
+        calls: &[
+            IDENTITY,
+            DESCRIBE_STACKS,
+            GET_TEMPLATE,
+            HEAD_OBJECT,
+            RESOLVE[0],
+            RESOLVE[1],
+            DESCRIBE_PARAMS,
+            // Notebooks without their owner tag (ListNotebookInstances has no resource-level
+            // permissions: Service Authorization Reference, SageMaker).
+            c("ListNotebookInstances", "sagemaker:ListNotebookInstances", Any),
+            LIST_TAGS_NB,
+        ],
     },
     CommandCalls {
         command: "bootstrap",
@@ -439,6 +462,10 @@ pub const TABLE: &[CommandCalls] = &[
             // Who else holds the sample's managed policies (adopt stops rather than delete them
             // from under another principal); CloudFormation's delete handler calls it too.
             c("ListEntitiesForPolicy", "iam:ListEntitiesForPolicy", ManagedPolicies),
+            // The adopted notebooks get their owner tag (owner_tags::backfill).
+            DESCRIBE_NB,
+            LIST_TAGS_NB,
+            TAG_NB,
             // What CloudFormation does with the caller's credentials for bootstrap --adopt: the
             // sample's managed policies deleted (schema AWS::IAM::ManagedPolicy,
             // handlers.delete.permissions), the kept roles updated in place (AWS::IAM::Role
@@ -679,39 +706,92 @@ impl std::fmt::Display for Policy {
     }
 }
 
+/// How an end user's statement is confined to the caller's own notebook: once with the IAM user's
+/// name, once with the role session's owner tag (see crate::names::identity). A request context has one of
+/// the two: aws:username exists only for IAM users, and an IAM user carries no session tag (an
+/// administrator could tag an IAM user with the owner key; that tag, which only iam:TagUser can set,
+/// then names the user too). A variable AWS cannot resolve makes its statement not apply (IAM user
+/// guide, "IAM policy elements: Variables and tags": "If AWS cannot resolve a variable this might
+/// cause the entire statement to be invalid"; aws:username "is not present" for role sessions, AWS
+/// global condition context keys), so each statement applies to its kind of caller only.
+pub const OWNER_VARIABLES: [&str; 2] = ["${aws:username}", "${aws:PrincipalTag/notebook-vend:user}"];
+
+/// The statement groups of one call: (resources, condition) pairs.
+fn grants(role: Role, call: &Call, names: &Names, scope: &Scope) -> Vec<(Vec<String>, Option<Value>)> {
+    let resources = arns(call.resource, names, scope);
+    if resources.is_empty() {
+        return vec![];
+    }
+    // Bootstrap's roles: only GetRole reads any role (the caller's own).
+    let resources = match (call.resource, call.action) {
+        (Roles, "iam:GetRole") if call.operation == "GetRole" => vec![resources[2].clone()],
+        (Roles, _) => resources[..2].to_vec(),
+        _ => resources,
+    };
+    if role != Role::EndUser {
+        return vec![(resources, None)];
+    }
+    match call.resource {
+        // Service Catalog limits an end user to their own provisioned products and records with
+        // servicecatalog:userLevel = self (AWSServiceCatalogEndUserFullAccess).
+        Provisioned => vec![(resources, Some(json!({"StringEquals": {"servicecatalog:userLevel": "self"}})))],
+        // The notebook's owner tag against the caller. SageMaker notebook instances support
+        // aws:ResourceTag/${TagKey} (Service Authorization Reference, Amazon SageMaker, resource type
+        // notebook-instance: condition keys aws:ResourceTag/${TagKey}, sagemaker:ResourceTag/${TagKey};
+        // actions DescribeNotebookInstance, CreatePresignedNotebookInstanceUrl, StartNotebookInstance,
+        // StopNotebookInstance act on notebook-instance*). The name cannot carry the check: SageMaker
+        // answers the ARN in lower case while aws:username keeps its case.
+        Notebook => OWNER_VARIABLES
+            .iter()
+            .map(|v| {
+                let mut equals = serde_json::Map::new();
+                equals.insert(format!("aws:ResourceTag/{}", crate::names::identity::OWNER_TAG), json!(v));
+                (resources.clone(), Some(json!({ "StringEquals": Value::Object(equals) })))
+            })
+            .collect(),
+        // The parameter's name embeds its user, and a policy variable may stand in a Resource
+        // element (IAM user guide, "Policy variables": "You can use policy variables in the Resource
+        // element"): the caller's own parameter by ARN, which also holds for a PutParameter that
+        // creates it (no tag to match yet). Systems Manager parameter ARNs are
+        // parameter/<name without its leading slash> (Service Authorization Reference, AWS Systems
+        // Manager, resource type parameter).
+        Parameter => OWNER_VARIABLES
+            .iter()
+            .map(|v| {
+                let (p, r, a) = (&scope.partition, &scope.region, &scope.account);
+                let name = crate::names::user::parameter_name(&names.ssm_prefix, v);
+                (vec![format!("arn:{p}:ssm:{r}:{a}:parameter{name}")], None)
+            })
+            .collect(),
+        _ => vec![(resources, None)],
+    }
+}
+
 /// The least-privilege IAM policy document of a role, from the table.
 pub fn policy(role: Role, names: &Names, scope: &Scope) -> Policy {
-    use std::collections::BTreeMap;
-    // (resources, end-user condition) -> actions
-    let mut groups: BTreeMap<(Vec<String>, bool), std::collections::BTreeSet<&str>> = BTreeMap::new();
+    use std::collections::{BTreeMap, BTreeSet};
+    // (resources, condition) -> actions; the condition as JSON text to order the groups.
+    let mut groups: BTreeMap<(Vec<String>, String), BTreeSet<&str>> = BTreeMap::new();
     for command in commands_of(role) {
         for call in command.calls {
-            let resources = arns(call.resource, names, scope);
-            if resources.is_empty() {
-                continue;
+            for (resources, condition) in grants(role, call, names, scope) {
+                let condition = condition.map(|c| c.to_string()).unwrap_or_default();
+                groups.entry((resources, condition)).or_default().insert(call.action);
             }
-            // Bootstrap's roles: only GetRole reads any role (the caller's own).
-            let resources = match (call.resource, call.action) {
-                (Roles, "iam:GetRole") if call.operation == "GetRole" => vec![resources[2].clone()],
-                (Roles, _) => resources[..2].to_vec(),
-                _ => resources,
-            };
-            let own = role == Role::EndUser && call.resource == Provisioned;
-            groups.entry((resources, own)).or_default().insert(call.action);
         }
     }
     let statements: Vec<Value> = groups
         .into_iter()
         .enumerate()
-        .map(|(i, ((resources, own), actions))| {
+        .map(|(i, ((resources, condition), actions))| {
             let mut st = json!({
                 "Sid": format!("NotebookVend{i}"),
                 "Effect": "Allow",
                 "Action": actions.into_iter().collect::<Vec<_>>(),
                 "Resource": if resources.len() == 1 { json!(resources[0]) } else { json!(resources) },
             });
-            if own {
-                st["Condition"] = json!({"StringEquals": {"servicecatalog:userLevel": "self"}});
+            if !condition.is_empty() {
+                st["Condition"] = serde_json::from_str(&condition).expect("written above as JSON");
             }
             st
         })
@@ -786,7 +866,9 @@ mod tests {
     fn end_user_policy_is_limited_to_own_products_and_has_no_admin_calls() {
         let p = policy(Role::EndUser, &names(), &Scope::default()).0;
         let text = p.to_string();
-        for absent in ["ListProvisioningArtifacts", "iam:", "servicecatalog:Create"] {
+        for absent in
+            ["ListProvisioningArtifacts", "iam:", "servicecatalog:Create", "sagemaker:AddTags", "ssm:DeleteParameters"]
+        {
             assert!(!text.contains(absent), "{absent} in {text}");
         }
         // CloudFormation: only reading the user's product stack parameters (issue 13: the user of a
@@ -821,7 +903,41 @@ mod tests {
             .find(|s| s["Action"].as_array().unwrap().iter().any(|a| a == "ssm:DescribeParameters"))
             .unwrap();
         assert_eq!(dp["Resource"], "*");
-        assert!(text.contains("arn:aws:ssm:*:*:parameter/SageMaker/Notebooks/*"), "{text}");
+        assert!(!text.contains("arn:aws:ssm:*:*:parameter/SageMaker/Notebooks/*"), "{text}");
+        for v in OWNER_VARIABLES {
+            let own = format!("arn:aws:ssm:*:*:parameter/SageMaker/Notebooks/{v}-Notebook");
+            for action in ["ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter", "ssm:AddTagsToResource"] {
+                assert!(
+                    p["Statement"].as_array().unwrap().iter().any(|s| s["Resource"] == own.as_str()
+                        && s["Action"].as_array().unwrap().iter().any(|a| a == action)
+                        && s.get("Condition").is_none()),
+                    "{action} on {own}: {text}"
+                );
+            }
+        }
+        // Every SageMaker action on a notebook is conditioned on its owner tag, once per variable.
+        let notebook_statements: Vec<&Value> = p["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["Action"].as_array().unwrap().iter().any(|a| a.as_str().unwrap().starts_with("sagemaker:")))
+            .collect();
+        assert_eq!(notebook_statements.len(), 2, "{text}");
+        let matched: std::collections::BTreeSet<&str> = notebook_statements
+            .iter()
+            .filter_map(|st| st["Condition"]["StringEquals"]["aws:ResourceTag/notebook-vend:user"].as_str())
+            .collect();
+        assert_eq!(matched, OWNER_VARIABLES.into_iter().collect(), "{text}");
+        for st in &notebook_statements {
+            for action in [
+                "sagemaker:CreatePresignedNotebookInstanceUrl",
+                "sagemaker:DescribeNotebookInstance",
+                "sagemaker:StartNotebookInstance",
+                "sagemaker:StopNotebookInstance",
+            ] {
+                assert!(st["Action"].as_array().unwrap().iter().any(|a| a == action), "{action}: {text}");
+            }
+        }
     }
 
     fn statements_with<'a>(p: &'a Value, action: &str) -> &'a Value {
@@ -837,6 +953,9 @@ mod tests {
     fn operator_policy_has_account_wide_catalog_access() {
         let p = policy(Role::Operator, &names(), &Scope::default()).0;
         assert!(!p.to_string().contains("userLevel"));
+        // Operators act for anyone: no owner condition, parameters under the whole prefix.
+        assert!(!p.to_string().contains("ResourceTag") && !p.to_string().contains("${aws:"), "{p}");
+        assert!(p.to_string().contains("arn:aws:ssm:*:*:parameter/SageMaker/Notebooks/*"), "{p}");
         assert!(p.to_string().contains("servicecatalog:SearchProvisionedProducts"));
         assert!(p.to_string().contains("sagemaker:StopNotebookInstance"));
         // update --all, and the new version's template for an operator's version move.

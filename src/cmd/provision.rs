@@ -104,6 +104,10 @@ pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
             }
         },
         None => {
+            // An end user may write only their own URL parameter (`policy end-user`): asked first, so
+            // that a provision for someone else is refused before anything exists, rather than
+            // leaving a notebook whose URL cannot be stored.
+            crate::aws::urls::check_access(ctx, user).await?;
             progress::set_resumable(format!("ProvisionProduct for {user} was being sent"), &resume);
             let record = catalog::provision(ctx, &product, user, &params, &args.tags).await?;
             let id = record.record_id().unwrap_or_default().to_owned();

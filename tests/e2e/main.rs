@@ -26,6 +26,7 @@ mod hardening2;
 mod hardening3;
 mod hygiene;
 mod iam_enforced;
+mod isolation;
 mod lifecycle;
 mod quotas;
 mod regions;

@@ -111,6 +111,10 @@ pub struct Plan {
     /// Provisioned products of the product: they stay on their artifact (never moved).
     pub notebooks: Vec<String>,
     pub notebooks_on_legacy_artifact: usize,
+    /// The users of those notebooks, as far as known: their notebooks get the owner tag
+    /// (owner_tags::backfill) once the deployment is adopted.
+    #[serde(skip)]
+    pub users: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
     /// Versions whose Guidance the adoption changed (ours DEFAULT, the sample's DEPRECATED).
@@ -514,6 +518,7 @@ pub async fn plan(ctx: &Context, product_template: &str, principal: Option<&str>
         template: versions.key,
         notebooks,
         notebooks_on_legacy_artifact: on_legacy,
+        users: provisioned.iter().filter_map(|p| p.user.clone()).collect(),
         result: None,
         versions_marked: Vec::new(),
         s3_spec: Some(s3_spec),
