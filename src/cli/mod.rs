@@ -205,18 +205,24 @@ pub enum Command {
         after_help = "Examples:\n  notebook-vend watch --once\n  notebook-vend watch --interval 10 --cloudtrail\n  notebook-vend watch --event event.json"
     )]
     Watch(WatchArgs),
-    /// HTTP refresh API (POST /refreshurl), token-authenticated, loopback only by default
+    /// HTTP refresh API (POST /refreshurl) that knows who calls, loopback only by default
     #[command(
         long_about = "The blog's API Gateway + RefreshURL Lambda, authenticated: POST /refreshurl with \
             {\"notebook_user_name\": \"U\"} mints a presigned URL, stores it in SSM and answers {\"PreSignedURL\": ...}; \
-            GET /healthz. Every request needs `Authorization: Bearer <token>`: the token comes from --token-file, \
-            else NOTEBOOK_VEND_TOKEN, else a random one is printed once on stderr.\n\n\
-            Answers: 200; 400 malformed body or invalid user; 401 missing or wrong token; 404 no notebook for the \
-            user; 409 notebook not InService (e.g. Stopped); 413 body over 4 KiB; 502 AWS refused; 504 timed out. \
-            Plain HTTP: it listens on loopback unless --allow-remote (put TLS in front then). Exits 0 on \
-            SIGINT/SIGTERM once in-flight requests are answered.",
-        after_help = "Examples:\n  notebook-vend serve --token-file ~/.config/notebook-vend/token\n  \
-            curl -H \"Authorization: Bearer $TOKEN\" -d '{\"notebook_user_name\":\"alice\"}' http://127.0.0.1:8080/refreshurl"
+            GET /healthz.\n\n\
+            --auth iam (the default, no shared secret): every request carries `Authorization: Bearer nv-aws-v1.<token>`, \
+            a presigned sts:GetCallerIdentity made with the caller's own credentials (`notebook-vend refresh \
+            --endpoint URL` makes it); serve replays it to STS, learns the caller, and lets end users refresh only \
+            their own notebook, --operator identities anyone's. --auth token: one shared token from --token-file, \
+            else NOTEBOOK_VEND_TOKEN, else a random one printed once on stderr. --auth none \
+            --allow-unauthenticated: no authentication (the blog's API).\n\n\
+            Answers: 200; 400 malformed body or invalid user; 401 no valid identity or token; 403 another user's \
+            notebook; 404 no notebook for the user; 409 notebook not InService (e.g. Stopped); 413 body over 4 KiB; \
+            502 AWS refused; 504 timed out. Plain HTTP: it listens on loopback unless --allow-remote (put TLS in \
+            front then). Exits 0 on SIGINT/SIGTERM once in-flight requests are answered.",
+        after_help = "Examples:\n  notebook-vend serve --operator arn:aws:iam::123456789012:role/NotebookOperators\n  \
+            notebook-vend refresh --endpoint http://127.0.0.1:8080\n  \
+            notebook-vend serve --auth token --token-file ~/.config/notebook-vend/token"
     )]
     Serve(ServeArgs),
     /// Stop every vended notebook InService for longer than a maximum age (for cron or CI)
@@ -232,7 +238,8 @@ pub enum Command {
         long_about = "Print the exact least-privilege IAM policy document (JSON) a role needs, generated from the \
             table of AWS calls each command makes (the same table the tests check the code against).\n\n\
             end-user: provision, refresh --user, url, status, stop, start, terminate of the caller's own notebook \
-            (Service Catalog access limited by servicecatalog:userLevel = self).\n\
+            (SageMaker limited to notebooks tagged notebook-vend:user = the caller's user name or session tag, \
+            SSM to the caller's own parameter by name, Service Catalog by servicecatalog:userLevel = self).\n\
             operator: the account-wide commands (list, refresh --all, watch, cull, serve) and the per-user \
             commands for any user.\n\
             bootstrap: bootstrap, teardown and doctor, including what CloudFormation does with the caller's \
@@ -263,14 +270,14 @@ pub struct ListArgs {}
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
     /// User to report on
-    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = "", hide_default_value = true)]
+    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = values::CALLER_USER, hide_default_value = true)]
     pub user: String,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct StopArgs {
     /// User whose notebook to stop
-    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = "", hide_default_value = true)]
+    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = values::CALLER_USER, hide_default_value = true)]
     pub user: String,
     /// Return once the stop is requested instead of waiting for Stopped
     #[arg(long)]
@@ -286,7 +293,7 @@ pub struct StopArgs {
 #[derive(Debug, Clone, Args)]
 pub struct StartArgs {
     /// User whose notebook to start
-    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = "", hide_default_value = true)]
+    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = values::CALLER_USER, hide_default_value = true)]
     pub user: String,
     /// Once InService, also store a fresh presigned URL in SSM
     #[arg(long, conflicts_with = "no_wait")]
@@ -307,7 +314,7 @@ pub struct StartArgs {
 #[derive(Debug, Clone, Args)]
 pub struct TerminateArgs {
     /// User whose provisioned product to terminate
-    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = "", hide_default_value = true)]
+    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = values::CALLER_USER, hide_default_value = true)]
     pub user: String,
     /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long, short = 'y')]
@@ -493,7 +500,7 @@ pub struct UrlStoreArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ProvisionArgs {
     /// User the notebook is for: letters, digits, inner hyphens, at most 54 characters
-    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = "", hide_default_value = true)]
+    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = values::CALLER_USER, hide_default_value = true)]
     pub user: String,
     /// Notebook instance type (one of the product template's AllowedValues)
     #[arg(long, value_name = "TYPE", value_parser = parse_instance_type)]
@@ -616,7 +623,7 @@ pub struct RefreshArgs {
 #[derive(Debug, Clone, Args)]
 pub struct UrlArgs {
     /// User whose notebook URL to print
-    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = "", hide_default_value = true)]
+    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = values::CALLER_USER, hide_default_value = true)]
     pub user: String,
     /// Print the URL stored in SSM (decrypted) instead of minting a new one
     #[arg(long)]
@@ -793,7 +800,9 @@ mod tests {
         }
         let Command::Provision(p) = parse(&["provision"]).unwrap().command else { panic!() };
         assert_eq!(p.user, "");
-        assert!(parse(&["provision", "--user", ""]).is_ok(), "the empty value is the caller, too");
+        assert!(parse(&["provision", "--user", ""]).is_err(), "an empty user is not the caller");
+        let Command::Stop(s) = parse(&["stop", "--user", "@caller"]).unwrap().command else { panic!() };
+        assert_eq!(s.user, "", "@caller names the caller explicitly");
     }
 
     #[test]

@@ -10,10 +10,15 @@ pub fn parse_user(s: &str) -> Result<String, String> {
     user::validate_user(s).map(|()| s.to_owned())
 }
 
-/// `--user` of a single-user command: a user name, or "" (the default) for the caller's own user,
-/// resolved once the caller is known (crate::names::identity, `resolve_user` in lib.rs).
+/// The default of `--user` on the single-user commands (and what a user may type for the same):
+/// the caller's own user, resolved once the caller is known (crate::names::identity, `resolve_user`
+/// in lib.rs). Not a valid user name, so it cannot collide with one.
+pub const CALLER_USER: &str = "@caller";
+
+/// `--user` of a single-user command: a user name, or [`CALLER_USER`] (the default), parsed to ""
+/// (the caller).
 pub fn parse_user_or_caller(s: &str) -> Result<String, String> {
-    if s.is_empty() {
+    if s == CALLER_USER {
         return Ok(String::new());
     }
     parse_user(s)
