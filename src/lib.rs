@@ -104,19 +104,96 @@ async fn dispatch(cli: &Cli, layers: cli::settings::Layers, origins: cli::settin
             result
         }
         Command::Serve(args) => cmd::serve::run(args, Context::new(global).await?).await,
-        Command::Provision(args) => aws!(|ctx| cmd::provision::run(args, &ctx)),
-        Command::Refresh(args) => aws!(|ctx| cmd::refresh::run(args, &ctx)),
-        Command::Url(args) => aws!(|ctx| cmd::url::run(args, &ctx)),
+        Command::Provision(args) => aws!(|ctx| async {
+            let mut a = args.clone();
+            a.user = resolve_user(&ctx, &a.user).await?;
+            for_user(&ctx, &a.user, cmd::provision::run(&a, &ctx).await).await
+        }),
+        Command::Refresh(args) if args.all => aws!(|ctx| cmd::refresh::run(args, &ctx)),
+        Command::Refresh(args) => aws!(|ctx| async {
+            let mut a = args.clone();
+            let user = resolve_user(&ctx, a.user.as_deref().unwrap_or_default()).await?;
+            a.user = Some(user.clone());
+            for_user(&ctx, &user, cmd::refresh::run(&a, &ctx).await).await
+        }),
+        Command::Url(args) => aws!(|ctx| async {
+            let mut a = args.clone();
+            a.user = resolve_user(&ctx, &a.user).await?;
+            for_user(&ctx, &a.user, cmd::url::run(&a, &ctx).await).await
+        }),
         Command::Cull(args) => aws!(|ctx| cmd::cull::run(args, &ctx)),
         Command::Doctor => aws!(|ctx| cmd::doctor::run(&ctx)),
         Command::List(args) => aws!(|ctx| cmd::list::run(args, &ctx)),
-        Command::Status(args) => aws!(|ctx| cmd::status::run(args, &ctx)),
-        Command::Stop(args) => aws!(|ctx| cmd::stop::run(args, &ctx)),
-        Command::Start(args) => aws!(|ctx| cmd::start::run(args, &ctx)),
-        Command::Terminate(args) => aws!(|ctx| cmd::terminate::run(args, &ctx)),
-        Command::Update(args) => aws!(|ctx| cmd::update::run(args, &ctx)),
+        Command::Status(args) => aws!(|ctx| async {
+            let mut a = args.clone();
+            a.user = resolve_user(&ctx, &a.user).await?;
+            for_user(&ctx, &a.user, cmd::status::run(&a, &ctx).await).await
+        }),
+        Command::Stop(args) => aws!(|ctx| async {
+            let mut a = args.clone();
+            a.user = resolve_user(&ctx, &a.user).await?;
+            for_user(&ctx, &a.user, cmd::stop::run(&a, &ctx).await).await
+        }),
+        Command::Start(args) => aws!(|ctx| async {
+            let mut a = args.clone();
+            a.user = resolve_user(&ctx, &a.user).await?;
+            for_user(&ctx, &a.user, cmd::start::run(&a, &ctx).await).await
+        }),
+        Command::Terminate(args) => aws!(|ctx| async {
+            let mut a = args.clone();
+            a.user = resolve_user(&ctx, &a.user).await?;
+            for_user(&ctx, &a.user, cmd::terminate::run(&a, &ctx).await).await
+        }),
+        Command::Update(args) if args.all => aws!(|ctx| cmd::update::run(args, &ctx)),
+        Command::Update(args) => aws!(|ctx| async {
+            let mut a = args.clone();
+            let user = resolve_user(&ctx, a.user.as_deref().unwrap_or_default()).await?;
+            a.user = Some(user.clone());
+            for_user(&ctx, &user, cmd::update::run(&a, &ctx).await).await
+        }),
         Command::Teardown(args) => aws!(|ctx| cmd::teardown::run(args, &ctx)),
     }
+}
+
+/// The user a single-user command acts for: `--user` when given, else the caller's own
+/// (sts:GetCallerIdentity, mapped as `policy end-user` maps it: crate::names::identity). A caller that maps
+/// to no valid user name is a usage error naming the identity (exit 2).
+async fn resolve_user(ctx: &Context, given: &str) -> Result<String> {
+    if !given.is_empty() {
+        return Ok(given.to_owned());
+    }
+    let caller = ctx.caller().await?;
+    names::identity::checked_user_of_caller(&caller.arn).map_err(error::usage)
+}
+
+/// A per-user command AWS refused: one line saying whose notebook and which identity asked. Another
+/// user's notebook is out of an end user's reach (`policy end-user`); the caller's own, when
+/// refused, lacks the owner tag the policy matches (or, for a role session, the session tag).
+async fn for_user(ctx: &Context, user: &str, result: Result<()>) -> Result<()> {
+    let Err(e) = result else { return Ok(()) };
+    let denied = error::aws_error(&e)
+        .and_then(|a| a.code.as_deref())
+        .is_some_and(|c| matches!(c, "AccessDenied" | "AccessDeniedException"));
+    if !denied {
+        return Err(e);
+    }
+    let Ok(caller) = ctx.caller().await else { return Err(e) };
+    let notebook = names::user::notebook_name(user);
+    let tag = names::identity::OWNER_TAG;
+    let why = match names::identity::user_of_caller(&caller.arn) {
+        Some(own) if own == user => format!(
+            "AWS denied {} its own notebook {notebook}: the notebook needs the tag {tag}={user} (`notebook-vend doctor` \
+             lists notebooks without it; `notebook-vend watch --once` adds it) and, for a role session, the session tag \
+             {tag}={user} (README \"Identity Center\")",
+            caller.arn
+        ),
+        _ => format!(
+            "AWS denied {} access to {user}'s notebook {notebook}: with `notebook-vend policy end-user` each identity \
+             reaches only its own notebook; nothing was written (operators: `notebook-vend policy operator`)",
+            caller.arn
+        ),
+    };
+    Err(e.context(why))
 }
 
 /// Run `work`, or stop at Ctrl-C / SIGTERM with exit 130 naming what was in flight.

@@ -116,6 +116,11 @@ const DESCRIBE_NB: Call = c("DescribeNotebookInstance", "sagemaker:DescribeNoteb
 const PRESIGN: Call = c("CreatePresignedNotebookInstanceUrl", "sagemaker:CreatePresignedNotebookInstanceUrl", Notebook);
 const START_NB: Call = c("StartNotebookInstance", "sagemaker:StartNotebookInstance", Notebook);
 const STOP_NB: Call = c("StopNotebookInstance", "sagemaker:StopNotebookInstance", Notebook);
+// The owner tag of notebooks vended before the product template set it (owner_tags.rs): read, and
+// added by operators (watch) and bootstrap --adopt; never an end user's (a user who could tag a
+// notebook could give themselves anyone's).
+const LIST_TAGS_NB: Call = c("ListTags", "sagemaker:ListTags", Notebook);
+const TAG_NB: Call = c("AddTags", "sagemaker:AddTags", Notebook);
 // ssm:DescribeParameters has no resource-level permissions (Service Authorization Reference).
 const DESCRIBE_PARAMS: Call = c("DescribeParameters", "ssm:DescribeParameters", Any);
 const PUT_PARAM: Call = c("PutParameter", "ssm:PutParameter", Parameter);
@@ -149,39 +154,76 @@ pub const TABLE: &[CommandCalls] = &[
         command: "provision",
         role: Role::EndUser,
         groups: &[
-            &[IDENTITY],
-            &RESOLVE,
-            &[
-                c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
-                DESCRIBE_PP,
-                SEARCH_PP,
-                c("ProvisionProduct", "servicecatalog:ProvisionProduct", Any),
-                DESCRIBE_RECORD,
-                PRODUCT_STACK,
-            ],
-            &DELIVER,
-        ],
+&[
+IDENTITY,
+],
+&RESOLVE,
+&[
+c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
+DESCRIBE_PP,
+SEARCH_PP,
+// Whether the caller may write the user's parameter, before ProvisionProduct (urls::check_access).
+GET_PARAM,
+c("ProvisionProduct", "servicecatalog:ProvisionProduct", Any),
+DESCRIBE_RECORD,
+PRODUCT_STACK,
+],
+&DELIVER,
+],
     },
     CommandCalls {
         command: "refresh",
         role: Role::EndUser,
         // `refresh --user` checks the notebook is of this deployment's product first.
-        groups: &[&[IDENTITY], &RESOLVE, &[DESCRIBE_PP, SEARCH_PP, PRODUCT_STACK], &DELIVER],
+        groups: &[
+&[
+IDENTITY,
+],
+&RESOLVE,
+&[
+DESCRIBE_PP,
+SEARCH_PP,
+PRODUCT_STACK,
+],
+&DELIVER,
+],
     },
     CommandCalls {
         command: "url",
         role: Role::EndUser,
         // The notebook must be of this deployment's product (find_for_user).
-        groups: &[&[IDENTITY], &RESOLVE, &[DESCRIBE_PP, SEARCH_PP, PRODUCT_STACK, DESCRIBE_NB, PRESIGN, GET_PARAM]],
+        groups: &[
+&[
+IDENTITY,
+],
+&RESOLVE,
+&[
+DESCRIBE_PP,
+SEARCH_PP,
+PRODUCT_STACK,
+DESCRIBE_NB,
+PRESIGN,
+GET_PARAM,
+],
+],
     },
     CommandCalls {
         command: "status",
         role: Role::EndUser,
         groups: &[
-            &[IDENTITY],
-            &RESOLVE,
-            &[DESCRIBE_PP, SEARCH_PP, DESCRIBE_RECORD, PRODUCT_STACK, DESCRIBE_NB, DESCRIBE_PARAMS],
-        ],
+&[
+IDENTITY,
+],
+&RESOLVE,
+&[
+DESCRIBE_PP,
+SEARCH_PP,
+DESCRIBE_RECORD,
+PRODUCT_STACK,
+DESCRIBE_NB,
+DESCRIBE_PARAMS,
+],
+],
     },
     CommandCalls {
         // `update --user` on the caller's own notebook. The versions come from DescribeProduct
@@ -193,318 +235,404 @@ pub const TABLE: &[CommandCalls] = &[
         command: "update",
         role: Role::EndUser,
         groups: &[
-            &[IDENTITY],
-            &RESOLVE,
-            &[
-                c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
-                DESCRIBE_PP,
-                SEARCH_PP,
-                PRODUCT_STACK,
-                c("GetTemplate", "cloudformation:GetTemplate", ProductStacks),
-                // A version move reads the new version's template (its URL, then the object in the
-                // bootstrap bucket) to see whether it replaces the notebook; without them the move is
-                // refused. Neither is in AWS's end-user managed policy; both are read-only.
-                c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
-                c("GetObject", "s3:GetObject", Bucket),
-                c("UpdateProvisionedProduct", "servicecatalog:UpdateProvisionedProduct", Provisioned),
-                // --replace-notebook-losing-its-data: terminate, then provision again.
-                TERMINATE_PP,
-                c("ProvisionProduct", "servicecatalog:ProvisionProduct", Any),
-                DESCRIBE_RECORD,
-            ],
-            &DELIVER,
-        ],
+&[
+IDENTITY,
+],
+&RESOLVE,
+&[
+c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
+DESCRIBE_PP,
+SEARCH_PP,
+PRODUCT_STACK,
+c("GetTemplate", "cloudformation:GetTemplate", ProductStacks),
+// A version move reads the new version's template (its URL, then the object in the
+// bootstrap bucket) to see whether it replaces the notebook; without them the move is
+// refused. Neither is in AWS's end-user managed policy; both are read-only.
+c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
+c("GetObject", "s3:GetObject", Bucket),
+c("UpdateProvisionedProduct", "servicecatalog:UpdateProvisionedProduct", Provisioned),
+// --replace-notebook-losing-its-data: terminate, then provision again.
+TERMINATE_PP,
+c("ProvisionProduct", "servicecatalog:ProvisionProduct", Any),
+DESCRIBE_RECORD,
+],
+&DELIVER,
+],
     },
     CommandCalls {
         // `update --all`: every user's notebook (account-wide search and update).
         command: "update --all",
         role: Role::Operator,
         groups: &[
-            &[IDENTITY],
-            &RESOLVE,
-            &[
-                c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
-                c("GetObject", "s3:GetObject", Bucket),
-                c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
-                DESCRIBE_PP,
-                SEARCH_PP,
-                PRODUCT_STACK,
-                DESCRIBE_PARAMS,
-                c("GetTemplate", "cloudformation:GetTemplate", ProductStacks),
-                c("UpdateProvisionedProduct", "servicecatalog:UpdateProvisionedProduct", Provisioned),
-                DESCRIBE_RECORD,
-            ],
-            &DELIVER,
-        ],
+&[
+IDENTITY,
+],
+&RESOLVE,
+&[
+c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
+c("GetObject", "s3:GetObject", Bucket),
+c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
+DESCRIBE_PP,
+SEARCH_PP,
+PRODUCT_STACK,
+DESCRIBE_PARAMS,
+c("GetTemplate", "cloudformation:GetTemplate", ProductStacks),
+c("UpdateProvisionedProduct", "servicecatalog:UpdateProvisionedProduct", Provisioned),
+DESCRIBE_RECORD,
+],
+&DELIVER,
+],
     },
-    CommandCalls { command: "stop", role: Role::EndUser, groups: &[&[IDENTITY, DESCRIBE_NB, STOP_NB]] },
-    CommandCalls { command: "start", role: Role::EndUser, groups: &[&[IDENTITY], &DELIVER] },
+    CommandCalls { command: "stop", role: Role::EndUser, groups: &[
+&[
+IDENTITY,
+DESCRIBE_NB,
+STOP_NB,
+],
+]},
+    CommandCalls {
+        command: "start",
+        role: Role::EndUser,
+        groups: &[
+&[
+IDENTITY,
+],
+&DELIVER,
+],
+    },
     CommandCalls {
         command: "terminate",
         role: Role::EndUser,
         groups: &[
-            &[IDENTITY],
-            &RESOLVE,
-            &[DESCRIBE_PP, SEARCH_PP, TERMINATE_PP, DESCRIBE_RECORD, DESCRIBE_NB, DESCRIBE_PARAMS, DELETE_PARAM],
-        ],
+&[
+IDENTITY,
+],
+&RESOLVE,
+&[
+DESCRIBE_PP,
+SEARCH_PP,
+TERMINATE_PP,
+DESCRIBE_RECORD,
+DESCRIBE_NB,
+DESCRIBE_PARAMS,
+DELETE_PARAM,
+],
+],
     },
     CommandCalls {
         command: "list",
         role: Role::Operator,
-        groups: &[&[IDENTITY], &RESOLVE, &[SEARCH_PP, DESCRIBE_RECORD, PRODUCT_STACK, DESCRIBE_NB, DESCRIBE_PARAMS]],
+        groups: &[
+&[
+IDENTITY,
+],
+&RESOLVE,
+&[
+SEARCH_PP,
+DESCRIBE_RECORD,
+PRODUCT_STACK,
+DESCRIBE_NB,
+DESCRIBE_PARAMS,
+],
+],
     },
     CommandCalls {
         command: "refresh --all",
         role: Role::Operator,
         groups: &[
-            &[IDENTITY],
-            &RESOLVE,
-            &[
-                SEARCH_PP,
-                // The notebooks' states in a batch (vend::deliver_all); no resource-level permissions
-                // (Service Authorization Reference, SageMaker: ListNotebookInstances on "*").
-                c("ListNotebookInstances", "sagemaker:ListNotebookInstances", Any),
-                DESCRIBE_RECORD,
-                PRODUCT_STACK,
-            ],
-            &DELIVER,
-        ],
+&[
+IDENTITY,
+],
+&RESOLVE,
+&[
+SEARCH_PP,
+// The notebooks' states in a batch (vend::deliver_all); no resource-level permissions
+// (Service Authorization Reference, SageMaker: ListNotebookInstances on "*").
+c("ListNotebookInstances", "sagemaker:ListNotebookInstances", Any),
+DESCRIBE_RECORD,
+PRODUCT_STACK,
+],
+&DELIVER,
+],
     },
     CommandCalls {
         command: "watch",
         role: Role::Operator,
         groups: &[
-            &[IDENTITY],
-            &RESOLVE,
-            &[SEARCH_PP, DESCRIBE_RECORD, PRODUCT_STACK, c("LookupEvents", "cloudtrail:LookupEvents", Any)],
-            &DELIVER,
-        ],
+&[
+IDENTITY,
+],
+&RESOLVE,
+&[
+SEARCH_PP,
+DESCRIBE_RECORD,
+PRODUCT_STACK,
+c("LookupEvents", "cloudtrail:LookupEvents", Any),
+// Owner tags back-filled on notebooks vended earlier (owner_tags::backfill).
+DESCRIBE_NB,
+LIST_TAGS_NB,
+TAG_NB,
+],
+&DELIVER,
+],
     },
     CommandCalls {
         command: "cull",
         role: Role::Operator,
         groups: &[
-            &[IDENTITY],
-            &RESOLVE,
-            &[
-                SEARCH_PP,
-                DESCRIBE_RECORD,
-                PRODUCT_STACK,
-                // The owners the URL parameters name for their stacks (catalog::list_provisioned).
-                DESCRIBE_PARAMS,
-                DESCRIBE_NB,
-                STOP_NB,
-            ],
-        ],
+&[
+IDENTITY,
+],
+&RESOLVE,
+&[
+SEARCH_PP,
+DESCRIBE_RECORD,
+PRODUCT_STACK,
+// The owners the URL parameters name for their stacks (catalog::list_provisioned).
+DESCRIBE_PARAMS,
+DESCRIBE_NB,
+STOP_NB,
+],
+],
     },
     CommandCalls {
         command: "serve",
         role: Role::Operator,
         // Each request checks the notebook is of this deployment's product first.
-        groups: &[&[IDENTITY], &RESOLVE, &[DESCRIBE_PP, SEARCH_PP, PRODUCT_STACK], &DELIVER],
+        groups: &[
+&[
+IDENTITY,
+],
+&RESOLVE,
+&[
+DESCRIBE_PP,
+SEARCH_PP,
+PRODUCT_STACK,
+],
+&DELIVER,
+],
     },
     CommandCalls {
         command: "doctor",
         role: Role::Bootstrap,
-        groups: &[&[IDENTITY, DESCRIBE_STACKS, GET_TEMPLATE, HEAD_OBJECT], &RESOLVE, &[DESCRIBE_PARAMS]],
+        groups: &[
+&[
+IDENTITY,
+DESCRIBE_STACKS,
+GET_TEMPLATE,
+HEAD_OBJECT,
+],
+&RESOLVE,
+&[
+DESCRIBE_PARAMS,
+// Notebooks without their owner tag (ListNotebookInstances has no resource-level
+// permissions: Service Authorization Reference, SageMaker).
+c("ListNotebookInstances", "sagemaker:ListNotebookInstances", Any),
+LIST_TAGS_NB,
+],
+],
     },
     CommandCalls {
         command: "bootstrap",
         role: Role::Bootstrap,
         groups: &[
-            &[
-                IDENTITY,
-                c("GetRole", "iam:GetRole", Roles),
-                DESCRIBE_STACKS,
-                STACK_EVENTS,
-                GET_TEMPLATE,
-                c("CreateStack", "cloudformation:CreateStack", Stacks),
-                c("UpdateStack", "cloudformation:UpdateStack", Stacks),
-                HEAD_OBJECT,
-                c("PutObject", "s3:PutObject", Bucket),
-                // The deployed version made current for new launches, earlier ones DEPRECATED
-                // (catalog::set_current_version).
-                c("UpdateProvisioningArtifact", "servicecatalog:UpdateProvisioningArtifact", Any),
-            ],
-            &RESOLVE,
-            &[
-                // bootstrap --adopt, read-only phase (plan/adopt/): the deployed resources, exports and
-                // who imports them, the product (name, versions and their template URLs), the
-                // portfolio (name, principals), and the notebooks of the product with their users.
-                // ListExports and ListImports have no resource-level permissions (Service
-                // Authorization Reference, AWS CloudFormation: resource "*").
-                c("ListStackResources", "cloudformation:ListStackResources", Stacks),
-                c("ListExports", "cloudformation:ListExports", Any),
-                c("ListImports", "cloudformation:ListImports", Any),
-                c("DescribeProductAsAdmin", "servicecatalog:DescribeProductAsAdmin", Any),
-                c("ListProvisioningArtifacts", "servicecatalog:ListProvisioningArtifacts", Any),
-                c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
-                c("DescribePortfolio", "servicecatalog:DescribePortfolio", Any),
-                c("ListPrincipalsForPortfolio", "servicecatalog:ListPrincipalsForPortfolio", Any),
-                SEARCH_PP,
-                DESCRIBE_PARAMS,
-                DESCRIBE_RECORD,
-                PRODUCT_STACK,
-                // Who else holds the sample's managed policies (adopt stops rather than delete them
-                // from under another principal); CloudFormation's delete handler calls it too.
-                c("ListEntitiesForPolicy", "iam:ListEntitiesForPolicy", ManagedPolicies),
-                // What CloudFormation does with the caller's credentials for bootstrap --adopt: the
-                // sample's managed policies deleted (schema AWS::IAM::ManagedPolicy,
-                // handlers.delete.permissions), the kept roles updated in place (AWS::IAM::Role
-                // handlers.update.permissions).
-                cfn("iam:GetPolicy", ManagedPolicies),
-                cfn("iam:ListPolicyVersions", ManagedPolicies),
-                cfn("iam:DeletePolicyVersion", ManagedPolicies),
-                cfn("iam:DeletePolicy", ManagedPolicies),
-                // Detaching acts on the role (Service Authorization Reference, IAM: DetachRolePolicy's
-                // resource is `role`), so it is granted on the roles the policies are attached to.
-                cfn("iam:DetachRolePolicy", AdoptedRoles),
-                cfn("iam:UpdateRole", Roles),
-                cfn("iam:UpdateRoleDescription", Roles),
-                cfn("iam:UntagRole", Roles),
-                // The kept roles, updated in place (AWS::IAM::Role handlers.update.permissions; the
-                // permissions-boundary ones are left out: neither flavour sets a boundary).
-                cfn("iam:UpdateRole", AdoptedRoles),
-                cfn("iam:UpdateRoleDescription", AdoptedRoles),
-                cfn("iam:UpdateAssumeRolePolicy", AdoptedRoles),
-                cfn("iam:AttachRolePolicy", AdoptedRoles),
-                cfn("iam:PutRolePolicy", AdoptedRoles),
-                cfn("iam:DeleteRolePolicy", AdoptedRoles),
-                cfn("iam:GetRolePolicy", AdoptedRoles),
-                cfn("iam:ListRolePolicies", AdoptedRoles),
-                cfn("iam:ListAttachedRolePolicies", AdoptedRoles),
-                cfn("iam:TagRole", AdoptedRoles),
-                cfn("iam:UntagRole", AdoptedRoles),
-                // The launch constraint and the notebooks' stacks keep using the kept roles.
-                cfn("iam:PassRole", AdoptedRoles),
-                // The stack tags UpdateStack adds are propagated to the kept log group
-                // (AWS::Logs::LogGroup handlers.update.permissions).
-                cfn("logs:TagResource", LogGroups),
-                cfn("logs:UntagResource", LogGroups),
-                cfn("logs:ListTagsForResource", LogGroups),
-                cfn("logs:DescribeLogGroups", Any),
-                // The public logs resource provider's handlers still tag through the older log-group
-                // API, and the schema's read/update handlers list the data-protection and resource
-                // policy reads (AWS::Logs::LogGroup handlers.read/update.permissions).
-                // DescribeResourcePolicies has no resource type (Service Authorization Reference,
-                // CloudWatch Logs): `*`.
-                cfn("logs:ListTagsLogGroup", LogGroups),
-                cfn("logs:TagLogGroup", LogGroups),
-                cfn("logs:UntagLogGroup", LogGroups),
-                cfn("logs:GetDataProtectionPolicy", LogGroups),
-                cfn("logs:DescribeResourcePolicies", Any),
-                // What CloudFormation does with the caller's credentials (s3-iam-config.yml,
-                // service-catalog.yml): AWS::S3::Bucket, AWS::S3::BucketPolicy, AWS::IAM::Role,
-                // AWS::ServiceCatalog::Portfolio, CloudFormationProduct, PortfolioPrincipalAssociation,
-                // PortfolioProductAssociation, LaunchRoleConstraint.
-                cfn("s3:CreateBucket", Bucket),
-                cfn("s3:PutBucketTagging", Bucket),
-                cfn("s3:PutEncryptionConfiguration", Bucket),
-                cfn("s3:PutBucketPublicAccessBlock", Bucket),
-                cfn("s3:PutBucketVersioning", Bucket),
-                cfn("s3:PutBucketOwnershipControls", Bucket),
-                cfn("s3:PutBucketPolicy", Bucket),
-                cfn("s3:GetBucketPolicy", Bucket),
-                cfn("s3:ListBucket", Bucket),
-                cfn("iam:CreateRole", Roles),
-                cfn("iam:UpdateAssumeRolePolicy", Roles),
-                cfn("iam:PutRolePolicy", Roles),
-                cfn("iam:GetRolePolicy", Roles),
-                cfn("iam:DeleteRolePolicy", Roles),
-                cfn("iam:AttachRolePolicy", Roles),
-                cfn("iam:DetachRolePolicy", Roles),
-                cfn("iam:ListRolePolicies", Roles),
-                cfn("iam:ListAttachedRolePolicies", Roles),
-                cfn("iam:TagRole", Roles),
-                cfn("iam:PassRole", Roles),
-                cfn("servicecatalog:CreatePortfolio", Any),
-                cfn("servicecatalog:UpdatePortfolio", Any),
-                cfn("servicecatalog:DescribePortfolio", Any),
-                cfn("servicecatalog:CreateProduct", Any),
-                cfn("servicecatalog:UpdateProduct", Any),
-                cfn("servicecatalog:DescribeProductAsAdmin", Any),
-                cfn("servicecatalog:CreateProvisioningArtifact", Any),
-                cfn("servicecatalog:UpdateProvisioningArtifact", Any),
-                cfn("servicecatalog:ListProvisioningArtifacts", Any),
-                cfn("servicecatalog:DescribeProvisioningArtifact", Any),
-                cfn("servicecatalog:AssociatePrincipalWithPortfolio", Any),
-                cfn("servicecatalog:ListPrincipalsForPortfolio", Any),
-                cfn("servicecatalog:AssociateProductWithPortfolio", Any),
-                cfn("servicecatalog:ListPortfoliosForProduct", Any),
-                cfn("servicecatalog:CreateConstraint", Any),
-                cfn("servicecatalog:UpdateConstraint", Any),
-                cfn("servicecatalog:DescribeConstraint", Any),
-                cfn("servicecatalog:TagResource", Any),
-                // AWS::ServiceCatalog::Portfolio and CloudFormationProduct handlers.create/update.
-                // permissions: tags are read and removed, and a product version no longer in the
-                // template is deleted (with the service actions associated with it).
-                cfn("servicecatalog:ListTagsForResource", Any),
-                cfn("servicecatalog:UntagResource", Any),
-                cfn("servicecatalog:DeleteProvisioningArtifact", Any),
-                cfn("servicecatalog:ListServiceActionsForProvisioningArtifact", Any),
-                cfn("servicecatalog:DisassociateServiceActionFromProvisioningArtifact", Any),
-                // AWS::ServiceCatalog::PortfolioPrincipalAssociation handlers.create.permissions.
-                cfn("iam:GetUser", Principals),
-                cfn("iam:GetGroup", Principals),
-                // Service Catalog reads the product template from the bucket with the caller's
-                // credentials when the product (or a new version) is created.
-                cfn("s3:GetObject", Bucket),
-                cfn("cloudformation:ValidateTemplate", Any),
-                cfn("cloudformation:GetTemplateSummary", Any),
-            ],
-        ],
+&[
+IDENTITY,
+c("GetRole", "iam:GetRole", Roles),
+DESCRIBE_STACKS,
+STACK_EVENTS,
+GET_TEMPLATE,
+c("CreateStack", "cloudformation:CreateStack", Stacks),
+c("UpdateStack", "cloudformation:UpdateStack", Stacks),
+HEAD_OBJECT,
+c("PutObject", "s3:PutObject", Bucket),
+// The deployed version made current for new launches, earlier ones DEPRECATED
+// (catalog::set_current_version).
+c("UpdateProvisioningArtifact", "servicecatalog:UpdateProvisioningArtifact", Any),
+],
+&RESOLVE,
+&[
+// bootstrap --adopt, read-only phase (plan/adopt/): the deployed resources, exports and
+// who imports them, the product (name, versions and their template URLs), the
+// portfolio (name, principals), and the notebooks of the product with their users.
+// ListExports and ListImports have no resource-level permissions (Service
+// Authorization Reference, AWS CloudFormation: resource "*").
+c("ListStackResources", "cloudformation:ListStackResources", Stacks),
+c("ListExports", "cloudformation:ListExports", Any),
+c("ListImports", "cloudformation:ListImports", Any),
+c("DescribeProductAsAdmin", "servicecatalog:DescribeProductAsAdmin", Any),
+c("ListProvisioningArtifacts", "servicecatalog:ListProvisioningArtifacts", Any),
+c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
+c("DescribePortfolio", "servicecatalog:DescribePortfolio", Any),
+c("ListPrincipalsForPortfolio", "servicecatalog:ListPrincipalsForPortfolio", Any),
+SEARCH_PP,
+DESCRIBE_PARAMS,
+DESCRIBE_RECORD,
+PRODUCT_STACK,
+// Who else holds the sample's managed policies (adopt stops rather than delete them
+// from under another principal); CloudFormation's delete handler calls it too.
+c("ListEntitiesForPolicy", "iam:ListEntitiesForPolicy", ManagedPolicies),
+// The adopted notebooks get their owner tag (owner_tags::backfill).
+DESCRIBE_NB,
+LIST_TAGS_NB,
+TAG_NB,
+// What CloudFormation does with the caller's credentials for bootstrap --adopt: the
+// sample's managed policies deleted (schema AWS::IAM::ManagedPolicy,
+// handlers.delete.permissions), the kept roles updated in place (AWS::IAM::Role
+// handlers.update.permissions).
+cfn("iam:GetPolicy", ManagedPolicies),
+cfn("iam:ListPolicyVersions", ManagedPolicies),
+cfn("iam:DeletePolicyVersion", ManagedPolicies),
+cfn("iam:DeletePolicy", ManagedPolicies),
+// Detaching acts on the role (Service Authorization Reference, IAM: DetachRolePolicy's
+// resource is `role`), so it is granted on the roles the policies are attached to.
+cfn("iam:DetachRolePolicy", AdoptedRoles),
+cfn("iam:UpdateRole", Roles),
+cfn("iam:UpdateRoleDescription", Roles),
+cfn("iam:UntagRole", Roles),
+// The kept roles, updated in place (AWS::IAM::Role handlers.update.permissions; the
+// permissions-boundary ones are left out: neither flavour sets a boundary).
+cfn("iam:UpdateRole", AdoptedRoles),
+cfn("iam:UpdateRoleDescription", AdoptedRoles),
+cfn("iam:UpdateAssumeRolePolicy", AdoptedRoles),
+cfn("iam:AttachRolePolicy", AdoptedRoles),
+cfn("iam:PutRolePolicy", AdoptedRoles),
+cfn("iam:DeleteRolePolicy", AdoptedRoles),
+cfn("iam:GetRolePolicy", AdoptedRoles),
+cfn("iam:ListRolePolicies", AdoptedRoles),
+cfn("iam:ListAttachedRolePolicies", AdoptedRoles),
+cfn("iam:TagRole", AdoptedRoles),
+cfn("iam:UntagRole", AdoptedRoles),
+// The launch constraint and the notebooks' stacks keep using the kept roles.
+cfn("iam:PassRole", AdoptedRoles),
+// The stack tags UpdateStack adds are propagated to the kept log group
+// (AWS::Logs::LogGroup handlers.update.permissions).
+cfn("logs:TagResource", LogGroups),
+cfn("logs:UntagResource", LogGroups),
+cfn("logs:ListTagsForResource", LogGroups),
+cfn("logs:DescribeLogGroups", Any),
+// The public logs resource provider's handlers still tag through the older log-group
+// API, and the schema's read/update handlers list the data-protection and resource
+// policy reads (AWS::Logs::LogGroup handlers.read/update.permissions).
+// DescribeResourcePolicies has no resource type (Service Authorization Reference,
+// CloudWatch Logs): `*`.
+cfn("logs:ListTagsLogGroup", LogGroups),
+cfn("logs:TagLogGroup", LogGroups),
+cfn("logs:UntagLogGroup", LogGroups),
+cfn("logs:GetDataProtectionPolicy", LogGroups),
+cfn("logs:DescribeResourcePolicies", Any),
+// What CloudFormation does with the caller's credentials (s3-iam-config.yml,
+// service-catalog.yml): AWS::S3::Bucket, AWS::S3::BucketPolicy, AWS::IAM::Role,
+// AWS::ServiceCatalog::Portfolio, CloudFormationProduct, PortfolioPrincipalAssociation,
+// PortfolioProductAssociation, LaunchRoleConstraint.
+cfn("s3:CreateBucket", Bucket),
+cfn("s3:PutBucketTagging", Bucket),
+cfn("s3:PutEncryptionConfiguration", Bucket),
+cfn("s3:PutBucketPublicAccessBlock", Bucket),
+cfn("s3:PutBucketVersioning", Bucket),
+cfn("s3:PutBucketOwnershipControls", Bucket),
+cfn("s3:PutBucketPolicy", Bucket),
+cfn("s3:GetBucketPolicy", Bucket),
+cfn("s3:ListBucket", Bucket),
+cfn("iam:CreateRole", Roles),
+cfn("iam:UpdateAssumeRolePolicy", Roles),
+cfn("iam:PutRolePolicy", Roles),
+cfn("iam:GetRolePolicy", Roles),
+cfn("iam:DeleteRolePolicy", Roles),
+cfn("iam:AttachRolePolicy", Roles),
+cfn("iam:DetachRolePolicy", Roles),
+cfn("iam:ListRolePolicies", Roles),
+cfn("iam:ListAttachedRolePolicies", Roles),
+cfn("iam:TagRole", Roles),
+cfn("iam:PassRole", Roles),
+cfn("servicecatalog:CreatePortfolio", Any),
+cfn("servicecatalog:UpdatePortfolio", Any),
+cfn("servicecatalog:DescribePortfolio", Any),
+cfn("servicecatalog:CreateProduct", Any),
+cfn("servicecatalog:UpdateProduct", Any),
+cfn("servicecatalog:DescribeProductAsAdmin", Any),
+cfn("servicecatalog:CreateProvisioningArtifact", Any),
+cfn("servicecatalog:UpdateProvisioningArtifact", Any),
+cfn("servicecatalog:ListProvisioningArtifacts", Any),
+cfn("servicecatalog:DescribeProvisioningArtifact", Any),
+cfn("servicecatalog:AssociatePrincipalWithPortfolio", Any),
+cfn("servicecatalog:ListPrincipalsForPortfolio", Any),
+cfn("servicecatalog:AssociateProductWithPortfolio", Any),
+cfn("servicecatalog:ListPortfoliosForProduct", Any),
+cfn("servicecatalog:CreateConstraint", Any),
+cfn("servicecatalog:UpdateConstraint", Any),
+cfn("servicecatalog:DescribeConstraint", Any),
+cfn("servicecatalog:TagResource", Any),
+// AWS::ServiceCatalog::Portfolio and CloudFormationProduct handlers.create/update.
+// permissions: tags are read and removed, and a product version no longer in the
+// template is deleted (with the service actions associated with it).
+cfn("servicecatalog:ListTagsForResource", Any),
+cfn("servicecatalog:UntagResource", Any),
+cfn("servicecatalog:DeleteProvisioningArtifact", Any),
+cfn("servicecatalog:ListServiceActionsForProvisioningArtifact", Any),
+cfn("servicecatalog:DisassociateServiceActionFromProvisioningArtifact", Any),
+// AWS::ServiceCatalog::PortfolioPrincipalAssociation handlers.create.permissions.
+cfn("iam:GetUser", Principals),
+cfn("iam:GetGroup", Principals),
+// Service Catalog reads the product template from the bucket with the caller's
+// credentials when the product (or a new version) is created.
+cfn("s3:GetObject", Bucket),
+cfn("cloudformation:ValidateTemplate", Any),
+cfn("cloudformation:GetTemplateSummary", Any),
+],
+],
     },
     CommandCalls {
         command: "teardown",
         role: Role::Bootstrap,
         groups: &[
-            &[
-                IDENTITY,
-                DESCRIBE_STACKS,
-                STACK_EVENTS,
-                c("DeleteStack", "cloudformation:DeleteStack", Stacks),
-                c("ListObjectVersions", "s3:ListBucketVersions", Bucket),
-                c("DeleteObjects", "s3:DeleteObject", Bucket),
-                // DeleteObjects of a versioned bucket removes versions too.
-                cfn("s3:DeleteObjectVersion", Bucket),
-            ],
-            &RESOLVE,
-            &[
-                SEARCH_PP,
-                DESCRIBE_RECORD,
-                TERMINATE_PP,
-                DESCRIBE_NB,
-                DESCRIBE_PARAMS,
-                DELETE_PARAMS,
-                DELETE_PARAM,
-                // CloudFormation deleting the two stacks' resources.
-                cfn("s3:DeleteBucket", Bucket),
-                cfn("s3:DeleteBucketPolicy", Bucket),
-                cfn("iam:DeleteRole", Roles),
-                cfn("iam:DeleteRolePolicy", Roles),
-                cfn("iam:DetachRolePolicy", Roles),
-                cfn("iam:ListRolePolicies", Roles),
-                cfn("iam:ListAttachedRolePolicies", Roles),
-                cfn("iam:ListInstanceProfilesForRole", Roles),
-                cfn("servicecatalog:DeleteConstraint", Any),
-                cfn("servicecatalog:DisassociateProductFromPortfolio", Any),
-                cfn("servicecatalog:DisassociatePrincipalFromPortfolio", Any),
-                cfn("servicecatalog:DeleteProduct", Any),
-                cfn("servicecatalog:DeletePortfolio", Any),
-                cfn("iam:GetUser", Principals),
-                cfn("iam:GetGroup", Principals),
-                // An adopted deployment: its kept roles and log group go with the stacks
-                // (AWS::IAM::Role and AWS::Logs::LogGroup handlers.delete.permissions).
-                cfn("iam:DeleteRole", AdoptedRoles),
-                cfn("iam:DeleteRolePolicy", AdoptedRoles),
-                cfn("iam:DetachRolePolicy", AdoptedRoles),
-                cfn("iam:GetRole", AdoptedRoles),
-                cfn("iam:ListRolePolicies", AdoptedRoles),
-                cfn("iam:ListAttachedRolePolicies", AdoptedRoles),
-                cfn("logs:DeleteLogGroup", LogGroups),
-                cfn("logs:DescribeLogGroups", Any),
-            ],
-        ],
+&[
+IDENTITY,
+DESCRIBE_STACKS,
+STACK_EVENTS,
+c("DeleteStack", "cloudformation:DeleteStack", Stacks),
+c("ListObjectVersions", "s3:ListBucketVersions", Bucket),
+c("DeleteObjects", "s3:DeleteObject", Bucket),
+// DeleteObjects of a versioned bucket removes versions too.
+cfn("s3:DeleteObjectVersion", Bucket),
+],
+&RESOLVE,
+&[
+SEARCH_PP,
+DESCRIBE_RECORD,
+TERMINATE_PP,
+DESCRIBE_NB,
+DESCRIBE_PARAMS,
+DELETE_PARAMS,
+DELETE_PARAM,
+// CloudFormation deleting the two stacks' resources.
+cfn("s3:DeleteBucket", Bucket),
+cfn("s3:DeleteBucketPolicy", Bucket),
+cfn("iam:DeleteRole", Roles),
+cfn("iam:DeleteRolePolicy", Roles),
+cfn("iam:DetachRolePolicy", Roles),
+cfn("iam:ListRolePolicies", Roles),
+cfn("iam:ListAttachedRolePolicies", Roles),
+cfn("iam:ListInstanceProfilesForRole", Roles),
+cfn("servicecatalog:DeleteConstraint", Any),
+cfn("servicecatalog:DisassociateProductFromPortfolio", Any),
+cfn("servicecatalog:DisassociatePrincipalFromPortfolio", Any),
+cfn("servicecatalog:DeleteProduct", Any),
+cfn("servicecatalog:DeletePortfolio", Any),
+cfn("iam:GetUser", Principals),
+cfn("iam:GetGroup", Principals),
+// An adopted deployment: its kept roles and log group go with the stacks
+// (AWS::IAM::Role and AWS::Logs::LogGroup handlers.delete.permissions).
+cfn("iam:DeleteRole", AdoptedRoles),
+cfn("iam:DeleteRolePolicy", AdoptedRoles),
+cfn("iam:DetachRolePolicy", AdoptedRoles),
+cfn("iam:GetRole", AdoptedRoles),
+cfn("iam:ListRolePolicies", AdoptedRoles),
+cfn("iam:ListAttachedRolePolicies", AdoptedRoles),
+cfn("logs:DeleteLogGroup", LogGroups),
+cfn("logs:DescribeLogGroups", Any),
+],
+],
     },
 ];
 
@@ -592,39 +720,92 @@ impl std::fmt::Display for Policy {
     }
 }
 
+/// How an end user's statement is confined to the caller's own notebook: once with the IAM user's
+/// name, once with the role session's owner tag (see crate::names::identity). A request context has one of
+/// the two: aws:username exists only for IAM users, and an IAM user carries no session tag (an
+/// administrator could tag an IAM user with the owner key; that tag, which only iam:TagUser can set,
+/// then names the user too). A variable AWS cannot resolve makes its statement not apply (IAM user
+/// guide, "IAM policy elements: Variables and tags": "If AWS cannot resolve a variable this might
+/// cause the entire statement to be invalid"; aws:username "is not present" for role sessions, AWS
+/// global condition context keys), so each statement applies to its kind of caller only.
+pub const OWNER_VARIABLES: [&str; 2] = ["${aws:username}", "${aws:PrincipalTag/notebook-vend:user}"];
+
+/// The statement groups of one call: (resources, condition) pairs.
+fn grants(role: Role, call: &Call, names: &Names, scope: &Scope) -> Vec<(Vec<String>, Option<Value>)> {
+    let resources = arns(call.resource, names, scope);
+    if resources.is_empty() {
+        return vec![];
+    }
+    // Bootstrap's roles: only GetRole reads any role (the caller's own).
+    let resources = match (call.resource, call.action) {
+        (Roles, "iam:GetRole") if call.operation == "GetRole" => vec![resources[2].clone()],
+        (Roles, _) => resources[..2].to_vec(),
+        _ => resources,
+    };
+    if role != Role::EndUser {
+        return vec![(resources, None)];
+    }
+    match call.resource {
+        // Service Catalog limits an end user to their own provisioned products and records with
+        // servicecatalog:userLevel = self (AWSServiceCatalogEndUserFullAccess).
+        Provisioned => vec![(resources, Some(json!({"StringEquals": {"servicecatalog:userLevel": "self"}})))],
+        // The notebook's owner tag against the caller. SageMaker notebook instances support
+        // aws:ResourceTag/${TagKey} (Service Authorization Reference, Amazon SageMaker, resource type
+        // notebook-instance: condition keys aws:ResourceTag/${TagKey}, sagemaker:ResourceTag/${TagKey};
+        // actions DescribeNotebookInstance, CreatePresignedNotebookInstanceUrl, StartNotebookInstance,
+        // StopNotebookInstance act on notebook-instance*). The name cannot carry the check: SageMaker
+        // answers the ARN in lower case while aws:username keeps its case.
+        Notebook => OWNER_VARIABLES
+            .iter()
+            .map(|v| {
+                let mut equals = serde_json::Map::new();
+                equals.insert(format!("aws:ResourceTag/{}", crate::names::identity::OWNER_TAG), json!(v));
+                (resources.clone(), Some(json!({ "StringEquals": Value::Object(equals) })))
+            })
+            .collect(),
+        // The parameter's name embeds its user, and a policy variable may stand in a Resource
+        // element (IAM user guide, "Policy variables": "You can use policy variables in the Resource
+        // element"): the caller's own parameter by ARN, which also holds for a PutParameter that
+        // creates it (no tag to match yet). Systems Manager parameter ARNs are
+        // parameter/<name without its leading slash> (Service Authorization Reference, AWS Systems
+        // Manager, resource type parameter).
+        Parameter => OWNER_VARIABLES
+            .iter()
+            .map(|v| {
+                let (p, r, a) = (&scope.partition, &scope.region, &scope.account);
+                let name = crate::names::user::parameter_name(&names.ssm_prefix, v);
+                (vec![format!("arn:{p}:ssm:{r}:{a}:parameter{name}")], None)
+            })
+            .collect(),
+        _ => vec![(resources, None)],
+    }
+}
+
 /// The least-privilege IAM policy document of a role, from the table.
 pub fn policy(role: Role, names: &Names, scope: &Scope) -> Policy {
-    use std::collections::BTreeMap;
-    // (resources, end-user condition) -> actions
-    let mut groups: BTreeMap<(Vec<String>, bool), std::collections::BTreeSet<&str>> = BTreeMap::new();
+    use std::collections::{BTreeMap, BTreeSet};
+    // (resources, condition) -> actions; the condition as JSON text to order the groups.
+    let mut groups: BTreeMap<(Vec<String>, String), BTreeSet<&str>> = BTreeMap::new();
     for command in commands_of(role) {
         for call in command.calls() {
-            let resources = arns(call.resource, names, scope);
-            if resources.is_empty() {
-                continue;
+            for (resources, condition) in grants(role, call, names, scope) {
+                let condition = condition.map(|c| c.to_string()).unwrap_or_default();
+                groups.entry((resources, condition)).or_default().insert(call.action);
             }
-            // Bootstrap's roles: only GetRole reads any role (the caller's own).
-            let resources = match (call.resource, call.action) {
-                (Roles, "iam:GetRole") if call.operation == "GetRole" => vec![resources[2].clone()],
-                (Roles, _) => resources[..2].to_vec(),
-                _ => resources,
-            };
-            let own = role == Role::EndUser && call.resource == Provisioned;
-            groups.entry((resources, own)).or_default().insert(call.action);
         }
     }
     let statements: Vec<Value> = groups
         .into_iter()
         .enumerate()
-        .map(|(i, ((resources, own), actions))| {
+        .map(|(i, ((resources, condition), actions))| {
             let mut st = json!({
                 "Sid": format!("NotebookVend{i}"),
                 "Effect": "Allow",
                 "Action": actions.into_iter().collect::<Vec<_>>(),
                 "Resource": if resources.len() == 1 { json!(resources[0]) } else { json!(resources) },
             });
-            if own {
-                st["Condition"] = json!({"StringEquals": {"servicecatalog:userLevel": "self"}});
+            if !condition.is_empty() {
+                st["Condition"] = serde_json::from_str(&condition).expect("written above as JSON");
             }
             st
         })
@@ -699,7 +880,9 @@ mod tests {
     fn end_user_policy_is_limited_to_own_products_and_has_no_admin_calls() {
         let p = policy(Role::EndUser, &names(), &Scope::default()).0;
         let text = p.to_string();
-        for absent in ["ListProvisioningArtifacts", "iam:", "servicecatalog:Create"] {
+        for absent in
+            ["ListProvisioningArtifacts", "iam:", "servicecatalog:Create", "sagemaker:AddTags", "ssm:DeleteParameters"]
+        {
             assert!(!text.contains(absent), "{absent} in {text}");
         }
         // CloudFormation: only reading the user's product stack parameters (the user of a
@@ -734,7 +917,41 @@ mod tests {
             .find(|s| s["Action"].as_array().unwrap().iter().any(|a| a == "ssm:DescribeParameters"))
             .unwrap();
         assert_eq!(dp["Resource"], "*");
-        assert!(text.contains("arn:aws:ssm:*:*:parameter/SageMaker/Notebooks/*"), "{text}");
+        assert!(!text.contains("arn:aws:ssm:*:*:parameter/SageMaker/Notebooks/*"), "{text}");
+        for v in OWNER_VARIABLES {
+            let own = format!("arn:aws:ssm:*:*:parameter/SageMaker/Notebooks/{v}-Notebook");
+            for action in ["ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter", "ssm:AddTagsToResource"] {
+                assert!(
+                    p["Statement"].as_array().unwrap().iter().any(|s| s["Resource"] == own.as_str()
+                        && s["Action"].as_array().unwrap().iter().any(|a| a == action)
+                        && s.get("Condition").is_none()),
+                    "{action} on {own}: {text}"
+                );
+            }
+        }
+        // Every SageMaker action on a notebook is conditioned on its owner tag, once per variable.
+        let notebook_statements: Vec<&Value> = p["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["Action"].as_array().unwrap().iter().any(|a| a.as_str().unwrap().starts_with("sagemaker:")))
+            .collect();
+        assert_eq!(notebook_statements.len(), 2, "{text}");
+        let matched: std::collections::BTreeSet<&str> = notebook_statements
+            .iter()
+            .filter_map(|st| st["Condition"]["StringEquals"]["aws:ResourceTag/notebook-vend:user"].as_str())
+            .collect();
+        assert_eq!(matched, OWNER_VARIABLES.into_iter().collect(), "{text}");
+        for st in &notebook_statements {
+            for action in [
+                "sagemaker:CreatePresignedNotebookInstanceUrl",
+                "sagemaker:DescribeNotebookInstance",
+                "sagemaker:StartNotebookInstance",
+                "sagemaker:StopNotebookInstance",
+            ] {
+                assert!(st["Action"].as_array().unwrap().iter().any(|a| a == action), "{action}: {text}");
+            }
+        }
     }
 
     fn statements_with<'a>(p: &'a Value, action: &str) -> &'a Value {
@@ -750,6 +967,9 @@ mod tests {
     fn operator_policy_has_account_wide_catalog_access() {
         let p = policy(Role::Operator, &names(), &Scope::default()).0;
         assert!(!p.to_string().contains("userLevel"));
+        // Operators act for anyone: no owner condition, parameters under the whole prefix.
+        assert!(!p.to_string().contains("ResourceTag") && !p.to_string().contains("${aws:"), "{p}");
+        assert!(p.to_string().contains("arn:aws:ssm:*:*:parameter/SageMaker/Notebooks/*"), "{p}");
         assert!(p.to_string().contains("servicecatalog:SearchProvisionedProducts"));
         assert!(p.to_string().contains("sagemaker:StopNotebookInstance"));
         // update --all, and the new version's template for an operator's version move.

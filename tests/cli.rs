@@ -44,7 +44,7 @@ fn version() {
 fn usage_errors_are_one_line_and_exit_2() {
     let home = command::blank_home();
     for args in [
-        vec!["provision"],
+        vec!["provision", "--user"],
         vec!["provision", "--user", "bad_user"],
         vec!["nonsense"],
         vec!["refresh", "--user", "a", "--all"],

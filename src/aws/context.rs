@@ -34,6 +34,12 @@ pub struct Context {
     pub output: OutputFormat,
     pub progress: Progress,
     pub region: String,
+    /// The endpoint URL every client is pointed at, when one is configured (--endpoint-url,
+    /// AWS_ENDPOINT_URL): `serve` replays identity tokens to it (caller_token.rs).
+    pub endpoint_url: Option<String>,
+    /// The credentials of the run, for what the SDK clients do not sign themselves (a presigned
+    /// identity token, caller_token.rs).
+    pub credentials: Option<aws_sdk_sts::config::SharedCredentialsProvider>,
     caller: OnceCell<Caller>,
     pacing: Pacing,
 }
@@ -141,6 +147,8 @@ impl Context {
             output,
             progress,
             region,
+            endpoint_url: sdk.endpoint_url().map(str::to_owned),
+            credentials: sdk.credentials_provider(),
             caller: OnceCell::new(),
             pacing,
         })

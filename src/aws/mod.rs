@@ -4,6 +4,7 @@
 //! (`pub(in crate::aws)`), so the compiler keeps `cmd/` from calling a client: commands orchestrate
 //! through these modules' functions.
 
+pub mod caller_token;
 pub mod catalog;
 pub mod context;
 #[cfg(test)]
@@ -11,6 +12,7 @@ pub(crate) mod fake_aws;
 pub mod iam;
 pub mod notebook;
 pub mod objects;
+pub mod owner_tags;
 pub mod pacing;
 pub mod parameters;
 pub mod poll;

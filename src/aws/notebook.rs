@@ -25,6 +25,9 @@ pub struct Notebook {
     /// LastModifiedTime in epoch seconds: when the notebook entered its current state.
     #[serde(skip)]
     pub last_modified_epoch: Option<i64>,
+    /// Its ARN (as SageMaker answers it, lower case): what ListTags and AddTags take.
+    #[serde(skip)]
+    pub arn: Option<String>,
 }
 
 impl Notebook {
@@ -47,6 +50,7 @@ pub async fn describe(ctx: &Context, name: &str) -> Result<Option<Notebook>> {
             created: o.creation_time().map(rfc3339),
             last_modified: o.last_modified_time().map(rfc3339),
             last_modified_epoch: o.last_modified_time().map(|t| t.secs()),
+            arn: o.notebook_instance_arn().map(str::to_owned),
         })),
         Err(e) if is_not_found(&e) => Ok(None),
         Err(e) => Err(e),
@@ -80,6 +84,7 @@ pub async fn list_by_name(ctx: &Context) -> Result<std::collections::BTreeMap<St
                 created: n.creation_time().map(rfc3339),
                 last_modified: n.last_modified_time().map(rfc3339),
                 last_modified_epoch: n.last_modified_time().map(|t| t.secs()),
+                arn: n.notebook_instance_arn().map(str::to_owned),
             };
             Some((name, nb))
         })
@@ -179,6 +184,11 @@ pub async fn wait_for(
             Ok(Some(nb)) => nb.status,
             Ok(None) if target.is_none() => return Ok(()),
             Ok(None) => bail!("notebook {name} disappeared"),
+            // Under `policy end-user` SageMaker authorizes a describe against the notebook's owner
+            // tag (aws:ResourceTag), which a deleted notebook no longer has: AWS answers
+            // AccessDenied, not "not found", once it is gone. Only awaited deletions take it so:
+            // the callers (terminate) described the notebook successfully before deleting it.
+            Err(e) if target.is_none() && has_code(&e, &["AccessDeniedException", "AccessDenied"]) => return Ok(()),
             Err(e) if is_transient(&e) => "unknown".into(),
             Err(e) => return Err(e),
         };

@@ -101,9 +101,15 @@ pub fn owners_by_stack(params: &[(String, ParameterMetadata)]) -> std::collectio
     owners
 }
 
-/// The tags every URL parameter carries.
-fn our_tags(user: &str) -> [(&'static str, String); 2] {
-    [("Owner", user.to_owned()), ("ManagedBy", "notebook-vend".to_owned())]
+/// The tags every URL parameter carries: the owner tag names its user (crate::names::identity::OWNER_TAG;
+/// `policy end-user` confines parameters by name, the tag says whose a parameter is to anyone who
+/// reads tags, e.g. an administrator's own tag-based policies).
+fn our_tags(user: &str) -> [(&'static str, String); 3] {
+    [
+        ("Owner", user.to_owned()),
+        (crate::names::identity::OWNER_TAG, user.to_owned()),
+        ("ManagedBy", "notebook-vend".to_owned()),
+    ]
 }
 
 /// Where a URL is stored and what is known of it already.
@@ -266,6 +272,27 @@ pub async fn read(ctx: &Context, user: &str) -> Result<Option<String>> {
     {
         Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(str::to_owned)),
         Err(e) if has_code(&e, &["ParameterNotFound"]) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the caller may reach `user`'s URL parameter, asked before anything is written for that
+/// user: GetParameter without decryption (IAM authorizes a request before looking the parameter
+/// up, so a parameter that does not exist yet answers ParameterNotFound to whoever may create it,
+/// and AccessDenied to anyone else). An AccessDenied is returned as the error.
+pub async fn check_access(ctx: &Context, user: &str) -> Result<()> {
+    let name = user::parameter_name(&ctx.names.ssm_prefix, user);
+    match ctx
+        .ssm
+        .get_parameter()
+        .name(&name)
+        .with_decryption(false)
+        .send()
+        .await
+        .aws(|| format!("checking access to parameter {name}"))
+    {
+        Ok(_) => Ok(()),
+        Err(e) if has_code(&e, &["ParameterNotFound"]) => Ok(()),
         Err(e) => Err(e),
     }
 }

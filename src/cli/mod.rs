@@ -12,8 +12,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::names::deployment::Names;
 use values::{
     parse_account, parse_deployment_name, parse_duration, parse_endpoint, parse_instance_type, parse_kms_key,
-    parse_param, parse_prefixed_id, parse_principal, parse_product_name, parse_region, parse_ssm_prefix,
-    parse_stack_name, parse_tag, parse_user,
+    parse_param, parse_prefixed_id, parse_principal, parse_product_name, parse_region, parse_serve_endpoint,
+    parse_ssm_prefix, parse_stack_name, parse_tag, parse_user, parse_user_or_caller,
 };
 
 #[derive(Debug, Parser)]
@@ -205,18 +205,24 @@ pub enum Command {
         after_help = "Examples:\n  notebook-vend watch --once\n  notebook-vend watch --interval 10 --cloudtrail\n  notebook-vend watch --event event.json"
     )]
     Watch(WatchArgs),
-    /// HTTP refresh API (POST /refreshurl), token-authenticated, loopback only by default
+    /// HTTP refresh API (POST /refreshurl) that knows who calls, loopback only by default
     #[command(
         long_about = "The blog's API Gateway + RefreshURL Lambda, authenticated: POST /refreshurl with \
             {\"notebook_user_name\": \"U\"} mints a presigned URL, stores it in SSM and answers {\"PreSignedURL\": ...}; \
-            GET /healthz. Every request needs `Authorization: Bearer <token>`: the token comes from --token-file, \
-            else NOTEBOOK_VEND_TOKEN, else a random one is printed once on stderr.\n\n\
-            Answers: 200; 400 malformed body or invalid user; 401 missing or wrong token; 404 no notebook for the \
-            user; 409 notebook not InService (e.g. Stopped); 413 body over 4 KiB; 502 AWS refused; 504 timed out. \
-            Plain HTTP: it listens on loopback unless --allow-remote (put TLS in front then). Exits 0 on \
-            SIGINT/SIGTERM once in-flight requests are answered.",
-        after_help = "Examples:\n  notebook-vend serve --token-file ~/.config/notebook-vend/token\n  \
-            curl -H \"Authorization: Bearer $TOKEN\" -d '{\"notebook_user_name\":\"alice\"}' http://127.0.0.1:8080/refreshurl"
+            GET /healthz.\n\n\
+            --auth iam (the default, no shared secret): every request carries `Authorization: Bearer nv-aws-v1.<token>`, \
+            a presigned sts:GetCallerIdentity made with the caller's own credentials (`notebook-vend refresh \
+            --endpoint URL` makes it); serve replays it to STS, learns the caller, and lets end users refresh only \
+            their own notebook, --operator identities anyone's. --auth token: one shared token from --token-file, \
+            else NOTEBOOK_VEND_TOKEN, else a random one printed once on stderr. --auth none \
+            --allow-unauthenticated: no authentication (the blog's API).\n\n\
+            Answers: 200; 400 malformed body or invalid user; 401 no valid identity or token; 403 another user's \
+            notebook; 404 no notebook for the user; 409 notebook not InService (e.g. Stopped); 413 body over 4 KiB; \
+            502 AWS refused; 504 timed out. Plain HTTP: it listens on loopback unless --allow-remote (put TLS in \
+            front then). Exits 0 on SIGINT/SIGTERM once in-flight requests are answered.",
+        after_help = "Examples:\n  notebook-vend serve --operator arn:aws:iam::123456789012:role/NotebookOperators\n  \
+            notebook-vend refresh --endpoint http://127.0.0.1:8080\n  \
+            notebook-vend serve --auth token --token-file ~/.config/notebook-vend/token"
     )]
     Serve(ServeArgs),
     /// Stop every vended notebook InService for longer than a maximum age (for cron or CI)
@@ -232,7 +238,8 @@ pub enum Command {
         long_about = "Print the exact least-privilege IAM policy document (JSON) a role needs, generated from the \
             table of AWS calls each command makes (the same table the tests check the code against).\n\n\
             end-user: provision, refresh --user, url, status, stop, start, terminate of the caller's own notebook \
-            (Service Catalog access limited by servicecatalog:userLevel = self).\n\
+            (SageMaker limited to notebooks tagged notebook-vend:user = the caller's user name or session tag, \
+            SSM to the caller's own parameter by name, Service Catalog by servicecatalog:userLevel = self).\n\
             operator: the account-wide commands (list, refresh --all, watch, cull, serve) and the per-user \
             commands for any user.\n\
             bootstrap: bootstrap, teardown and doctor, including what CloudFormation does with the caller's \
@@ -260,17 +267,17 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ListArgs {}
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
     /// User to report on
-    #[arg(long, short = 'u', value_parser = parse_user)]
+    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = values::CALLER_USER, hide_default_value = true)]
     pub user: String,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct StopArgs {
     /// User whose notebook to stop
-    #[arg(long, short = 'u', value_parser = parse_user)]
+    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = values::CALLER_USER, hide_default_value = true)]
     pub user: String,
     /// Return once the stop is requested instead of waiting for Stopped
     #[arg(long)]
@@ -283,10 +290,10 @@ pub struct StopArgs {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct StartArgs {
     /// User whose notebook to start
-    #[arg(long, short = 'u', value_parser = parse_user)]
+    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = values::CALLER_USER, hide_default_value = true)]
     pub user: String,
     /// Once InService, also store a fresh presigned URL in SSM
     #[arg(long, conflicts_with = "no_wait")]
@@ -304,10 +311,10 @@ pub struct StartArgs {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct TerminateArgs {
     /// User whose provisioned product to terminate
-    #[arg(long, short = 'u', value_parser = parse_user)]
+    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = values::CALLER_USER, hide_default_value = true)]
     pub user: String,
     /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long, short = 'y')]
@@ -324,8 +331,8 @@ pub struct TerminateArgs {
     pub ignore_errors: bool,
 }
 
-#[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("who").required(true).args(["user", "all"]))]
+#[derive(Debug, Clone, Args)]
+#[command(group = clap::ArgGroup::new("who").args(["user", "all"]))]
 pub struct UpdateArgs {
     /// User whose notebook to update
     #[arg(long, short = 'u', value_parser = parse_user)]
@@ -468,6 +475,17 @@ pub enum ParameterType {
 }
 
 /// Options shared by every command that mints and stores a URL.
+/// How `serve` authenticates its callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ServeAuth {
+    /// A presigned sts:GetCallerIdentity per request (aws-iam-authenticator's pattern)
+    Iam,
+    /// One shared bearer token
+    Token,
+    /// None at all (needs --allow-unauthenticated)
+    None,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct UrlStoreArgs {
     /// Length of the Jupyter session the URL opens, 1800..=43200 seconds
@@ -479,10 +497,10 @@ pub struct UrlStoreArgs {
     pub parameter_type: ParameterType,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ProvisionArgs {
     /// User the notebook is for: letters, digits, inner hyphens, at most 54 characters
-    #[arg(long, short = 'u', value_parser = parse_user)]
+    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = values::CALLER_USER, hide_default_value = true)]
     pub user: String,
     /// Notebook instance type (one of the product template's AllowedValues)
     #[arg(long, value_name = "TYPE", value_parser = parse_instance_type)]
@@ -569,8 +587,8 @@ impl ProductParamArgs {
     }
 }
 
-#[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("who").required(true).args(["user", "all"]))]
+#[derive(Debug, Clone, Args)]
+#[command(group = clap::ArgGroup::new("who").args(["user", "all"]))]
 pub struct RefreshArgs {
     /// User whose URL to refresh
     #[arg(long, short = 'u', value_parser = parse_user)]
@@ -593,12 +611,19 @@ pub struct RefreshArgs {
     /// Also print the presigned URL on stdout (it is a credential)
     #[arg(long, conflicts_with = "all")]
     pub show_url: bool,
+    /// Ask this `notebook-vend serve` (its base URL) for the refresh instead of calling AWS: the
+    /// request carries a presigned sts:GetCallerIdentity made with your credentials (no shared secret)
+    #[arg(long, value_name = "URL", conflicts_with = "all", value_parser = parse_serve_endpoint)]
+    pub endpoint: Option<String>,
+    /// With --endpoint: the id the server expects in identity tokens [default: the --endpoint URL]
+    #[arg(long, value_name = "ID", requires = "endpoint")]
+    pub server_id: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct UrlArgs {
     /// User whose notebook URL to print
-    #[arg(long, short = 'u', value_parser = parse_user)]
+    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = values::CALLER_USER, hide_default_value = true)]
     pub user: String,
     /// Print the URL stored in SSM (decrypted) instead of minting a new one
     #[arg(long)]
@@ -645,7 +670,24 @@ pub struct ServeArgs {
     /// Allow a non-loopback --listen address (the API is plain HTTP: put TLS in front of it)
     #[arg(long)]
     pub allow_remote: bool,
-    /// File holding the bearer token (trimmed; must not be empty) [default: $NOTEBOOK_VEND_TOKEN, else generated]
+    /// How callers prove who they are [default: iam; token when --token-file or $NOTEBOOK_VEND_TOKEN is given].
+    /// iam: each request carries a presigned sts:GetCallerIdentity (no shared secret); end users
+    /// refresh only their own notebook, --operator identities anyone's. token: one shared bearer
+    /// token for everyone. none: no authentication at all (the blog's API; needs --allow-unauthenticated)
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub auth: Option<ServeAuth>,
+    /// With --auth iam: the id callers sign into their tokens, so that a token made for another
+    /// server is refused here [default: http://<the listening address>]
+    #[arg(long, value_name = "ID")]
+    pub server_id: Option<String>,
+    /// With --auth iam: an identity that may refresh anyone's notebook: an IAM user or role ARN, or
+    /// a role name (any session of that role); repeatable
+    #[arg(long = "operator", value_name = "ARN_OR_ROLE")]
+    pub operators: Vec<String>,
+    /// With --auth none: serve without any authentication (anyone reaching the port gets any user's URL)
+    #[arg(long)]
+    pub allow_unauthenticated: bool,
+    /// With --auth token: file holding the bearer token (trimmed; must not be empty) [default: $NOTEBOOK_VEND_TOKEN, else generated]
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
     #[command(flatten)]
@@ -734,8 +776,10 @@ mod tests {
             vec!["provision", "--user", "a", "--tag", "aws:x=1"],
             vec!["provision", "--user", "a", "--parameter-type", "Plain"],
             vec!["provision", "--user", "a", "--instance-type", "t3.medium"],
-            vec!["refresh"],
             vec!["refresh", "--user", "a", "--all"],
+            vec!["refresh", "--all", "--endpoint", "http://127.0.0.1:8080"],
+            vec!["refresh", "--endpoint", "127.0.0.1:8080"],
+            vec!["refresh", "--server-id", "x"],
             vec!["refresh", "--user", "a", "--concurrency", "4"],
             vec!["url", "--user", "a", "--stored", "--session-seconds", "1800"],
             vec!["bootstrap", "--principal", "alice"],
@@ -746,6 +790,19 @@ mod tests {
         ] {
             assert!(parse(&bad).is_err(), "accepted {bad:?}");
         }
+    }
+
+    /// `--user` of a per-user command defaults to the caller (resolved once the caller is known).
+    #[test]
+    fn user_defaults_to_the_caller() {
+        for args in [vec!["provision"], vec!["refresh"], vec!["url"], vec!["update", "--yes"], vec!["terminate"]] {
+            assert!(parse(&args).is_ok(), "{args:?}");
+        }
+        let Command::Provision(p) = parse(&["provision"]).unwrap().command else { panic!() };
+        assert_eq!(p.user, "");
+        assert!(parse(&["provision", "--user", ""]).is_err(), "an empty user is not the caller");
+        let Command::Stop(s) = parse(&["stop", "--user", "@caller"]).unwrap().command else { panic!() };
+        assert_eq!(s.user, "", "@caller names the caller explicitly");
     }
 
     #[test]

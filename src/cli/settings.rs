@@ -103,7 +103,9 @@ fn check(key: &str, value: &str) -> std::result::Result<(), String> {
     let lone = clap::Command::new("notebook-vend").no_binary_name(true).arg(alone);
     lone.try_get_matches_from(Vec::<String>::new()).map(|_| ()).map_err(|e| {
         let why = e.to_string();
-        why.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned()
+        // clap quotes the value whole; a file can hold a value of any size, so it is cut.
+        let why = why.lines().next().unwrap_or_default().trim_start_matches("error: ");
+        why.replace(&format!("'{value}'"), &crate::text::cut(value))
     })
 }
 

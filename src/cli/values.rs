@@ -10,6 +10,32 @@ pub fn parse_user(s: &str) -> Result<String, String> {
     user::validate_user(s).map(|()| s.to_owned())
 }
 
+/// The default of `--user` on the single-user commands (and what a user may type for the same):
+/// the caller's own user, resolved once the caller is known (crate::names::identity, `resolve_user`
+/// in lib.rs). Not a valid user name, so it cannot collide with one.
+pub const CALLER_USER: &str = "@caller";
+
+/// `--user` of a single-user command: a user name, or [`CALLER_USER`] (the default), parsed to ""
+/// (the caller).
+pub fn parse_user_or_caller(s: &str) -> Result<String, String> {
+    if s == CALLER_USER {
+        return Ok(String::new());
+    }
+    parse_user(s)
+}
+
+/// `refresh --endpoint`: an http(s) base URL with a host, no query or fragment.
+pub fn parse_serve_endpoint(s: &str) -> Result<String, String> {
+    let allowed = "an http:// or https:// URL of a notebook-vend serve, e.g. http://127.0.0.1:8080";
+    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !r.contains(['?', '#', ' ', '@']) => {
+            Ok(s.trim_end_matches('/').to_owned())
+        }
+        _ => Err(format!("endpoint {} is not {allowed}", cut(s))),
+    }
+}
+
 pub fn parse_tag(s: &str) -> Result<(String, String), String> {
     let (k, v) = s.split_once('=').ok_or_else(|| format!("tag {} must be KEY=VALUE", cut(s)))?;
     user::validate_tag(k, v)?;
@@ -27,6 +53,14 @@ pub fn check_tags(tags: &[(String, String)]) -> Result<(), String> {
     for (k, _) in tags {
         if k == "Owner" {
             return Err("--tag Owner=...: the Owner tag is set to the user by notebook-vend".into());
+        }
+        if k.eq_ignore_ascii_case(crate::names::identity::OWNER_TAG) {
+            return Err(format!(
+                "--tag {}=...: the {} tag names the notebook's user (what `policy end-user` matches); the product \
+                 template sets it from --user",
+                crate::names::identity::OWNER_TAG,
+                crate::names::identity::OWNER_TAG
+            ));
         }
         if !seen.insert(k.as_str()) {
             return Err(format!("--tag {}: the key is given twice (a tag key holds one value)", cut(k)));

@@ -187,6 +187,14 @@ async fn adopt_run(args: &BootstrapArgs, inputs: &Inputs, ctx: &Context, deadlin
         bail!("not confirmed; nothing was changed");
     }
     adopt::apply(ctx, &mut plan, deadline).await?;
+    // The blog's notebooks carry no owner tag: without it `policy end-user` denies their users.
+    let say = |line: String| ctx.progress.line(line);
+    let (_, problems) = crate::aws::owner_tags::backfill(ctx, &plan.users, &say).await;
+    if problems > 0 {
+        ctx.progress.line(format!(
+            "{problems} notebook(s) could not get their owner tag (above); `notebook-vend watch --once` tries again"
+        ));
+    }
     if ctx.output == OutputFormat::Text {
         println!("{}", plan.result.as_deref().unwrap_or_default());
         return Ok(());

@@ -83,6 +83,7 @@ pub async fn run(ctx: &Context) -> Result<()> {
     });
     checks.push(product(ctx).await);
     checks.push(ssm_prefix(ctx).await);
+    checks.push(owner_tags_check(ctx).await);
 
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
     crate::output::emit(ctx.output, &Report { ok: failed == 0, checks })?;
@@ -218,6 +219,34 @@ async fn ssm_prefix(ctx: &Context) -> Check {
         }
         Err(e) => check("ssm prefix", Status::Fail, format!("{e:#}"), Some(ssm_fix(prefix))),
     }
+}
+
+/// Notebooks (`<user>-Notebook`) without the owner tag `policy end-user` matches: their users are
+/// denied their own notebook until `watch` (or `bootstrap --adopt`) adds it.
+async fn owner_tags_check(ctx: &Context) -> Check {
+    let tag = crate::names::identity::OWNER_TAG;
+    let notebooks = match crate::aws::notebook::list_by_name(ctx).await {
+        Ok(n) => n,
+        Err(e) => return check("owner tags", Status::Warn, format!("notebooks not listed: {e:#}"), None),
+    };
+    let mut missing = Vec::new();
+    for nb in notebooks.values() {
+        let Some(arn) = &nb.arn else { continue };
+        match crate::aws::owner_tags::owner_of(ctx, arn).await {
+            Ok(Some(_)) => {}
+            Ok(None) => missing.push(nb.name.clone()),
+            Err(e) => return check("owner tags", Status::Warn, format!("{e:#}"), None),
+        }
+    }
+    if missing.is_empty() {
+        return check("owner tags", Status::Ok, format!("{} notebook(s), each tagged {tag}", notebooks.len()), None);
+    }
+    check(
+        "owner tags",
+        Status::Warn,
+        format!("{} notebook(s) without the {tag} tag, denied to their users: {}", missing.len(), missing.join(", ")),
+        Some("run `notebook-vend watch --once` as an operator: it tags them with their users".into()),
+    )
 }
 
 /// What to grant when the URL parameters cannot be listed. ssm:DescribeParameters has no

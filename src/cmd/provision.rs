@@ -52,7 +52,13 @@ pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
     let existing = catalog::find_for_user(ctx, &product, user).await?;
     let record_id = match &existing {
         Some(pp) => record_of_existing(ctx, pp, user, &requested, &task).await?,
-        None => Some(send_provision(ctx, args, &product, &params, &task, &resume).await?),
+        None => {
+            // An end user may write only their own URL parameter (`policy end-user`): asked first, so
+            // that a provision for someone else is refused before anything exists, rather than
+            // leaving a notebook whose URL cannot be stored.
+            crate::aws::urls::check_access(ctx, user).await?;
+            Some(send_provision(ctx, args, &product, &params, &task, &resume).await?)
+        }
     };
 
     let mut outputs = BTreeMap::new();

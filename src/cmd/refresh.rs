@@ -60,8 +60,52 @@ fn when_stopped(args: &RefreshArgs) -> WhenStopped {
     }
 }
 
+/// Answer of `refresh --endpoint`.
+#[derive(Debug, Serialize)]
+struct Remote {
+    user: String,
+    endpoint: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+}
+
+impl fmt::Display for Remote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "refreshed the URL of {} through {}", self.user, self.endpoint)?;
+        if let Some(url) = &self.url {
+            write!(f, "\nurl  {url}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `refresh --user U --endpoint URL`: a `serve` refreshes it, told who asks by a presigned
+/// sts:GetCallerIdentity (caller_token.rs), so that it can hold the caller to their own notebook.
+async fn through_serve(args: &RefreshArgs, ctx: &Context, user: &str, endpoint: &str) -> Result<()> {
+    let server_id = args.server_id.clone().unwrap_or_else(|| endpoint.to_owned());
+    let token = crate::aws::caller_token::make(ctx, &server_id).await?;
+    let http = crate::aws::caller_token::connector();
+    let url = format!("{endpoint}/refreshurl");
+    let body = serde_json::json!({ "notebook_user_name": user });
+    let (status, answer) = crate::aws::caller_token::post_json(&http, &url, &token, &body).await?;
+    let parsed: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
+    if status != 200 {
+        let why = parsed["error"].as_str().map(str::to_owned).unwrap_or_else(|| crate::text::cut(&answer));
+        bail!("{endpoint} answered {status} for {user}'s notebook: {why}");
+    }
+    let presigned = parsed["PreSignedURL"].as_str().map(str::to_owned);
+    if presigned.is_none() {
+        bail!("{endpoint} answered 200 without a PreSignedURL");
+    }
+    let out = Remote { user: user.to_owned(), endpoint: endpoint.to_owned(), url: presigned.filter(|_| args.show_url) };
+    crate::output::emit(ctx.output, &out)
+}
+
 pub async fn run(args: &RefreshArgs, ctx: &Context) -> Result<()> {
     let deadline = Deadline::secs(args.timeout);
+    if let (Some(user), Some(endpoint)) = (&args.user, &args.endpoint) {
+        return through_serve(args, ctx, user, endpoint).await;
+    }
     if let Some(user) = &args.user {
         vend::require_in_deployment(ctx, user).await?;
         let task = ctx.progress.task(format!("refreshing the URL of {user}"));

@@ -1,5 +1,7 @@
-//! `serve`: the blog's API Gateway + RefreshURL Lambda, with what it lacked: a bearer token on
-//! every request (compared in constant time), loopback by default, validated input, statuses that
+//! `serve`: the blog's API Gateway + RefreshURL Lambda, with what it lacked: every request says who
+//! calls (by default a presigned sts:GetCallerIdentity made with the caller's own credentials, see
+//! caller_token.rs: end users refresh only their own notebook, `--operator` identities anyone's; or,
+//! as an explicit choice, one shared bearer token compared in constant time), loopback by default, validated input, statuses that
 //! say what went wrong, a body limit, an access log that never holds a URL or a token, and a
 //! graceful shutdown. A client cannot hold the server without the token: a connection must send
 //! its request head within `--header-timeout` (hyper's header-read timer, which also runs while
@@ -30,9 +32,10 @@ use subtle::ConstantTimeEq;
 use crate::aws::context::Context;
 use crate::aws::notebook::{self, WhenStopped};
 use crate::aws::poll::Deadline;
-use crate::cli::{ServeArgs, UrlStoreArgs};
+use crate::cli::{ServeArgs, ServeAuth, UrlStoreArgs};
 use crate::cmd::shared::vend::{self, Request as VendRequest};
 use crate::error::{exit, exit_code, usage};
+use crate::names::identity::{self, Authorization};
 use crate::names::user;
 use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
 
@@ -40,11 +43,20 @@ use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
 pub const BODY_LIMIT: usize = 4096;
 const TOKEN_ENV: &str = "NOTEBOOK_VEND_TOKEN";
 
+/// How requests are authenticated (`--auth`).
+enum Auth {
+    /// A presigned sts:GetCallerIdentity per request, replayed to STS with this server's id.
+    Iam { server_id: String, operators: Vec<String>, http: aws_smithy_http_client::Connector },
+    /// SHA-256 of the shared token: comparing digests keeps the comparison constant-time whatever
+    /// the length of what a client sends.
+    Token { digest: [u8; 32] },
+    /// Nothing (`--auth none --allow-unauthenticated`): the blog's API.
+    None,
+}
+
 struct Shared {
     ctx: Context,
-    /// SHA-256 of the token: comparing digests keeps the comparison constant-time whatever the
-    /// length of what a client sends.
-    token_digest: [u8; 32],
+    auth: Auth,
     store: UrlStoreArgs,
     timeout: Duration,
     body_timeout: Duration,
@@ -54,8 +66,35 @@ struct Shared {
 #[derive(Clone)]
 struct LoggedUser(String);
 
+/// The ARN STS answered for the request's identity token (`--auth iam`).
+#[derive(Clone)]
+struct CallerArn(String);
+
+/// `--auth` as given, or as implied: a token file or $NOTEBOOK_VEND_TOKEN means the shared token.
+fn auth_mode(args: &ServeArgs) -> Result<ServeAuth> {
+    let token_given = args.token_file.is_some() || std::env::var_os(TOKEN_ENV).is_some();
+    let mode = args.auth.unwrap_or(if token_given { ServeAuth::Token } else { ServeAuth::Iam });
+    match mode {
+        ServeAuth::Iam if args.token_file.is_some() => {
+            Err(usage("--token-file is the shared token of --auth token; --auth iam needs no secret"))
+        }
+        ServeAuth::None if !args.allow_unauthenticated => Err(usage(
+            "--auth none serves every user's notebook URL to anyone who reaches the port: add --allow-unauthenticated \
+             to mean it",
+        )),
+        _ if args.allow_unauthenticated && mode != ServeAuth::None => {
+            Err(usage("--allow-unauthenticated goes with --auth none only"))
+        }
+        _ if mode != ServeAuth::Iam && (args.server_id.is_some() || !args.operators.is_empty()) => {
+            Err(usage("--server-id and --operator go with --auth iam only"))
+        }
+        m => Ok(m),
+    }
+}
+
 pub async fn run(args: &ServeArgs, ctx: Context) -> Result<()> {
-    let token = load_token(args.token_file.as_deref())?;
+    let mode = auth_mode(args)?;
+    let token = if mode == ServeAuth::Token { load_token(args.token_file.as_deref())? } else { None };
     if !args.listen.ip().is_loopback() && !args.allow_remote {
         return Err(usage(format!(
             "--listen {} is not a loopback address; the API is plain HTTP and answers credentials: pass --allow-remote \
@@ -67,14 +106,38 @@ pub async fn run(args: &ServeArgs, ctx: Context) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr().context("reading the listening address")?;
-    let generated = token.is_none();
-    let token = match token {
-        Some(t) => t,
-        None => generate_token()?,
+    let generated = mode == ServeAuth::Token && token.is_none();
+    let token = match (mode, token) {
+        (ServeAuth::Token, Some(t)) => Some(t),
+        (ServeAuth::Token, None) => Some(generate_token()?),
+        _ => None,
     };
+    let auth = match mode {
+        ServeAuth::Iam => Auth::Iam {
+            server_id: args.server_id.clone().unwrap_or_else(|| format!("http://{addr}")),
+            operators: args.operators.clone(),
+            http: crate::aws::caller_token::connector(),
+        },
+        ServeAuth::Token => {
+            Auth::Token { digest: Sha256::digest(token.as_deref().unwrap_or_default().as_bytes()).into() }
+        }
+        ServeAuth::None => Auth::None,
+    };
+    match &auth {
+        Auth::Iam { server_id, operators, .. } => eprintln!(
+            "notebook-vend serve: callers sign their identity for server id {server_id} (`notebook-vend refresh \
+             --endpoint {server_id}`); operators: {}",
+            if operators.is_empty() { "none".to_owned() } else { operators.join(", ") }
+        ),
+        Auth::None => eprintln!(
+            "notebook-vend serve: WARNING: --auth none: no authentication; anyone who reaches {addr} can refresh and \
+             read any user's notebook URL"
+        ),
+        Auth::Token { .. } => {}
+    }
     let shared = Arc::new(Shared {
         ctx,
-        token_digest: Sha256::digest(token.as_bytes()).into(),
+        auth,
         store: args.store.clone(),
         timeout: Duration::from_secs(args.request_timeout),
         body_timeout: Duration::from_secs(args.body_timeout),
@@ -96,7 +159,7 @@ pub async fn run(args: &ServeArgs, ctx: Context) -> Result<()> {
         .layer(middleware::from_fn(access_log))
         .with_state(shared);
 
-    if generated {
+    if let (true, Some(token)) = (generated, &token) {
         eprintln!(
             "notebook-vend serve: no --token-file and no {TOKEN_ENV}: generated this token (shown once): {token}"
         );
@@ -234,20 +297,45 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-/// Every request needs `Authorization: Bearer <token>`.
-async fn authorize(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+/// Every request needs `Authorization: Bearer <token>`: an identity token (`--auth iam`, whose
+/// ARN goes with the request to the handler) or the shared token (`--auth token`).
+async fn authorize(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    let ok = presented.is_some_and(|t| bool::from(Sha256::digest(t.as_bytes()).as_slice().ct_eq(&shared.token_digest)));
-    if !ok {
-        let mut resp = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token (Authorization: Bearer <token>)");
+        .map(|(_, token)| token.trim().to_owned());
+    let unauthorized = |why: String| {
+        let mut resp = error(StatusCode::UNAUTHORIZED, why);
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return resp;
+        resp
+    };
+    match &shared.auth {
+        Auth::None => {}
+        Auth::Token { digest } => {
+            let ok = presented.is_some_and(|t| bool::from(Sha256::digest(t.as_bytes()).as_slice().ct_eq(digest)));
+            if !ok {
+                return unauthorized("missing or wrong bearer token (Authorization: Bearer <token>)".into());
+            }
+        }
+        Auth::Iam { server_id, http, .. } => {
+            let Some(token) = presented else {
+                return unauthorized(format!(
+                    "no identity token: send Authorization: Bearer {}<base64url of a presigned \
+                     sts:GetCallerIdentity signing {}: {server_id}> (`notebook-vend refresh --endpoint ...` does)",
+                    crate::aws::caller_token::TOKEN_PREFIX,
+                    crate::aws::caller_token::SERVER_ID_HEADER
+                ));
+            };
+            match crate::aws::caller_token::verify(&shared.ctx, http, &token, server_id).await {
+                Ok(arn) => {
+                    req.extensions_mut().insert(CallerArn(arn));
+                }
+                Err(why) => return unauthorized(format!("identity not accepted: {why}")),
+            }
+        }
     }
     next.run(req).await
 }
@@ -287,6 +375,7 @@ struct RefreshBody {
 }
 
 async fn refresh(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let caller = req.extensions().get::<CallerArn>().cloned();
     // The body is read here, under --body-timeout (after the token was checked): a slow client
     // cannot hold the request open past it.
     let read = axum::body::to_bytes(req.into_body(), BODY_LIMIT);
@@ -322,6 +411,17 @@ async fn refresh(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     };
     if let Err(e) = user::validate_user(&user) {
         return error(StatusCode::BAD_REQUEST, e);
+    }
+    if let (Some(CallerArn(arn)), Auth::Iam { operators, .. }) = (&caller, &shared.auth) {
+        if let Authorization::Denied { caller_user } = identity::authorize(arn, &user, operators) {
+            let own = caller_user.map(|u| format!("its own is {u}'s")).unwrap_or_else(|| "it has none".into());
+            let mut resp = error(
+                StatusCode::FORBIDDEN,
+                format!("{arn} may refresh only its own notebook ({own}), not {user}'s; nothing was written"),
+            );
+            resp.extensions_mut().insert(LoggedUser(user));
+            return resp;
+        }
     }
     let mut resp = match tokio::time::timeout(shared.timeout, refresh_user(&shared, &user)).await {
         Ok(r) => r,

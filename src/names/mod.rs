@@ -3,4 +3,5 @@
 //! otherwise enforce late. Pure: no AWS call, no argument parsing.
 
 pub mod deployment;
+pub mod identity;
 pub mod user;

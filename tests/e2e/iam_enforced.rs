@@ -219,7 +219,8 @@ fn each_role_runs_its_commands_holding_only_its_own_policy() {
 
     // Left for teardown: a second notebook, and a URL parameter whose notebook is gone (the blog's
     // setup left those behind), so teardown terminates a product and deletes leftover parameters.
-    dana.ok(&acct, &["provision", "--user", "dana2", "-q"]);
+    // (An operator's: an end user provisions only for themselves, tests/e2e/isolation.rs.)
+    otto.ok(&acct, &["provision", "--user", "dana2", "-q"]);
     rt.block_on(put_stale_url(&acct, "gone"));
 
     // (a) teardown, with the bootstrap role's policy

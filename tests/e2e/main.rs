@@ -23,6 +23,7 @@
 //! - `faults`: throttling, 5xx, dropped answers, SIGKILL and SIGINT: reruns converge exactly.
 //! - `iam_enforced`: each role runs its commands holding only the policy `policy <role>` prints.
 //! - `input`: bad input is exit 2, one line naming the value, no request sent.
+//! - `isolation`: each data scientist reaches only their own notebook (IAM users, SSO-like sessions, serve's identity).
 //! - `lifecycle`: list, status, stop, start, cull, terminate (and its retry), teardown.
 //! - `quotas`: `refresh --all` under AWS request-rate quotas paces, retries and fails no one.
 //! - `races`: two commands on one notebook at once: no URL outlives its notebook.
@@ -47,6 +48,7 @@ mod doctor;
 mod faults;
 mod iam_enforced;
 mod input;
+mod isolation;
 mod lifecycle;
 mod quotas;
 mod races;

@@ -160,13 +160,49 @@ fn serve_refuses_bad_setups_before_any_aws_call() {
         .unwrap();
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--allow-remote"), "{err}");
+    // No authentication only when asked for twice; the flags of one mode are refused with another.
+    for (args, says) in [
+        (vec!["serve", "--auth", "none"], "--allow-unauthenticated"),
+        (vec!["serve", "--allow-unauthenticated"], "--auth none"),
+        (vec!["serve", "--auth", "iam", "--token-file", "/nonexistent"], "--auth token"),
+        (vec!["serve", "--auth", "token", "--operator", "Ops"], "--auth iam"),
+    ] {
+        let (code, _, err) = acc.run(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(says) && err.trim().lines().count() == 1, "{args:?}: {err}");
+    }
     assert_eq!(acc.requests(), vec![]);
 }
 
+/// `serve` with no flags holds no shared secret: it wants an identity token, generates no token,
+/// and a request without one is 401 with nothing written.
 #[tokio::test]
-async fn serve_generates_a_token_when_none_is_given() {
-    let acc = Account::new();
+async fn serve_has_no_shared_secret_by_default() {
+    let acc = Account::ready();
     let mut proc = Running::start(&acc, &["serve", "--listen", "127.0.0.1:0"]);
+    let line = proc.wait_for_stderr("listening on ");
+    let base = line.split("listening on ").nth(1).unwrap().trim().to_owned();
+    let mark = acc.requests().len();
+    let http = reqwest::Client::new();
+    for bearer in [None, Some("whatever"), Some("nv-aws-v1.bm90IGEgdXJs")] {
+        let mut req = http.post(format!("{base}/refreshurl")).body(r#"{"notebook_user_name":"alice"}"#);
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 401, "{bearer:?}");
+    }
+    assert!(acc.writes_since(mark).is_empty());
+    assert_eq!(proc.terminate(), 0);
+    let err = proc.stderr();
+    assert!(!err.contains("generated this token") && err.contains("server id"), "{err}");
+}
+
+/// The shared token is an explicit choice (`--auth token`); asked for without one, it is generated.
+#[tokio::test]
+async fn serve_generates_a_token_when_token_auth_has_none() {
+    let acc = Account::new();
+    let mut proc = Running::start(&acc, &["serve", "--auth", "token", "--listen", "127.0.0.1:0"]);
     let line = proc.wait_for_stderr("listening on ");
     let base = line.split("listening on ").nth(1).unwrap().trim().to_owned();
     let token_line = proc.wait_for_stderr("generated this token");

@@ -284,7 +284,11 @@ fn url_parameters_get_their_tags_back_when_missing() {
         t.sort();
         t
     };
-    let want = vec![("ManagedBy".to_owned(), "notebook-vend".to_owned()), ("Owner".to_owned(), "tig".to_owned())];
+    let want = vec![
+        ("ManagedBy".to_owned(), "notebook-vend".to_owned()),
+        ("Owner".to_owned(), "tig".to_owned()),
+        ("notebook-vend:user".to_owned(), "tig".to_owned()),
+    ];
     assert_eq!(tags(), want);
     rt.block_on(
         ssm.remove_tags_from_resource()
@@ -292,6 +296,7 @@ fn url_parameters_get_their_tags_back_when_missing() {
             .resource_id(name)
             .tag_keys("Owner")
             .tag_keys("ManagedBy")
+            .tag_keys("notebook-vend:user")
             .send(),
     )
     .unwrap();

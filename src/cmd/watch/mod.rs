@@ -151,6 +151,7 @@ pub async fn run(args: &WatchArgs, ctx: &Context) -> Result<()> {
         return event::run(args, ctx, source).await;
     }
     let product = catalog::resolve_product(ctx).await?;
+    backfill_owner_tags(ctx, &product).await;
     let mut cache = scan::RecordCache::default();
     let mut trail = args.cloudtrail.then(trail::Trail::new);
     let concurrency = args.concurrency as usize;
@@ -308,6 +309,21 @@ async fn drain<F: std::future::Future<Output = Handled>>(
     }
     ctx.progress.line(format!("watch: stopped by {signal}: {stored} stored, {failed} failed"));
     Ok(())
+}
+
+/// Notebooks vended before the product template set the owner tag get it, once per run: without
+/// it `policy end-user` denies their users. Problems are reported, not fatal (the tag denies only
+/// the notebook's own user, and the next run tries again).
+async fn backfill_owner_tags(ctx: &Context, product: &Product) {
+    let users: Vec<String> = match catalog::list_provisioned(ctx, product).await {
+        Ok(pps) => pps.into_iter().filter_map(|p| p.user).collect(),
+        Err(e) => {
+            ctx.progress.line(format!("watch: owner tags not checked: {e:#}"));
+            return;
+        }
+    };
+    let say = |line: String| ctx.progress.line(format!("watch: {line}"));
+    crate::aws::owner_tags::backfill(ctx, &users, &say).await;
 }
 
 /// Await the record if needed, then store the user's URL; never fails: the outcome says.

@@ -100,6 +100,10 @@ pub struct Plan {
     /// Provisioned products of the product: they stay on their artifact (never moved).
     pub notebooks: Vec<String>,
     pub notebooks_on_legacy_artifact: usize,
+    /// The users of those notebooks, as far as known: their notebooks get the owner tag
+    /// (owner_tags::backfill) once the deployment is adopted.
+    #[serde(skip)]
+    pub users: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
     /// Versions whose Guidance the adoption changed (ours DEFAULT, the sample's DEPRECATED).

@@ -28,6 +28,8 @@ struct Catalog {
     legacy_artifact: String,
     notebooks: Vec<String>,
     notebooks_on_legacy: usize,
+    /// The notebooks' users, as far as known (their notebooks get the owner tag once adopted).
+    users: Vec<String>,
 }
 
 /// The read-only phase: every check, then the plan.
@@ -57,6 +59,7 @@ pub async fn plan(ctx: &Context, product_template: &str, principal: Option<&str>
         template: key,
         notebooks: catalog.notebooks,
         notebooks_on_legacy_artifact: catalog.notebooks_on_legacy,
+        users: catalog.users,
         result: None,
         versions_marked: Vec::new(),
         s3_spec: Some(s3_spec),
@@ -122,6 +125,7 @@ async fn read_catalog(ctx: &Context, d: &Deployed, bucket: &str, deployed_princi
         legacy_artifact,
         notebooks: provisioned.iter().map(|p| p.name.clone()).collect(),
         notebooks_on_legacy,
+        users: provisioned.iter().filter_map(|p| p.user.clone()).collect(),
     })
 }
 

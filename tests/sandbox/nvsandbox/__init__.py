@@ -48,6 +48,7 @@ def _patches() -> list[tuple[str, Callable[[], None]]]:
     from nvsandbox.iam import enforcement, names, resources
     from nvsandbox.sagemaker import notebooks
     from nvsandbox.ssm import parameters
+    from nvsandbox.sts import presigned, session_tags
 
     return [
         ("ssm.parameters: DescribeParameters page size", parameters.patch_describe_parameters_page_size),
@@ -67,6 +68,8 @@ def _patches() -> list[tuple[str, Callable[[], None]]]:
         ("cloudtrail: LookupEvents", lookup.install),
         ("sagemaker: notebooks", notebooks.install),
         ("core.controls: set-state", controls.install),
+        ("sts.session_tags: AssumeRole with Tags", session_tags.install),
+        ("sts.presigned: presigned GetCallerIdentity", presigned.install),
     ]
 
 

@@ -127,6 +127,11 @@ def aws_handler(service: str, operation: str):
     return register
 
 
+# Requests answered whole by an extension (status, headers and body of its own; e.g. a presigned
+# sts:GetCallerIdentity, which moto would answer from the wrong credentials): (matches(environ),
+# answer(environ, info, start_response)), tried in order before moto and the JSON handlers.
+RAW_HANDLERS: list[tuple[Callable[[dict], bool], Callable[[dict, Any, Any], Any]]] = []
+
 # reset hooks: fn(account_id or None for all)
 RESET_HOOKS: list[Callable[[Any], None]] = []
 

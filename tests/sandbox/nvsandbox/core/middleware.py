@@ -557,8 +557,11 @@ class SandboxMiddleware:
                 return lambda data: None
             return start_response(status, headers, exc_info)
 
+        raw = next((ans for matches, ans in common.RAW_HANDLERS if matches(environ)), None)
         handler = common.AWS_HANDLERS.get((info.service, info.operation))
-        if handler is not None:
+        if raw is not None:
+            out = raw(environ, info, sr2)
+        elif handler is not None:
             out = self._call_handler(handler, info, sr2, environ)
         else:
             out = self.app(environ, sr2)
@@ -582,6 +585,20 @@ class SandboxMiddleware:
         return out
 
     def _call_handler(self, handler, info: RequestInfo, start_response, environ=None):
+        from nvsandbox.servicecatalog import ownership
+
+        caller = None
+        if environ is not None:
+            from nvsandbox.iam import enforcement as iam_enforcement
+
+            caller = iam_enforcement.caller_arn(environ)
+        token = ownership.CALLER.set(caller)  # whose provisioned products (servicecatalog/ownership.py)
+        try:
+            return self._call_handler_as(handler, info, start_response, environ)
+        finally:
+            ownership.CALLER.reset(token)
+
+    def _call_handler_as(self, handler, info: RequestInfo, start_response, environ=None):
         try:
             if environ is not None:
                 from nvsandbox.iam import enforcement as iam_enforcement

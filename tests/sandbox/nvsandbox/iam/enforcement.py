@@ -39,9 +39,13 @@ sandbox replaces it with iam/policy.py but still lacks the request's facts):
   the resource is unknown, and an Allow applies whatever its Resource says (only the action is
   checked). A Deny applies when it names "*" without a condition.
 - Conditions: the context holds aws:RequestedRegion, aws:SecureTransport ("true", the tool uses
-  HTTPS on AWS), aws:PrincipalArn, aws:PrincipalAccount, aws:username, and for Service Catalog
-  servicecatalog:userLevel / roleLevel / accountLevel = "self" after the request's AccessLevelFilter
-  (User when absent). A condition on any other key (resource tags, iam:PassedToService on a call that
+  HTTPS on AWS), the principal's keys (iam/conditions.py: aws:PrincipalArn, aws:PrincipalAccount,
+  aws:PrincipalType, aws:userid, aws:username for IAM users only, aws:PrincipalTag/<k> from user,
+  role and session tags), the tags of a named SageMaker notebook or SSM parameter
+  (aws:ResourceTag/<k>, sagemaker:ResourceTag/<k>, ssm:resourceTag/<k>), a tagging request's
+  aws:RequestTag/<k> and aws:TagKeys, and for Service Catalog servicecatalog:userLevel / roleLevel /
+  accountLevel = "self" after the request's AccessLevelFilter (User when absent). Policy variables
+  resolve against that context. A condition on any other key (iam:PassedToService on a call that
   passes a role, ...) finds no value: an Allow with it does not apply (the worst case, a denial).
 - Service Catalog "self" scope: a user allowed with userLevel=self may describe any record or
   provisioned product of the account here; AWS limits it to the user's own.
@@ -60,6 +64,7 @@ import uuid
 from typing import Any
 
 from nvsandbox.core import common
+from nvsandbox.iam import conditions as iam_conditions
 from nvsandbox.iam import policy as iam_policy
 
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
@@ -105,14 +110,18 @@ def _documents(access_key: Any) -> list[Any]:
 
 
 def _context(request: Any, extra: dict | None = None) -> dict[str, Any]:
-    arn = request._access_key.arn
+    """The request context: region and transport, the principal's keys (iam/conditions.py: aws:username
+    only for an IAM user, principal and session tags, aws:userid), then `extra`."""
     ctx = {
         "aws:RequestedRegion": request._region,
         "aws:SecureTransport": "true",
-        "aws:PrincipalArn": arn,
+        "aws:PrincipalArn": request._access_key.arn,
         "aws:PrincipalAccount": request.account_id,
-        "aws:username": arn.rsplit("/", 1)[-1],
     }
+    try:
+        ctx.update(iam_conditions.principal_context(request._access_key, request.account_id))
+    except Exception:  # noqa: BLE001  (a principal deleted meanwhile: no principal keys)
+        pass
     ctx.update(extra or {})
     return ctx
 
@@ -191,12 +200,16 @@ def _check_action_permitted(self, resource: str, extra_context: dict | None = No
         return
     docs = _documents(self._access_key)
     known = None if resource in (None, "*") else resource
+    params = _params(self)
     candidates: list = (
-        [known] if known else (named_resources(self._action, _params(self), self.account_id, self._region) or [None])
+        [known] if known else (named_resources(self._action, params, self.account_id, self._region) or [None])
     )
     decision = iam_policy.ALLOW
+    request_tags = iam_conditions.request_tags_context(self._action, params)
     for candidate in candidates:  # every resource the request acts on must be allowed
-        decision, _ = iam_policy.evaluate(docs, self._action, candidate, _context(self, extra_context))
+        # the resource's own tags (aws:ResourceTag/..., sagemaker:/ssm: resource tags) and the request's
+        extra = {**iam_conditions.resource_context(candidate), **request_tags, **(extra_context or {})}
+        decision, _ = iam_policy.evaluate(docs, self._action, candidate, _context(self, extra))
         if decision != iam_policy.ALLOW:
             known = candidate
             break
@@ -345,6 +358,46 @@ _LEVEL_KEY = {
 }
 
 
+def _catalog_levels(info: Any, params: dict, caller: str) -> dict[str, str]:
+    """servicecatalog:userLevel / roleLevel / accountLevel = "self" for a request: a search at the level
+    its AccessLevelFilter asks (User when absent); an action on one provisioned product or record at
+    the levels the caller holds on that product (servicecatalog/ownership.py)."""
+    from nvsandbox.servicecatalog import ownership
+    from nvsandbox.servicecatalog.state import state
+
+    one, owner = ownership.owner_of_request(state(info.account, info.region), info.operation, params)
+    if one and owner is not None:
+        return {_LEVEL_KEY[lv]: "self" for lv in ownership.levels(owner, caller)}
+    level = (params.get("AccessLevelFilter") or {}).get("Key")
+    return {_LEVEL_KEY.get(level or "User", "servicecatalog:userLevel"): "self"}
+
+
+def caller_arn(environ: dict) -> str | None:
+    """The ARN of the IAM user or role session whose key signed the request; None for the sandbox's
+    root key, an unsigned request or an unknown key."""
+    from werkzeug.datastructures import EnvironHeaders
+
+    headers = EnvironHeaders(environ)
+    key = _access_key_id(headers)
+    if key is None or is_root_key(key):
+        return None
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    for account, parts in list(iam_backends.items()):
+        for partition, backend in list(parts.items()):
+            for user in list(backend.users.values()):
+                if any(k.access_key_id == key for k in user.access_keys):
+                    return f"arn:{partition}:iam::{account}:user/{user.name}"
+            try:
+                for assumed in sts_backends[account][partition].assumed_roles:
+                    if assumed.access_key_id == key:
+                        return assumed.arn
+            except KeyError:
+                continue
+    return None
+
+
 def authorize_extension(environ: dict, info: Any) -> None:
     """Raise common.AwsError when an enforced account's non-root caller may not call an extension
     operation (JSON protocol answers)."""
@@ -386,8 +439,7 @@ def authorize_extension(environ: dict, info: Any) -> None:
         pass
     extra = {}
     if info.service == "servicecatalog":
-        level = ((params.get("AccessLevelFilter") or {}).get("Key")) if isinstance(params, dict) else None
-        extra[_LEVEL_KEY.get(level or "User", "servicecatalog:userLevel")] = "self"
+        extra.update(_catalog_levels(info, params if isinstance(params, dict) else {}, request._access_key.arn))
     docs = _documents(request._access_key)
     decision, _ = iam_policy.evaluate(docs, request._action, None, _context(request, extra))
     if decision != iam_policy.ALLOW:

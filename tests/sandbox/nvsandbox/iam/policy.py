@@ -8,6 +8,10 @@ Allow that matches action, resource and every condition allows; otherwise the re
 denied. Action names match case-insensitively, resources case-sensitively, both with `*` and `?`
 wildcards (IAM user guide, "IAM JSON policy elements: Action / Resource").
 
+Policy variables (`${aws:username}`, `${aws:PrincipalTag/K}`, ...) in Resource, NotResource and
+condition values are resolved against the request context (iam/conditions.py); an entry whose
+variable has no value matches nothing.
+
 Conditions supported: String{Equals,NotEquals,EqualsIgnoreCase,NotEqualsIgnoreCase,Like,NotLike},
 Arn{Equals,Like,NotEquals,NotLike}, Bool, Null, each with the `...IfExists` suffix, and the
 ForAnyValue:/ForAllValues: set prefixes. A condition operator outside this list cannot be decided:
@@ -22,6 +26,8 @@ import json
 import re
 from collections.abc import Iterable
 from typing import Any
+
+from nvsandbox.iam import conditions
 
 ALLOW, DENY, IMPLICIT = "Allow", "Deny", "ImplicitDeny"
 
@@ -53,6 +59,10 @@ class Undecidable(Exception):
 
 
 def _one_condition(op: str, key: str, wanted: list, context: dict[str, Any]) -> bool:
+    try:
+        wanted = conditions.resolve_all(wanted, context)
+    except conditions.Unsupported as e:
+        raise Undecidable(f"policy variable ${{{e}}}") from None
     if_exists = op.endswith("IfExists")
     if if_exists:
         op = op[: -len("IfExists")]
@@ -115,17 +125,25 @@ def statements(policy: Any) -> list[dict]:
     return [s for s in _as_list((policy or {}).get("Statement")) if isinstance(s, dict)]
 
 
-def _statement_applies(st: dict, action: str, resource: str | None) -> bool:
+def _statement_applies(st: dict, action: str, resource: str | None, context: dict[str, Any] | None = None) -> bool:
     if "Action" in st and not action_matches(_as_list(st["Action"]), action):
         return False
     if "NotAction" in st and action_matches(_as_list(st["NotAction"]), action):
         return False
     if resource is None:  # resource unknown: any Resource element applies
         return True
-    if "Resource" in st and not resource_matches(_as_list(st["Resource"]), resource):
-        return False
-    if "NotResource" in st and resource_matches(_as_list(st["NotResource"]), resource):
-        return False
+    context = context or {}
+    try:
+        if "Resource" in st and not resource_matches(
+            conditions.resolve_all(_as_list(st["Resource"]), context), resource
+        ):
+            return False
+        if "NotResource" in st and resource_matches(
+            conditions.resolve_all(_as_list(st["NotResource"]), context), resource
+        ):
+            return False
+    except conditions.Unsupported:
+        return st.get("Effect") == "Deny"  # undecidable: the worst case for the caller
     return True
 
 
@@ -147,7 +165,7 @@ def evaluate(
     allowed = None
     for pol in policies:
         for st in statements(pol):
-            if not _statement_applies(st, action, resource):
+            if not _statement_applies(st, action, resource, context):
                 continue
             effect = st.get("Effect")
             if effect == "Deny":

@@ -6,6 +6,7 @@ module registers them.
 from __future__ import annotations
 
 from nvsandbox.core.common import aws_handler
+from nvsandbox.servicecatalog import ownership
 from nvsandbox.servicecatalog.state import (
     SERVICE,
     InvalidParameters,
@@ -374,14 +375,16 @@ def _describe_pp(st, p):
 
 @_h("ScanProvisionedProducts")
 def _scan_pps(st, p):
-    items, nxt = _page([_pp_detail(x) for x in st.pps.values()], p)
+    level = (p.get("AccessLevelFilter") or {}).get("Key")
+    items, nxt = _page([_pp_detail(x) for x in ownership.visible(list(st.pps.values()), level)], p)
     return {"ProvisionedProducts": items, **({"NextPageToken": nxt} if nxt else {})}
 
 
 @_h("SearchProvisionedProducts")
 def _search_pps(st, p):
     queries = ((p.get("Filters") or {}).get("SearchQuery")) or []
-    pps = [x for x in st.pps.values() if all(_matches(st, x, q) for q in queries)]
+    level = (p.get("AccessLevelFilter") or {}).get("Key")
+    pps = [x for x in ownership.visible(list(st.pps.values()), level) if all(_matches(st, x, q) for q in queries)]
     key = p.get("SortBy") or "createdTime"
     field = {"arn": "Arn", "id": "Id", "name": "Name", "lastRecordId": "LastRecordId"}.get(key, "CreatedTime")
     pps.sort(

@@ -20,6 +20,7 @@ from nvsandbox.cloudformation.stacks import load_template
 from nvsandbox.core import common
 from nvsandbox.core.common import AwsError, log_event, setting
 from nvsandbox.s3.template_urls import fetch_s3_url
+from nvsandbox.servicecatalog import ownership
 
 _lock = threading.RLock()
 _states: dict[tuple[str, str], State] = {}
@@ -568,7 +569,8 @@ def provision_product(st: State, p: dict) -> dict:
         "Tags": tags,
         "Parameters": given,
         "PhysicalId": None,
-        "UserArn": f"arn:aws:iam::{st.account}:user/sandbox",
+        # Whose it is (servicecatalog/ownership.py): the signer of the request.
+        "UserArn": ownership.CALLER.get() or f"arn:aws:iam::{st.account}:user/sandbox",
     }
     st.pps[pp_id] = pp
     rec = _new_record(st, "PROVISION_PRODUCT", pp, prod["Id"], art["Id"], path["Id"], p.get("Tags"))

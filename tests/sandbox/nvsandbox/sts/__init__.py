@@ -1,0 +1,1 @@
+"""STS: session tags on AssumeRole, and a presigned GetCallerIdentity answered as STS does."""
