@@ -154,76 +154,41 @@ pub const TABLE: &[CommandCalls] = &[
         command: "provision",
         role: Role::EndUser,
         groups: &[
-&[
-IDENTITY,
-],
-&RESOLVE,
-&[
-c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
-DESCRIBE_PP,
-SEARCH_PP,
-// Whether the caller may write the user's parameter, before ProvisionProduct (urls::check_access).
-GET_PARAM,
-c("ProvisionProduct", "servicecatalog:ProvisionProduct", Any),
-DESCRIBE_RECORD,
-PRODUCT_STACK,
-],
-&DELIVER,
-],
+            &[IDENTITY],
+            &RESOLVE,
+            &[
+                c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
+                DESCRIBE_PP,
+                SEARCH_PP,
+                // Whether the caller may write the user's parameter, before ProvisionProduct (urls::check_access).
+                GET_PARAM,
+                c("ProvisionProduct", "servicecatalog:ProvisionProduct", Any),
+                DESCRIBE_RECORD,
+                PRODUCT_STACK,
+            ],
+            &DELIVER,
+        ],
     },
     CommandCalls {
         command: "refresh",
         role: Role::EndUser,
         // `refresh --user` checks the notebook is of this deployment's product first.
-        groups: &[
-&[
-IDENTITY,
-],
-&RESOLVE,
-&[
-DESCRIBE_PP,
-SEARCH_PP,
-PRODUCT_STACK,
-],
-&DELIVER,
-],
+        groups: &[&[IDENTITY], &RESOLVE, &[DESCRIBE_PP, SEARCH_PP, PRODUCT_STACK], &DELIVER],
     },
     CommandCalls {
         command: "url",
         role: Role::EndUser,
         // The notebook must be of this deployment's product (find_for_user).
-        groups: &[
-&[
-IDENTITY,
-],
-&RESOLVE,
-&[
-DESCRIBE_PP,
-SEARCH_PP,
-PRODUCT_STACK,
-DESCRIBE_NB,
-PRESIGN,
-GET_PARAM,
-],
-],
+        groups: &[&[IDENTITY], &RESOLVE, &[DESCRIBE_PP, SEARCH_PP, PRODUCT_STACK, DESCRIBE_NB, PRESIGN, GET_PARAM]],
     },
     CommandCalls {
         command: "status",
         role: Role::EndUser,
         groups: &[
-&[
-IDENTITY,
-],
-&RESOLVE,
-&[
-DESCRIBE_PP,
-SEARCH_PP,
-DESCRIBE_RECORD,
-PRODUCT_STACK,
-DESCRIBE_NB,
-DESCRIBE_PARAMS,
-],
-],
+            &[IDENTITY],
+            &RESOLVE,
+            &[DESCRIBE_PP, SEARCH_PP, DESCRIBE_RECORD, PRODUCT_STACK, DESCRIBE_NB, DESCRIBE_PARAMS],
+        ],
     },
     CommandCalls {
         // `update --user` on the caller's own notebook. The versions come from DescribeProduct
@@ -235,404 +200,341 @@ DESCRIBE_PARAMS,
         command: "update",
         role: Role::EndUser,
         groups: &[
-&[
-IDENTITY,
-],
-&RESOLVE,
-&[
-c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
-DESCRIBE_PP,
-SEARCH_PP,
-PRODUCT_STACK,
-c("GetTemplate", "cloudformation:GetTemplate", ProductStacks),
-// A version move reads the new version's template (its URL, then the object in the
-// bootstrap bucket) to see whether it replaces the notebook; without them the move is
-// refused. Neither is in AWS's end-user managed policy; both are read-only.
-c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
-c("GetObject", "s3:GetObject", Bucket),
-c("UpdateProvisionedProduct", "servicecatalog:UpdateProvisionedProduct", Provisioned),
-// --replace-notebook-losing-its-data: terminate, then provision again.
-TERMINATE_PP,
-c("ProvisionProduct", "servicecatalog:ProvisionProduct", Any),
-DESCRIBE_RECORD,
-],
-&DELIVER,
-],
+            &[IDENTITY],
+            &RESOLVE,
+            &[
+                c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
+                DESCRIBE_PP,
+                SEARCH_PP,
+                PRODUCT_STACK,
+                c("GetTemplate", "cloudformation:GetTemplate", ProductStacks),
+                // A version move reads the new version's template (its URL, then the object in the
+                // bootstrap bucket) to see whether it replaces the notebook; without them the move is
+                // refused. Neither is in AWS's end-user managed policy; both are read-only.
+                c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
+                c("GetObject", "s3:GetObject", Bucket),
+                c("UpdateProvisionedProduct", "servicecatalog:UpdateProvisionedProduct", Provisioned),
+                // --replace-notebook-losing-its-data: terminate, then provision again.
+                TERMINATE_PP,
+                c("ProvisionProduct", "servicecatalog:ProvisionProduct", Any),
+                DESCRIBE_RECORD,
+            ],
+            &DELIVER,
+        ],
     },
     CommandCalls {
         // `update --all`: every user's notebook (account-wide search and update).
         command: "update --all",
         role: Role::Operator,
         groups: &[
-&[
-IDENTITY,
-],
-&RESOLVE,
-&[
-c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
-c("GetObject", "s3:GetObject", Bucket),
-c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
-DESCRIBE_PP,
-SEARCH_PP,
-PRODUCT_STACK,
-DESCRIBE_PARAMS,
-c("GetTemplate", "cloudformation:GetTemplate", ProductStacks),
-c("UpdateProvisionedProduct", "servicecatalog:UpdateProvisionedProduct", Provisioned),
-DESCRIBE_RECORD,
-],
-&DELIVER,
-],
+            &[IDENTITY],
+            &RESOLVE,
+            &[
+                c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
+                c("GetObject", "s3:GetObject", Bucket),
+                c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
+                DESCRIBE_PP,
+                SEARCH_PP,
+                PRODUCT_STACK,
+                DESCRIBE_PARAMS,
+                c("GetTemplate", "cloudformation:GetTemplate", ProductStacks),
+                c("UpdateProvisionedProduct", "servicecatalog:UpdateProvisionedProduct", Provisioned),
+                DESCRIBE_RECORD,
+            ],
+            &DELIVER,
+        ],
     },
-    CommandCalls { command: "stop", role: Role::EndUser, groups: &[
-&[
-IDENTITY,
-DESCRIBE_NB,
-STOP_NB,
-],
-]},
-    CommandCalls {
-        command: "start",
-        role: Role::EndUser,
-        groups: &[
-&[
-IDENTITY,
-],
-&DELIVER,
-],
-    },
+    CommandCalls { command: "stop", role: Role::EndUser, groups: &[&[IDENTITY, DESCRIBE_NB, STOP_NB]] },
+    CommandCalls { command: "start", role: Role::EndUser, groups: &[&[IDENTITY], &DELIVER] },
     CommandCalls {
         command: "terminate",
         role: Role::EndUser,
         groups: &[
-&[
-IDENTITY,
-],
-&RESOLVE,
-&[
-DESCRIBE_PP,
-SEARCH_PP,
-TERMINATE_PP,
-DESCRIBE_RECORD,
-DESCRIBE_NB,
-DESCRIBE_PARAMS,
-DELETE_PARAM,
-],
-],
+            &[IDENTITY],
+            &RESOLVE,
+            &[DESCRIBE_PP, SEARCH_PP, TERMINATE_PP, DESCRIBE_RECORD, DESCRIBE_NB, DESCRIBE_PARAMS, DELETE_PARAM],
+        ],
     },
     CommandCalls {
         command: "list",
         role: Role::Operator,
-        groups: &[
-&[
-IDENTITY,
-],
-&RESOLVE,
-&[
-SEARCH_PP,
-DESCRIBE_RECORD,
-PRODUCT_STACK,
-DESCRIBE_NB,
-DESCRIBE_PARAMS,
-],
-],
+        groups: &[&[IDENTITY], &RESOLVE, &[SEARCH_PP, DESCRIBE_RECORD, PRODUCT_STACK, DESCRIBE_NB, DESCRIBE_PARAMS]],
     },
     CommandCalls {
         command: "refresh --all",
         role: Role::Operator,
         groups: &[
-&[
-IDENTITY,
-],
-&RESOLVE,
-&[
-SEARCH_PP,
-// The notebooks' states in a batch (vend::deliver_all); no resource-level permissions
-// (Service Authorization Reference, SageMaker: ListNotebookInstances on "*").
-c("ListNotebookInstances", "sagemaker:ListNotebookInstances", Any),
-DESCRIBE_RECORD,
-PRODUCT_STACK,
-],
-&DELIVER,
-],
+            &[IDENTITY],
+            &RESOLVE,
+            &[
+                SEARCH_PP,
+                // The notebooks' states in a batch (vend::deliver_all); no resource-level permissions
+                // (Service Authorization Reference, SageMaker: ListNotebookInstances on "*").
+                c("ListNotebookInstances", "sagemaker:ListNotebookInstances", Any),
+                DESCRIBE_RECORD,
+                PRODUCT_STACK,
+            ],
+            &DELIVER,
+        ],
     },
     CommandCalls {
         command: "watch",
         role: Role::Operator,
         groups: &[
-&[
-IDENTITY,
-],
-&RESOLVE,
-&[
-SEARCH_PP,
-DESCRIBE_RECORD,
-PRODUCT_STACK,
-c("LookupEvents", "cloudtrail:LookupEvents", Any),
-// Owner tags back-filled on notebooks vended earlier (owner_tags::backfill).
-DESCRIBE_NB,
-LIST_TAGS_NB,
-TAG_NB,
-],
-&DELIVER,
-],
+            &[IDENTITY],
+            &RESOLVE,
+            &[
+                SEARCH_PP,
+                DESCRIBE_RECORD,
+                PRODUCT_STACK,
+                c("LookupEvents", "cloudtrail:LookupEvents", Any),
+                // Owner tags back-filled on notebooks vended earlier (owner_tags::backfill).
+                DESCRIBE_NB,
+                LIST_TAGS_NB,
+                TAG_NB,
+            ],
+            &DELIVER,
+        ],
     },
     CommandCalls {
         command: "cull",
         role: Role::Operator,
         groups: &[
-&[
-IDENTITY,
-],
-&RESOLVE,
-&[
-SEARCH_PP,
-DESCRIBE_RECORD,
-PRODUCT_STACK,
-// The owners the URL parameters name for their stacks (catalog::list_provisioned).
-DESCRIBE_PARAMS,
-DESCRIBE_NB,
-STOP_NB,
-],
-],
+            &[IDENTITY],
+            &RESOLVE,
+            &[
+                SEARCH_PP,
+                DESCRIBE_RECORD,
+                PRODUCT_STACK,
+                // The owners the URL parameters name for their stacks (catalog::list_provisioned).
+                DESCRIBE_PARAMS,
+                DESCRIBE_NB,
+                STOP_NB,
+            ],
+        ],
     },
     CommandCalls {
         command: "serve",
         role: Role::Operator,
         // Each request checks the notebook is of this deployment's product first.
-        groups: &[
-&[
-IDENTITY,
-],
-&RESOLVE,
-&[
-DESCRIBE_PP,
-SEARCH_PP,
-PRODUCT_STACK,
-],
-&DELIVER,
-],
+        groups: &[&[IDENTITY], &RESOLVE, &[DESCRIBE_PP, SEARCH_PP, PRODUCT_STACK], &DELIVER],
     },
     CommandCalls {
         command: "doctor",
         role: Role::Bootstrap,
         groups: &[
-&[
-IDENTITY,
-DESCRIBE_STACKS,
-GET_TEMPLATE,
-HEAD_OBJECT,
-],
-&RESOLVE,
-&[
-DESCRIBE_PARAMS,
-// Notebooks without their owner tag (ListNotebookInstances has no resource-level
-// permissions: Service Authorization Reference, SageMaker).
-c("ListNotebookInstances", "sagemaker:ListNotebookInstances", Any),
-LIST_TAGS_NB,
-],
-],
+            &[IDENTITY, DESCRIBE_STACKS, GET_TEMPLATE, HEAD_OBJECT],
+            &RESOLVE,
+            &[
+                DESCRIBE_PARAMS,
+                // Notebooks without their owner tag (ListNotebookInstances has no resource-level
+                // permissions: Service Authorization Reference, SageMaker).
+                c("ListNotebookInstances", "sagemaker:ListNotebookInstances", Any),
+                LIST_TAGS_NB,
+            ],
+        ],
     },
     CommandCalls {
         command: "bootstrap",
         role: Role::Bootstrap,
         groups: &[
-&[
-IDENTITY,
-c("GetRole", "iam:GetRole", Roles),
-DESCRIBE_STACKS,
-STACK_EVENTS,
-GET_TEMPLATE,
-c("CreateStack", "cloudformation:CreateStack", Stacks),
-c("UpdateStack", "cloudformation:UpdateStack", Stacks),
-HEAD_OBJECT,
-c("PutObject", "s3:PutObject", Bucket),
-// The deployed version made current for new launches, earlier ones DEPRECATED
-// (catalog::set_current_version).
-c("UpdateProvisioningArtifact", "servicecatalog:UpdateProvisioningArtifact", Any),
-],
-&RESOLVE,
-&[
-// bootstrap --adopt, read-only phase (plan/adopt/): the deployed resources, exports and
-// who imports them, the product (name, versions and their template URLs), the
-// portfolio (name, principals), and the notebooks of the product with their users.
-// ListExports and ListImports have no resource-level permissions (Service
-// Authorization Reference, AWS CloudFormation: resource "*").
-c("ListStackResources", "cloudformation:ListStackResources", Stacks),
-c("ListExports", "cloudformation:ListExports", Any),
-c("ListImports", "cloudformation:ListImports", Any),
-c("DescribeProductAsAdmin", "servicecatalog:DescribeProductAsAdmin", Any),
-c("ListProvisioningArtifacts", "servicecatalog:ListProvisioningArtifacts", Any),
-c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
-c("DescribePortfolio", "servicecatalog:DescribePortfolio", Any),
-c("ListPrincipalsForPortfolio", "servicecatalog:ListPrincipalsForPortfolio", Any),
-SEARCH_PP,
-DESCRIBE_PARAMS,
-DESCRIBE_RECORD,
-PRODUCT_STACK,
-// Who else holds the sample's managed policies (adopt stops rather than delete them
-// from under another principal); CloudFormation's delete handler calls it too.
-c("ListEntitiesForPolicy", "iam:ListEntitiesForPolicy", ManagedPolicies),
-// The adopted notebooks get their owner tag (owner_tags::backfill).
-DESCRIBE_NB,
-LIST_TAGS_NB,
-TAG_NB,
-// What CloudFormation does with the caller's credentials for bootstrap --adopt: the
-// sample's managed policies deleted (schema AWS::IAM::ManagedPolicy,
-// handlers.delete.permissions), the kept roles updated in place (AWS::IAM::Role
-// handlers.update.permissions).
-cfn("iam:GetPolicy", ManagedPolicies),
-cfn("iam:ListPolicyVersions", ManagedPolicies),
-cfn("iam:DeletePolicyVersion", ManagedPolicies),
-cfn("iam:DeletePolicy", ManagedPolicies),
-// Detaching acts on the role (Service Authorization Reference, IAM: DetachRolePolicy's
-// resource is `role`), so it is granted on the roles the policies are attached to.
-cfn("iam:DetachRolePolicy", AdoptedRoles),
-cfn("iam:UpdateRole", Roles),
-cfn("iam:UpdateRoleDescription", Roles),
-cfn("iam:UntagRole", Roles),
-// The kept roles, updated in place (AWS::IAM::Role handlers.update.permissions; the
-// permissions-boundary ones are left out: neither flavour sets a boundary).
-cfn("iam:UpdateRole", AdoptedRoles),
-cfn("iam:UpdateRoleDescription", AdoptedRoles),
-cfn("iam:UpdateAssumeRolePolicy", AdoptedRoles),
-cfn("iam:AttachRolePolicy", AdoptedRoles),
-cfn("iam:PutRolePolicy", AdoptedRoles),
-cfn("iam:DeleteRolePolicy", AdoptedRoles),
-cfn("iam:GetRolePolicy", AdoptedRoles),
-cfn("iam:ListRolePolicies", AdoptedRoles),
-cfn("iam:ListAttachedRolePolicies", AdoptedRoles),
-cfn("iam:TagRole", AdoptedRoles),
-cfn("iam:UntagRole", AdoptedRoles),
-// The launch constraint and the notebooks' stacks keep using the kept roles.
-cfn("iam:PassRole", AdoptedRoles),
-// The stack tags UpdateStack adds are propagated to the kept log group
-// (AWS::Logs::LogGroup handlers.update.permissions).
-cfn("logs:TagResource", LogGroups),
-cfn("logs:UntagResource", LogGroups),
-cfn("logs:ListTagsForResource", LogGroups),
-cfn("logs:DescribeLogGroups", Any),
-// The public logs resource provider's handlers still tag through the older log-group
-// API, and the schema's read/update handlers list the data-protection and resource
-// policy reads (AWS::Logs::LogGroup handlers.read/update.permissions).
-// DescribeResourcePolicies has no resource type (Service Authorization Reference,
-// CloudWatch Logs): `*`.
-cfn("logs:ListTagsLogGroup", LogGroups),
-cfn("logs:TagLogGroup", LogGroups),
-cfn("logs:UntagLogGroup", LogGroups),
-cfn("logs:GetDataProtectionPolicy", LogGroups),
-cfn("logs:DescribeResourcePolicies", Any),
-// What CloudFormation does with the caller's credentials (s3-iam-config.yml,
-// service-catalog.yml): AWS::S3::Bucket, AWS::S3::BucketPolicy, AWS::IAM::Role,
-// AWS::ServiceCatalog::Portfolio, CloudFormationProduct, PortfolioPrincipalAssociation,
-// PortfolioProductAssociation, LaunchRoleConstraint.
-cfn("s3:CreateBucket", Bucket),
-cfn("s3:PutBucketTagging", Bucket),
-cfn("s3:PutEncryptionConfiguration", Bucket),
-cfn("s3:PutBucketPublicAccessBlock", Bucket),
-cfn("s3:PutBucketVersioning", Bucket),
-cfn("s3:PutBucketOwnershipControls", Bucket),
-cfn("s3:PutBucketPolicy", Bucket),
-cfn("s3:GetBucketPolicy", Bucket),
-cfn("s3:ListBucket", Bucket),
-cfn("iam:CreateRole", Roles),
-cfn("iam:UpdateAssumeRolePolicy", Roles),
-cfn("iam:PutRolePolicy", Roles),
-cfn("iam:GetRolePolicy", Roles),
-cfn("iam:DeleteRolePolicy", Roles),
-cfn("iam:AttachRolePolicy", Roles),
-cfn("iam:DetachRolePolicy", Roles),
-cfn("iam:ListRolePolicies", Roles),
-cfn("iam:ListAttachedRolePolicies", Roles),
-cfn("iam:TagRole", Roles),
-cfn("iam:PassRole", Roles),
-cfn("servicecatalog:CreatePortfolio", Any),
-cfn("servicecatalog:UpdatePortfolio", Any),
-cfn("servicecatalog:DescribePortfolio", Any),
-cfn("servicecatalog:CreateProduct", Any),
-cfn("servicecatalog:UpdateProduct", Any),
-cfn("servicecatalog:DescribeProductAsAdmin", Any),
-cfn("servicecatalog:CreateProvisioningArtifact", Any),
-cfn("servicecatalog:UpdateProvisioningArtifact", Any),
-cfn("servicecatalog:ListProvisioningArtifacts", Any),
-cfn("servicecatalog:DescribeProvisioningArtifact", Any),
-cfn("servicecatalog:AssociatePrincipalWithPortfolio", Any),
-cfn("servicecatalog:ListPrincipalsForPortfolio", Any),
-cfn("servicecatalog:AssociateProductWithPortfolio", Any),
-cfn("servicecatalog:ListPortfoliosForProduct", Any),
-cfn("servicecatalog:CreateConstraint", Any),
-cfn("servicecatalog:UpdateConstraint", Any),
-cfn("servicecatalog:DescribeConstraint", Any),
-cfn("servicecatalog:TagResource", Any),
-// AWS::ServiceCatalog::Portfolio and CloudFormationProduct handlers.create/update.
-// permissions: tags are read and removed, and a product version no longer in the
-// template is deleted (with the service actions associated with it).
-cfn("servicecatalog:ListTagsForResource", Any),
-cfn("servicecatalog:UntagResource", Any),
-cfn("servicecatalog:DeleteProvisioningArtifact", Any),
-cfn("servicecatalog:ListServiceActionsForProvisioningArtifact", Any),
-cfn("servicecatalog:DisassociateServiceActionFromProvisioningArtifact", Any),
-// AWS::ServiceCatalog::PortfolioPrincipalAssociation handlers.create.permissions.
-cfn("iam:GetUser", Principals),
-cfn("iam:GetGroup", Principals),
-// Service Catalog reads the product template from the bucket with the caller's
-// credentials when the product (or a new version) is created.
-cfn("s3:GetObject", Bucket),
-cfn("cloudformation:ValidateTemplate", Any),
-cfn("cloudformation:GetTemplateSummary", Any),
-],
-],
+            &[
+                IDENTITY,
+                c("GetRole", "iam:GetRole", Roles),
+                DESCRIBE_STACKS,
+                STACK_EVENTS,
+                GET_TEMPLATE,
+                c("CreateStack", "cloudformation:CreateStack", Stacks),
+                c("UpdateStack", "cloudformation:UpdateStack", Stacks),
+                HEAD_OBJECT,
+                c("PutObject", "s3:PutObject", Bucket),
+                // The deployed version made current for new launches, earlier ones DEPRECATED
+                // (catalog::set_current_version).
+                c("UpdateProvisioningArtifact", "servicecatalog:UpdateProvisioningArtifact", Any),
+            ],
+            &RESOLVE,
+            &[
+                // bootstrap --adopt, read-only phase (plan/adopt/): the deployed resources, exports and
+                // who imports them, the product (name, versions and their template URLs), the
+                // portfolio (name, principals), and the notebooks of the product with their users.
+                // ListExports and ListImports have no resource-level permissions (Service
+                // Authorization Reference, AWS CloudFormation: resource "*").
+                c("ListStackResources", "cloudformation:ListStackResources", Stacks),
+                c("ListExports", "cloudformation:ListExports", Any),
+                c("ListImports", "cloudformation:ListImports", Any),
+                c("DescribeProductAsAdmin", "servicecatalog:DescribeProductAsAdmin", Any),
+                c("ListProvisioningArtifacts", "servicecatalog:ListProvisioningArtifacts", Any),
+                c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
+                c("DescribePortfolio", "servicecatalog:DescribePortfolio", Any),
+                c("ListPrincipalsForPortfolio", "servicecatalog:ListPrincipalsForPortfolio", Any),
+                SEARCH_PP,
+                DESCRIBE_PARAMS,
+                DESCRIBE_RECORD,
+                PRODUCT_STACK,
+                // Who else holds the sample's managed policies (adopt stops rather than delete them
+                // from under another principal); CloudFormation's delete handler calls it too.
+                c("ListEntitiesForPolicy", "iam:ListEntitiesForPolicy", ManagedPolicies),
+                // The adopted notebooks get their owner tag (owner_tags::backfill).
+                DESCRIBE_NB,
+                LIST_TAGS_NB,
+                TAG_NB,
+                // What CloudFormation does with the caller's credentials for bootstrap --adopt: the
+                // sample's managed policies deleted (schema AWS::IAM::ManagedPolicy,
+                // handlers.delete.permissions), the kept roles updated in place (AWS::IAM::Role
+                // handlers.update.permissions).
+                cfn("iam:GetPolicy", ManagedPolicies),
+                cfn("iam:ListPolicyVersions", ManagedPolicies),
+                cfn("iam:DeletePolicyVersion", ManagedPolicies),
+                cfn("iam:DeletePolicy", ManagedPolicies),
+                // Detaching acts on the role (Service Authorization Reference, IAM: DetachRolePolicy's
+                // resource is `role`), so it is granted on the roles the policies are attached to.
+                cfn("iam:DetachRolePolicy", AdoptedRoles),
+                cfn("iam:UpdateRole", Roles),
+                cfn("iam:UpdateRoleDescription", Roles),
+                cfn("iam:UntagRole", Roles),
+                // The kept roles, updated in place (AWS::IAM::Role handlers.update.permissions; the
+                // permissions-boundary ones are left out: neither flavour sets a boundary).
+                cfn("iam:UpdateRole", AdoptedRoles),
+                cfn("iam:UpdateRoleDescription", AdoptedRoles),
+                cfn("iam:UpdateAssumeRolePolicy", AdoptedRoles),
+                cfn("iam:AttachRolePolicy", AdoptedRoles),
+                cfn("iam:PutRolePolicy", AdoptedRoles),
+                cfn("iam:DeleteRolePolicy", AdoptedRoles),
+                cfn("iam:GetRolePolicy", AdoptedRoles),
+                cfn("iam:ListRolePolicies", AdoptedRoles),
+                cfn("iam:ListAttachedRolePolicies", AdoptedRoles),
+                cfn("iam:TagRole", AdoptedRoles),
+                cfn("iam:UntagRole", AdoptedRoles),
+                // The launch constraint and the notebooks' stacks keep using the kept roles.
+                cfn("iam:PassRole", AdoptedRoles),
+                // The stack tags UpdateStack adds are propagated to the kept log group
+                // (AWS::Logs::LogGroup handlers.update.permissions).
+                cfn("logs:TagResource", LogGroups),
+                cfn("logs:UntagResource", LogGroups),
+                cfn("logs:ListTagsForResource", LogGroups),
+                cfn("logs:DescribeLogGroups", Any),
+                // The public logs resource provider's handlers still tag through the older log-group
+                // API, and the schema's read/update handlers list the data-protection and resource
+                // policy reads (AWS::Logs::LogGroup handlers.read/update.permissions).
+                // DescribeResourcePolicies has no resource type (Service Authorization Reference,
+                // CloudWatch Logs): `*`.
+                cfn("logs:ListTagsLogGroup", LogGroups),
+                cfn("logs:TagLogGroup", LogGroups),
+                cfn("logs:UntagLogGroup", LogGroups),
+                cfn("logs:GetDataProtectionPolicy", LogGroups),
+                cfn("logs:DescribeResourcePolicies", Any),
+                // What CloudFormation does with the caller's credentials (s3-iam-config.yml,
+                // service-catalog.yml): AWS::S3::Bucket, AWS::S3::BucketPolicy, AWS::IAM::Role,
+                // AWS::ServiceCatalog::Portfolio, CloudFormationProduct, PortfolioPrincipalAssociation,
+                // PortfolioProductAssociation, LaunchRoleConstraint.
+                cfn("s3:CreateBucket", Bucket),
+                cfn("s3:PutBucketTagging", Bucket),
+                cfn("s3:PutEncryptionConfiguration", Bucket),
+                cfn("s3:PutBucketPublicAccessBlock", Bucket),
+                cfn("s3:PutBucketVersioning", Bucket),
+                cfn("s3:PutBucketOwnershipControls", Bucket),
+                cfn("s3:PutBucketPolicy", Bucket),
+                cfn("s3:GetBucketPolicy", Bucket),
+                cfn("s3:ListBucket", Bucket),
+                cfn("iam:CreateRole", Roles),
+                cfn("iam:UpdateAssumeRolePolicy", Roles),
+                cfn("iam:PutRolePolicy", Roles),
+                cfn("iam:GetRolePolicy", Roles),
+                cfn("iam:DeleteRolePolicy", Roles),
+                cfn("iam:AttachRolePolicy", Roles),
+                cfn("iam:DetachRolePolicy", Roles),
+                cfn("iam:ListRolePolicies", Roles),
+                cfn("iam:ListAttachedRolePolicies", Roles),
+                cfn("iam:TagRole", Roles),
+                cfn("iam:PassRole", Roles),
+                cfn("servicecatalog:CreatePortfolio", Any),
+                cfn("servicecatalog:UpdatePortfolio", Any),
+                cfn("servicecatalog:DescribePortfolio", Any),
+                cfn("servicecatalog:CreateProduct", Any),
+                cfn("servicecatalog:UpdateProduct", Any),
+                cfn("servicecatalog:DescribeProductAsAdmin", Any),
+                cfn("servicecatalog:CreateProvisioningArtifact", Any),
+                cfn("servicecatalog:UpdateProvisioningArtifact", Any),
+                cfn("servicecatalog:ListProvisioningArtifacts", Any),
+                cfn("servicecatalog:DescribeProvisioningArtifact", Any),
+                cfn("servicecatalog:AssociatePrincipalWithPortfolio", Any),
+                cfn("servicecatalog:ListPrincipalsForPortfolio", Any),
+                cfn("servicecatalog:AssociateProductWithPortfolio", Any),
+                cfn("servicecatalog:ListPortfoliosForProduct", Any),
+                cfn("servicecatalog:CreateConstraint", Any),
+                cfn("servicecatalog:UpdateConstraint", Any),
+                cfn("servicecatalog:DescribeConstraint", Any),
+                cfn("servicecatalog:TagResource", Any),
+                // AWS::ServiceCatalog::Portfolio and CloudFormationProduct handlers.create/update.
+                // permissions: tags are read and removed, and a product version no longer in the
+                // template is deleted (with the service actions associated with it).
+                cfn("servicecatalog:ListTagsForResource", Any),
+                cfn("servicecatalog:UntagResource", Any),
+                cfn("servicecatalog:DeleteProvisioningArtifact", Any),
+                cfn("servicecatalog:ListServiceActionsForProvisioningArtifact", Any),
+                cfn("servicecatalog:DisassociateServiceActionFromProvisioningArtifact", Any),
+                // AWS::ServiceCatalog::PortfolioPrincipalAssociation handlers.create.permissions.
+                cfn("iam:GetUser", Principals),
+                cfn("iam:GetGroup", Principals),
+                // Service Catalog reads the product template from the bucket with the caller's
+                // credentials when the product (or a new version) is created.
+                cfn("s3:GetObject", Bucket),
+                cfn("cloudformation:ValidateTemplate", Any),
+                cfn("cloudformation:GetTemplateSummary", Any),
+            ],
+        ],
     },
     CommandCalls {
         command: "teardown",
         role: Role::Bootstrap,
         groups: &[
-&[
-IDENTITY,
-DESCRIBE_STACKS,
-STACK_EVENTS,
-c("DeleteStack", "cloudformation:DeleteStack", Stacks),
-c("ListObjectVersions", "s3:ListBucketVersions", Bucket),
-c("DeleteObjects", "s3:DeleteObject", Bucket),
-// DeleteObjects of a versioned bucket removes versions too.
-cfn("s3:DeleteObjectVersion", Bucket),
-],
-&RESOLVE,
-&[
-SEARCH_PP,
-DESCRIBE_RECORD,
-TERMINATE_PP,
-DESCRIBE_NB,
-DESCRIBE_PARAMS,
-DELETE_PARAMS,
-DELETE_PARAM,
-// CloudFormation deleting the two stacks' resources.
-cfn("s3:DeleteBucket", Bucket),
-cfn("s3:DeleteBucketPolicy", Bucket),
-cfn("iam:DeleteRole", Roles),
-cfn("iam:DeleteRolePolicy", Roles),
-cfn("iam:DetachRolePolicy", Roles),
-cfn("iam:ListRolePolicies", Roles),
-cfn("iam:ListAttachedRolePolicies", Roles),
-cfn("iam:ListInstanceProfilesForRole", Roles),
-cfn("servicecatalog:DeleteConstraint", Any),
-cfn("servicecatalog:DisassociateProductFromPortfolio", Any),
-cfn("servicecatalog:DisassociatePrincipalFromPortfolio", Any),
-cfn("servicecatalog:DeleteProduct", Any),
-cfn("servicecatalog:DeletePortfolio", Any),
-cfn("iam:GetUser", Principals),
-cfn("iam:GetGroup", Principals),
-// An adopted deployment: its kept roles and log group go with the stacks
-// (AWS::IAM::Role and AWS::Logs::LogGroup handlers.delete.permissions).
-cfn("iam:DeleteRole", AdoptedRoles),
-cfn("iam:DeleteRolePolicy", AdoptedRoles),
-cfn("iam:DetachRolePolicy", AdoptedRoles),
-cfn("iam:GetRole", AdoptedRoles),
-cfn("iam:ListRolePolicies", AdoptedRoles),
-cfn("iam:ListAttachedRolePolicies", AdoptedRoles),
-cfn("logs:DeleteLogGroup", LogGroups),
-cfn("logs:DescribeLogGroups", Any),
-],
-],
+            &[
+                IDENTITY,
+                DESCRIBE_STACKS,
+                STACK_EVENTS,
+                c("DeleteStack", "cloudformation:DeleteStack", Stacks),
+                c("ListObjectVersions", "s3:ListBucketVersions", Bucket),
+                c("DeleteObjects", "s3:DeleteObject", Bucket),
+                // DeleteObjects of a versioned bucket removes versions too.
+                cfn("s3:DeleteObjectVersion", Bucket),
+            ],
+            &RESOLVE,
+            &[
+                SEARCH_PP,
+                DESCRIBE_RECORD,
+                TERMINATE_PP,
+                DESCRIBE_NB,
+                DESCRIBE_PARAMS,
+                DELETE_PARAMS,
+                DELETE_PARAM,
+                // CloudFormation deleting the two stacks' resources.
+                cfn("s3:DeleteBucket", Bucket),
+                cfn("s3:DeleteBucketPolicy", Bucket),
+                cfn("iam:DeleteRole", Roles),
+                cfn("iam:DeleteRolePolicy", Roles),
+                cfn("iam:DetachRolePolicy", Roles),
+                cfn("iam:ListRolePolicies", Roles),
+                cfn("iam:ListAttachedRolePolicies", Roles),
+                cfn("iam:ListInstanceProfilesForRole", Roles),
+                cfn("servicecatalog:DeleteConstraint", Any),
+                cfn("servicecatalog:DisassociateProductFromPortfolio", Any),
+                cfn("servicecatalog:DisassociatePrincipalFromPortfolio", Any),
+                cfn("servicecatalog:DeleteProduct", Any),
+                cfn("servicecatalog:DeletePortfolio", Any),
+                cfn("iam:GetUser", Principals),
+                cfn("iam:GetGroup", Principals),
+                // An adopted deployment: its kept roles and log group go with the stacks
+                // (AWS::IAM::Role and AWS::Logs::LogGroup handlers.delete.permissions).
+                cfn("iam:DeleteRole", AdoptedRoles),
+                cfn("iam:DeleteRolePolicy", AdoptedRoles),
+                cfn("iam:DetachRolePolicy", AdoptedRoles),
+                cfn("iam:GetRole", AdoptedRoles),
+                cfn("iam:ListRolePolicies", AdoptedRoles),
+                cfn("iam:ListAttachedRolePolicies", AdoptedRoles),
+                cfn("logs:DeleteLogGroup", LogGroups),
+                cfn("logs:DescribeLogGroups", Any),
+            ],
+        ],
     },
 ];
 
