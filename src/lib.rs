@@ -10,6 +10,7 @@ pub mod cmd;
 pub mod config;
 pub mod deployment;
 pub mod error;
+pub mod lambda;
 #[cfg(test)]
 pub(crate) mod fake_aws;
 pub mod naming;

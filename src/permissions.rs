@@ -341,10 +341,13 @@ pub const TABLE: &[CommandCalls] = &[
     CommandCalls {
         command: "watch",
         role: Role::Operator,
+        // A SageMaker state change event: the notebook's user must have a provisioned product of
+        // the product (by its conventional name first: DescribeProvisionedProduct).
         calls: &[
             IDENTITY,
             RESOLVE[0],
             RESOLVE[1],
+            DESCRIBE_PP,
             SEARCH_PP,
             DESCRIBE_RECORD,
             PRODUCT_STACK,

@@ -42,9 +42,6 @@ const TOKEN_ENV: &str = "NOTEBOOK_VEND_TOKEN";
 
 struct Shared {
     ctx: Context,
-    /// SHA-256 of the token: comparing digests keeps the comparison constant-time whatever the
-    /// length of what a client sends.
-    token_digest: [u8; 32],
     store: UrlStoreArgs,
     timeout: Duration,
     body_timeout: Duration,
@@ -72,29 +69,12 @@ pub async fn run(args: &ServeArgs, ctx: Context) -> Result<()> {
         Some(t) => t,
         None => generate_token()?,
     };
-    let shared = Arc::new(Shared {
-        ctx,
-        token_digest: Sha256::digest(token.as_bytes()).into(),
-        store: args.store.clone(),
-        timeout: Duration::from_secs(args.request_timeout),
-        body_timeout: Duration::from_secs(args.body_timeout),
-    });
-    let app = Router::new()
-        .route("/refreshurl", post(refresh))
-        // The blog sample's API path (API Gateway stage Prod, resource /refreshurl/): its clients
-        // move over by changing the host and adding the token.
-        .route("/Prod/refreshurl/", post(refresh))
-        .route("/Prod/refreshurl", post(refresh))
-        .route("/healthz", get(healthz))
-        .fallback(|| async {
-            error(StatusCode::NOT_FOUND, "no such path: use POST /refreshurl (or /Prod/refreshurl/) or GET /healthz")
-        })
-        .method_not_allowed_fallback(|| async {
-            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this path")
-        })
-        .layer(middleware::from_fn_with_state(shared.clone(), authorize))
-        .layer(middleware::from_fn(access_log))
-        .with_state(shared);
+    // SHA-256 of the token: comparing digests keeps the comparison constant-time whatever the
+    // length of what a client sends.
+    let token_digest: Arc<[u8; 32]> = Arc::new(Sha256::digest(token.as_bytes()).into());
+    let app = api(ctx, args)
+        .layer(middleware::from_fn_with_state(token_digest, authorize))
+        .layer(middleware::from_fn(access_log));
 
     if generated {
         eprintln!(
@@ -113,6 +93,32 @@ pub async fn run(args: &ServeArgs, ctx: Context) -> Result<()> {
     accept_loop(listener, app, limits).await;
     eprintln!("notebook-vend serve: stopped");
     Ok(())
+}
+
+/// The API's routes, answers and limits, without the bearer token check and the access log:
+/// `serve` adds both around it, the Lambda function (src/lambda/) puts IAM's caller check in front
+/// of the same router, so both answer the same paths with the same bodies and statuses.
+pub fn api(ctx: Context, args: &ServeArgs) -> Router {
+    let shared = Arc::new(Shared {
+        ctx,
+        store: args.store.clone(),
+        timeout: Duration::from_secs(args.request_timeout),
+        body_timeout: Duration::from_secs(args.body_timeout),
+    });
+    Router::new()
+        .route("/refreshurl", post(refresh))
+        // The blog sample's API path (API Gateway stage Prod, resource /refreshurl/): its clients
+        // move over by changing the host and adding the token.
+        .route("/Prod/refreshurl/", post(refresh))
+        .route("/Prod/refreshurl", post(refresh))
+        .route("/healthz", get(healthz))
+        .fallback(|| async {
+            error(StatusCode::NOT_FOUND, "no such path: use POST /refreshurl (or /Prod/refreshurl/) or GET /healthz")
+        })
+        .method_not_allowed_fallback(|| async {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this path")
+        })
+        .with_state(shared)
 }
 
 struct Limits {
@@ -235,7 +241,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// Every request needs `Authorization: Bearer <token>`.
-async fn authorize(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+async fn authorize(State(token_digest): State<Arc<[u8; 32]>>, req: Request, next: Next) -> Response {
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -243,7 +249,7 @@ async fn authorize(State(shared): State<Arc<Shared>>, req: Request, next: Next) 
         .and_then(|v| v.trim().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim());
-    let ok = presented.is_some_and(|t| bool::from(Sha256::digest(t.as_bytes()).as_slice().ct_eq(&shared.token_digest)));
+    let ok = presented.is_some_and(|t| bool::from(Sha256::digest(t.as_bytes()).as_slice().ct_eq(&token_digest[..])));
     if !ok {
         let mut resp = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token (Authorization: Bearer <token>)");
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -7,10 +7,12 @@
 
 mod command;
 mod process;
+mod runtime_api;
 
 #[allow(unused_imports)] // BIN: kept from tests/common's API for files folded in
 pub use command::{blank_home, isolated_command, subcommands, BIN};
 pub use process::Running;
+pub use runtime_api::{Outcome, RuntimeApi};
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
