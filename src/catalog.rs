@@ -370,7 +370,12 @@ pub async fn find_for_user(ctx: &Context, product: &Product, user: &str) -> Resu
 
 /// [`find_for_user`], searching `scope`'s provisioned products when the conventional name is not
 /// the user's: an operator (the serverless event handler) looks among everyone's.
-pub async fn find_for_user_in(ctx: &Context, product: &Product, user: &str, scope: Scope) -> Result<Option<Provisioned>> {
+pub async fn find_for_user_in(
+    ctx: &Context,
+    product: &Product,
+    user: &str,
+    scope: Scope,
+) -> Result<Option<Provisioned>> {
     let name = naming::provisioned_product_name(user);
     match ctx
         .catalog

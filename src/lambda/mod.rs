@@ -52,9 +52,7 @@ pub fn handler_name(args: &[OsString]) -> std::result::Result<&'static str, Stri
         Ok(h) if !h.is_empty() => h,
         _ => match args.get(1).and_then(|a| a.to_str()) {
             Some(a) => a.to_owned(),
-            None => {
-                return Err(format!("{HANDLER_ENV} is not set: set the function's Handler to `watch` or `serve`"))
-            }
+            None => return Err(format!("{HANDLER_ENV} is not set: set the function's Handler to `watch` or `serve`")),
         },
     };
     match handler.as_str() {

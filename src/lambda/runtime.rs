@@ -79,8 +79,8 @@ impl RuntimeApi {
             bail!("GET {path} answered {status}: {}", String::from_utf8_lossy(&body));
         }
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let request_id =
-            header("Lambda-Runtime-Aws-Request-Id").ok_or_else(|| anyhow!("GET {path}: no Lambda-Runtime-Aws-Request-Id"))?;
+        let request_id = header("Lambda-Runtime-Aws-Request-Id")
+            .ok_or_else(|| anyhow!("GET {path}: no Lambda-Runtime-Aws-Request-Id"))?;
         Ok(Invocation {
             request_id,
             deadline_ms: header("Lambda-Runtime-Deadline-Ms").and_then(|d| d.parse().ok()),

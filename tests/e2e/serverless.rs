@@ -81,11 +81,14 @@ async fn watch_function_stores_the_url_on_in_service_once_and_ignores_foreign_no
             .await
             .unwrap();
     }
+    // Past the sandbox's Pending phase (0.5 s), so the product check is what ignores them.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
     let mark = acct.requests().len();
-    for name in ["analytics-box", "carol-Notebook"] {
+    for (name, why) in [("analytics-box", "not named"), ("carol-Notebook", "no provisioned product")] {
         let answer = api.invoke(&state_event(&acct, name, "InService"));
         let body = answer.response();
         assert_eq!(body["result"], "ignored", "{name}: {body}");
+        assert!(body["reason"].as_str().unwrap().contains(why), "{name}: {body}");
     }
     assert_eq!(acct.writes_and_presigns_since(mark), Vec::<String>::new());
     assert_eq!(stored_url(&acct, "carol").await, None);
@@ -126,6 +129,18 @@ async fn watch_function_stores_a_fresh_url_after_stop_and_start_and_removes_it_o
     // The parameter is gone already (terminate deletes it); a Deleting event afterwards is a no-op.
     let answer = api.invoke(&state_event(&acct, "dana-Notebook", "Deleting"));
     assert_eq!(answer.response()["result"], "ignored", "{answer:?}");
+    // A URL left behind for a deleted notebook (another tool wrote it late) is removed.
+    let ssm = aws_sdk_ssm::Client::new(&acct.sdk().await);
+    ssm.put_parameter()
+        .name("/SageMaker/Notebooks/dana-Notebook")
+        .value(&second)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let answer = api.invoke(&state_event(&acct, "dana-Notebook", "Deleting"));
+    assert_eq!(answer.response()["result"], "removed", "{answer:?}");
+    assert_eq!(stored_url(&acct, "dana").await, None);
 }
 
 #[tokio::test]
@@ -182,7 +197,8 @@ async fn serve_function_refreshes_the_callers_own_notebook_and_refuses_others() 
     let alice = format!("arn:aws:iam::{}:user/alice", acct.id);
     let body = r#"{"notebook_user_name": "alice"}"#;
 
-    let (status, answer) = status_and_body(&api.invoke(&url_request(&acct, Some(&alice), "POST", "/refreshurl", Some(body))));
+    let (status, answer) =
+        status_and_body(&api.invoke(&url_request(&acct, Some(&alice), "POST", "/refreshurl", Some(body))));
     assert_eq!(status, 200, "{answer}");
     let url = answer["PreSignedURL"].as_str().unwrap();
     assert!(is_url_with_token_of(url, "alice"), "{url}");
@@ -201,7 +217,8 @@ async fn serve_function_refreshes_the_callers_own_notebook_and_refuses_others() 
         status_and_body(&api.invoke(&url_request(&acct, Some(&session), "POST", "/Prod/refreshurl/", Some(bob_body))));
     assert_eq!(status, 403);
     // No IAM caller (a Function URL without AWS_IAM): refused.
-    let (status, answer) = status_and_body(&api.invoke(&url_request(&acct, None, "POST", "/refreshurl", Some(bob_body))));
+    let (status, answer) =
+        status_and_body(&api.invoke(&url_request(&acct, None, "POST", "/refreshurl", Some(bob_body))));
     assert_eq!(status, 403, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("AWS_IAM"), "{answer}");
     assert_eq!(acct.writes_and_presigns_since(mark), Vec::<String>::new());
@@ -232,7 +249,9 @@ async fn serve_function_answers_an_error_for_an_event_that_is_no_request() {
     let acct = Account::ready();
     let (api, _fn) = function(&acct, "serve", &[]);
     match api.invoke(&json!({"not": "a request"})) {
-        Outcome::Error { body, .. } => assert!(body["errorMessage"].as_str().unwrap().contains("payload 2.0"), "{body}"),
+        Outcome::Error { body, .. } => {
+            assert!(body["errorMessage"].as_str().unwrap().contains("payload 2.0"), "{body}")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -241,7 +260,8 @@ async fn serve_function_answers_an_error_for_an_event_that_is_no_request() {
 fn a_bad_handler_or_setting_is_an_init_error() {
     let acct = Account::new();
     let api = RuntimeApi::start();
-    let mut run = Running::start_with(&acct, &[], &[("AWS_LAMBDA_RUNTIME_API", &api.authority), ("_HANDLER", "index.handler")]);
+    let mut run =
+        Running::start_with(&acct, &[], &[("AWS_LAMBDA_RUNTIME_API", &api.authority), ("_HANDLER", "index.handler")]);
     let error = api.wait_init_error();
     assert!(error["errorMessage"].as_str().unwrap().contains("watch"), "{error}");
     let (code, _) = run.wait();
@@ -251,7 +271,11 @@ fn a_bad_handler_or_setting_is_an_init_error() {
     let mut run = Running::start_with(
         &acct,
         &[],
-        &[("AWS_LAMBDA_RUNTIME_API", &api.authority), ("_HANDLER", "serve"), ("NOTEBOOK_VEND_OPERATORS", "arn:aws:s3:::b")],
+        &[
+            ("AWS_LAMBDA_RUNTIME_API", &api.authority),
+            ("_HANDLER", "serve"),
+            ("NOTEBOOK_VEND_OPERATORS", "arn:aws:s3:::b"),
+        ],
     );
     let error = api.wait_init_error();
     assert!(error["errorMessage"].as_str().unwrap().contains("NOTEBOOK_VEND_OPERATORS"), "{error}");
@@ -287,8 +311,13 @@ async fn watch_event_file_accepts_the_native_event() {
     assert!(stdout.contains("already-handled"), "{stdout}");
     assert_eq!(acct.writes_and_presigns_since(mark), Vec::<String>::new());
     // Malformed: exit 2, no request.
-    std::fs::write(&file, json!({"detail-type": "SageMaker Notebook Instance State Change", "source": "aws.sagemaker",
-                                 "detail": {"NotebookInstanceName": "erin-Notebook"}}).to_string()).unwrap();
+    std::fs::write(
+        &file,
+        json!({"detail-type": "SageMaker Notebook Instance State Change", "source": "aws.sagemaker",
+                                 "detail": {"NotebookInstanceName": "erin-Notebook"}})
+        .to_string(),
+    )
+    .unwrap();
     let mark = acct.requests().len();
     let (code, _, stderr) = acct.run(&["watch", "--event", file.to_str().unwrap()]);
     assert_eq!(code, 2, "{stderr}");

@@ -145,7 +145,9 @@ pub(super) async fn handle(args: &WatchArgs, ctx: &Context, change: &StateChange
             let nb = now.as_ref().expect("described");
             store(args, ctx, change, user, nb).await
         }
-        (Nb::InService, _) => ignored(Some(user), format!("the notebook is {} now: the event of that state follows", described(&now))),
+        (Nb::InService, _) => {
+            ignored(Some(user), format!("the notebook is {} now: the event of that state follows", described(&now)))
+        }
         (Nb::Deleting, None | Some(Nb::Deleting)) => {
             // The parameter's name is the notebook's (under this deployment's prefix): whichever
             // product vended it, that URL can never open anything again.
@@ -192,10 +194,7 @@ async fn store(
     // Since when the notebook is InService: the later of the event's time and the notebook's
     // LastModifiedTime (a duplicate delivered after a stop/start must not count as handled).
     let since = change.time.into_iter().chain(nb.last_modified_epoch).max();
-    let stored_at = urls::describe(ctx, Some(user))
-        .await?
-        .first()
-        .and_then(|(_, p)| p.last_modified_date().copied());
+    let stored_at = urls::describe(ctx, Some(user)).await?.first().and_then(|(_, p)| p.last_modified_date().copied());
     if let (Some(since), Some(stored)) = (since, stored_at) {
         if stored.as_secs_f64() >= since as f64 {
             return Ok(StateHandled::new(
@@ -238,8 +237,10 @@ mod tests {
 
     #[test]
     fn reads_name_status_and_time() {
-        let ev = event(json!({"NotebookInstanceArn": "arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/bob-notebook",
-                              "NotebookInstanceName": "bob-Notebook", "NotebookInstanceStatus": "InService"}));
+        let ev = event(
+            json!({"NotebookInstanceArn": "arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/bob-notebook",
+                              "NotebookInstanceName": "bob-Notebook", "NotebookInstanceStatus": "InService"}),
+        );
         assert!(is_state_change(&ev));
         let c = parse(&ev).unwrap();
         assert_eq!(c.notebook, "bob-Notebook");
@@ -249,8 +250,12 @@ mod tests {
 
     #[test]
     fn names_what_is_malformed() {
-        assert!(parse(&event(json!({"NotebookInstanceStatus": "InService"}))).unwrap_err().contains("NotebookInstanceName"));
-        assert!(parse(&event(json!({"NotebookInstanceName": "a-Notebook"}))).unwrap_err().contains("NotebookInstanceStatus"));
+        assert!(parse(&event(json!({"NotebookInstanceStatus": "InService"})))
+            .unwrap_err()
+            .contains("NotebookInstanceName"));
+        assert!(parse(&event(json!({"NotebookInstanceName": "a-Notebook"})))
+            .unwrap_err()
+            .contains("NotebookInstanceStatus"));
         assert!(parse(&event(json!("x"))).unwrap_err().contains("detail"));
         let mut other = event(json!({}));
         other["source"] = json!("aws.ec2");

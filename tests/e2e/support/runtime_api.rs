@@ -21,7 +21,10 @@ use serde_json::Value;
 pub enum Outcome {
     Response(Value),
     /// The `/error` body and its `Lambda-Runtime-Function-Error-Type` header.
-    Error { body: Value, error_type: Option<String> },
+    Error {
+        body: Value,
+        error_type: Option<String>,
+    },
 }
 
 impl Outcome {
