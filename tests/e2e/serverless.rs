@@ -105,8 +105,8 @@ async fn watch_function_stores_the_url_on_in_service_once_and_ignores_foreign_no
         }
         other => panic!("a malformed event was answered {other:?}"),
     }
-    let after = api.invoke(&state_event(&acct, "alice-Notebook", "InService"));
-    assert_eq!(after.response()["result"], "already-handled");
+    let after = api.invoke(&event);
+    assert_eq!(after.response()["result"], "already-handled", "{after:?}");
 }
 
 #[tokio::test]
