@@ -109,6 +109,30 @@ async fn watch_function_stores_the_url_on_in_service_once_and_ignores_foreign_no
     assert_eq!(after.response()["result"], "already-handled", "{after:?}");
 }
 
+/// Lambda stops an invocation at its deadline: the function answers an error before it (so the
+/// retry and the on-failure destination apply) and keeps serving.
+#[tokio::test]
+async fn watch_function_answers_an_error_before_the_deadline() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "gus", "-q"]);
+    delete_url(&acct, "gus").await;
+    let api = RuntimeApi::with_timeout(std::time::Duration::from_millis(1500));
+    let _fn = Running::start_with(&acct, &[], &[("AWS_LAMBDA_RUNTIME_API", &api.authority), ("_HANDLER", "watch")]);
+    api.wait_ready();
+    // Every AWS call now takes 0.4 s: the handler's sequence of calls cannot finish in 1.5 s.
+    acct.configure(json!({"latency_ms": 400}));
+    let event = state_event(&acct, "gus-Notebook", "InService");
+    let started = std::time::Instant::now();
+    match api.invoke(&event) {
+        Outcome::Error { body, .. } => assert_eq!(body["errorType"], "Timeout", "{body}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_millis(1500), "answered after the deadline");
+    acct.configure(json!({"latency_ms": 0}));
+    let answer = api.invoke(&event);
+    assert_eq!(answer.response()["result"], "stored", "{answer:?}");
+}
+
 #[tokio::test]
 async fn watch_function_stores_a_fresh_url_after_stop_and_start_and_removes_it_on_delete() {
     let acct = Account::ready();

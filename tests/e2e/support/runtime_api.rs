@@ -44,20 +44,28 @@ struct State {
     /// When each `/next` arrived (the binary's init time is the first one).
     nexts: Vec<Instant>,
     count: u64,
+    /// Milliseconds each invocation may take (the `Lambda-Runtime-Deadline-Ms` header).
+    timeout_ms: u64,
 }
 
 pub struct RuntimeApi {
     pub authority: String,
     state: Arc<(Mutex<State>, Condvar)>,
-    /// Milliseconds each invocation may take (the deadline header).
-    pub timeout_ms: u64,
 }
 
 impl RuntimeApi {
     pub fn start() -> Self {
+        Self::with_timeout(Duration::from_secs(60))
+    }
+
+    /// A Runtime API whose invocations each get `timeout` (the function's Timeout setting).
+    pub fn with_timeout(timeout: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let authority = listener.local_addr().unwrap().to_string();
-        let state: Arc<(Mutex<State>, Condvar)> = Arc::default();
+        let state: Arc<(Mutex<State>, Condvar)> = Arc::new((
+            Mutex::new(State { timeout_ms: timeout.as_millis() as u64, ..State::default() }),
+            Condvar::new(),
+        ));
         let shared = state.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().map_while(Result::ok) {
@@ -65,7 +73,7 @@ impl RuntimeApi {
                 std::thread::spawn(move || serve(stream, &shared));
             }
         });
-        RuntimeApi { authority, state, timeout_ms: 60_000 }
+        RuntimeApi { authority, state }
     }
 
     /// Queue `event` and wait (60 s at most) for the runtime's outcome.
@@ -177,11 +185,12 @@ fn serve(stream: TcpStream, shared: &(Mutex<State>, Condvar)) {
             }
             s = cond.wait(s).unwrap();
         };
+        let timeout_ms = s.timeout_ms;
         drop(s);
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
         let headers = [
             ("Lambda-Runtime-Aws-Request-Id", id),
-            ("Lambda-Runtime-Deadline-Ms", (now + 60_000).to_string()),
+            ("Lambda-Runtime-Deadline-Ms", (now + timeout_ms).to_string()),
             ("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:nv".to_owned()),
             ("Lambda-Runtime-Trace-Id", "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419".to_owned()),
         ];
