@@ -10,9 +10,9 @@ pub mod cmd;
 pub mod config;
 pub mod deployment;
 pub mod error;
-pub mod lambda;
 #[cfg(test)]
 pub(crate) mod fake_aws;
+pub mod lambda;
 pub mod naming;
 pub mod output;
 pub mod pacing;
