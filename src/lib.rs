@@ -3,42 +3,28 @@
 //! `main.rs` parses arguments and maps errors to exit codes; everything else lives here so that
 //! tests (and other front ends, such as `serve`) call the workflow without shelling out.
 
-pub mod adopt;
 pub mod aws;
 pub mod cli;
 pub mod cmd;
-pub mod config;
-pub mod deployment;
 pub mod error;
-#[cfg(test)]
-pub(crate) mod fake_aws;
 pub mod lambda;
-pub mod naming;
+pub mod names;
 pub mod output;
-pub mod pacing;
 pub mod permissions;
-pub mod poll;
+pub mod plan;
 pub mod progress;
-pub mod replace_intent;
-pub mod template_model;
-pub mod templates;
-pub mod update_plan;
-pub mod values;
-pub mod vend;
-
-// The modules that call AWS keep their paths (crate::catalog, ...); see aws.rs.
-pub use aws::{catalog, context, iam, notebook, objects, parameters, stacks, trail, urls};
+pub mod text;
 
 use anyhow::Result;
 
+use aws::context::Context;
 use cli::{Cli, Command};
-use context::Context;
 use error::Failure;
 
 /// Run one command to completion, or until Ctrl-C / SIGTERM (exit 130, saying what was in flight).
 /// `layers` are the environment and file values clap used as defaults; `origins` tells, for each
 /// argument, whether clap took it from a flag or its (layered) default: `config show` reports both.
-pub async fn run(mut cli: Cli, layers: config::Layers, origins: config::ClapOrigins) -> Result<()> {
+pub async fn run(mut cli: Cli, layers: cli::settings::Layers, origins: cli::settings::ClapOrigins) -> Result<()> {
     cli.global.profile_flag = origins.get("profile") == Some(&clap::parser::ValueSource::CommandLine);
     let operator = operator_command(&cli.command);
     let result = dispatch(&cli, layers, origins).await;
@@ -80,7 +66,7 @@ fn operator_hint(e: anyhow::Error, what: &'static str) -> anyhow::Error {
 }
 
 /// The one dispatch.
-async fn dispatch(cli: &Cli, layers: config::Layers, origins: config::ClapOrigins) -> Result<()> {
+async fn dispatch(cli: &Cli, layers: cli::settings::Layers, origins: cli::settings::ClapOrigins) -> Result<()> {
     let global = &cli.global;
     // One dispatch. Commands that need no AWS return before the context is built; input read from
     // disk is checked before the first AWS call; watch and serve run until a signal and handle it
@@ -98,7 +84,7 @@ async fn dispatch(cli: &Cli, layers: config::Layers, origins: config::ClapOrigin
     match &cli.command {
         Command::Config(_) => {
             let env = global.config_env.as_deref().unwrap_or("default");
-            cmd::config::run(global.output, layers.file.as_ref(), env, config::show(cli, &origins, &layers)?)
+            cmd::config::run(global.output, layers.file.as_ref(), env, cli::settings::show(cli, &origins, &layers)?)
         }
         Command::Completions(args) => {
             cmd::completions::run(args);
@@ -138,35 +124,17 @@ async fn dispatch(cli: &Cli, layers: config::Layers, origins: config::ClapOrigin
 async fn interruptible(work: impl std::future::Future<Output = Result<()>>) -> Result<()> {
     tokio::select! {
         result = work => result,
-        signal = shutdown_signal() => {
+        signal = cmd::shared::signal::shutdown_signal() => {
             let left = progress::in_flight().unwrap_or_else(|| "nothing was in flight".into());
             Err(Failure::Interrupted(format!("interrupted by {signal}; {left}")).into())
         }
     }
 }
 
-/// `-v`: what the run sent, retried and was throttled on (src/pacing.rs).
+/// `-v`: what the run sent, retried and was throttled on (src/aws/pacing.rs).
 fn log_calls(ctx: &Context) {
     let calls = ctx.calls();
     if calls.sent > 0 {
         tracing::info!("{calls}");
-    }
-}
-
-/// Resolves on Ctrl-C or SIGTERM, naming which.
-pub async fn shutdown_signal() -> &'static str {
-    #[cfg(unix)]
-    {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
     }
 }

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches};
+use notebook_vend::cli::settings::Layers;
 use notebook_vend::cli::Cli;
-use notebook_vend::config::Layers;
 use notebook_vend::error::{exit, exit_code};
 
 fn main() -> ExitCode {
@@ -33,7 +33,7 @@ fn main() -> ExitCode {
     };
     // The origins are read before from_arg_matches_mut, which takes the values out of the matches.
     let parsed = layers.command().try_get_matches_from(&args).and_then(|mut m| {
-        let origins = notebook_vend::config::clap_origins(&m);
+        let origins = notebook_vend::cli::settings::clap_origins(&m);
         Ok((Cli::from_arg_matches_mut(&mut m)?, origins))
     });
     let (cli, origins) = match parsed {
@@ -94,7 +94,7 @@ fn clap_line(e: &clap::Error, line: &str) -> String {
             _ => "an argument".to_owned(),
         };
         let value = match e.get(ContextKind::InvalidValue) {
-            Some(ContextValue::String(v)) => format!("{} ", notebook_vend::values::cut(v)),
+            Some(ContextValue::String(v)) => format!("{} ", notebook_vend::text::cut(v)),
             _ => String::new(),
         };
         if let Some(source) = std::error::Error::source(e) {

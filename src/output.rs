@@ -23,7 +23,7 @@ pub fn emit<T: Serialize + Display>(format: OutputFormat, result: &T) -> anyhow:
 
 /// `emit` for bulk commands: the JSON object also carries `aws_calls` (sent, retried, throttled, per
 /// API) so that a script sees what the quota cost; the text output is unchanged (`-v` logs the count).
-pub fn emit_with_calls<T: Serialize + Display>(ctx: &crate::context::Context, result: &T) -> anyhow::Result<()> {
+pub fn emit_with_calls<T: Serialize + Display>(ctx: &crate::aws::context::Context, result: &T) -> anyhow::Result<()> {
     if ctx.output == OutputFormat::Json {
         let mut value = serde_json::to_value(result)?;
         if let Some(object) = value.as_object_mut() {
@@ -71,10 +71,4 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut out = vec![line(header.to_vec())];
     out.extend(rows.iter().map(|r| line(r.iter().map(String::as_str).collect())));
     out.join("\n")
-}
-
-/// RFC 3339 timestamp of an SDK DateTime (UTC, second precision).
-pub fn rfc3339(t: &aws_smithy_types::DateTime) -> String {
-    let whole = aws_smithy_types::DateTime::from_secs(t.secs());
-    whole.fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_else(|_| t.secs().to_string())
 }

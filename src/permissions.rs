@@ -4,7 +4,7 @@
 //! against the sandbox and requires every operation in its request log to be in the table for
 //! that command.
 //!
-//! Roles (issue 12, A9/B):
+//! Roles:
 //! - end-user: a data scientist's own notebook (provision, refresh --user, url, status, stop,
 //!   start, update --user, terminate). Service Catalog calls on provisioned products and records are limited to
 //!   the caller's own with `servicecatalog:userLevel = self`, as in AWS's managed policy
@@ -18,7 +18,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::cli::Names;
+use crate::names::deployment::Names;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Role {
@@ -91,7 +91,16 @@ const fn cfn(action: &'static str, resource: Res) -> Call {
 pub struct CommandCalls {
     pub command: &'static str,
     pub role: Role,
-    pub calls: &'static [Call],
+    /// The calls in groups, so that a sequence several commands share (RESOLVE, DELIVER) is
+    /// written once; [`CommandCalls::calls`] flattens them.
+    pub groups: &'static [&'static [Call]],
+}
+
+impl CommandCalls {
+    /// Every call of the command, its groups flattened.
+    pub fn calls(&self) -> impl Iterator<Item = &'static Call> {
+        self.groups.iter().flat_map(|g| g.iter())
+    }
 }
 
 use Res::*;
@@ -139,76 +148,39 @@ pub const TABLE: &[CommandCalls] = &[
     CommandCalls {
         command: "provision",
         role: Role::EndUser,
-        calls: &[
-            IDENTITY,
-            RESOLVE[0],
-            RESOLVE[1],
-            c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
-            DESCRIBE_PP,
-            SEARCH_PP,
-            c("ProvisionProduct", "servicecatalog:ProvisionProduct", Any),
-            DESCRIBE_RECORD,
-            PRODUCT_STACK,
-            DELIVER[0],
-            DELIVER[1],
-            DELIVER[2],
-            DELIVER[3],
-            DELIVER[4],
-            DELIVER[5],
-            DELIVER[6],
-            DELIVER[7],
+        groups: &[
+            &[IDENTITY],
+            &RESOLVE,
+            &[
+                c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
+                DESCRIBE_PP,
+                SEARCH_PP,
+                c("ProvisionProduct", "servicecatalog:ProvisionProduct", Any),
+                DESCRIBE_RECORD,
+                PRODUCT_STACK,
+            ],
+            &DELIVER,
         ],
     },
     CommandCalls {
         command: "refresh",
         role: Role::EndUser,
         // `refresh --user` checks the notebook is of this deployment's product first.
-        calls: &[
-            IDENTITY,
-            RESOLVE[0],
-            RESOLVE[1],
-            DESCRIBE_PP,
-            SEARCH_PP,
-            PRODUCT_STACK,
-            DELIVER[0],
-            DELIVER[1],
-            DELIVER[2],
-            DELIVER[3],
-            DELIVER[4],
-            DELIVER[5],
-            DELIVER[6],
-            DELIVER[7],
-        ],
+        groups: &[&[IDENTITY], &RESOLVE, &[DESCRIBE_PP, SEARCH_PP, PRODUCT_STACK], &DELIVER],
     },
     CommandCalls {
         command: "url",
         role: Role::EndUser,
         // The notebook must be of this deployment's product (find_for_user).
-        calls: &[
-            IDENTITY,
-            RESOLVE[0],
-            RESOLVE[1],
-            DESCRIBE_PP,
-            SEARCH_PP,
-            PRODUCT_STACK,
-            DESCRIBE_NB,
-            PRESIGN,
-            GET_PARAM,
-        ],
+        groups: &[&[IDENTITY], &RESOLVE, &[DESCRIBE_PP, SEARCH_PP, PRODUCT_STACK, DESCRIBE_NB, PRESIGN, GET_PARAM]],
     },
     CommandCalls {
         command: "status",
         role: Role::EndUser,
-        calls: &[
-            IDENTITY,
-            RESOLVE[0],
-            RESOLVE[1],
-            DESCRIBE_PP,
-            SEARCH_PP,
-            DESCRIBE_RECORD,
-            PRODUCT_STACK,
-            DESCRIBE_NB,
-            DESCRIBE_PARAMS,
+        groups: &[
+            &[IDENTITY],
+            &RESOLVE,
+            &[DESCRIBE_PP, SEARCH_PP, DESCRIBE_RECORD, PRODUCT_STACK, DESCRIBE_NB, DESCRIBE_PARAMS],
         ],
     },
     CommandCalls {
@@ -220,122 +192,82 @@ pub const TABLE: &[CommandCalls] = &[
         // notebook is only in the templates.
         command: "update",
         role: Role::EndUser,
-        calls: &[
-            IDENTITY,
-            RESOLVE[0],
-            RESOLVE[1],
-            c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
-            DESCRIBE_PP,
-            SEARCH_PP,
-            PRODUCT_STACK,
-            c("GetTemplate", "cloudformation:GetTemplate", ProductStacks),
-            // A version move reads the new version's template (its URL, then the object in the
-            // bootstrap bucket) to see whether it replaces the notebook; without them the move is
-            // refused. Neither is in AWS's end-user managed policy; both are read-only.
-            c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
-            c("GetObject", "s3:GetObject", Bucket),
-            c("UpdateProvisionedProduct", "servicecatalog:UpdateProvisionedProduct", Provisioned),
-            // --replace-notebook-losing-its-data: terminate, then provision again.
-            TERMINATE_PP,
-            c("ProvisionProduct", "servicecatalog:ProvisionProduct", Any),
-            DESCRIBE_RECORD,
-            DELIVER[0],
-            DELIVER[1],
-            DELIVER[2],
-            DELIVER[3],
-            DELIVER[4],
-            DELIVER[5],
-            DELIVER[6],
-            DELIVER[7],
+        groups: &[
+            &[IDENTITY],
+            &RESOLVE,
+            &[
+                c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
+                DESCRIBE_PP,
+                SEARCH_PP,
+                PRODUCT_STACK,
+                c("GetTemplate", "cloudformation:GetTemplate", ProductStacks),
+                // A version move reads the new version's template (its URL, then the object in the
+                // bootstrap bucket) to see whether it replaces the notebook; without them the move is
+                // refused. Neither is in AWS's end-user managed policy; both are read-only.
+                c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
+                c("GetObject", "s3:GetObject", Bucket),
+                c("UpdateProvisionedProduct", "servicecatalog:UpdateProvisionedProduct", Provisioned),
+                // --replace-notebook-losing-its-data: terminate, then provision again.
+                TERMINATE_PP,
+                c("ProvisionProduct", "servicecatalog:ProvisionProduct", Any),
+                DESCRIBE_RECORD,
+            ],
+            &DELIVER,
         ],
     },
     CommandCalls {
         // `update --all`: every user's notebook (account-wide search and update).
         command: "update --all",
         role: Role::Operator,
-        calls: &[
-            IDENTITY,
-            RESOLVE[0],
-            RESOLVE[1],
-            c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
-            c("GetObject", "s3:GetObject", Bucket),
-            c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
-            DESCRIBE_PP,
-            SEARCH_PP,
-            PRODUCT_STACK,
-            DESCRIBE_PARAMS,
-            c("GetTemplate", "cloudformation:GetTemplate", ProductStacks),
-            c("UpdateProvisionedProduct", "servicecatalog:UpdateProvisionedProduct", Provisioned),
-            DESCRIBE_RECORD,
-            DELIVER[0],
-            DELIVER[1],
-            DELIVER[2],
-            DELIVER[3],
-            DELIVER[4],
-            DELIVER[5],
-            DELIVER[6],
-            DELIVER[7],
+        groups: &[
+            &[IDENTITY],
+            &RESOLVE,
+            &[
+                c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
+                c("GetObject", "s3:GetObject", Bucket),
+                c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
+                DESCRIBE_PP,
+                SEARCH_PP,
+                PRODUCT_STACK,
+                DESCRIBE_PARAMS,
+                c("GetTemplate", "cloudformation:GetTemplate", ProductStacks),
+                c("UpdateProvisionedProduct", "servicecatalog:UpdateProvisionedProduct", Provisioned),
+                DESCRIBE_RECORD,
+            ],
+            &DELIVER,
         ],
     },
-    CommandCalls { command: "stop", role: Role::EndUser, calls: &[IDENTITY, DESCRIBE_NB, STOP_NB] },
-    CommandCalls {
-        command: "start",
-        role: Role::EndUser,
-        calls: &[
-            IDENTITY, DELIVER[0], DELIVER[1], DELIVER[2], DELIVER[3], DELIVER[4], DELIVER[5], DELIVER[6], DELIVER[7],
-        ],
-    },
+    CommandCalls { command: "stop", role: Role::EndUser, groups: &[&[IDENTITY, DESCRIBE_NB, STOP_NB]] },
+    CommandCalls { command: "start", role: Role::EndUser, groups: &[&[IDENTITY], &DELIVER] },
     CommandCalls {
         command: "terminate",
         role: Role::EndUser,
-        calls: &[
-            IDENTITY,
-            RESOLVE[0],
-            RESOLVE[1],
-            DESCRIBE_PP,
-            SEARCH_PP,
-            TERMINATE_PP,
-            DESCRIBE_RECORD,
-            DESCRIBE_NB,
-            DESCRIBE_PARAMS,
-            DELETE_PARAM,
+        groups: &[
+            &[IDENTITY],
+            &RESOLVE,
+            &[DESCRIBE_PP, SEARCH_PP, TERMINATE_PP, DESCRIBE_RECORD, DESCRIBE_NB, DESCRIBE_PARAMS, DELETE_PARAM],
         ],
     },
     CommandCalls {
         command: "list",
         role: Role::Operator,
-        calls: &[
-            IDENTITY,
-            RESOLVE[0],
-            RESOLVE[1],
-            SEARCH_PP,
-            DESCRIBE_RECORD,
-            PRODUCT_STACK,
-            DESCRIBE_NB,
-            DESCRIBE_PARAMS,
-        ],
+        groups: &[&[IDENTITY], &RESOLVE, &[SEARCH_PP, DESCRIBE_RECORD, PRODUCT_STACK, DESCRIBE_NB, DESCRIBE_PARAMS]],
     },
     CommandCalls {
         command: "refresh --all",
         role: Role::Operator,
-        calls: &[
-            IDENTITY,
-            RESOLVE[0],
-            RESOLVE[1],
-            SEARCH_PP,
-            // The notebooks' states in a batch (vend::deliver_all); no resource-level permissions
-            // (Service Authorization Reference, SageMaker: ListNotebookInstances on "*").
-            c("ListNotebookInstances", "sagemaker:ListNotebookInstances", Any),
-            DESCRIBE_RECORD,
-            PRODUCT_STACK,
-            DELIVER[0],
-            DELIVER[1],
-            DELIVER[2],
-            DELIVER[3],
-            DELIVER[4],
-            DELIVER[5],
-            DELIVER[6],
-            DELIVER[7],
+        groups: &[
+            &[IDENTITY],
+            &RESOLVE,
+            &[
+                SEARCH_PP,
+                // The notebooks' states in a batch (vend::deliver_all); no resource-level permissions
+                // (Service Authorization Reference, SageMaker: ListNotebookInstances on "*").
+                c("ListNotebookInstances", "sagemaker:ListNotebookInstances", Any),
+                DESCRIBE_RECORD,
+                PRODUCT_STACK,
+            ],
+            &DELIVER,
         ],
     },
     CommandCalls {
@@ -343,299 +275,265 @@ pub const TABLE: &[CommandCalls] = &[
         role: Role::Operator,
         // A SageMaker state change event: the notebook's user must have a provisioned product of
         // the product (by its conventional name first: DescribeProvisionedProduct).
-        calls: &[
-            IDENTITY,
-            RESOLVE[0],
-            RESOLVE[1],
-            DESCRIBE_PP,
-            SEARCH_PP,
-            DESCRIBE_RECORD,
-            PRODUCT_STACK,
-            c("LookupEvents", "cloudtrail:LookupEvents", Any),
-            DELIVER[0],
-            DELIVER[1],
-            DELIVER[2],
-            DELIVER[3],
-            DELIVER[4],
-            DELIVER[5],
-            DELIVER[6],
-            DELIVER[7],
+        groups: &[
+            &[IDENTITY],
+            &RESOLVE,
+            &[
+                DESCRIBE_PP,
+                SEARCH_PP,
+                DESCRIBE_RECORD,
+                PRODUCT_STACK,
+                c("LookupEvents", "cloudtrail:LookupEvents", Any),
+            ],
+            &DELIVER,
         ],
     },
     CommandCalls {
         command: "cull",
         role: Role::Operator,
-        calls: &[
-            IDENTITY,
-            RESOLVE[0],
-            RESOLVE[1],
-            SEARCH_PP,
-            DESCRIBE_RECORD,
-            PRODUCT_STACK,
-            // The owners the URL parameters name for their stacks (catalog::list_provisioned).
-            DESCRIBE_PARAMS,
-            DESCRIBE_NB,
-            STOP_NB,
+        groups: &[
+            &[IDENTITY],
+            &RESOLVE,
+            &[
+                SEARCH_PP,
+                DESCRIBE_RECORD,
+                PRODUCT_STACK,
+                // The owners the URL parameters name for their stacks (catalog::list_provisioned).
+                DESCRIBE_PARAMS,
+                DESCRIBE_NB,
+                STOP_NB,
+            ],
         ],
     },
     CommandCalls {
         command: "serve",
         role: Role::Operator,
         // Each request checks the notebook is of this deployment's product first.
-        calls: &[
-            IDENTITY,
-            RESOLVE[0],
-            RESOLVE[1],
-            DESCRIBE_PP,
-            SEARCH_PP,
-            PRODUCT_STACK,
-            DELIVER[0],
-            DELIVER[1],
-            DELIVER[2],
-            DELIVER[3],
-            DELIVER[4],
-            DELIVER[5],
-            DELIVER[6],
-            DELIVER[7],
-        ],
+        groups: &[&[IDENTITY], &RESOLVE, &[DESCRIBE_PP, SEARCH_PP, PRODUCT_STACK], &DELIVER],
     },
     // The two Lambda functions of templates/serverless.yml (the binary in Lambda mode), as their
     // execution roles allow them; a test holds the template's role policies to these rows.
     CommandCalls {
         command: "lambda watch",
         role: Role::Operator,
-        calls: &[
-            IDENTITY,
-            RESOLVE[0],
-            RESOLVE[1],
-            DESCRIBE_PP,
-            SEARCH_PP,
-            DESCRIBE_RECORD,
-            PRODUCT_STACK,
-            DESCRIBE_NB,
-            PRESIGN,
-            DESCRIBE_PARAMS,
-            PUT_PARAM,
-            TAG_PARAM,
-            LIST_TAGS_PARAM,
-            DELETE_PARAM,
+        groups: &[
+            &[IDENTITY],
+            &RESOLVE,
+            &[DESCRIBE_PP, SEARCH_PP, DESCRIBE_RECORD, PRODUCT_STACK],
+            &[DESCRIBE_NB, PRESIGN, DESCRIBE_PARAMS, PUT_PARAM, TAG_PARAM, LIST_TAGS_PARAM, DELETE_PARAM],
         ],
     },
     CommandCalls {
         command: "lambda serve",
         role: Role::Operator,
-        calls: &[
-            IDENTITY,
-            RESOLVE[0],
-            RESOLVE[1],
-            DESCRIBE_PP,
-            SEARCH_PP,
-            DESCRIBE_RECORD,
-            PRODUCT_STACK,
-            DESCRIBE_NB,
-            PRESIGN,
-            DESCRIBE_PARAMS,
-            PUT_PARAM,
-            TAG_PARAM,
-            LIST_TAGS_PARAM,
-            DELETE_PARAM,
+        groups: &[
+            &[IDENTITY],
+            &RESOLVE,
+            &[DESCRIBE_PP, SEARCH_PP, DESCRIBE_RECORD, PRODUCT_STACK],
+            &[DESCRIBE_NB, PRESIGN, DESCRIBE_PARAMS, PUT_PARAM, TAG_PARAM, LIST_TAGS_PARAM, DELETE_PARAM],
         ],
     },
     CommandCalls {
         command: "doctor",
         role: Role::Bootstrap,
-        calls: &[IDENTITY, DESCRIBE_STACKS, GET_TEMPLATE, HEAD_OBJECT, RESOLVE[0], RESOLVE[1], DESCRIBE_PARAMS],
+        groups: &[&[IDENTITY, DESCRIBE_STACKS, GET_TEMPLATE, HEAD_OBJECT], &RESOLVE, &[DESCRIBE_PARAMS]],
     },
     CommandCalls {
         command: "bootstrap",
         role: Role::Bootstrap,
-        calls: &[
-            IDENTITY,
-            c("GetRole", "iam:GetRole", Roles),
-            DESCRIBE_STACKS,
-            STACK_EVENTS,
-            GET_TEMPLATE,
-            c("CreateStack", "cloudformation:CreateStack", Stacks),
-            c("UpdateStack", "cloudformation:UpdateStack", Stacks),
-            HEAD_OBJECT,
-            c("PutObject", "s3:PutObject", Bucket),
-            // The deployed version made current for new launches, earlier ones DEPRECATED
-            // (catalog::set_current_version).
-            c("UpdateProvisioningArtifact", "servicecatalog:UpdateProvisioningArtifact", Any),
-            RESOLVE[0],
-            RESOLVE[1],
-            // bootstrap --adopt, read-only phase (adopt.rs): the deployed resources, exports and
-            // who imports them, the product (name, versions and their template URLs), the
-            // portfolio (name, principals), and the notebooks of the product with their users.
-            // ListExports and ListImports have no resource-level permissions (Service
-            // Authorization Reference, AWS CloudFormation: resource "*").
-            c("ListStackResources", "cloudformation:ListStackResources", Stacks),
-            c("ListExports", "cloudformation:ListExports", Any),
-            c("ListImports", "cloudformation:ListImports", Any),
-            c("DescribeProductAsAdmin", "servicecatalog:DescribeProductAsAdmin", Any),
-            c("ListProvisioningArtifacts", "servicecatalog:ListProvisioningArtifacts", Any),
-            c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
-            c("DescribePortfolio", "servicecatalog:DescribePortfolio", Any),
-            c("ListPrincipalsForPortfolio", "servicecatalog:ListPrincipalsForPortfolio", Any),
-            SEARCH_PP,
-            DESCRIBE_PARAMS,
-            DESCRIBE_RECORD,
-            PRODUCT_STACK,
-            // Who else holds the sample's managed policies (adopt stops rather than delete them
-            // from under another principal); CloudFormation's delete handler calls it too.
-            c("ListEntitiesForPolicy", "iam:ListEntitiesForPolicy", ManagedPolicies),
-            // What CloudFormation does with the caller's credentials for bootstrap --adopt: the
-            // sample's managed policies deleted (schema AWS::IAM::ManagedPolicy,
-            // handlers.delete.permissions), the kept roles updated in place (AWS::IAM::Role
-            // handlers.update.permissions).
-            cfn("iam:GetPolicy", ManagedPolicies),
-            cfn("iam:ListPolicyVersions", ManagedPolicies),
-            cfn("iam:DeletePolicyVersion", ManagedPolicies),
-            cfn("iam:DeletePolicy", ManagedPolicies),
-            // Detaching acts on the role (Service Authorization Reference, IAM: DetachRolePolicy's
-            // resource is `role`), so it is granted on the roles the policies are attached to.
-            cfn("iam:DetachRolePolicy", AdoptedRoles),
-            cfn("iam:UpdateRole", Roles),
-            cfn("iam:UpdateRoleDescription", Roles),
-            cfn("iam:UntagRole", Roles),
-            // The kept roles, updated in place (AWS::IAM::Role handlers.update.permissions; the
-            // permissions-boundary ones are left out: neither flavour sets a boundary).
-            cfn("iam:UpdateRole", AdoptedRoles),
-            cfn("iam:UpdateRoleDescription", AdoptedRoles),
-            cfn("iam:UpdateAssumeRolePolicy", AdoptedRoles),
-            cfn("iam:AttachRolePolicy", AdoptedRoles),
-            cfn("iam:PutRolePolicy", AdoptedRoles),
-            cfn("iam:DeleteRolePolicy", AdoptedRoles),
-            cfn("iam:GetRolePolicy", AdoptedRoles),
-            cfn("iam:ListRolePolicies", AdoptedRoles),
-            cfn("iam:ListAttachedRolePolicies", AdoptedRoles),
-            cfn("iam:TagRole", AdoptedRoles),
-            cfn("iam:UntagRole", AdoptedRoles),
-            // The launch constraint and the notebooks' stacks keep using the kept roles.
-            cfn("iam:PassRole", AdoptedRoles),
-            // The stack tags UpdateStack adds are propagated to the kept log group
-            // (AWS::Logs::LogGroup handlers.update.permissions).
-            cfn("logs:TagResource", LogGroups),
-            cfn("logs:UntagResource", LogGroups),
-            cfn("logs:ListTagsForResource", LogGroups),
-            cfn("logs:DescribeLogGroups", Any),
-            // The public logs resource provider's handlers still tag through the older log-group
-            // API, and the schema's read/update handlers list the data-protection and resource
-            // policy reads (AWS::Logs::LogGroup handlers.read/update.permissions).
-            // DescribeResourcePolicies has no resource type (Service Authorization Reference,
-            // CloudWatch Logs): `*`.
-            cfn("logs:ListTagsLogGroup", LogGroups),
-            cfn("logs:TagLogGroup", LogGroups),
-            cfn("logs:UntagLogGroup", LogGroups),
-            cfn("logs:GetDataProtectionPolicy", LogGroups),
-            cfn("logs:DescribeResourcePolicies", Any),
-            // What CloudFormation does with the caller's credentials (s3-iam-config.yml,
-            // service-catalog.yml): AWS::S3::Bucket, AWS::S3::BucketPolicy, AWS::IAM::Role,
-            // AWS::ServiceCatalog::Portfolio, CloudFormationProduct, PortfolioPrincipalAssociation,
-            // PortfolioProductAssociation, LaunchRoleConstraint.
-            cfn("s3:CreateBucket", Bucket),
-            cfn("s3:PutBucketTagging", Bucket),
-            cfn("s3:PutEncryptionConfiguration", Bucket),
-            cfn("s3:PutBucketPublicAccessBlock", Bucket),
-            cfn("s3:PutBucketVersioning", Bucket),
-            cfn("s3:PutBucketOwnershipControls", Bucket),
-            cfn("s3:PutBucketPolicy", Bucket),
-            cfn("s3:GetBucketPolicy", Bucket),
-            cfn("s3:ListBucket", Bucket),
-            cfn("iam:CreateRole", Roles),
-            cfn("iam:UpdateAssumeRolePolicy", Roles),
-            cfn("iam:PutRolePolicy", Roles),
-            cfn("iam:GetRolePolicy", Roles),
-            cfn("iam:DeleteRolePolicy", Roles),
-            cfn("iam:AttachRolePolicy", Roles),
-            cfn("iam:DetachRolePolicy", Roles),
-            cfn("iam:ListRolePolicies", Roles),
-            cfn("iam:ListAttachedRolePolicies", Roles),
-            cfn("iam:TagRole", Roles),
-            cfn("iam:PassRole", Roles),
-            cfn("servicecatalog:CreatePortfolio", Any),
-            cfn("servicecatalog:UpdatePortfolio", Any),
-            cfn("servicecatalog:DescribePortfolio", Any),
-            cfn("servicecatalog:CreateProduct", Any),
-            cfn("servicecatalog:UpdateProduct", Any),
-            cfn("servicecatalog:DescribeProductAsAdmin", Any),
-            cfn("servicecatalog:CreateProvisioningArtifact", Any),
-            cfn("servicecatalog:UpdateProvisioningArtifact", Any),
-            cfn("servicecatalog:ListProvisioningArtifacts", Any),
-            cfn("servicecatalog:DescribeProvisioningArtifact", Any),
-            cfn("servicecatalog:AssociatePrincipalWithPortfolio", Any),
-            cfn("servicecatalog:ListPrincipalsForPortfolio", Any),
-            cfn("servicecatalog:AssociateProductWithPortfolio", Any),
-            cfn("servicecatalog:ListPortfoliosForProduct", Any),
-            cfn("servicecatalog:CreateConstraint", Any),
-            cfn("servicecatalog:UpdateConstraint", Any),
-            cfn("servicecatalog:DescribeConstraint", Any),
-            cfn("servicecatalog:TagResource", Any),
-            // AWS::ServiceCatalog::Portfolio and CloudFormationProduct handlers.create/update.
-            // permissions: tags are read and removed, and a product version no longer in the
-            // template is deleted (with the service actions associated with it).
-            cfn("servicecatalog:ListTagsForResource", Any),
-            cfn("servicecatalog:UntagResource", Any),
-            cfn("servicecatalog:DeleteProvisioningArtifact", Any),
-            cfn("servicecatalog:ListServiceActionsForProvisioningArtifact", Any),
-            cfn("servicecatalog:DisassociateServiceActionFromProvisioningArtifact", Any),
-            // AWS::ServiceCatalog::PortfolioPrincipalAssociation handlers.create.permissions.
-            cfn("iam:GetUser", Principals),
-            cfn("iam:GetGroup", Principals),
-            // Service Catalog reads the product template from the bucket with the caller's
-            // credentials when the product (or a new version) is created.
-            cfn("s3:GetObject", Bucket),
-            cfn("cloudformation:ValidateTemplate", Any),
-            cfn("cloudformation:GetTemplateSummary", Any),
+        groups: &[
+            &[
+                IDENTITY,
+                c("GetRole", "iam:GetRole", Roles),
+                DESCRIBE_STACKS,
+                STACK_EVENTS,
+                GET_TEMPLATE,
+                c("CreateStack", "cloudformation:CreateStack", Stacks),
+                c("UpdateStack", "cloudformation:UpdateStack", Stacks),
+                HEAD_OBJECT,
+                c("PutObject", "s3:PutObject", Bucket),
+                // The deployed version made current for new launches, earlier ones DEPRECATED
+                // (catalog::set_current_version).
+                c("UpdateProvisioningArtifact", "servicecatalog:UpdateProvisioningArtifact", Any),
+            ],
+            &RESOLVE,
+            &[
+                // bootstrap --adopt, read-only phase (plan/adopt/): the deployed resources, exports and
+                // who imports them, the product (name, versions and their template URLs), the
+                // portfolio (name, principals), and the notebooks of the product with their users.
+                // ListExports and ListImports have no resource-level permissions (Service
+                // Authorization Reference, AWS CloudFormation: resource "*").
+                c("ListStackResources", "cloudformation:ListStackResources", Stacks),
+                c("ListExports", "cloudformation:ListExports", Any),
+                c("ListImports", "cloudformation:ListImports", Any),
+                c("DescribeProductAsAdmin", "servicecatalog:DescribeProductAsAdmin", Any),
+                c("ListProvisioningArtifacts", "servicecatalog:ListProvisioningArtifacts", Any),
+                c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
+                c("DescribePortfolio", "servicecatalog:DescribePortfolio", Any),
+                c("ListPrincipalsForPortfolio", "servicecatalog:ListPrincipalsForPortfolio", Any),
+                SEARCH_PP,
+                DESCRIBE_PARAMS,
+                DESCRIBE_RECORD,
+                PRODUCT_STACK,
+                // Who else holds the sample's managed policies (adopt stops rather than delete them
+                // from under another principal); CloudFormation's delete handler calls it too.
+                c("ListEntitiesForPolicy", "iam:ListEntitiesForPolicy", ManagedPolicies),
+                // What CloudFormation does with the caller's credentials for bootstrap --adopt: the
+                // sample's managed policies deleted (schema AWS::IAM::ManagedPolicy,
+                // handlers.delete.permissions), the kept roles updated in place (AWS::IAM::Role
+                // handlers.update.permissions).
+                cfn("iam:GetPolicy", ManagedPolicies),
+                cfn("iam:ListPolicyVersions", ManagedPolicies),
+                cfn("iam:DeletePolicyVersion", ManagedPolicies),
+                cfn("iam:DeletePolicy", ManagedPolicies),
+                // Detaching acts on the role (Service Authorization Reference, IAM: DetachRolePolicy's
+                // resource is `role`), so it is granted on the roles the policies are attached to.
+                cfn("iam:DetachRolePolicy", AdoptedRoles),
+                cfn("iam:UpdateRole", Roles),
+                cfn("iam:UpdateRoleDescription", Roles),
+                cfn("iam:UntagRole", Roles),
+                // The kept roles, updated in place (AWS::IAM::Role handlers.update.permissions; the
+                // permissions-boundary ones are left out: neither flavour sets a boundary).
+                cfn("iam:UpdateRole", AdoptedRoles),
+                cfn("iam:UpdateRoleDescription", AdoptedRoles),
+                cfn("iam:UpdateAssumeRolePolicy", AdoptedRoles),
+                cfn("iam:AttachRolePolicy", AdoptedRoles),
+                cfn("iam:PutRolePolicy", AdoptedRoles),
+                cfn("iam:DeleteRolePolicy", AdoptedRoles),
+                cfn("iam:GetRolePolicy", AdoptedRoles),
+                cfn("iam:ListRolePolicies", AdoptedRoles),
+                cfn("iam:ListAttachedRolePolicies", AdoptedRoles),
+                cfn("iam:TagRole", AdoptedRoles),
+                cfn("iam:UntagRole", AdoptedRoles),
+                // The launch constraint and the notebooks' stacks keep using the kept roles.
+                cfn("iam:PassRole", AdoptedRoles),
+                // The stack tags UpdateStack adds are propagated to the kept log group
+                // (AWS::Logs::LogGroup handlers.update.permissions).
+                cfn("logs:TagResource", LogGroups),
+                cfn("logs:UntagResource", LogGroups),
+                cfn("logs:ListTagsForResource", LogGroups),
+                cfn("logs:DescribeLogGroups", Any),
+                // The public logs resource provider's handlers still tag through the older log-group
+                // API, and the schema's read/update handlers list the data-protection and resource
+                // policy reads (AWS::Logs::LogGroup handlers.read/update.permissions).
+                // DescribeResourcePolicies has no resource type (Service Authorization Reference,
+                // CloudWatch Logs): `*`.
+                cfn("logs:ListTagsLogGroup", LogGroups),
+                cfn("logs:TagLogGroup", LogGroups),
+                cfn("logs:UntagLogGroup", LogGroups),
+                cfn("logs:GetDataProtectionPolicy", LogGroups),
+                cfn("logs:DescribeResourcePolicies", Any),
+                // What CloudFormation does with the caller's credentials (s3-iam-config.yml,
+                // service-catalog.yml): AWS::S3::Bucket, AWS::S3::BucketPolicy, AWS::IAM::Role,
+                // AWS::ServiceCatalog::Portfolio, CloudFormationProduct, PortfolioPrincipalAssociation,
+                // PortfolioProductAssociation, LaunchRoleConstraint.
+                cfn("s3:CreateBucket", Bucket),
+                cfn("s3:PutBucketTagging", Bucket),
+                cfn("s3:PutEncryptionConfiguration", Bucket),
+                cfn("s3:PutBucketPublicAccessBlock", Bucket),
+                cfn("s3:PutBucketVersioning", Bucket),
+                cfn("s3:PutBucketOwnershipControls", Bucket),
+                cfn("s3:PutBucketPolicy", Bucket),
+                cfn("s3:GetBucketPolicy", Bucket),
+                cfn("s3:ListBucket", Bucket),
+                cfn("iam:CreateRole", Roles),
+                cfn("iam:UpdateAssumeRolePolicy", Roles),
+                cfn("iam:PutRolePolicy", Roles),
+                cfn("iam:GetRolePolicy", Roles),
+                cfn("iam:DeleteRolePolicy", Roles),
+                cfn("iam:AttachRolePolicy", Roles),
+                cfn("iam:DetachRolePolicy", Roles),
+                cfn("iam:ListRolePolicies", Roles),
+                cfn("iam:ListAttachedRolePolicies", Roles),
+                cfn("iam:TagRole", Roles),
+                cfn("iam:PassRole", Roles),
+                cfn("servicecatalog:CreatePortfolio", Any),
+                cfn("servicecatalog:UpdatePortfolio", Any),
+                cfn("servicecatalog:DescribePortfolio", Any),
+                cfn("servicecatalog:CreateProduct", Any),
+                cfn("servicecatalog:UpdateProduct", Any),
+                cfn("servicecatalog:DescribeProductAsAdmin", Any),
+                cfn("servicecatalog:CreateProvisioningArtifact", Any),
+                cfn("servicecatalog:UpdateProvisioningArtifact", Any),
+                cfn("servicecatalog:ListProvisioningArtifacts", Any),
+                cfn("servicecatalog:DescribeProvisioningArtifact", Any),
+                cfn("servicecatalog:AssociatePrincipalWithPortfolio", Any),
+                cfn("servicecatalog:ListPrincipalsForPortfolio", Any),
+                cfn("servicecatalog:AssociateProductWithPortfolio", Any),
+                cfn("servicecatalog:ListPortfoliosForProduct", Any),
+                cfn("servicecatalog:CreateConstraint", Any),
+                cfn("servicecatalog:UpdateConstraint", Any),
+                cfn("servicecatalog:DescribeConstraint", Any),
+                cfn("servicecatalog:TagResource", Any),
+                // AWS::ServiceCatalog::Portfolio and CloudFormationProduct handlers.create/update.
+                // permissions: tags are read and removed, and a product version no longer in the
+                // template is deleted (with the service actions associated with it).
+                cfn("servicecatalog:ListTagsForResource", Any),
+                cfn("servicecatalog:UntagResource", Any),
+                cfn("servicecatalog:DeleteProvisioningArtifact", Any),
+                cfn("servicecatalog:ListServiceActionsForProvisioningArtifact", Any),
+                cfn("servicecatalog:DisassociateServiceActionFromProvisioningArtifact", Any),
+                // AWS::ServiceCatalog::PortfolioPrincipalAssociation handlers.create.permissions.
+                cfn("iam:GetUser", Principals),
+                cfn("iam:GetGroup", Principals),
+                // Service Catalog reads the product template from the bucket with the caller's
+                // credentials when the product (or a new version) is created.
+                cfn("s3:GetObject", Bucket),
+                cfn("cloudformation:ValidateTemplate", Any),
+                cfn("cloudformation:GetTemplateSummary", Any),
+            ],
         ],
     },
     CommandCalls {
         command: "teardown",
         role: Role::Bootstrap,
-        calls: &[
-            IDENTITY,
-            DESCRIBE_STACKS,
-            STACK_EVENTS,
-            c("DeleteStack", "cloudformation:DeleteStack", Stacks),
-            c("ListObjectVersions", "s3:ListBucketVersions", Bucket),
-            c("DeleteObjects", "s3:DeleteObject", Bucket),
-            // DeleteObjects of a versioned bucket removes versions too.
-            cfn("s3:DeleteObjectVersion", Bucket),
-            RESOLVE[0],
-            RESOLVE[1],
-            SEARCH_PP,
-            DESCRIBE_RECORD,
-            TERMINATE_PP,
-            DESCRIBE_NB,
-            DESCRIBE_PARAMS,
-            DELETE_PARAMS,
-            DELETE_PARAM,
-            // CloudFormation deleting the two stacks' resources.
-            cfn("s3:DeleteBucket", Bucket),
-            cfn("s3:DeleteBucketPolicy", Bucket),
-            cfn("iam:DeleteRole", Roles),
-            cfn("iam:DeleteRolePolicy", Roles),
-            cfn("iam:DetachRolePolicy", Roles),
-            cfn("iam:ListRolePolicies", Roles),
-            cfn("iam:ListAttachedRolePolicies", Roles),
-            cfn("iam:ListInstanceProfilesForRole", Roles),
-            cfn("servicecatalog:DeleteConstraint", Any),
-            cfn("servicecatalog:DisassociateProductFromPortfolio", Any),
-            cfn("servicecatalog:DisassociatePrincipalFromPortfolio", Any),
-            cfn("servicecatalog:DeleteProduct", Any),
-            cfn("servicecatalog:DeletePortfolio", Any),
-            cfn("iam:GetUser", Principals),
-            cfn("iam:GetGroup", Principals),
-            // An adopted deployment: its kept roles and log group go with the stacks
-            // (AWS::IAM::Role and AWS::Logs::LogGroup handlers.delete.permissions).
-            cfn("iam:DeleteRole", AdoptedRoles),
-            cfn("iam:DeleteRolePolicy", AdoptedRoles),
-            cfn("iam:DetachRolePolicy", AdoptedRoles),
-            cfn("iam:GetRole", AdoptedRoles),
-            cfn("iam:ListRolePolicies", AdoptedRoles),
-            cfn("iam:ListAttachedRolePolicies", AdoptedRoles),
-            cfn("logs:DeleteLogGroup", LogGroups),
-            cfn("logs:DescribeLogGroups", Any),
+        groups: &[
+            &[
+                IDENTITY,
+                DESCRIBE_STACKS,
+                STACK_EVENTS,
+                c("DeleteStack", "cloudformation:DeleteStack", Stacks),
+                c("ListObjectVersions", "s3:ListBucketVersions", Bucket),
+                c("DeleteObjects", "s3:DeleteObject", Bucket),
+                // DeleteObjects of a versioned bucket removes versions too.
+                cfn("s3:DeleteObjectVersion", Bucket),
+            ],
+            &RESOLVE,
+            &[
+                SEARCH_PP,
+                DESCRIBE_RECORD,
+                TERMINATE_PP,
+                DESCRIBE_NB,
+                DESCRIBE_PARAMS,
+                DELETE_PARAMS,
+                DELETE_PARAM,
+                // CloudFormation deleting the two stacks' resources.
+                cfn("s3:DeleteBucket", Bucket),
+                cfn("s3:DeleteBucketPolicy", Bucket),
+                cfn("iam:DeleteRole", Roles),
+                cfn("iam:DeleteRolePolicy", Roles),
+                cfn("iam:DetachRolePolicy", Roles),
+                cfn("iam:ListRolePolicies", Roles),
+                cfn("iam:ListAttachedRolePolicies", Roles),
+                cfn("iam:ListInstanceProfilesForRole", Roles),
+                cfn("servicecatalog:DeleteConstraint", Any),
+                cfn("servicecatalog:DisassociateProductFromPortfolio", Any),
+                cfn("servicecatalog:DisassociatePrincipalFromPortfolio", Any),
+                cfn("servicecatalog:DeleteProduct", Any),
+                cfn("servicecatalog:DeletePortfolio", Any),
+                cfn("iam:GetUser", Principals),
+                cfn("iam:GetGroup", Principals),
+                // An adopted deployment: its kept roles and log group go with the stacks
+                // (AWS::IAM::Role and AWS::Logs::LogGroup handlers.delete.permissions).
+                cfn("iam:DeleteRole", AdoptedRoles),
+                cfn("iam:DeleteRolePolicy", AdoptedRoles),
+                cfn("iam:DetachRolePolicy", AdoptedRoles),
+                cfn("iam:GetRole", AdoptedRoles),
+                cfn("iam:ListRolePolicies", AdoptedRoles),
+                cfn("iam:ListAttachedRolePolicies", AdoptedRoles),
+                cfn("logs:DeleteLogGroup", LogGroups),
+                cfn("logs:DescribeLogGroups", Any),
+            ],
         ],
     },
 ];
@@ -652,8 +550,8 @@ pub fn commands_of(role: Role) -> Vec<&'static CommandCalls> {
 }
 
 /// The table's calls for one command, or None for a command not in the table.
-pub fn calls_of(command: &str) -> Option<&'static [Call]> {
-    TABLE.iter().find(|c| c.command == command).map(|c| c.calls)
+pub fn calls_of(command: &str) -> Option<Vec<Call>> {
+    TABLE.iter().find(|c| c.command == command).map(|c| c.calls().copied().collect())
 }
 
 /// Where the policy applies: `*` when not given (the policy is then valid in any region/account).
@@ -730,7 +628,7 @@ pub fn policy(role: Role, names: &Names, scope: &Scope) -> Policy {
     // (resources, end-user condition) -> actions
     let mut groups: BTreeMap<(Vec<String>, bool), std::collections::BTreeSet<&str>> = BTreeMap::new();
     for command in commands_of(role) {
-        for call in command.calls {
+        for call in command.calls() {
             let resources = arns(call.resource, names, scope);
             if resources.is_empty() {
                 continue;
@@ -790,7 +688,7 @@ mod tests {
     /// Lambda itself needs: the log stream, and for watch the on-failure queue).
     #[test]
     fn serverless_roles_match_their_rows() {
-        let template = crate::template_model::parse(include_str!("../templates/serverless.yml")).unwrap();
+        let template = crate::plan::template::parse(include_str!("../templates/serverless.yml")).unwrap();
         for (role, command, extra) in [
             ("WatchRole", "lambda watch", &["logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"][..]),
             ("ServeRole", "lambda serve", &["logs:CreateLogStream", "logs:PutLogEvents"][..]),
@@ -829,13 +727,13 @@ mod tests {
                 let path = e.unwrap().path();
                 if path.is_dir() {
                     files.push(path);
-                } else if path.extension().is_some_and(|x| x == "rs") && !path.ends_with("fake_aws.rs") {
+                } else if path.extension().is_some_and(|x| x == "rs") && !path.ends_with("aws/fake_aws.rs") {
                     sources.push((path.clone(), std::fs::read_to_string(&path).unwrap()));
                 }
             }
         }
         let known: std::collections::BTreeSet<&str> =
-            TABLE.iter().flat_map(|c| c.calls.iter().map(|c| c.operation)).collect();
+            TABLE.iter().flat_map(|c| c.calls().map(|c| c.operation)).collect();
         let clients = ["cfn", "s3", "sts", "catalog", "sagemaker", "ssm", "cloudtrail", "iam"];
         let mut missing = Vec::new();
         let mut found = 0;
@@ -867,7 +765,7 @@ mod tests {
         for absent in ["ListProvisioningArtifacts", "iam:", "servicecatalog:Create"] {
             assert!(!text.contains(absent), "{absent} in {text}");
         }
-        // CloudFormation: only reading the user's product stack parameters (issue 13: the user of a
+        // CloudFormation: only reading the user's product stack parameters (the user of a
         // provisioned product is its stack's NotebookUserName parameter), nothing else.
         let actions: Vec<&str> = p["Statement"]
             .as_array()

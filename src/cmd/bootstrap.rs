@@ -7,17 +7,18 @@ use std::fmt;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use crate::adopt;
-use crate::catalog;
-use crate::cli::{BootstrapArgs, Names, OutputFormat};
-use crate::cmd::terminate::{confirm, require_answerable};
-use crate::context::Context;
+use crate::aws::catalog;
+use crate::aws::context::Context;
+use crate::aws::objects;
+use crate::aws::poll::Deadline;
+use crate::aws::stacks::{self, Plan, StackSpec};
+use crate::cli::{BootstrapArgs, OutputFormat};
+use crate::cmd::shared::prompt::{confirm, require_answerable};
 use crate::error::usage;
-use crate::naming;
-use crate::objects;
-use crate::poll::Deadline;
-use crate::stacks::{self, Plan, StackSpec};
-use crate::templates::{self, DeployedCatalog, Sources, VersionPlan};
+use crate::names::deployment::Names;
+use crate::names::user;
+use crate::plan::adopt;
+use crate::plan::templates::{self, DeployedCatalog, Sources, VersionPlan};
 
 /// Everything bootstrap needs from disk, read and checked before any AWS call.
 pub struct Inputs {
@@ -37,16 +38,14 @@ pub fn read_inputs(args: &BootstrapArgs, names: &Names) -> Result<Inputs> {
     sources.check()?;
     let catalog_params = sources.parameters(templates::CATALOG_PARAMS)?;
     if let Some(p) = catalog_params.get("UserIAMPrincipal") {
-        naming::validate_principal(p)
+        user::validate_principal(p)
             .map_err(|e| usage(format!("{}: UserIAMPrincipal: {e}", templates::CATALOG_PARAMS)))?;
     }
     let s3_iam_params = sources.parameters(templates::S3_IAM_PARAMS)?;
-    let role_suffix = s3_iam_params
-        .get("SageMakerNotebookInstanceRoleName")
-        .map(String::as_str)
-        .unwrap_or(naming::DEFAULT_ROLE_SUFFIX);
+    let role_suffix =
+        s3_iam_params.get("SageMakerNotebookInstanceRoleName").map(String::as_str).unwrap_or(user::DEFAULT_ROLE_SUFFIX);
     let portfolio = names.portfolio_name.as_deref().or(catalog_params.get("PortfolioName").map(String::as_str));
-    naming::check_deployment_names(&names.s3_stack, &names.catalog_stack, role_suffix, portfolio, &names.product_name)
+    user::check_deployment_names(&names.s3_stack, &names.catalog_stack, role_suffix, portfolio, &names.product_name)
         .map_err(usage)?;
     let product_key =
         catalog_params.get("ServiceCatalogTemplateName").cloned().unwrap_or_else(|| templates::PRODUCT.to_owned());

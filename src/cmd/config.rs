@@ -5,8 +5,8 @@ use std::fmt;
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::cli::settings::Origin;
 use crate::cli::OutputFormat;
-use crate::config::Origin;
 use crate::output::table;
 
 #[derive(Debug, Serialize)]
@@ -35,7 +35,7 @@ impl fmt::Display for Shown {
 
 pub fn run(
     output: OutputFormat,
-    file: Option<&crate::config::Loaded>,
+    file: Option<&crate::cli::settings::Loaded>,
     env: &str,
     shown: Vec<(String, String, Origin)>,
 ) -> Result<()> {

@@ -10,11 +10,11 @@ use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::catalog;
+use crate::aws::catalog;
+use crate::aws::context::Context;
+use crate::aws::notebook;
 use crate::cli::CullArgs;
-use crate::context::Context;
-use crate::naming;
-use crate::notebook;
+use crate::names::user;
 use crate::output::table;
 
 #[derive(Debug, Serialize)]
@@ -102,7 +102,7 @@ pub async fn run(args: &CullArgs, ctx: &Context) -> Result<()> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
     let mut rows: Vec<Row> = stream::iter(users)
         .map(|user| async move {
-            let name = naming::notebook_name(&user);
+            let name = user::notebook_name(&user);
             let nb = match notebook::describe(ctx, &name).await {
                 Ok(Some(nb)) => nb,
                 Ok(None) => {

@@ -7,12 +7,12 @@ use anyhow::{bail, Result};
 use aws_sdk_cloudformation::types::StackStatus;
 use serde::Serialize;
 
-use crate::adopt;
-use crate::catalog;
-use crate::context::Context;
-use crate::objects;
-use crate::stacks;
-use crate::templates::{self, Sources};
+use crate::aws::catalog;
+use crate::aws::context::Context;
+use crate::aws::objects;
+use crate::aws::stacks;
+use crate::plan::adopt;
+use crate::plan::templates::{self, Sources};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -174,7 +174,7 @@ pub async fn run(ctx: &Context) -> Result<()> {
     });
 
     let prefix = &ctx.names.ssm_prefix;
-    checks.push(match crate::urls::list_metadata(ctx).await {
+    checks.push(match crate::aws::urls::list_metadata(ctx).await {
         Ok(found) => {
             check("ssm prefix", Status::Ok, format!("{prefix} readable, {} URL parameter(s)", found.len()), None)
         }

@@ -10,13 +10,13 @@ use anyhow::Result;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::catalog;
+use crate::aws::catalog;
+use crate::aws::context::Context;
+use crate::aws::notebook;
+use crate::aws::urls;
 use crate::cli::ListArgs;
-use crate::context::Context;
-use crate::naming;
-use crate::notebook;
+use crate::names::user;
 use crate::output::table;
-use crate::urls;
 
 /// Concurrent DescribeNotebookInstance calls.
 const CONCURRENCY: usize = 8;
@@ -90,7 +90,7 @@ pub async fn run(_args: &ListArgs, ctx: &Context) -> Result<()> {
         .map(|p| {
             let meta = p.user.as_ref().and_then(|u| params.remove(u));
             Row {
-                notebook: p.user.as_deref().map(naming::notebook_name),
+                notebook: p.user.as_deref().map(user::notebook_name),
                 user: p.user,
                 status: None,
                 instance_type: None,
@@ -108,7 +108,7 @@ pub async fn run(_args: &ListArgs, ctx: &Context) -> Result<()> {
         .collect();
     // Parameters nobody's provisioned product accounts for.
     rows.extend(params.into_iter().map(|(user, m)| Row {
-        notebook: Some(naming::notebook_name(&user)),
+        notebook: Some(user::notebook_name(&user)),
         user: Some(user),
         status: None,
         instance_type: None,

@@ -1,4 +1,5 @@
-//! One file per subcommand, each `run(args, &Context)`.
+//! One file per subcommand, each `run(args, &Context)`; `shared/` holds what several of them use.
+//! Commands orchestrate: they call the `aws` layer's functions and the `plan` layer, never an SDK client.
 
 pub mod bootstrap;
 pub mod completions;
@@ -11,6 +12,7 @@ pub mod policy;
 pub mod provision;
 pub mod refresh;
 pub mod serve;
+pub mod shared;
 pub mod start;
 pub mod status;
 pub mod stop;

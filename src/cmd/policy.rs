@@ -3,7 +3,8 @@
 
 use anyhow::Result;
 
-use crate::cli::{Names, OutputFormat, PolicyArgs};
+use crate::cli::{OutputFormat, PolicyArgs};
+use crate::names::deployment::Names;
 use crate::permissions::{self, Scope};
 
 pub fn run(args: &PolicyArgs, names: &Names, region: Option<&str>, output: OutputFormat) -> Result<()> {

@@ -7,16 +7,16 @@ use anyhow::{bail, Result};
 use aws_sdk_servicecatalog::types::ProvisionedProductStatus as Pp;
 use serde::Serialize;
 
-use crate::catalog;
+use crate::aws::catalog;
+use crate::aws::context::Context;
+use crate::aws::notebook::WhenStopped;
+use crate::aws::parameters;
+use crate::aws::poll::Deadline;
 use crate::cli::ProvisionArgs;
-use crate::context::Context;
+use crate::cmd::shared::vend::{self, Delivery, Request};
 use crate::error::usage;
-use crate::naming;
-use crate::notebook::WhenStopped;
-use crate::parameters;
-use crate::poll::Deadline;
+use crate::names::user;
 use crate::progress;
-use crate::vend::{self, Delivery, Request};
 
 /// Answer of `provision --no-wait`.
 #[derive(Debug, Serialize)]
@@ -40,7 +40,7 @@ impl fmt::Display for Started {
 pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
     let deadline = Deadline::secs(args.timeout);
     let user = args.user.as_str();
-    crate::values::check_tags(&args.tags).map_err(usage)?;
+    crate::cli::values::check_tags(&args.tags).map_err(usage)?;
     let mut requested = args.product.to_parameters().map_err(usage)?;
     if let Some(t) = &args.instance_type {
         if requested.insert("NotebookInstanceType".into(), t.clone()).is_some() {
@@ -118,7 +118,7 @@ pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
             progress::clear_in_flight();
             let started = Started {
                 user: user.to_owned(),
-                provisioned_product: naming::provisioned_product_name(user),
+                provisioned_product: user::provisioned_product_name(user),
                 record_id: record_id.clone(),
                 status: "IN_PROGRESS".into(),
                 resume,

@@ -6,15 +6,15 @@ use std::fmt;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use crate::catalog;
+use crate::aws::catalog;
+use crate::aws::context::Context;
+use crate::aws::notebook;
+use crate::aws::notebook::WhenStopped;
+use crate::aws::poll::Deadline;
+use crate::aws::urls;
 use crate::cli::RefreshArgs;
-use crate::context::Context;
-use crate::notebook;
-use crate::notebook::WhenStopped;
+use crate::cmd::shared::vend::{self, Request};
 use crate::output::table;
-use crate::poll::Deadline;
-use crate::urls;
-use crate::vend::{self, Request};
 
 #[derive(Debug, Serialize)]
 struct Row {

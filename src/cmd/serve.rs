@@ -27,13 +27,13 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::aws::context::Context;
+use crate::aws::notebook::{self, WhenStopped};
+use crate::aws::poll::Deadline;
 use crate::cli::{ServeArgs, UrlStoreArgs};
-use crate::context::Context;
+use crate::cmd::shared::vend::{self, Request as VendRequest};
 use crate::error::{exit, exit_code, usage};
-use crate::naming;
-use crate::notebook::{self, WhenStopped};
-use crate::poll::Deadline;
-use crate::vend::{self, Request as VendRequest};
+use crate::names::user;
 use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
 
 /// Request bodies above this answer 413: `{"notebook_user_name": "<54 chars>"}` needs far less.
@@ -136,7 +136,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, app: Router, limits: Lim
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
-    let shutdown = crate::shutdown_signal();
+    let shutdown = crate::cmd::shared::signal::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         while connections.try_join_next().is_some() {}
@@ -326,7 +326,7 @@ async fn refresh(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             );
         }
     };
-    if let Err(e) = naming::validate_user(&user) {
+    if let Err(e) = user::validate_user(&user) {
         return error(StatusCode::BAD_REQUEST, e);
     }
     let mut resp = match tokio::time::timeout(shared.timeout, refresh_user(&shared, &user)).await {
@@ -342,7 +342,7 @@ async fn refresh(State(shared): State<Arc<Shared>>, req: Request) -> Response {
 
 async fn refresh_user(shared: &Shared, user: &str) -> Response {
     let ctx = &shared.ctx;
-    let name = naming::notebook_name(user);
+    let name = user::notebook_name(user);
     match vend::require_in_deployment(ctx, user).await {
         Ok(()) => {}
         Err(e) if e.downcast_ref::<vend::NotInDeployment>().is_some() => {

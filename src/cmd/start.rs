@@ -7,12 +7,12 @@ use anyhow::{bail, Result};
 use crate::cli::StartArgs;
 use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
 
+use crate::aws::context::Context;
+use crate::aws::notebook::{self, WhenStopped};
+use crate::aws::poll::Deadline;
+use crate::cmd::shared::vend::{self, Request};
 use crate::cmd::stop::{cannot, existing, Outcome, Transition};
-use crate::context::Context;
-use crate::notebook::{self, WhenStopped};
-use crate::poll::Deadline;
 use crate::progress;
-use crate::vend::{self, Request};
 
 pub async fn run(args: &StartArgs, ctx: &Context) -> Result<()> {
     let user = args.user.as_str();

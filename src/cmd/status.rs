@@ -13,14 +13,14 @@ use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
 use aws_sdk_servicecatalog::types::ProvisionedProductStatus as Pp;
 use serde::Serialize;
 
-use crate::catalog;
+use crate::aws::catalog;
+use crate::aws::context::Context;
+use crate::aws::notebook::{self, Notebook};
+use crate::aws::stacks;
+use crate::aws::urls::{self, Metadata};
 use crate::cli::StatusArgs;
-use crate::context::Context;
 use crate::error::aws_error;
-use crate::naming;
-use crate::notebook::{self, Notebook};
-use crate::stacks;
-use crate::urls::{self, Metadata};
+use crate::names::user;
 
 #[derive(Debug, Serialize)]
 pub struct Record {
@@ -140,7 +140,7 @@ impl fmt::Display for Status {
 
 pub async fn run(args: &StatusArgs, ctx: &Context) -> Result<()> {
     let user = args.user.as_str();
-    let name = naming::notebook_name(user);
+    let name = user::notebook_name(user);
     let mut notes = Vec::new();
     let (pp, nb, param) = tokio::try_join!(
         provisioned(ctx, user, &mut notes),
@@ -180,7 +180,7 @@ async fn provisioned(ctx: &Context, user: &str, notes: &mut Vec<String>) -> Resu
                 id: id.clone(),
                 record_type: d.record_type().map(str::to_owned),
                 status: d.status().map(|s| s.as_str().to_owned()),
-                updated: d.updated_time().map(crate::output::rfc3339),
+                updated: d.updated_time().map(crate::text::rfc3339),
                 errors: d
                     .record_errors()
                     .iter()
@@ -300,6 +300,6 @@ fn notebook_step(user: &str, state: Nb, text: &str, param: Option<&Metadata>, re
 
 /// True when the parameter's session end is in the past (RFC 3339 UTC strings compare as text).
 fn expired(param: Option<&Metadata>) -> bool {
-    let now = crate::output::rfc3339(&aws_smithy_types::DateTime::from(std::time::SystemTime::now()));
+    let now = crate::text::rfc3339(&aws_smithy_types::DateTime::from(std::time::SystemTime::now()));
     param.and_then(|p| p.session_expires.as_deref()).is_some_and(|e| e < now.as_str())
 }

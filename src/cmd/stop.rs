@@ -9,15 +9,15 @@ use std::fmt;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
+use crate::aws::context::Context;
 use crate::cli::StopArgs;
-use crate::context::Context;
-use crate::naming;
+use crate::names::user;
 use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
 
-use crate::notebook::{self, Notebook};
-use crate::poll::Deadline;
+use crate::aws::notebook::{self, Notebook};
+use crate::aws::poll::Deadline;
+use crate::aws::urls::Stored;
 use crate::progress;
-use crate::urls::Stored;
 
 /// What stop or start did, as `--output json` spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -68,7 +68,7 @@ impl fmt::Display for Transition {
 
 /// The user's notebook, or exit 1 saying there is none and how to get one.
 pub(crate) async fn existing(ctx: &Context, user: &str) -> Result<Notebook> {
-    let name = naming::notebook_name(user);
+    let name = user::notebook_name(user);
     match notebook::describe(ctx, &name).await? {
         Some(nb) => Ok(nb),
         None => bail!("user {user} has no notebook {name}; provision one with `notebook-vend provision --user {user}`"),

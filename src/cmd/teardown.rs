@@ -14,18 +14,19 @@ use anyhow::{bail, Result};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::catalog::{self, Product, Provisioned};
+use crate::aws::catalog::{self, Product, Provisioned};
+use crate::aws::context::Context;
+use crate::aws::notebook;
+use crate::aws::objects;
+use crate::aws::poll::Deadline;
+use crate::aws::stacks;
+use crate::aws::urls;
 use crate::cli::TeardownArgs;
-use crate::cmd::terminate::{confirm, require_answerable, terminate_one};
-use crate::context::Context;
+use crate::cmd::shared::prompt::{confirm, require_answerable};
+use crate::cmd::terminate::terminate_one;
 use crate::error::{exit, exit_code, Failure};
-use crate::naming;
-use crate::notebook;
-use crate::objects;
-use crate::poll::Deadline;
+use crate::names::user;
 use crate::progress;
-use crate::stacks;
-use crate::urls;
 
 /// DeleteObjects takes at most 1000 keys per call.
 
@@ -164,7 +165,7 @@ pub async fn run(args: &TeardownArgs, ctx: &Context) -> Result<()> {
         .collect();
     let checked: Vec<Result<(String, bool)>> = stream::iter(others)
         .map(|(user, parameter)| async move {
-            let exists = notebook::describe(ctx, &naming::notebook_name(&user)).await?.is_some();
+            let exists = notebook::describe(ctx, &user::notebook_name(&user)).await?.is_some();
             Ok((parameter, exists))
         })
         .buffer_unordered(8)

@@ -4,47 +4,20 @@
 //! when run again: a termination in progress is awaited, and nothing left is success.
 
 use std::fmt;
-use std::io::IsTerminal;
 
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use crate::catalog::{self, Provisioned};
+use crate::aws::catalog::{self, Provisioned};
+use crate::aws::context::Context;
+use crate::aws::notebook;
+use crate::aws::poll::Deadline;
+use crate::aws::urls;
 use crate::cli::TerminateArgs;
-use crate::context::Context;
-use crate::error::{aws_error, exit, exit_code, usage};
-use crate::naming;
-use crate::notebook;
-use crate::poll::Deadline;
+use crate::cmd::shared::prompt::{confirm, require_answerable};
+use crate::error::{aws_error, exit, exit_code};
+use crate::names::user;
 use crate::progress::{self, Task};
-use crate::urls;
-
-/// Refuse (exit 2, before any AWS call) when confirmation is needed and stdin cannot give it.
-pub(crate) fn require_answerable(yes: bool, dry_run: bool, what: &str) -> Result<()> {
-    if yes || dry_run || std::io::stdin().is_terminal() {
-        Ok(())
-    } else {
-        Err(usage(format!("refusing to {what} without --yes: stdin is not a terminal, so nobody can confirm")))
-    }
-}
-
-/// Ask on stderr and read one line from stdin: "y" or "yes" (any case) confirms. The read runs on
-/// its own thread so that Ctrl-C still interrupts the command while it waits for an answer.
-pub(crate) async fn confirm(question: &str) -> Result<bool> {
-    eprint!("{question} [y/N] ");
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let read = std::io::stdin().read_line(&mut line).map(|_| line);
-        let _ = tx.send(read);
-    });
-    let answer = rx.await.map_err(|_| anyhow::anyhow!("could not read the answer from stdin"))??;
-    Ok(is_yes(&answer))
-}
-
-fn is_yes(answer: &str) -> bool {
-    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ProductRef {
@@ -105,7 +78,7 @@ pub async fn run(args: &TerminateArgs, ctx: &Context) -> Result<()> {
     require_answerable(args.yes, args.dry_run, &format!("terminate the notebook of {}", args.user))?;
     let user = args.user.as_str();
     let deadline = Deadline::secs(args.timeout);
-    let name = naming::notebook_name(user);
+    let name = user::notebook_name(user);
 
     let (pp, unresolved) = match catalog::resolve_product(ctx).await {
         Ok(product) => (catalog::find_for_user(ctx, &product, user).await?, None),
@@ -259,7 +232,7 @@ pub(crate) async fn terminate_one(
     let mut parameter_deleted = false;
     let mut left_behind = None;
     if let Some(user) = user {
-        let name = naming::notebook_name(user);
+        let name = user::notebook_name(user);
         let left =
             if ignore_errors { notebook::describe(ctx, &name).await?.filter(|n| n.status != "Deleting") } else { None };
         match left {
@@ -276,19 +249,4 @@ pub(crate) async fn terminate_one(
         parameter_deleted = urls::delete_after_notebook(ctx, user).await?;
     }
     Ok(Done { record_id, parameter_deleted, left_behind })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_y_or_yes_confirms() {
-        for yes in ["y", "Y", "yes", "YES\n", "  yes \r\n"] {
-            assert!(is_yes(yes), "{yes:?}");
-        }
-        for no in ["", "\n", "n", "no", "yep", "y es", "oui"] {
-            assert!(!is_yes(no), "{no:?}");
-        }
-    }
 }

@@ -1,9 +1,9 @@
 //! `update --user U | --all`: move a notebook to the newest (or a named) product version and/or new
 //! parameter values with Service Catalog UpdateProvisionedProduct, without ever losing a notebook
-//! silently (issue 15).
+//! silently.
 //!
 //! The plan comes first: parameter diff, artifact from -> to, and whether the change is in place or
-//! replaces the notebook (update_plan.rs: create-only properties of AWS::SageMaker::NotebookInstance,
+//! replaces the notebook (plan/update.rs: create-only properties of AWS::SageMaker::NotebookInstance,
 //! mapped to the parameters that feed them in the new template). A replacing change is refused
 //! (exit 2, nothing sent) unless --replace-notebook-losing-its-data, and is then done as terminate +
 //! provision: an update would fail anyway, because CloudFormation cannot replace a custom-named
@@ -18,24 +18,24 @@ use aws_sdk_servicecatalog::types::ProvisionedProductStatus as Pp;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::catalog::{self, Artifact, Product, Provisioned};
+use crate::aws::catalog::{self, Artifact, Product, Provisioned};
+use crate::aws::context::Context;
+use crate::aws::notebook;
+use crate::aws::objects;
+use crate::aws::parameters;
+use crate::aws::poll::{self, Deadline};
+use crate::aws::stacks;
+use crate::aws::urls;
 use crate::cli::UpdateArgs;
-use crate::cmd::terminate::{confirm, require_answerable};
-use crate::context::Context;
+use crate::cmd::shared::prompt::{confirm, require_answerable};
+use crate::cmd::shared::vend::{self, Request};
 use crate::error::{has_code, is_denied, is_transient, usage};
-use crate::naming;
-use crate::notebook;
-use crate::objects;
+use crate::names::user;
 use crate::output::table;
-use crate::parameters;
-use crate::poll::{self, Deadline};
+use crate::plan::replace_intent::{self, Intent};
+use crate::plan::template;
+use crate::plan::update::{self, ParamChange};
 use crate::progress::Task;
-use crate::replace_intent::{self, Intent};
-use crate::stacks;
-use crate::template_model;
-use crate::update_plan::{self, ParamChange};
-use crate::urls;
-use crate::vend::{self, Request};
 
 /// What the update does to the notebook.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -278,7 +278,7 @@ async fn plan(
             target.name
         ));
     }
-    if let Some(shrink) = update_plan::volume_shrink(&changes) {
+    if let Some(shrink) = update::volume_shrink(&changes) {
         replacing.push(shrink);
     }
     if changed.contains("NotebookInstanceType") {
@@ -365,7 +365,7 @@ fn check_kept(
                 usage(format!(
                     "parameter {key}={} (kept from the current version) is not allowed by version {version}: {allowed}; \
                      give a new value with {flag}; nothing was sent",
-                    crate::values::cut(value)
+                    crate::text::cut(value)
                 ))
             })?,
             None if spec.default.is_none() => {
@@ -422,12 +422,11 @@ async fn judge(
              so nothing was sent"
         ))
     };
-    let old =
-        template_model::parse(&deployed).map_err(|e| refuse(format!("the deployed template of stack {stack}"), e))?;
-    let new = template_model::parse(&target_body)
-        .map_err(|e| refuse(format!("the template of version {}", target.name), e))?;
+    let old = template::parse(&deployed).map_err(|e| refuse(format!("the deployed template of stack {stack}"), e))?;
+    let new =
+        template::parse(&target_body).map_err(|e| refuse(format!("the template of version {}", target.name), e))?;
     let replacing =
-        update_plan::replacing(&old, &new, changed).map_err(|e| refuse("updating to this version:".into(), e))?;
+        update::replacing(&old, &new, changed).map_err(|e| refuse("updating to this version:".into(), e))?;
     Ok((replacing, None))
 }
 
@@ -505,7 +504,7 @@ async fn execute(
         return Ok(Updated { plan, result: result.into(), record_id: None, session_expires });
     }
     if plan.effect == Effect::ReplacesTheNotebook {
-        let name = naming::notebook_name(&user);
+        let name = user::notebook_name(&user);
         if !(single && args.replace_notebook_losing_its_data) {
             return Err(usage(format!(
                 "this change replaces the notebook {name} ({}: only a new AWS::SageMaker::NotebookInstance takes it): \
@@ -530,7 +529,7 @@ async fn execute(
             if plan.artifact_from != plan.artifact_to { "moving" } else { "changing" }
         );
     }
-    let name = naming::notebook_name(&user);
+    let name = user::notebook_name(&user);
     let was_running = matches!(notebook::describe(ctx, &name).await?, Some(nb) if nb.state() == Nb::InService);
     for n in &plan.notes {
         task.println(format!("{user}: {n}"));
@@ -593,7 +592,7 @@ async fn finish_cut_short(
     if !url_behind_last_update(ctx, pp, user).await? {
         return Ok(None);
     }
-    let name = naming::notebook_name(user);
+    let name = user::notebook_name(user);
     let resume = format!("notebook-vend update --user {user}");
     match notebook::describe(ctx, &name).await? {
         Some(nb) if !matches!(nb.state(), Nb::Stopped | Nb::Stopping | Nb::Failed | Nb::Deleting) => {}
@@ -661,7 +660,7 @@ async fn wait_back_in_service(ctx: &Context, name: &str, deadline: Deadline, tas
 /// Terminate + provision with the new values (the user confirmed losing the notebook). What the
 /// new notebook is to be (version, every value, the user's tags) is kept on disk before the
 /// terminate, so that a failure or a kill between the two is finished by the next
-/// `update --user U` with the same values (replace_intent.rs).
+/// `update --user U` with the same values (plan/replace_intent.rs).
 async fn replace(ctx: &Context, args: &UpdateArgs, product: &Product, plan: Plan, task: &Task) -> Result<Updated> {
     let user = plan.user.clone();
     let pp = plan.pp.clone().expect("a plan has its product");
@@ -711,7 +710,7 @@ async fn terminate_for_replacement(
     kept: &std::path::Path,
     task: &Task,
 ) -> Result<()> {
-    let name = naming::notebook_name(user);
+    let name = user::notebook_name(user);
     let resume = format!("notebook-vend update --user {user}");
     let state = |e: anyhow::Error| {
         e.context(format!(
@@ -739,7 +738,7 @@ async fn provision_replacement(
     task: &Task,
 ) -> Result<(String, String)> {
     let user = intent.user.as_str();
-    let name = naming::notebook_name(user);
+    let name = user::notebook_name(user);
     let resume = format!("notebook-vend update --user {user}");
     let kept = replace_intent::path(&product.id, user)?;
     let deleted = |e: anyhow::Error| {
@@ -794,7 +793,7 @@ async fn resume_replacement(ctx: &Context, args: &UpdateArgs, product: &Product,
     let (id, session_expires) = provision_replacement(ctx, args, product, &intent, &task).await?;
     let plan = Plan {
         user: user.clone(),
-        provisioned_product: naming::provisioned_product_name(&user),
+        provisioned_product: user::provisioned_product_name(&user),
         status: "AVAILABLE".into(),
         artifact_from: "(terminated)".into(),
         artifact_to: intent.artifact_name.clone(),

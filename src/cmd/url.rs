@@ -7,11 +7,11 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
 use serde::Serialize;
 
+use crate::aws::context::Context;
+use crate::aws::notebook;
+use crate::aws::urls;
 use crate::cli::UrlArgs;
-use crate::context::Context;
-use crate::naming;
-use crate::notebook;
-use crate::urls;
+use crate::names::user;
 
 #[derive(Debug, Serialize)]
 struct Url {
@@ -31,28 +31,28 @@ pub async fn run(args: &UrlArgs, ctx: &Context) -> Result<()> {
     // A fresh URL is minted for the notebook of that name, whoever vended it: only for one of this
     // deployment's. `--stored` reads this deployment's own prefix and needs no such check.
     if !args.stored {
-        crate::vend::require_in_deployment(ctx, user).await?;
+        crate::cmd::shared::vend::require_in_deployment(ctx, user).await?;
     }
     let (url, source) = if args.stored {
         let url = urls::read(ctx, user).await?.ok_or_else(|| {
             anyhow!(
                 "no stored URL for {user} (parameter {}); run `notebook-vend refresh --user {user}`",
-                naming::parameter_name(&ctx.names.ssm_prefix, user)
+                user::parameter_name(&ctx.names.ssm_prefix, user)
             )
         })?;
-        if !naming::is_notebook_url(&url, user) {
+        if !user::is_notebook_url(&url, user) {
             // Not printed: whatever it is, it is not ours to show.
             bail!(
                 "parameter {} holds {} characters that are not a presigned URL of notebook {}; run \
                  `notebook-vend refresh --user {user}` to store one",
-                naming::parameter_name(&ctx.names.ssm_prefix, user),
+                user::parameter_name(&ctx.names.ssm_prefix, user),
                 url.chars().count(),
-                naming::notebook_name(user)
+                user::notebook_name(user)
             );
         }
         (url, "stored")
     } else {
-        let name = naming::notebook_name(user);
+        let name = user::notebook_name(user);
         // A presign is not a state check (AWS documents no state precondition for
         // CreatePresignedNotebookInstanceUrl): the notebook is described alongside (same latency),
         // and the URL is printed only when the notebook is InService.

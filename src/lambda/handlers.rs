@@ -11,8 +11,8 @@ use http_body_util::BodyExt as _;
 use serde_json::{json, Value};
 
 use super::authorize::{self, Decision, Operators};
+use crate::aws::context::Context;
 use crate::cli::WatchArgs;
-use crate::context::Context;
 use crate::error::{exit, exit_code};
 
 /// An invocation that failed: the Runtime API's `errorType` and `errorMessage`.
@@ -157,7 +157,7 @@ async fn serve(
         req.method,
         known_route(&req.path_and_query),
         started.elapsed().as_secs_f64() * 1000.0,
-        user.as_deref().filter(|u| crate::naming::validate_user(u).is_ok()).unwrap_or("-"),
+        user.as_deref().filter(|u| crate::names::user::validate_user(u).is_ok()).unwrap_or("-"),
         req.caller.as_deref().unwrap_or("-"),
     );
     let answer = json!({

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 
+use crate::aws::context::Context;
 use crate::cli::{Cli, Command};
-use crate::context::Context;
 use handlers::{Failed, Handler};
 use runtime::RuntimeApi;
 

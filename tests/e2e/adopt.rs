@@ -1,4 +1,4 @@
-//! Issue 13: a deployment made by the AWS blog sample's own steps (tests/fixtures/blog/deploy.py,
+//! A deployment made by the AWS blog sample's own steps (tests/fixtures/blog/deploy.py,
 //! boto3 as the blog does, not notebook-vend) is used, recognised and never broken.
 
 use std::path::{Path, PathBuf};
@@ -53,7 +53,7 @@ fn fixture_run(acct: &Account, args: &[&str]) -> (bool, Value) {
 }
 
 /// The blog sample deployed the blog's way, with fast sandbox timings.
-fn blog_account() -> (Account, Value) {
+pub(crate) fn blog_account() -> (Account, Value) {
     blog_account_with(&[])
 }
 

@@ -1,13 +1,9 @@
-//! AWS rules the tool must follow on real AWS (issue 12), end to end against the sandbox.
+//! AWS rules the tool must follow on real AWS, end to end against the sandbox.
 //!
 //! Each test names the AWS rule it checks. Where the failing condition needs the strict sandbox
 //! (IAM enforcement, presign in any state...), the comment says which sandbox rule it relies on.
 
-use crate::support::{Account, Request};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Runtime::new().unwrap()
-}
+use crate::support::{rt, Account, Request};
 
 fn ops(reqs: &[Request]) -> Vec<&str> {
     reqs.iter().map(|r| r.operation.as_str()).collect()
@@ -55,7 +51,8 @@ fn refresh_never_downgrades_an_advanced_parameter() {
     assert_eq!(code, 0, "{err}");
     let out: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(out["tier"], "Advanced", "{out}");
-    // Issue 14, item 14: said, not silent.
+    // Said, not silent: the parameter stays in the Advanced tier, which is charged, where the URL
+    // alone would fit in Standard.
     assert!(err.contains(name) && err.contains("Advanced"), "{err}");
     assert_eq!(rt().block_on(tier(&acct, name)), "Advanced");
     assert!(acct.requests_since(mark).iter().all(|r| r.status == "200"), "{:?}", acct.requests_since(mark));

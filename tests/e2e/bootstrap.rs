@@ -1,6 +1,7 @@
-//! `bootstrap` end to end against the sandbox.
+//! `bootstrap` end to end against the sandbox: the two stacks, the product and its versions, run
+//! again and again from CI.
 
-use crate::support::{is_write, rt, Account};
+use crate::support::{is_write, rt, templates_dir, Account};
 
 #[test]
 fn creates_both_stacks_and_a_visible_product() {
@@ -113,39 +114,6 @@ fn changed_product_template_is_uploaded_and_becomes_a_new_artifact() {
 }
 
 #[test]
-fn bad_inputs_exit_2_naming_the_input_with_nothing_sent() {
-    let acct = Account::new();
-    let bad_params = tempfile::tempdir().unwrap();
-    std::fs::write(bad_params.path().join("s3-iam-params.json"), "[{\"ParameterKey\": \"A\"").unwrap();
-    std::fs::copy("parameters/service-catalog-params.json", bad_params.path().join("service-catalog-params.json"))
-        .unwrap();
-    let bad_principal = tempfile::tempdir().unwrap();
-    std::fs::copy("parameters/s3-iam-params.json", bad_principal.path().join("s3-iam-params.json")).unwrap();
-    std::fs::write(
-        bad_principal.path().join("service-catalog-params.json"),
-        r#"[{"ParameterKey": "UserIAMPrincipal", "ParameterValue": "bob"}]"#,
-    )
-    .unwrap();
-    let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["bootstrap", "--parameters-dir", bad_params.path().to_str().unwrap()], "s3-iam-params.json"),
-        (vec!["bootstrap", "--parameters-dir", bad_principal.path().to_str().unwrap()], "UserIAMPrincipal"),
-        (vec!["bootstrap", "--templates", "/nonexistent/templates"], "/nonexistent/templates"),
-        (vec!["bootstrap", "--principal", "arn:aws:iam::1:role/x"], "arn:aws:iam::1:role/x"),
-        (vec!["bootstrap", "--principal", "not-an-arn"], "not-an-arn"),
-        (vec!["bootstrap", "--s3-stack", "bad_name"], "bad_name"),
-        (vec!["bootstrap", "--timeout", "0"], "0"),
-    ];
-    for (args, named) in cases {
-        let (code, out, err) = acct.run(&args);
-        assert_eq!(code, 2, "{args:?}: {err}");
-        assert!(out.is_empty(), "{args:?} printed on stdout: {out}");
-        assert_eq!(err.trim().lines().count(), 1, "{args:?}: not one line: {err}");
-        assert!(err.contains(named), "{args:?}: error does not name {named:?}: {err}");
-    }
-    assert!(acct.requests().is_empty(), "bad input reached AWS: {:?}", acct.requests());
-}
-
-#[test]
 fn a_failed_resource_exits_1_naming_it_and_the_next_run_recreates_the_stack() {
     let acct = Account::new();
     let dir = tempfile::tempdir().unwrap();
@@ -176,4 +144,75 @@ fn a_failed_resource_exits_1_naming_it_and_the_next_run_recreates_the_stack() {
     let summary = acct.bootstrap();
     assert_eq!(summary["stacks"][0]["action"], "recreate");
     assert_eq!(summary["stacks"][0]["status"], "CREATE_COMPLETE");
+}
+
+#[test]
+fn allowed_instance_types_limit_the_product() {
+    let acct = Account::bootstrapped(0.3, &["--allowed-instance-types", "ml.t3.large,ml.t3.xlarge"]);
+    let (code, _, err) = acct.run(&["provision", "--user", "dan", "--instance-type", "ml.t3.medium"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("must be one of ml.t3.large, ml.t3.xlarge"), "{err}");
+    // Without --instance-type the product's default moved into the list.
+    acct.ok(&["provision", "--user", "dan", "-q"]);
+    let (code, _, err) = acct.run(&["bootstrap", "--allowed-instance-types", "ml.p3.2xlarge"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("ml.p3.2xlarge is not offered"), "{err}");
+}
+
+/// A template that is not YAML is refused before any write (not sent to CloudFormation after other
+/// writes), and a failed update of the catalog stack does not leave the new product template in
+/// the bucket as the deployed version's.
+#[test]
+fn bootstrap_checks_templates_locally_and_keeps_the_deployed_version_when_the_stack_fails() {
+    let acct = Account::new();
+    let broken = templates_dir(|name, body| if name == "sm-notebook.yml" { body + "  Bad: [unclosed\n" } else { body });
+    let (code, out, err) = acct.run(&["bootstrap", "--templates", broken.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("sm-notebook.yml") && err.contains("YAML"), "{err}");
+    assert!(acct.writes_since(0).is_empty(), "{:?}", acct.writes_since(0));
+
+    acct.configure(serde_json::json!({"record_seconds": 0.2, "pending_seconds": 0.2}));
+    acct.bootstrap();
+    let before = std::fs::read_to_string("templates/sm-notebook.yml").unwrap();
+    // A valid new product template, and a catalog stack update that fails (a resource the
+    // sandbox's CloudFormation cannot create: an SSM parameter without a Name).
+    let failing = templates_dir(|name, body| {
+        match name {
+        "sm-notebook.yml" => body + "# version 2\n",
+        "service-catalog.yml" => body.replacen(
+            "Resources:\n",
+            "Resources:\n  Broken:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value: x\n",
+            1,
+        ),
+        _ => body,
+    }
+    });
+    for run in 0..2 {
+        let (code, out, err) = acct.run(&["bootstrap", "--templates", failing.path().to_str().unwrap()]);
+        assert_eq!(code, 1, "run {run}: {out}{err}");
+        assert!(!out.contains("unchanged") && !out.contains("up to date"), "run {run}: {out}");
+        assert!(err.contains("UPDATE_ROLLBACK_COMPLETE"), "run {run}: {err}");
+    }
+    // Each version has its own object: the refused one never replaced the deployed version's.
+    let rt = crate::support::rt();
+    let (key, current) = rt.block_on(async {
+        let sdk = acct.sdk().await;
+        let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+        let stack = cfn.describe_stacks().stack_name("service-catalog-config").send().await.unwrap();
+        let key = stack.stacks()[0]
+            .parameters()
+            .iter()
+            .find(|p| p.parameter_key() == Some("ServiceCatalogTemplateName"))
+            .and_then(|p| p.parameter_value())
+            .unwrap()
+            .to_owned();
+        let conf = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build();
+        let s3 = aws_sdk_s3::Client::from_conf(conf);
+        let buckets = s3.list_buckets().send().await.unwrap();
+        let bucket = buckets.buckets()[0].name().unwrap().to_owned();
+        let out = s3.get_object().bucket(bucket).key(&key).send().await.unwrap();
+        (key.clone(), String::from_utf8(out.body.collect().await.unwrap().into_bytes().to_vec()).unwrap())
+    });
+    assert_eq!(current, before, "the deployed version's template {key} changed");
 }

@@ -1,11 +1,13 @@
 //! Reliability end to end: the real binary under injected faults (throttling, 5xx, dropped
-//! connections before and after the write), killed with SIGKILL at each phase of `provision`, and
-//! interrupted with SIGINT. Each test has its own sandbox account, so the faults are its own.
+//! connections before and after the write, reads failing past the SDK's retries, an endpoint that
+//! refuses connections), killed with SIGKILL at each phase of `provision`, and interrupted with
+//! SIGINT. Each test has its own sandbox account, so the faults are its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use crate::support::{rt, starts_as_url_of, Account, Running};
+use crate::support::{rt, run_env, starts_as_url_of, Account, Running};
+use crate::update::pp;
 use serde_json::json;
 
 /// What the account holds, read with faults switched off.
@@ -260,6 +262,48 @@ fn fault_shapes_follow_each_protocol() {
     });
     let faults: Vec<String> = acct.requests().into_iter().filter_map(|r| r.fault).collect();
     assert_eq!(faults, ["throttle", "throttle", "throttle", "internal", "unavailable", "drop", "drop_after"]);
+}
+
+/// An endpoint that refuses connections is exit 1 with one short line, not the SDK's
+/// whole error chain with the request in it.
+#[test]
+fn a_refused_endpoint_is_one_short_line() {
+    let acct = Account::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}");
+    let (code, out, err) =
+        run_env(&acct, &[("AWS_ENDPOINT_URL", &url), ("AWS_MAX_ATTEMPTS", "2")], &["provision", "--user", "bob"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty(), "{out}");
+    let lines: Vec<&str> = err.trim().lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(err.len() < 400, "{} bytes of error: {err}", err.len());
+    assert!(err.contains(&url) || err.contains("refused"), "{err}");
+    assert!(!err.contains("Action=") && !err.contains("Version="), "the request body was printed: {err}");
+}
+
+/// Checked failing before the fix: a template read failing past the SDK's attempts was reported
+/// as "not readable with this identity", and a DescribeStacks failing so as a missing
+/// cloudformation:DescribeStacks permission. Only AccessDenied means a permission.
+#[test]
+fn a_failing_read_is_retried_and_never_reported_as_a_missing_permission() {
+    use serde_json::json;
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "jon", "-q"]);
+    let old = pp(&acct, "jon").1;
+    let dir = crate::update::templates_with_a_change();
+    acct.json(&["bootstrap", "-q", "--templates", dir.path().to_str().unwrap()]);
+    // one more failure than the SDK's six attempts
+    acct.control("fault", json!({"operation": "GetObject", "kind": "internal", "count": 7}));
+    let (code, out, err) = acct.run(&["update", "--user", "jon", "--yes"]);
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert!(!err.contains("identity"), "{err}");
+    assert_ne!(pp(&acct, "jon").1, old, "moved to the new version");
+
+    acct.control("fault", json!({"operation": "DescribeStacks", "kind": "internal", "count": 7}));
+    let (code, out, err) = acct.run(&["refresh", "--all"]);
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert!(!err.contains("needs cloudformation:DescribeStacks"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------

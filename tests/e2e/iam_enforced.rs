@@ -1,4 +1,4 @@
-//! Issue 12 C, "IAM enforced": each role runs its commands holding EXACTLY the policy that
+//! IAM enforced: each role runs its commands holding EXACTLY the policy that
 //! `notebook-vend policy <role> --account <id> --output json` prints, in an account where the
 //! sandbox checks every call of an IAM user against that user's policies
 //! (tests/sandbox/nvsandbox/iam/enforcement.py, `/_sandbox/config {"iam_enforced": 1}`). A permission the
@@ -18,9 +18,10 @@
 //! - Conditions: `servicecatalog:userLevel = self` is evaluated (from the request's
 //!   AccessLevelFilter, so an end user's account-wide search is denied), but "self" is not
 //!   narrowed to the caller's own products: an end user may describe any record here.
-//! - What a service does with the caller's credentials is not checked: CloudFormation creating
-//!   and deleting the stacks' resources (the `cfn(...)` rows of the bootstrap policy: buckets,
-//!   roles, portfolio, product, constraint), and iam:PassRole. Only the API calls the binary sends.
+//! - What CloudFormation does with the caller's credentials (the `cfn(...)` rows of the bootstrap
+//!   policy) is checked by action only (nvsandbox/cloudformation/principal.py: each resource's own
+//!   create/update/delete call, and the log group's update handler calls), not by resource or
+//!   condition; iam:PassRole is not checked.
 //! - Portfolio access: the sandbox's SearchProducts does not filter by portfolio principal; the
 //!   test still associates all three users (through an IAM group given to `bootstrap
 //!   --principal`), as AWS needs for SearchProducts/DescribeProduct to find the product.
@@ -136,7 +137,7 @@ fn enforce(acct: &Account) {
     acct.configure(json!({"iam_enforced": 1}));
 }
 
-/// The end user's account-wide command is denied and said to be an operator command (A9): exit 1,
+/// The end user's account-wide command is denied and said to be an operator command: exit 1,
 /// AWS's error code, and the tool's explanation.
 fn assert_operator_command_denied(acct: &Account, end_user: &Principal, args: &[&str], what: &str) {
     let (code, out, err) = end_user.run(acct, args);
@@ -270,7 +271,7 @@ fn end_user_with_a_notebook(user: &str) -> (Account, Principal, String) {
     (acct, end_user, group)
 }
 
-/// Issue 15 follow-up: `update --user` is an end-user command. Holding only `policy end-user`
+/// `update --user` is an end-user command. Holding only `policy end-user`
 /// (no ListProvisioningArtifacts), the data scientist changes their own notebook's instance type in place, then moves
 /// it to the product's new version: the notebook is kept (same creation time) both times.
 #[test]
@@ -369,4 +370,26 @@ fn without_the_new_template_an_end_user_changes_parameters_but_does_not_move_ver
     assert!(acct.writes_since(mark).is_empty(), "{:?}", acct.writes_since(mark));
     assert_eq!(pp(&acct, "hal"), ("AVAILABLE".to_owned(), old_artifact));
     assert_eq!(notebook(&acct, "hal").created, before.created);
+}
+
+/// `bootstrap --adopt`, `doctor` and `teardown` of the blog's deployment holding exactly `policy
+/// bootstrap`. The tool passes no service role, so CloudFormation runs every resource handler with
+/// the caller's credentials (CloudFormation user guide, "CloudFormation service role"), and the
+/// sandbox checks those calls (nvsandbox/cloudformation/principal.py): the adoption updates the
+/// kept log group (its update handler reads and sets tags: logs:ListTagsLogGroup, TagLogGroup)
+/// and teardown deletes what the sample created.
+#[test]
+fn adoption_and_teardown_of_the_blog_deployment_need_only_the_bootstrap_policy() {
+    let (acct, _) = crate::adopt::blog_account();
+    let rt = rt();
+    rt.block_on(team(&acct, "notebook-team"));
+    let admin = rt.block_on(principal(&acct, "bootstrap", "ada", "notebook-team"));
+    enforce(&acct);
+
+    let plan = admin.json(&acct, &["bootstrap", "--adopt", "--yes"]);
+    assert!(plan["result"].as_str().is_some_and(|r| r.starts_with("adopted")), "{plan}");
+    admin.ok(&acct, &["doctor", "-q"]);
+    admin.ok(&acct, &["teardown", "--yes", "-q"]);
+    let (code, _, err) = admin.run(&acct, &["doctor", "-q"]);
+    assert_ne!(code, 0, "doctor passed after teardown: {err}");
 }

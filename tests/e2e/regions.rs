@@ -1,4 +1,4 @@
-//! Issue 12 A2/C: the whole workflow in a Region launched after March 2019 (af-south-1, Africa
+//! The whole workflow in a Region launched after March 2019 (af-south-1, Africa
 //! (Cape Town), launched April 2020).
 //!
 //! There, S3's legacy global endpoint (`<bucket>.s3.amazonaws.com`) answers HTTP 400 for a bucket

@@ -1,18 +1,21 @@
-//! Settings precedence, flag > NOTEBOOK_VEND_* environment > notebook-vend.toml > default, for every
-//! subcommand that takes a setting, observed in what the command did (not in `config show`).
+//! Settings: flag > NOTEBOOK_VEND_* environment > notebook-vend.toml > default, for every
+//! subcommand that takes a setting, observed in what the command did and in what `config show`
+//! reports; `--profile` over the environment's credentials; a settings file that cannot be read,
+//! or holds a bad key or value, is exit 2 naming the file and the key.
 //!
-//! One table: (subcommand, how to run it, how to read back the value it used). For each row the
-//! same three layerings run: the file alone; the file and the environment; file, environment and
-//! flags. Each layer sets a different value, so a command that skips a layer fails its row.
+//! The precedence table: (subcommand, how to run it, how to read back the value it used). For each
+//! row the same three layerings run: the file alone; the file and the environment; file,
+//! environment and flags. Each layer sets a different value, so a command that skips a layer fails
+//! its row.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::Stdio;
 
-use crate::support::Account;
+use crate::support::{assert_usage, epoch_secs, run_env, Account};
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Layer {
@@ -37,12 +40,14 @@ const SESSION: Setting = Setting {
     flag: "--session-seconds",
     values: ["1800", "3600", "7200"],
 };
+
 const PARAMETER_TYPE: Setting = Setting {
     key: "parameter_type",
     var: "NOTEBOOK_VEND_PARAMETER_TYPE",
     flag: "--parameter-type",
     values: ["String", "SecureString", "String"],
 };
+
 const INSTANCE_TYPE: Setting = Setting {
     key: "instance_type",
     var: "NOTEBOOK_VEND_INSTANCE_TYPE",
@@ -306,4 +311,175 @@ fn environment_settings_do_not_conflict_with_flags() {
         let out = cmd.output().unwrap();
         assert_ne!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
+}
+
+fn setting<'a>(shown: &'a Value, key: &str) -> (&'a str, &'a Value) {
+    let s = shown["settings"].as_array().unwrap().iter().find(|s| s["key"] == key).unwrap();
+    (s["value"].as_str().unwrap(), &s["origin"])
+}
+
+#[test]
+fn config_show_reports_flag_over_env_over_file_over_default() {
+    let acct = Account::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("notebook-vend.toml"),
+        "[default]\nssm_prefix = \"/file/\"\nsession_seconds = 3600\nconcurrency = 3\n\n[prod]\nsession_seconds = 7200\n",
+    )
+    .unwrap();
+    let show = |extra: &[&str], env: &[(&str, &str)]| -> Value {
+        let mut cmd = acct.cmd();
+        cmd.current_dir(dir.path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut args = vec!["config", "show", "--output", "json"];
+        args.extend(extra);
+        let out = cmd.args(&args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // default < file
+    let s = show(&[], &[]);
+    assert_eq!(setting(&s, "s3_stack"), ("s3-iam-config", &json!({"kind": "default"})));
+    assert_eq!(setting(&s, "ssm_prefix").0, "/file/");
+    assert_eq!(setting(&s, "ssm_prefix").1["kind"], "file");
+    assert_eq!(setting(&s, "session_seconds").0, "3600");
+    // file < environment
+    let s = show(&[], &[("NOTEBOOK_VEND_SSM_PREFIX", "/env/")]);
+    assert_eq!(setting(&s, "ssm_prefix"), ("/env/", &json!({"kind": "env", "at": "NOTEBOOK_VEND_SSM_PREFIX"})));
+    // environment < flag
+    let s = show(&["--ssm-prefix", "/flag/"], &[("NOTEBOOK_VEND_SSM_PREFIX", "/env/")]);
+    assert_eq!(setting(&s, "ssm_prefix"), ("/flag/", &json!({"kind": "flag"})));
+    // a named environment overrides [default] and keeps the rest
+    let s = show(&["--env", "prod"], &[]);
+    assert_eq!(setting(&s, "session_seconds").0, "7200");
+    assert!(setting(&s, "session_seconds").1["at"].as_str().unwrap().ends_with("notebook-vend.toml [prod]"));
+    assert_eq!(setting(&s, "concurrency").0, "3");
+    assert!(setting(&s, "concurrency").1["at"].as_str().unwrap().ends_with("notebook-vend.toml [default]"));
+    // --name derives the names; an explicit one still wins
+    let s = show(&["--name", "team-b", "--s3-stack", "mine"], &[]);
+    assert_eq!(setting(&s, "catalog_stack").0, "team-b-service-catalog-config");
+    assert_eq!(setting(&s, "s3_stack"), ("mine", &json!({"kind": "flag"})));
+}
+
+#[test]
+fn settings_from_the_file_reach_the_command() {
+    let acct = Account::new();
+    acct.configure(json!({"record_seconds": 0.3, "pending_seconds": 0.3}));
+    let file = acct.home.path().join("team.toml");
+    std::fs::write(&file, "[default]\nname = \"team-c\"\nsession_seconds = 1800\nparameter_type = \"String\"\n")
+        .unwrap();
+    let cfg = file.to_str().unwrap();
+    acct.ok(&["--config", cfg, "bootstrap", "-q"]);
+    let out = acct.json(&["--config", cfg, "provision", "--user", "zoe"]);
+    assert_eq!(out["parameter"], "/SageMaker/Notebooks/team-c/zoe-Notebook");
+    assert_eq!(out["parameter_type"], "String");
+    let secs = |k: &str| epoch_secs(out[k].as_str().unwrap());
+    assert_eq!(secs("session_expires") - secs("stored_at"), 1800);
+    // A flag still wins over the file.
+    let out = acct.json(&["--config", cfg, "refresh", "--user", "zoe", "--parameter-type", "SecureString"]);
+    assert_eq!(out["parameter_type"], "SecureString");
+}
+
+/// `--profile` outranks environment credentials (as the AWS CLI does), and a profile that does not
+/// exist is exit 2 before any request (never a fall back to the environment's keys).
+#[test]
+fn an_explicit_profile_wins_over_environment_credentials() {
+    let env_acct = Account::new();
+    let profile_acct = Account::new();
+    let creds = format!("[other]\naws_access_key_id = {}\naws_secret_access_key = sandbox\n", profile_acct.id);
+    std::fs::write(env_acct.home.path().join("credentials"), creds).unwrap();
+    env_acct.run(&["--profile", "other", "doctor"]);
+    assert!(env_acct.requests().is_empty(), "the environment's keys were used: {:?}", env_acct.requests());
+    assert!(!profile_acct.requests().is_empty(), "the profile's keys were not used");
+
+    for args in [vec!["--profile", "doesnotexist", "list"], vec!["list", "--profile", "doesnotexist"]] {
+        let (code, _, err) = env_acct.run(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("doesnotexist"), "{err}");
+    }
+    let out = env_acct.cmd().env("AWS_PROFILE", "doesnotexist").args(["list"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(env_acct.requests().is_empty(), "{:?}", env_acct.requests());
+}
+
+#[test]
+fn bad_config_files_exit_2_naming_key_and_file() {
+    let acct = Account::new();
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("[default]\nsesion_seconds = 3600\n", "sesion_seconds"),
+        ("[default]\nsession_seconds = \"long\"\n", "session_seconds"),
+        ("[default]\nsession_seconds = 100\n", "session_seconds"),
+        ("[default]\nparameter_type = \"Plain\"\n", "parameter_type"),
+        ("[default]\nprincipal = \"bob\"\n", "principal"),
+        ("[default]\nssm_prefix = \"nope\"\n", "ssm_prefix"),
+        ("[default]\nconcurrency = 0\n", "concurrency"),
+        ("name = \"top-level\"\n", "name"),
+        ("[default\n", "notebook-vend.toml"),
+    ];
+    for (i, (text, key)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("{i}-notebook-vend.toml"));
+        std::fs::write(&path, text).unwrap();
+        let (code, _, err) = acct.run(&["--config", path.to_str().unwrap(), "list"]);
+        assert_eq!(code, 2, "{text}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{text}: {err}");
+        assert!(err.contains(key) && err.contains(path.to_str().unwrap()), "{text}: {err}");
+    }
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[default]\n").unwrap();
+    let (code, _, err) = acct.run(&["--config", good.to_str().unwrap(), "--env", "prod", "list"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("[prod]"), "{err}");
+    let (code, _, err) = acct.run(&["--config", "/nonexistent.toml", "list"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent.toml"), "{err}");
+    assert!(acct.requests().is_empty());
+}
+
+/// A settings file that is a directory or a broken symlink is an error naming it, not ignored (the
+/// run would go on with the default names); a value over its limit is cut in the error line, not
+/// quoted whole.
+#[test]
+fn unreadable_settings_files_and_huge_values_are_named_and_cut() {
+    let acct = Account::new();
+    let file = acct.home.path().join("notebook-vend.toml");
+    std::fs::create_dir(&file).unwrap();
+    assert_usage("directory", acct.run(&["list"]), "notebook-vend.toml");
+    std::fs::remove_dir(&file).unwrap();
+    std::os::unix::fs::symlink(acct.home.path().join("nowhere.toml"), &file).unwrap();
+    assert_usage("broken symlink", acct.run(&["list"]), "notebook-vend.toml");
+    std::fs::remove_file(&file).unwrap();
+    // The same one in the user config directory.
+    let xdg = acct.home.path().join(".config").join("notebook-vend");
+    std::fs::create_dir_all(xdg.join("notebook-vend.toml")).unwrap();
+    assert_usage("directory in ~/.config", acct.run(&["list"]), "notebook-vend.toml");
+    std::fs::remove_dir(xdg.join("notebook-vend.toml")).unwrap();
+    assert!(acct.requests().is_empty(), "{:?}", acct.requests());
+
+    // A 100 KB value (an argument holds at most 128 KB), from the file, the environment, a flag, and a line toml cannot parse.
+    let huge = "p".repeat(100_000);
+    let bad_huge = format!("{huge}!");
+    std::fs::write(&file, format!("[default]\nproduct_name = \"{huge}{huge}{huge}{huge}{huge}{huge}{huge}{huge}x\"\n"))
+        .unwrap();
+    let cases = [
+        ("file", run_env(&acct, &[], &["list"])),
+        ("toml syntax", {
+            std::fs::write(&file, format!("[default]\nname = {huge}\n")).unwrap();
+            run_env(&acct, &[], &["list"])
+        }),
+        ("environment", {
+            std::fs::remove_file(&file).unwrap();
+            run_env(&acct, &[("NOTEBOOK_VEND_SSM_PREFIX", &bad_huge)], &["list"])
+        }),
+        ("flag", run_env(&acct, &[], &["list", "--s3-stack", &bad_huge])),
+        ("user", run_env(&acct, &[], &["status", "--user", &huge])),
+    ];
+    for (case, (code, _, err)) in cases {
+        assert_eq!(code, 2, "{case}: {}", &err[..err.len().min(300)]);
+        assert!(err.len() < 1000, "{case}: an error line of {} bytes", err.len());
+    }
+    assert!(acct.requests().is_empty(), "{:?}", acct.requests());
 }

@@ -1,4 +1,4 @@
-//! AWS states the tool must read as AWS documents them (issue 12, A5, A6, A8). The sandbox's
+//! AWS states the tool must read as AWS documents them, reached without the tool. The sandbox's
 //! `/_sandbox/set-state` puts a resource in a state reachable on AWS without the tool's doing.
 
 use crate::support::Account;
@@ -13,7 +13,7 @@ fn provisioned_product_of(acct: &Account, user: &str) -> String {
     status["provisioned_product"]["name"].as_str().unwrap_or_else(|| panic!("no product: {status}")).to_owned()
 }
 
-/// A5. TAINTED: an update failed and was rolled back; botocore's ProvisionedProductStatus calls it a
+/// TAINTED: an update failed and was rolled back; botocore's ProvisionedProductStatus calls it a
 /// "stable state, ready to perform any operation". The notebook and its data are as they were.
 #[test]
 fn tainted_is_a_stable_state() {
@@ -38,7 +38,7 @@ fn tainted_is_a_stable_state() {
     assert!(!out.contains("FAILED"), "{out}");
 }
 
-/// A6. Stack states bootstrap cannot deploy over: it says the state and the recovery, never
+/// Stack states bootstrap cannot deploy over: it says the state and the recovery, never
 /// "up to date"; doctor's fix says the same.
 #[test]
 fn stack_states_that_block_a_deploy_name_their_recovery() {
@@ -80,7 +80,7 @@ fn stack_states_that_block_a_deploy_name_their_recovery() {
     assert!(out.contains("up to date"), "{out}");
 }
 
-/// A8. PendingMaintenance and InMaintenance (botocore NotebookInstanceStatus): SageMaker documents
+/// PendingMaintenance and InMaintenance (botocore NotebookInstanceStatus): SageMaker documents
 /// no stop/start from them, so the tool sends neither and says it is maintenance and what to do.
 #[test]
 fn notebook_maintenance_states_are_handled() {

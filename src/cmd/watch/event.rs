@@ -8,11 +8,11 @@ use serde_json::Value;
 
 use super::state::{self, StateHandled, StateOutcome};
 use super::{emit, handle, Handled, Outcome, Work};
-use crate::catalog::{self, Product};
+use crate::aws::catalog::{self, Product};
+use crate::aws::context::Context;
 use crate::cli::WatchArgs;
-use crate::context::Context;
 use crate::error::{usage, Failure};
-use crate::naming;
+use crate::names::user;
 
 /// A CloudTrail ProvisionProduct call, read by key.
 #[derive(Debug)]
@@ -99,7 +99,7 @@ pub(super) fn parse_detail(d: &Value) -> std::result::Result<Parsed, String> {
                 })?;
                 if key == "NotebookUserName" {
                     user = match str_at(item, "value") {
-                        Some(v) => naming::validate_user(v).map(|()| v.to_owned()).inspect_err(|_| user_invalid = true),
+                        Some(v) => user::validate_user(v).map(|()| v.to_owned()).inspect_err(|_| user_invalid = true),
                         None => Err(format!("detail.requestParameters.provisioningParameters[{i}] (NotebookUserName) has no string value")),
                     };
                 }
@@ -193,7 +193,7 @@ pub(super) async fn run(args: &WatchArgs, ctx: &Context, source: &str) -> Result
     let value: Value = serde_json::from_str(&text).map_err(|e| usage(format!("{what} is not JSON: {e}")))?;
     let answer = tokio::select! {
         answer = on_event(args, ctx, &value, &what) => answer?,
-        signal = crate::shutdown_signal() => {
+        signal = crate::cmd::shared::signal::shutdown_signal() => {
             return Err(Failure::Interrupted(format!("interrupted by {signal}: nothing was stored; run the same command again")).into());
         }
     };

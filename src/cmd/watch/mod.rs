@@ -41,14 +41,14 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::catalog::{self, Product};
+use crate::aws::catalog::{self, Product};
+use crate::aws::context::Context;
+use crate::aws::notebook::{self, WhenStopped};
+use crate::aws::poll::Deadline;
 use crate::cli::{OutputFormat, WatchArgs};
-use crate::context::Context;
+use crate::cmd::shared::vend::{self, Request};
 use crate::error::Failure;
-use crate::naming;
-use crate::notebook::{self, WhenStopped};
-use crate::poll::Deadline;
-use crate::vend::{self, Request};
+use crate::names::user;
 
 /// After a signal, in-flight provisions get this long to finish before they are abandoned (the
 /// next run picks them up: nothing was written for them).
@@ -159,7 +159,7 @@ pub async fn run(args: &WatchArgs, ctx: &Context) -> Result<()> {
     let mut trail = args.cloudtrail.then(trail::Trail::new);
     let concurrency = args.concurrency as usize;
 
-    let shutdown = crate::shutdown_signal();
+    let shutdown = crate::cmd::shared::signal::shutdown_signal();
     tokio::pin!(shutdown);
     let mut queue: VecDeque<Work> = VecDeque::new();
     let mut running = FuturesUnordered::new();
@@ -325,7 +325,7 @@ async fn handle_inner(ctx: &Context, args: &WatchArgs, product: &Product, work: 
         // An update (console, CLI, `update`) restarts a running notebook, so its URL needs minting
         // again, like after a provision. An update of a notebook its user stopped left it stopped:
         // nothing to deliver, and starting it is the user's decision (`start --refresh`).
-        let nb = notebook::describe(ctx, &naming::notebook_name(&user)).await.map_err(|e| fail(&known, e))?;
+        let nb = notebook::describe(ctx, &user::notebook_name(&user)).await.map_err(|e| fail(&known, e))?;
         if nb.as_ref().is_some_and(|n| matches!(n.state(), NotebookState::Stopped | NotebookState::Stopping)) {
             return Ok(Handled::new(
                 Outcome::Ignored,

@@ -9,10 +9,10 @@ use aws_smithy_types::DateTime;
 use futures::stream::StreamExt;
 
 use super::{trail::Trail, Work};
-use crate::catalog::{self, Product};
-use crate::context::Context;
-use crate::naming;
-use crate::urls;
+use crate::aws::catalog::{self, Product};
+use crate::aws::context::Context;
+use crate::aws::urls;
+use crate::names::user;
 
 /// Everything to look at now: CloudTrail events first (they carry the user given at launch), then
 /// the scan of provisioned products; duplicates by record id are dropped.
@@ -135,8 +135,8 @@ pub(super) fn user_from(
         .get("NotebookUserName")
         .map(String::as_str)
         .or(hint)
-        .filter(|u| naming::validate_user(u).is_ok())
-        .or_else(|| naming::user_of_notebook(provisioned_product))
+        .filter(|u| user::validate_user(u).is_ok())
+        .or_else(|| user::user_of_notebook(provisioned_product))
         .map(str::to_owned)
 }
 

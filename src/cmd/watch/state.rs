@@ -26,14 +26,14 @@ use aws_smithy_types::DateTime;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::catalog::{self, Scope};
+use crate::aws::catalog::{self, Scope};
+use crate::aws::context::Context;
+use crate::aws::notebook::{self, WhenStopped};
+use crate::aws::poll::Deadline;
+use crate::aws::urls;
 use crate::cli::WatchArgs;
-use crate::context::Context;
-use crate::naming;
-use crate::notebook::{self, WhenStopped};
-use crate::poll::Deadline;
-use crate::urls;
-use crate::vend::{self, Request};
+use crate::cmd::shared::vend::{self, Request};
+use crate::names::user as naming;
 
 pub const DETAIL_TYPE: &str = "SageMaker Notebook Instance State Change";
 pub const SOURCE: &str = "aws.sagemaker";

@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use super::event::{parse_detail, Parsed};
 use super::Work;
-use crate::catalog::Product;
-use crate::context::Context;
-use crate::trail;
+use crate::aws::catalog::Product;
+use crate::aws::context::Context;
+use crate::aws::trail;
 
 /// CloudTrail delivers events to LookupEvents minutes late: each poll looks back this far
 /// (events already seen are skipped by id).

@@ -9,8 +9,7 @@ mod command;
 mod process;
 mod runtime_api;
 
-#[allow(unused_imports)] // BIN: kept from tests/common's API for files folded in
-pub use command::{blank_home, isolated_command, subcommands, BIN};
+pub use command::{blank_home, isolated_command, subcommands};
 pub use process::Running;
 pub use runtime_api::{Outcome, RuntimeApi};
 
@@ -256,6 +255,44 @@ pub fn starts_as_url_of(url: &str, user: &str) -> bool {
 pub fn is_url_with_token_of(url: &str, user: &str) -> bool {
     let want = format!("https://{user}-notebook.notebook.us-east-1.sagemaker.aws?authtoken=").to_lowercase();
     url.to_lowercase().starts_with(&want) && url.len() > want.len() + 100
+}
+
+/// The value of `user`'s stored URL parameter under the default prefix, or None.
+pub async fn stored_url(acct: &Account, user: &str) -> Option<String> {
+    acct.parameter(user).await.and_then(|p| p.value().map(str::to_owned))
+}
+
+/// Run with extra environment variables; (exit code, stdout, stderr).
+pub fn run_env(acct: &Account, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+    let mut cmd = acct.cmd();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A usage error: exit 2, one `error:` line naming `named`, no panic.
+pub fn assert_usage(case: &str, (code, _, err): (i32, String, String), named: &str) {
+    let lines: Vec<&str> = err.trim().lines().collect();
+    assert_eq!(code, 2, "{case}: {err}");
+    assert_eq!(lines.len(), 1, "{case}: {err}");
+    assert!(lines[0].starts_with("error:") && lines[0].contains(named), "{case}: {err}");
+    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{case}: {err}");
+}
+
+/// The repository's three templates in a directory, each passed through `edit(name, body)`.
+pub fn templates_dir(edit: impl Fn(&str, String) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["s3-iam-config.yml", "service-catalog.yml", "sm-notebook.yml"] {
+        let body = std::fs::read_to_string(repo().join("templates").join(name)).unwrap();
+        std::fs::write(dir.path().join(name), edit(name, body)).unwrap();
+    }
+    dir
 }
 
 /// A control call to the sandbox (never logged as an AWS request).

@@ -19,9 +19,15 @@ def _patches() -> list[tuple[str, Callable[[], None]]]:
 
     Several patches wrap the same moto attribute, and the later one wraps the earlier; the order
     decides which check runs first:
-    - `Stack.update`: cloudformation.update wraps moto's update (replacement of custom-named
-      resources), then cloudformation.takeover wraps that (exports in use are refused before any
-      replacement is considered, as AWS refuses such an update before touching resources).
+    - `Stack.update`: cloudformation.principal wraps moto's update first (the handlers a stack's own
+      principal may not run fail the update before moto touches a resource), cloudformation.update
+      wraps that (replacement of custom-named
+      resources: a replacement AWS refuses is refused before any handler runs), then
+      cloudformation.takeover wraps that (exports in use are refused before any replacement is
+      considered, as AWS refuses such an update before touching resources).
+    - `Stack.create_resources`: cloudformation.stacks (a failed resource rolls the creation back) is
+      wrapped by cloudformation.principal, which fails the creation itself, before moto creates
+      anything, when a handler is not allowed.
     - `Stack.outputs`: cloudformation.stacks (no outputs for a deleted or rolled-back stack) is
       wrapped by cloudformation.takeover (ExportName only on outputs that declare an Export), which
       relies on the first answering None.
@@ -35,7 +41,7 @@ def _patches() -> list[tuple[str, Callable[[], None]]]:
     cloudtrail, sagemaker, state_controls), kept so that no behaviour changed with the move.
     """
     from nvsandbox import servicecatalog
-    from nvsandbox.cloudformation import stacks, takeover
+    from nvsandbox.cloudformation import principal, stacks, takeover
     from nvsandbox.cloudformation import update as stack_update
     from nvsandbox.cloudtrail import lookup
     from nvsandbox.core import controls
@@ -55,6 +61,7 @@ def _patches() -> list[tuple[str, Callable[[], None]]]:
         ("iam.enforcement: per-account authorization", enforcement.install),
         ("servicecatalog: API and resource types", servicecatalog.install),
         ("cloudformation.stacks: no outputs for deleted stacks", stacks.patch_deleted_stack_outputs),
+        ("cloudformation.principal: handler permissions of the caller or service role", principal.install),
         ("cloudformation.update: replacements", stack_update.install),
         ("cloudformation.takeover: exports in use, role and bucket updates", takeover.install),
         ("cloudtrail: LookupEvents", lookup.install),

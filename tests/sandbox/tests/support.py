@@ -120,7 +120,7 @@ def grant_tagging(iam=None):
     """The sample's launch role has no sagemaker:AddTags, which the notebook's create handler needs when
     the stack is tagged (CloudFormation resource schema of AWS::SageMaker::NotebookInstance,
     handlers.create.permissions); the strict sandbox fails such launches as AWS would. A team running
-    the sample has added it; so does the test (tests/e2e/adopt.rs does the same)."""
+    the sample has added it; so does the test (tests/e2e/plan/adopt/ does the same)."""
     (iam or blog.client("iam")).put_role_policy(
         RoleName="ServiceCatalogExecutionRole",
         PolicyName="AllowTagOnCreate",

@@ -482,7 +482,7 @@ def test_reference_templates_bootstrap(sandbox):
 
 
 def test_a_held_request_lands_after_later_ones(sandbox):
-    """kind "hold": the request waits unapplied until /_sandbox/release, then runs (issue 14 item 5)."""
+    """kind "hold": the request waits unapplied until /_sandbox/release, then runs."""
     import threading
 
     a = new_account()

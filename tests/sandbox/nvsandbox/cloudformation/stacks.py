@@ -2,7 +2,8 @@
 
 - templates read from S3 as AWS reads them (every URL style, the bucket's own Region: s3/template_urls.py);
 - a resource that fails to create: CREATE_FAILED + ROLLBACK_COMPLETE instead of an HTTP 500, with
-  the reason worded as CloudFormation words a resource handler's AWS error.
+  the reason worded as CloudFormation words a resource handler's AWS error (also used by
+  cloudformation/principal.py for a handler the stack's principal may not run).
 """
 
 from __future__ import annotations
@@ -75,43 +76,81 @@ def patch_failed_creation() -> None:
             resource = (self.template_dict.get("Resources") or {}).get(failed) or {}
             if getattr(e, "code", None) and getattr(e, "message", None):
                 # an AWS error of the resource's service: worded as CloudFormation words it
-                service = (resource.get("Type") or "AWS::Unknown::X").split("::")[1].capitalize()
-                reason = cfn_failure_reason(e, service)
+                reason = cfn_failure_reason(e, service_of(resource.get("Type") or "AWS::Unknown::X"))
             else:
                 reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-            self.events.append(
-                models.Event(
-                    stack_id=self.stack_id,
-                    stack_name=self.name,
-                    logical_resource_id=failed,
-                    physical_resource_id="",
-                    resource_type=resource.get("Type", "Unknown"),
-                    resource_status="CREATE_FAILED",
-                    resource_status_reason=reason,
-                    resource_properties=None,
-                )
-            )
-            self._add_stack_event(
-                "ROLLBACK_IN_PROGRESS",
-                resource_status_reason=(
-                    f"The following resource(s) failed to create: [{failed}]. Rollback requested by user."
-                ),
-            )
-            self.status = "ROLLBACK_COMPLETE"
-            self._add_stack_event("ROLLBACK_COMPLETE")
+            fail_creation(self, failed, resource.get("Type", "Unknown"), reason)
 
     parsing.ResourceMap.__getitem__ = getitem
     models.Stack.create_resources = create_resources
+
+
+def resource_event(stack, logical_id: str, resource_type: str, status: str, reason: str | None = None) -> None:
+    """A stack event of one resource (the physical id of the resource when the stack has it)."""
+    from moto.cloudformation import models
+
+    physical = ""
+    try:
+        parsed = stack.resource_map._parsed_resources.get(logical_id)
+        physical = getattr(parsed, "physical_resource_id", "") or ""
+    except Exception:  # noqa: BLE001  (not created: no physical id)
+        pass
+    stack.events.append(
+        models.Event(
+            stack_id=stack.stack_id,
+            stack_name=stack.name,
+            logical_resource_id=logical_id,
+            physical_resource_id=physical if isinstance(physical, str) else "",
+            resource_type=resource_type,
+            resource_status=status,
+            resource_status_reason=reason,
+            resource_properties=None,
+        )
+    )
+
+
+def fail_creation(stack, logical_id: str, resource_type: str, reason: str) -> None:
+    """A creation that failed at one resource, as AWS records it: CREATE_FAILED for the resource with
+    its reason, then ROLLBACK_IN_PROGRESS / ROLLBACK_COMPLETE for the stack (CloudFormation user
+    guide, "Stack status codes")."""
+    resource_event(stack, logical_id, resource_type, "CREATE_FAILED", reason)
+    stack._add_stack_event(
+        "ROLLBACK_IN_PROGRESS",
+        resource_status_reason=(
+            f"The following resource(s) failed to create: [{logical_id}]. Rollback requested by user."
+        ),
+    )
+    stack.status = "ROLLBACK_COMPLETE"
+    stack._add_stack_event("ROLLBACK_COMPLETE")
+
+
+def service_of(resource_type: str) -> str:
+    """The service a resource type's handler calls, as the reason names it (AWS::Logs::X -> Logs)."""
+    parts = resource_type.split("::")
+    return parts[1].capitalize() if len(parts) > 1 else resource_type
 
 
 def cfn_failure_reason(exc: BaseException, service: str) -> str:
     """How CloudFormation words a resource whose handler got an AWS error (the Cloud Control form)."""
     code = getattr(exc, "code", None) or getattr(exc, "error_type", None) or type(exc).__name__
     message = getattr(exc, "message", None) or str(exc)
+    return handler_error_reason(str(code), str(message), service)
+
+
+def handler_error_reason(code: str, message: str, service: str, status: int = 400) -> str:
+    """The reason of a resource event whose handler got the AWS error `code` / `message`. The
+    HandlerErrorCode is the handler's for the error (CloudFormation CLI user guide, "Resource type
+    handler error codes": AccessDenied "The customer has insufficient permissions to perform this
+    request", InvalidRequest, GeneralServiceException "doesn't map to any other handler error code")."""
+    if "AccessDenied" in code:
+        handler_code = "AccessDenied"
+    elif "alidation" in code:
+        handler_code = "InvalidRequest"
+    else:
+        handler_code = "GeneralServiceException"
     return (
-        f'Resource handler returned message: "{message} (Service: {service}, Status Code: 400, '
-        f'Request ID: {uuid.uuid4()})" (RequestToken: {uuid.uuid4()}, HandlerErrorCode: '
-        f"{'InvalidRequest' if 'alidation' in str(code) else 'GeneralServiceException'})"
+        f'Resource handler returned message: "{message} (Service: {service}, Status Code: {status}, '
+        f'Request ID: {uuid.uuid4()})" (RequestToken: {uuid.uuid4()}, HandlerErrorCode: {handler_code})'
     )
 
 

@@ -5,8 +5,8 @@ Sources:
 - CloudFormation resource provider schemas, `createOnlyProperties`: "a property that can only be
   specified at creation; changing it requires replacement" (CloudFormation CLI, resource type
   schema). cfn-lint ships the schemas (cfnlint/data/schemas/providers/<region>.json ->
-  resources/<hash>.json); the sandbox reads them there, as servicecatalog/launch_role.py does for handler
-  permissions. For AWS::SageMaker::NotebookInstance they are DirectInternetAccess, KmsKeyId,
+  resources/<hash>.json); the sandbox reads them there (cloudformation/handlers.py, also used for handler
+  permissions). For AWS::SageMaker::NotebookInstance they are DirectInternetAccess, KmsKeyId,
   NotebookInstanceName, PlatformIdentifier, SecurityGroupIds, SubnetId.
 - CloudFormation user guide, "Name type" (aws-properties-name.html): "You can't perform an update that
   causes a custom-named resource to be replaced. If you must replace the resource, specify a new name."
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 from typing import Any
 
@@ -46,17 +45,9 @@ REASON = (
 @functools.lru_cache(maxsize=512)
 def create_only_properties(region: str, resource_type: str) -> tuple[str, ...]:
     """Top-level create-only property names of a resource type's schema (empty when unknown)."""
-    from nvsandbox.servicecatalog import launch_role
+    from nvsandbox.cloudformation import handlers
 
-    digest = launch_role._provider_map(region).get(resource_type)
-    base = launch_role._schemas_dir()
-    if not digest or base is None:
-        return ()
-    path = os.path.join(base, "resources", f"{digest}.json")
-    if not os.path.exists(path):
-        return ()
-    with open(path, encoding="utf-8") as f:
-        schema = json.load(f)
+    schema = handlers.schema(region, resource_type)
     out = []
     for pointer in schema.get("createOnlyProperties") or []:
         parts = pointer.split("/")

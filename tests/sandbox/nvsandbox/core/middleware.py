@@ -75,7 +75,7 @@ def write_request_log(account: str, service: str, op: str, status, fault: str | 
 # seed, the account, the operation, the resource it names (REQUEST_IDENTITY_KEYS) and how many times
 # that same request was seen, so concurrent callers get the same faults whatever order they arrive
 # in, and a test's outcome does not depend on timing. At most MAX_CONSECUTIVE_FAULTS in a row hit
-# one request: the tool retries each call up to 6 attempts (src/context.rs), so a run under random
+# one request: the tool retries each call up to 6 attempts (src/aws/context.rs), so a run under random
 # faults always converges; longer outages are armed explicitly (/_sandbox/fault).
 MAX_CONSECUTIVE_FAULTS = 2
 REQUEST_IDENTITY_KEYS = (

@@ -45,9 +45,11 @@ sandbox replaces it with iam/policy.py but still lacks the request's facts):
   passes a role, ...) finds no value: an Allow with it does not apply (the worst case, a denial).
 - Service Catalog "self" scope: a user allowed with userLevel=self may describe any record or
   provisioned product of the account here; AWS limits it to the user's own.
-- Permissions a service uses on the caller's behalf (CloudFormation creating a stack's resources
-  without a service role, iam:PassRole in CreateNotebookInstance) are not checked: only the API action
-  called. Resource-based policies (bucket policies, key policies) are not evaluated.
+- Permissions a service uses on the caller's behalf are not checked here, only the API action
+  called; CloudFormation's resource handlers, run with the caller's credentials when the stack has
+  no service role, are checked by cloudformation/principal.py (iam:PassRole in
+  CreateNotebookInstance is not). Resource-based policies (bucket policies, key policies) are not
+  evaluated.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ assumes the launch role and CloudFormation works with that role's credentials. S
   IAM actions each resource type's handler needs ("the permissions required" for the handler;
   CloudFormation CLI, resource type schema). cfn-lint ships the schemas it validates with
   (cfnlint/data/schemas/providers/<region>.json -> resources/<hash>.json), so the sandbox reads them
-  there for the request's Region.
+  there for the request's Region (cloudformation/handlers.py, shared with the check of a stack
+  operation's own principal, cloudformation/principal.py).
 
 Checks, in order; the first missing permission fails the record (status FAILED, RecordErrors with
 code AccessDenied and AWS's "is not authorized to perform" sentence naming the action):
@@ -19,65 +20,31 @@ code AccessDenied and AWS's "is not authorized to perform" sentence naming the a
   2. cloudformation:CreateStack / UpdateStack / DeleteStack on the product's stack;
   3. provision and update: s3:GetObject on Service Catalog's copy of the template, with the object
      tag servicecatalog:provisioning=true in the request context;
-  4. the handler permissions of every resource the operation touches: create for a new resource,
-     update for a resource whose definition or the stack's parameters changed, delete for a removed
-     one (terminate: delete for all).
+  4. the handler permissions of every resource the operation touches (cloudformation/handlers.py,
+     with its sources): create for a new resource, update for a resource whose definition (not only
+     its Metadata) or the stack's parameters changed, delete for a removed one (terminate: delete
+     for all), none for a resource kept by its DeletionPolicy.
 
 What the sandbox cannot decide: a handler's call has a resource ARN and a request context the schema
 does not give. For (4) an Allow counts when its action matches (whatever its Resource and
-Condition), and a Deny when it names every resource without a condition. (1)-(3) are evaluated in
-full, conditions included (iam/policy.py).
+Condition), and a Deny when it names every resource without a condition (handlers.py). (1)-(3) are
+evaluated in full, conditions included (iam/policy.py).
 """
 
 from __future__ import annotations
 
-import functools
-import json
-import os
 from typing import Any
 
+from nvsandbox.cloudformation import handlers
 from nvsandbox.iam import policy as iam_policy
 
 SC_TEMPLATE_BUCKET = "sc-templates-{account}-{region}"
 PROVISIONING_TAG = {"s3:ExistingObjectTag/servicecatalog:provisioning": "true"}
 
 
-@functools.cache
-def _schemas_dir() -> str | None:
-    import importlib.util
-
-    spec = importlib.util.find_spec("cfnlint")  # located, not imported (the import takes ~1 s)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return os.path.join(list(spec.submodule_search_locations)[0], "data", "schemas")
-
-
-@functools.lru_cache(maxsize=64)
-def _provider_map(region: str) -> dict[str, str]:
-    base = _schemas_dir()
-    if base is None:
-        return {}
-    for name in (region, "us-east-1"):
-        path = os.path.join(base, "providers", f"{name}.json")
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                return json.load(f)
-    return {}
-
-
-@functools.lru_cache(maxsize=512)
 def handler_permissions(region: str, resource_type: str, handler: str) -> tuple[str, ...]:
-    """`handlers.<handler>.permissions` of a resource type's schema (empty when unknown)."""
-    digest = _provider_map(region).get(resource_type)
-    base = _schemas_dir()
-    if not digest or base is None:
-        return ()
-    path = os.path.join(base, "resources", f"{digest}.json")
-    if not os.path.exists(path):
-        return ()
-    with open(path, encoding="utf-8") as f:
-        schema = json.load(f)
-    return tuple(((schema.get("handlers") or {}).get(handler) or {}).get("permissions") or ())
+    """`handlers.<handler>.permissions` of a resource type's schema (cloudformation/handlers.py)."""
+    return handlers.handler_permissions(region, resource_type, handler)
 
 
 def role_documents(account: str, role_arn: str) -> tuple[Any, list[Any]] | None:
@@ -112,10 +79,6 @@ def _denied(session_arn: str, action: str, resource: str | None, why: str = "") 
     on = f" on resource: {resource}" if resource else ""
     reason = why or f"because no identity-based policy allows the {action} action"
     return f"User: {session_arn} is not authorized to perform: {action}{on} {reason}"
-
-
-def _resources(template: dict | None) -> dict[str, dict]:
-    return {k: v for k, v in ((template or {}).get("Resources") or {}).items() if isinstance(v, dict)}
 
 
 def check(
@@ -169,23 +132,13 @@ def check(
         if err:
             return err
 
-    new, old = _resources(new_template), _resources(old_template)
-    work: list[tuple[str, dict, str]] = []
-    if operation == "PROVISION_PRODUCT":
-        work = [(lid, r, "create") for lid, r in new.items()]
-    elif operation == "TERMINATE_PROVISIONED_PRODUCT":
-        work = [(lid, r, "delete") for lid, r in old.items()]
-    else:
-        for lid, r in new.items():
-            if lid not in old:
-                work.append((lid, r, "create"))
-            elif r != old[lid] or params_changed:
-                work.append((lid, r, "update"))
-        work += [(lid, r, "delete") for lid, r in old.items() if lid not in new]
-    for lid, res, handler in work:
-        rtype = str(res.get("Type", ""))
-        for action in handler_permissions(region, rtype, handler):
-            err = missing(action, None, conditions=False)
-            if err:
-                return f"Resource {lid} ({rtype}), {handler} handler: {err}"
+    op = {"PROVISION_PRODUCT": handlers.CREATE, "UPDATE_PROVISIONED_PRODUCT": handlers.UPDATE}.get(
+        operation, handlers.DELETE
+    )
+    work = handlers.touched(region, op, new_template, old_template, params_changed=params_changed)
+    found = handlers.first_missing(region, policies, work)
+    if found:
+        lid, rtype, handler, action, decision = found
+        why = "with an explicit deny in an identity-based policy" if decision == iam_policy.DENY else ""
+        return f"Resource {lid} ({rtype}), {handler} handler: {_denied(session, action, None, why)}"
     return None
