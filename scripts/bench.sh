@@ -9,6 +9,7 @@
 #   BENCH_PENDINGS="8 25 50" BENCH_USERS=200 BENCH_RUNS=7 scripts/bench.sh
 #   BENCH_CLEAN_BUILD=1 scripts/bench.sh   # also time one clean release build (nice, own target dir)
 #   BENCH_ONLY=quotas NV_BIN=target/debug/notebook-vend scripts/bench.sh   # request quotas only
+#   BENCH_ONLY=size BENCH_BINS="before=path after=path" scripts/bench.sh   # binaries side by side: size, RSS, CPU
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,7 +43,10 @@ if [ "${BENCH_CLEAN_BUILD:-0}" = 1 ]; then
 fi
 
 NV_BIN="${NV_BIN:-$ROOT/target/release/notebook-vend}"
-if [ ! -x "$NV_BIN" ]; then
+if [ -n "${BENCH_BINS:-}" ]; then
+  NV_BIN="${BENCH_BINS%% *}"
+  NV_BIN="${NV_BIN#*=}"
+elif [ ! -x "$NV_BIN" ]; then
   echo "bench: building the release binary" >&2
   cargo build --release --locked >&2
 fi
@@ -58,6 +62,7 @@ export SANDBOX_PORT="$(cat "$SANDBOX_DIR/port")"
 case "${BENCH_ONLY:-all}" in
   base) BENCH_BUILD_LOG="$BUILD_LOG" "$VENV/bin/python" "$ROOT/scripts/bench/run.py" ;;
   quotas) "$VENV/bin/python" "$ROOT/scripts/bench/quotas.py" ;;
+  size) "$VENV/bin/python" "$ROOT/scripts/bench/size.py" ;;
   *)
     BENCH_BUILD_LOG="$BUILD_LOG" "$VENV/bin/python" "$ROOT/scripts/bench/run.py"
     "$VENV/bin/python" "$ROOT/scripts/bench/quotas.py"

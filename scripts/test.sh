@@ -4,7 +4,9 @@
 #   2. checkov and parliament in .sandbox/checkov-venv (pinned: tests/templates/requirements-checkov.txt; its pins
 #      clash with moto's, hence its own venv);
 #   3. the sandbox's and the templates' own tests (pytest, cfn-lint, checkov);
-#   4. cargo test: unit, parser and end-to-end tests of the real binary against the sandbox.
+#   4. cargo test: unit, parser and end-to-end tests of the real binary against the sandbox;
+#   5. the pip wheel: built with the dev profile from target/debug (maturin, pinned in
+#      scripts/requirements-release.txt), installed offline into a fresh venv and run (scripts/wheel-check.sh).
 # Before all of that, and failing the run on any finding: rustfmt and clippy (warnings are errors), then,
 # once the sandbox venv exists, ruff (lint and format, ruff.toml) over all the Python, so that formatting
 # and lints are checked by the same command CI and a developer run.
@@ -44,3 +46,6 @@ CHECKOV="$CK_VENV/bin/checkov" .sandbox/venv/bin/python -m pytest -q tests/sandb
 
 echo "== cargo test" >&2
 PARLIAMENT="$CK_VENV/bin/parliament" cargo test --locked --all-targets -- --test-threads "${TEST_THREADS:-4}"
+
+echo "== the pip wheel (dev profile), installed into a fresh venv" >&2
+scripts/wheel-check.sh --build

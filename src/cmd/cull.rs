@@ -5,17 +5,20 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
-use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::aws::catalog;
 use crate::aws::context::Context;
 use crate::aws::notebook;
 use crate::cli::CullArgs;
+use crate::cmd::shared::fanout::{self, Tally};
 use crate::names::user;
 use crate::output::table;
+
+/// Notebooks described (and stopped) at the same time.
+const CONCURRENCY: usize = 8;
 
 #[derive(Debug, Serialize)]
 struct Row {
@@ -100,71 +103,65 @@ pub async fn run(args: &CullArgs, ctx: &Context) -> Result<()> {
     let users: Vec<String> =
         catalog::list_provisioned(ctx, &product).await?.into_iter().filter_map(|p| p.user).collect();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-    let mut rows: Vec<Row> = stream::iter(users)
-        .map(|user| async move {
-            let name = user::notebook_name(&user);
-            let nb = match notebook::describe(ctx, &name).await {
-                Ok(Some(nb)) => nb,
-                Ok(None) => {
-                    return Row {
-                        user,
-                        notebook: name,
-                        status: "missing".into(),
-                        in_service_seconds: None,
-                        action: Action::Kept,
-                        error: None,
-                    }
+    let mut rows: Vec<Row> = fanout::bounded(users, CONCURRENCY, |user| async move {
+        let name = user::notebook_name(&user);
+        let nb = match notebook::describe(ctx, &name).await {
+            Ok(Some(nb)) => nb,
+            Ok(None) => {
+                return Row {
+                    user,
+                    notebook: name,
+                    status: "missing".into(),
+                    in_service_seconds: None,
+                    action: Action::Kept,
+                    error: None,
                 }
-                Err(e) => {
-                    return Row {
-                        user,
-                        notebook: name,
-                        status: "unknown".into(),
-                        in_service_seconds: None,
-                        action: Action::Failed,
-                        error: Some(format!("{e:#}")),
-                    }
+            }
+            Err(e) => {
+                return Row {
+                    user,
+                    notebook: name,
+                    status: "unknown".into(),
+                    in_service_seconds: None,
+                    action: Action::Failed,
+                    error: Some(format!("{e:#}")),
                 }
-            };
-            let age = match nb.state() {
-                Nb::InService => nb.last_modified_epoch.map(|t| (now - t).max(0) as u64),
-                // Not running (or not for long enough to know): nothing to cull. In SageMaker
-                // maintenance (botocore NotebookInstanceStatus) the call's outcome is undocumented,
-                // so it is not sent; a later cull finds the notebook InService again.
-                Nb::Pending
-                | Nb::Stopping
-                | Nb::Stopped
-                | Nb::Failed
-                | Nb::Deleting
-                | Nb::Updating
-                | Nb::PendingMaintenance
-                | Nb::InMaintenance => None,
-                // A state newer than this SDK (the enum is #[non_exhaustive]).
-                _ => None,
-            };
-            let too_old = age.is_some_and(|a| a > max_age.as_secs());
-            let (action, error) = match (too_old, args.dry_run) {
-                (false, _) => (Action::Kept, None),
-                (true, true) => (Action::WouldStop, None),
-                (true, false) => match notebook::stop(ctx, &name).await {
-                    Ok(()) => (Action::Stopped, None),
-                    Err(e) => (Action::Failed, Some(format!("{e:#}"))),
-                },
-            };
-            Row { user, notebook: name, status: nb.status, in_service_seconds: age, action, error }
-        })
-        .buffer_unordered(8)
-        .collect()
-        .await;
+            }
+        };
+        let age = match nb.state() {
+            Nb::InService => nb.last_modified_epoch.map(|t| (now - t).max(0) as u64),
+            // Not running (or not for long enough to know): nothing to cull. In SageMaker
+            // maintenance (botocore NotebookInstanceStatus) the call's outcome is undocumented,
+            // so it is not sent; a later cull finds the notebook InService again.
+            Nb::Pending
+            | Nb::Stopping
+            | Nb::Stopped
+            | Nb::Failed
+            | Nb::Deleting
+            | Nb::Updating
+            | Nb::PendingMaintenance
+            | Nb::InMaintenance => None,
+            // A state newer than this SDK (the enum is #[non_exhaustive]).
+            _ => None,
+        };
+        let too_old = age.is_some_and(|a| a > max_age.as_secs());
+        let (action, error) = match (too_old, args.dry_run) {
+            (false, _) => (Action::Kept, None),
+            (true, true) => (Action::WouldStop, None),
+            (true, false) => match notebook::stop(ctx, &name).await {
+                Ok(()) => (Action::Stopped, None),
+                Err(e) => (Action::Failed, Some(format!("{e:#}"))),
+            },
+        };
+        Row { user, notebook: name, status: nb.status, in_service_seconds: age, action, error }
+    })
+    .await;
     rows.sort_by(|a, b| a.user.cmp(&b.user));
-    let failed = rows.iter().filter(|r| r.action == Action::Failed).count();
+    let tally = Tally::count(&rows, |r| r.action == Action::Failed);
     let stopped = rows.iter().filter(|r| matches!(r.action, Action::Stopped | Action::WouldStop)).count();
     crate::output::emit_with_calls(
         ctx,
         &Culled { max_age_seconds: max_age.as_secs(), dry_run: args.dry_run, stopped, notebooks: rows },
     )?;
-    if failed > 0 {
-        bail!("{failed} notebook(s) could not be checked or stopped");
-    }
-    Ok(())
+    tally.exit_status(|t| format!("{} notebook(s) could not be checked or stopped", t.failed))
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use anyhow::{bail, Result};
-use aws_sdk_cloudformation::types::StackStatus;
+use aws_sdk_cloudformation::types::{Stack, StackStatus};
 use serde::Serialize;
 
 use crate::aws::catalog;
@@ -65,85 +65,11 @@ fn check(name: impl Into<String>, status: Status, detail: impl Into<String>, fix
 const BOOTSTRAP: &str = "notebook-vend bootstrap";
 
 pub async fn run(ctx: &Context) -> Result<()> {
-    let mut checks = Vec::new();
-
-    match ctx.caller().await {
-        Ok(caller) => checks.push(check("credentials", Status::Ok, caller.arn.clone(), None)),
-        Err(e) => checks.push(check(
-            "credentials",
-            Status::Fail,
-            format!("{e:#}"),
-            Some("configure credentials: `aws configure`, `aws sso login`, or --profile".into()),
-        )),
-    }
-    checks.push(check("region", Status::Ok, ctx.region.clone(), None));
-
+    let mut checks = vec![credentials(ctx).await, check("region", Status::Ok, ctx.region.clone(), None)];
     let embedded = Sources::default();
-    let mut bucket = None;
-    let mut product_key = None;
-    for (stack, template) in [(&ctx.names.s3_stack, templates::S3_IAM), (&ctx.names.catalog_stack, templates::CATALOG)]
-    {
-        let name = format!("stack {stack}");
-        match stacks::describe(ctx, stack).await {
-            Ok(None) => checks.push(check(name, Status::Fail, "missing", Some(BOOTSTRAP.into()))),
-            Err(e) => checks.push(check(name, Status::Fail, format!("{e:#}"), None)),
-            Ok(Some(s)) => {
-                let status = s.stack_status().map(|s| s.as_str().to_owned()).unwrap_or_default();
-                let healthy =
-                    matches!(s.stack_status(), Some(StackStatus::CreateComplete | StackStatus::UpdateComplete));
-                // A state bootstrap cannot deploy over names its own recovery.
-                let blocked = s.stack_status().and_then(|st| stacks::blocked(stack, st));
-                if stack == &ctx.names.s3_stack {
-                    bucket = s
-                        .outputs()
-                        .iter()
-                        .find(|o| o.output_key() == Some("S3BucketName"))
-                        .and_then(|o| o.output_value())
-                        .map(str::to_owned);
-                }
-                let fix = match (healthy, blocked) {
-                    (true, _) => None,
-                    (false, Some(why)) => Some(why),
-                    (false, None) => Some(BOOTSTRAP.to_owned()),
-                };
-                checks.push(check(name.clone(), if healthy { Status::Ok } else { Status::Fail }, status, fix));
-                if stack == &ctx.names.catalog_stack {
-                    product_key = s
-                        .parameters()
-                        .iter()
-                        .find(|p| p.parameter_key() == Some("ServiceCatalogTemplateName"))
-                        .and_then(|p| p.parameter_value())
-                        .map(str::to_owned);
-                }
-                checks.push(match stacks::is_ours(ctx, &s).await {
-                    // A deployment taken over by `bootstrap --adopt`: compared with the adopted flavour.
-                    Ok(true) if stacks::flavour(&s) == stacks::ADOPTED_BLOG => {
-                        let adopted =
-                            if template == templates::S3_IAM { adopt::S3_TEMPLATE } else { adopt::CATALOG_TEMPLATE };
-                        drift(ctx, stack, adopted).await
-                    }
-                    Ok(true) => drift(ctx, stack, &embedded.template(template)?).await,
-                    // Not ours (the blog sample's deployment): commands work on it; a drift FAIL
-                    // would send the user to a bootstrap that refuses it.
-                    Ok(false) => check(
-                        format!("template {stack}"),
-                        Status::Warn,
-                        "deployed by another tool (the AWS blog sample's shape?); notebook-vend uses it as it is \
-                         and `bootstrap` leaves it alone",
-                        Some(
-                            "`notebook-vend bootstrap --adopt --dry-run` shows how it is taken over in place, \
-                             `notebook-vend bootstrap --adopt` does it (README \"Moving from the blog's deployment\")"
-                                .into(),
-                        ),
-                    ),
-                    Err(e) => check(format!("template {stack}"), Status::Fail, format!("{e:#}"), None),
-                });
-            }
-        }
-    }
-
+    let deployed = stack_checks(ctx, &embedded, &mut checks).await?;
     let product_template = embedded.template(templates::PRODUCT)?;
-    checks.push(match &bucket {
+    checks.push(match &deployed.bucket {
         None => check(
             "product template",
             Status::Fail,
@@ -151,11 +77,120 @@ pub async fn run(ctx: &Context) -> Result<()> {
             Some(BOOTSTRAP.into()),
         ),
         Some(bucket) => {
-            product_object(ctx, bucket, product_key.as_deref().unwrap_or(templates::PRODUCT), &product_template).await
+            let key = deployed.product_key.as_deref().unwrap_or(templates::PRODUCT);
+            product_object(ctx, bucket, key, &product_template).await
         }
     });
+    checks.push(product(ctx).await);
+    checks.push(ssm_prefix(ctx).await);
 
-    checks.push(match catalog::resolve_product(ctx).await {
+    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    crate::output::emit(ctx.output, &Report { ok: failed == 0, checks })?;
+    if failed > 0 {
+        bail!("{failed} check(s) failed");
+    }
+    Ok(())
+}
+
+/// Whose credentials these are; everything after needs them.
+async fn credentials(ctx: &Context) -> Check {
+    match ctx.caller().await {
+        Ok(caller) => check("credentials", Status::Ok, caller.arn.clone(), None),
+        Err(e) => check(
+            "credentials",
+            Status::Fail,
+            format!("{e:#}"),
+            Some("configure credentials: `aws configure`, `aws sso login`, or --profile".into()),
+        ),
+    }
+}
+
+/// What the stacks tell the later checks.
+#[derive(Default)]
+struct Deployed {
+    /// The bootstrap bucket (the s3-iam stack's S3BucketName output).
+    bucket: Option<String>,
+    /// Where the catalog stack reads the product template (its ServiceCatalogTemplateName parameter).
+    product_key: Option<String>,
+}
+
+/// Both stacks: each one's status, then its template against this binary's.
+async fn stack_checks(ctx: &Context, embedded: &Sources, checks: &mut Vec<Check>) -> Result<Deployed> {
+    let mut deployed = Deployed::default();
+    for (stack, template) in [(&ctx.names.s3_stack, templates::S3_IAM), (&ctx.names.catalog_stack, templates::CATALOG)]
+    {
+        let name = format!("stack {stack}");
+        match stacks::describe(ctx, stack).await {
+            Ok(None) => checks.push(check(name, Status::Fail, "missing", Some(BOOTSTRAP.into()))),
+            Err(e) => checks.push(check(name, Status::Fail, format!("{e:#}"), None)),
+            Ok(Some(s)) => {
+                if stack == &ctx.names.s3_stack {
+                    deployed.bucket = s
+                        .outputs()
+                        .iter()
+                        .find(|o| o.output_key() == Some("S3BucketName"))
+                        .and_then(|o| o.output_value())
+                        .map(str::to_owned);
+                }
+                checks.push(stack_status(name, stack, &s));
+                if stack == &ctx.names.catalog_stack {
+                    deployed.product_key = s
+                        .parameters()
+                        .iter()
+                        .find(|p| p.parameter_key() == Some("ServiceCatalogTemplateName"))
+                        .and_then(|p| p.parameter_value())
+                        .map(str::to_owned);
+                }
+                checks.push(stack_template(ctx, stack, template, embedded, &s).await?);
+            }
+        }
+    }
+    Ok(deployed)
+}
+
+/// A stack is healthy once created or updated; otherwise the fix is bootstrap, or the recovery a
+/// state bootstrap cannot deploy over names.
+fn stack_status(name: String, stack: &str, s: &Stack) -> Check {
+    let status = s.stack_status().map(|s| s.as_str().to_owned()).unwrap_or_default();
+    let healthy = matches!(s.stack_status(), Some(StackStatus::CreateComplete | StackStatus::UpdateComplete));
+    let blocked = s.stack_status().and_then(|st| stacks::blocked(stack, st));
+    let fix = match (healthy, blocked) {
+        (true, _) => None,
+        (false, Some(why)) => Some(why),
+        (false, None) => Some(BOOTSTRAP.to_owned()),
+    };
+    check(name, if healthy { Status::Ok } else { Status::Fail }, status, fix)
+}
+
+/// The deployed template against the one this binary would deploy (the adopted flavour's for a
+/// deployment taken over by `bootstrap --adopt`); a stack another tool deployed is only a warning.
+async fn stack_template(ctx: &Context, stack: &str, template: &str, embedded: &Sources, s: &Stack) -> Result<Check> {
+    Ok(match stacks::is_ours(ctx, s).await {
+        Ok(true) if stacks::flavour(s) == stacks::ADOPTED_BLOG => {
+            let adopted = if template == templates::S3_IAM { adopt::S3_TEMPLATE } else { adopt::CATALOG_TEMPLATE };
+            drift(ctx, stack, adopted).await
+        }
+        Ok(true) => drift(ctx, stack, &embedded.template(template)?).await,
+        // Not ours (the blog sample's deployment): commands work on it; a drift FAIL
+        // would send the user to a bootstrap that refuses it.
+        Ok(false) => check(
+            format!("template {stack}"),
+            Status::Warn,
+            "deployed by another tool (the AWS blog sample's shape?); notebook-vend uses it as it is \
+             and `bootstrap` leaves it alone",
+            Some(
+                "`notebook-vend bootstrap --adopt --dry-run` shows how it is taken over in place, \
+                 `notebook-vend bootstrap --adopt` does it (README \"Moving from the blog's deployment\")"
+                    .into(),
+            ),
+        ),
+        Err(e) => check(format!("template {stack}"), Status::Fail, format!("{e:#}"), None),
+    })
+}
+
+/// The product this caller can launch, with its launch path and newest version.
+async fn product(ctx: &Context) -> Check {
+    match catalog::resolve_product(ctx).await {
         Ok(p) => check(
             "product",
             Status::Ok,
@@ -171,22 +206,18 @@ pub async fn run(ctx: &Context) -> Result<()> {
             format!("{e:#}"),
             Some(format!("{BOOTSTRAP} --principal <your IAM principal ARN>")),
         ),
-    });
+    }
+}
 
+/// Whether the URL parameters under the prefix can be listed.
+async fn ssm_prefix(ctx: &Context) -> Check {
     let prefix = &ctx.names.ssm_prefix;
-    checks.push(match crate::aws::urls::list_metadata(ctx).await {
+    match crate::aws::urls::list_metadata(ctx).await {
         Ok(found) => {
             check("ssm prefix", Status::Ok, format!("{prefix} readable, {} URL parameter(s)", found.len()), None)
         }
         Err(e) => check("ssm prefix", Status::Fail, format!("{e:#}"), Some(ssm_fix(prefix))),
-    });
-
-    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
-    crate::output::emit(ctx.output, &Report { ok: failed == 0, checks })?;
-    if failed > 0 {
-        bail!("{failed} check(s) failed");
     }
-    Ok(())
 }
 
 /// What to grant when the URL parameters cannot be listed. ssm:DescribeParameters has no

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use anyhow::Result;
-use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::aws::catalog;
@@ -15,6 +14,7 @@ use crate::aws::context::Context;
 use crate::aws::notebook;
 use crate::aws::urls;
 use crate::cli::ListArgs;
+use crate::cmd::shared::fanout;
 use crate::names::user;
 use crate::output::table;
 
@@ -124,13 +124,11 @@ pub async fn run(_args: &ListArgs, ctx: &Context) -> Result<()> {
     }));
 
     let names: Vec<String> = rows.iter().filter_map(|r| r.notebook.clone()).collect();
-    let described: BTreeMap<String, Option<notebook::Notebook>> = stream::iter(names)
-        .map(|name| async move {
+    let described: BTreeMap<String, Option<notebook::Notebook>> =
+        fanout::bounded(names, CONCURRENCY, |name| async move {
             let nb = notebook::describe(ctx, &name).await;
             nb.map(|nb| (name, nb))
         })
-        .buffer_unordered(CONCURRENCY)
-        .collect::<Vec<Result<_>>>()
         .await
         .into_iter()
         .collect::<Result<_>>()?;

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use crate::aws::catalog;
@@ -13,6 +13,7 @@ use crate::aws::notebook::WhenStopped;
 use crate::aws::poll::Deadline;
 use crate::aws::urls;
 use crate::cli::RefreshArgs;
+use crate::cmd::shared::fanout::Tally;
 use crate::cmd::shared::vend::{self, Request};
 use crate::output::table;
 
@@ -110,11 +111,8 @@ pub async fn run(args: &RefreshArgs, ctx: &Context) -> Result<()> {
         .collect();
     drop(counter);
     results.sort_by(|a, b| a.user.cmp(&b.user));
-    let failed = results.iter().filter(|r| !r.ok).count();
-    let summary = AllRefreshed { refreshed: results.len() - failed, failed, results };
+    let tally = Tally::count(&results, |r| !r.ok);
+    let summary = AllRefreshed { refreshed: tally.succeeded, failed: tally.failed, results };
     crate::output::emit_with_calls(ctx, &summary)?;
-    if failed > 0 {
-        bail!("{failed} of {} refreshes failed (the others were stored)", summary.results.len());
-    }
-    Ok(())
+    tally.exit_status(|t| format!("{} of {} refreshes failed (the others were stored)", t.failed, t.total()))
 }

@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use anyhow::{bail, Result};
-use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::aws::catalog::{self, Product, Provisioned};
@@ -19,16 +18,15 @@ use crate::aws::context::Context;
 use crate::aws::notebook;
 use crate::aws::objects;
 use crate::aws::poll::Deadline;
-use crate::aws::stacks;
+use crate::aws::stacks::{self, StackInfo};
 use crate::aws::urls;
 use crate::cli::TeardownArgs;
+use crate::cmd::shared::fanout::{self, Lines};
 use crate::cmd::shared::prompt::{confirm, require_answerable};
 use crate::cmd::terminate::terminate_one;
 use crate::error::{exit, exit_code, Failure};
 use crate::names::user;
 use crate::progress;
-
-/// DeleteObjects takes at most 1000 keys per call.
 
 #[derive(Debug, Serialize)]
 pub struct StackStep {
@@ -119,19 +117,7 @@ pub async fn run(args: &TeardownArgs, ctx: &Context) -> Result<()> {
 
     // Look at everything first: nothing is written before the plan is known and confirmed.
     let (sc, s3) = tokio::try_join!(stacks::info(ctx, &names.catalog_stack), stacks::info(ctx, &names.s3_stack))?;
-    let provisioned: Vec<Provisioned> = match sc.as_ref().and_then(|s| s.outputs.get("ProductId")) {
-        Some(id) => {
-            let product = Product {
-                id: id.clone(),
-                name: names.product_name.clone(),
-                path_id: String::new(),
-                artifact_id: String::new(),
-                artifact_name: String::new(),
-            };
-            catalog::list_provisioned(ctx, &product).await?
-        }
-        None => Vec::new(),
-    };
+    let provisioned = provisioned_products(ctx, sc.as_ref()).await?;
     let remaining: Vec<Remaining> = provisioned
         .iter()
         .map(|p| Remaining {
@@ -141,77 +127,19 @@ pub async fn run(args: &TeardownArgs, ctx: &Context) -> Result<()> {
             status: p.status.clone(),
         })
         .collect();
-    if !remaining.is_empty() && !args.terminate_notebooks {
-        let list: Vec<String> = remaining
-            .iter()
-            .map(|r| format!("{} ({}, user {})", r.provisioned_product, r.status, r.user.as_deref().unwrap_or("?")))
-            .collect();
-        bail!(
-            "{} provisioned product(s) of {:?} remain: {}; terminate them first (`notebook-vend terminate --user U`) \
-             or pass --terminate-notebooks",
-            list.len(),
-            names.product_name,
-            list.join(", ")
-        );
-    }
+    refuse_when_notebooks_remain(args, &names.product_name, &remaining)?;
+    let parameters = url_parameters(ctx, &provisioned).await?;
+    let (bucket, objects) = bucket_contents(ctx, s3.as_ref()).await?;
 
-    // URL parameters: those of the users terminated now, and those whose notebook is gone.
-    let terminating: BTreeSet<String> = provisioned.iter().filter_map(|p| p.user.clone()).collect();
-    let params = urls::list_metadata(ctx).await?;
-    let others: Vec<(String, String)> = params
-        .iter()
-        .filter(|(u, _)| !terminating.contains(*u))
-        .map(|(u, m)| (u.clone(), m.parameter.clone()))
-        .collect();
-    let checked: Vec<Result<(String, bool)>> = stream::iter(others)
-        .map(|(user, parameter)| async move {
-            let exists = notebook::describe(ctx, &user::notebook_name(&user)).await?.is_some();
-            Ok((parameter, exists))
-        })
-        .buffer_unordered(8)
-        .collect()
-        .await;
-    let (mut parameters_deleted, mut parameters_kept) = (Vec::new(), Vec::new());
-    for c in checked {
-        let (parameter, exists) = c?;
-        if exists {
-            parameters_kept.push(parameter);
-        } else {
-            parameters_deleted.push(parameter);
-        }
-    }
-    let terminated_params: Vec<String> =
-        params.iter().filter(|(u, _)| terminating.contains(*u)).map(|(_, m)| m.parameter.clone()).collect();
-    parameters_kept.sort();
-    parameters_deleted.sort();
-
-    let bucket = s3.as_ref().and_then(|s| s.outputs.get("S3BucketName").cloned());
-    let versions = match &bucket {
-        Some(b) => objects::versions(ctx, b).await?,
-        None => None,
-    };
-    let bucket = bucket.filter(|_| versions.is_some());
-    let versions = versions.unwrap_or_default();
-
-    let stack_steps = |deleted: bool| {
-        [(&names.catalog_stack, &sc), (&names.s3_stack, &s3)]
-            .into_iter()
-            .map(|(name, info)| StackStep {
-                name: name.clone(),
-                status: info.as_ref().map(|i| i.status.clone()),
-                deleted: deleted && info.is_some(),
-            })
-            .collect::<Vec<_>>()
-    };
     let mut summary = TornDown {
         dry_run: args.dry_run,
         outcome: "would_tear_down",
         terminated: remaining,
-        stacks: stack_steps(false),
+        stacks: stack_steps(ctx, &sc, &s3, false),
         bucket: bucket.clone(),
-        objects_deleted: versions.len(),
-        parameters_deleted: parameters_deleted.iter().chain(&terminated_params).cloned().collect(),
-        parameters_kept,
+        objects_deleted: objects,
+        parameters_deleted: parameters.deleted.iter().chain(&parameters.terminated).cloned().collect(),
+        parameters_kept: parameters.kept,
     };
     if sc.is_none() && s3.is_none() && summary.parameters_deleted.is_empty() && summary.terminated.is_empty() {
         summary.outcome = "nothing_left";
@@ -221,81 +149,200 @@ pub async fn run(args: &TeardownArgs, ctx: &Context) -> Result<()> {
         return crate::output::emit_with_calls(ctx, &summary);
     }
     if !args.yes {
-        let mut what = Vec::new();
-        if !summary.terminated.is_empty() {
-            what.push(format!("terminate {} notebook(s) and their data", summary.terminated.len()));
-        }
-        for s in summary.stacks.iter().filter(|s| s.status.is_some()) {
-            what.push(format!("delete stack {}", s.name));
-        }
-        if let Some(b) = &bucket {
-            what.push(format!("empty and delete bucket {b} ({} object versions)", versions.len()));
-        }
-        if !summary.parameters_deleted.is_empty() {
-            what.push(format!("delete {} URL parameter(s)", summary.parameters_deleted.len()));
-        }
-        if !confirm(&format!("Tear down the deployment: {}?", what.join(", "))).await? {
-            bail!("not confirmed; nothing was changed");
-        }
+        confirm_teardown(&summary, bucket.as_deref(), objects).await?;
     }
 
-    // 1. Provisioned products, concurrently; stop before the stacks if any fails (deleting the
-    //    product under a live provisioned product would orphan it).
-    if !provisioned.is_empty() {
-        let counter = ctx.progress.counter(provisioned.len() as u64, "terminating provisioned products");
-        let failures: Vec<(String, anyhow::Error)> = stream::iter(&provisioned)
-            .map(|pp| {
-                let counter = &counter;
-                async move {
-                    let result =
-                        terminate_one(ctx, pp, pp.user.as_deref(), false, deadline, &ctx.progress.silent()).await;
-                    counter.inc();
-                    match result {
-                        Ok(_) => {
-                            counter.println(format!("terminated {}", pp.name));
-                            None
-                        }
-                        Err(e) => Some((pp.name.clone(), e)),
-                    }
-                }
-            })
-            .buffer_unordered(args.concurrency as usize)
-            .filter_map(|r| async move { r })
-            .collect()
-            .await;
-        drop(counter);
-        if !failures.is_empty() {
-            let message = format!(
-                "{} termination(s) failed, so the stacks were kept: {}",
-                failures.len(),
-                failures.iter().map(|(name, e)| format!("{name}: {e:#}")).collect::<Vec<_>>().join("; ")
-            );
-            // A timeout keeps its exit code (3): running teardown again resumes.
-            if failures.iter().any(|(_, e)| exit_code(e) == exit::TIMEOUT) {
-                return Err(Failure::Timeout(message).into());
-            }
-            bail!(message);
+    // The order matters: the products before the stack that holds their product, the bucket's
+    // contents before the stack that holds the bucket.
+    terminate_products(ctx, &provisioned, args.concurrency as usize, deadline).await?;
+    delete_url_parameters(ctx, &parameters.deleted).await?;
+    delete_stacks(ctx, bucket.as_deref(), deadline).await?;
+
+    summary.outcome = "torn_down";
+    summary.stacks = stack_steps(ctx, &sc, &s3, true);
+    crate::output::emit_with_calls(ctx, &summary)
+}
+
+/// The provisioned products of the deployment's product, read through the catalog stack's
+/// ProductId output (none when the stack or its output is gone).
+async fn provisioned_products(ctx: &Context, sc: Option<&StackInfo>) -> Result<Vec<Provisioned>> {
+    match sc.and_then(|s| s.outputs.get("ProductId")) {
+        Some(id) => {
+            let product = Product {
+                id: id.clone(),
+                name: ctx.names.product_name.clone(),
+                path_id: String::new(),
+                artifact_id: String::new(),
+                artifact_name: String::new(),
+            };
+            catalog::list_provisioned(ctx, &product).await
+        }
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Notebooks hold users' work: without --terminate-notebooks, teardown stops here and names them.
+fn refuse_when_notebooks_remain(args: &TeardownArgs, product_name: &str, remaining: &[Remaining]) -> Result<()> {
+    if !remaining.is_empty() && !args.terminate_notebooks {
+        let list: Vec<String> = remaining
+            .iter()
+            .map(|r| format!("{} ({}, user {})", r.provisioned_product, r.status, r.user.as_deref().unwrap_or("?")))
+            .collect();
+        bail!(
+            "{} provisioned product(s) of {:?} remain: {}; terminate them first (`notebook-vend terminate --user U`) \
+             or pass --terminate-notebooks",
+            list.len(),
+            product_name,
+            list.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The URL parameters under the prefix, by what teardown does with them.
+struct Parameters {
+    /// Those whose notebook is gone: teardown deletes them itself (sorted).
+    deleted: Vec<String>,
+    /// Those whose notebook still exists: kept (sorted).
+    kept: Vec<String>,
+    /// Those of the users terminated now: terminating a product deletes its user's parameter.
+    terminated: Vec<String>,
+}
+
+/// Sorts the URL parameters: those of the users terminated now, those whose notebook is gone, and
+/// those whose notebook still exists (looked up concurrently).
+async fn url_parameters(ctx: &Context, provisioned: &[Provisioned]) -> Result<Parameters> {
+    let terminating: BTreeSet<String> = provisioned.iter().filter_map(|p| p.user.clone()).collect();
+    let params = urls::list_metadata(ctx).await?;
+    let others: Vec<(String, String)> = params
+        .iter()
+        .filter(|(u, _)| !terminating.contains(*u))
+        .map(|(u, m)| (u.clone(), m.parameter.clone()))
+        .collect();
+    let checked: Vec<Result<(String, bool)>> = fanout::bounded(others, 8, |(user, parameter)| async move {
+        let exists = notebook::describe(ctx, &user::notebook_name(&user)).await?.is_some();
+        Ok((parameter, exists))
+    })
+    .await;
+    let (mut deleted, mut kept) = (Vec::new(), Vec::new());
+    for c in checked {
+        let (parameter, exists) = c?;
+        if exists {
+            kept.push(parameter);
+        } else {
+            deleted.push(parameter);
         }
     }
+    let terminated: Vec<String> =
+        params.iter().filter(|(u, _)| terminating.contains(*u)).map(|(_, m)| m.parameter.clone()).collect();
+    kept.sort();
+    deleted.sort();
+    Ok(Parameters { deleted, kept, terminated })
+}
 
-    // 2. URL parameters whose notebooks are gone (terminate_one already took its users' own).
-    let left: Vec<String> = parameters_deleted.clone();
+/// The bucket named by the s3-iam stack and how many object versions and delete markers it holds;
+/// no bucket when the stack, its output or the bucket itself is gone.
+async fn bucket_contents(ctx: &Context, s3: Option<&StackInfo>) -> Result<(Option<String>, usize)> {
+    let bucket = s3.and_then(|s| s.outputs.get("S3BucketName").cloned());
+    let versions = match &bucket {
+        Some(b) => objects::versions(ctx, b).await?,
+        None => None,
+    };
+    let bucket = bucket.filter(|_| versions.is_some());
+    Ok((bucket, versions.unwrap_or_default().len()))
+}
+
+/// Both stacks as the summary lists them, before (`deleted` false) or after the deletes.
+fn stack_steps(ctx: &Context, sc: &Option<StackInfo>, s3: &Option<StackInfo>, deleted: bool) -> Vec<StackStep> {
+    [(&ctx.names.catalog_stack, sc), (&ctx.names.s3_stack, s3)]
+        .into_iter()
+        .map(|(name, info)| StackStep {
+            name: name.clone(),
+            status: info.as_ref().map(|i| i.status.clone()),
+            deleted: deleted && info.is_some(),
+        })
+        .collect()
+}
+
+/// One question listing everything that is about to go; a "no" ends the run with nothing written.
+async fn confirm_teardown(summary: &TornDown, bucket: Option<&str>, objects: usize) -> Result<()> {
+    let mut what = Vec::new();
+    if !summary.terminated.is_empty() {
+        what.push(format!("terminate {} notebook(s) and their data", summary.terminated.len()));
+    }
+    for s in summary.stacks.iter().filter(|s| s.status.is_some()) {
+        what.push(format!("delete stack {}", s.name));
+    }
+    if let Some(b) = bucket {
+        what.push(format!("empty and delete bucket {b} ({objects} object versions)"));
+    }
+    if !summary.parameters_deleted.is_empty() {
+        what.push(format!("delete {} URL parameter(s)", summary.parameters_deleted.len()));
+    }
+    if !confirm(&format!("Tear down the deployment: {}?", what.join(", "))).await? {
+        bail!("not confirmed; nothing was changed");
+    }
+    Ok(())
+}
+
+/// Step 1: the provisioned products, concurrently; stop before the stacks if any fails (deleting
+/// the product under a live provisioned product would orphan it).
+async fn terminate_products(
+    ctx: &Context,
+    provisioned: &[Provisioned],
+    concurrency: usize,
+    deadline: Deadline,
+) -> Result<()> {
+    if provisioned.is_empty() {
+        return Ok(());
+    }
+    let counter = ctx.progress.counter(provisioned.len() as u64, "terminating provisioned products");
+    let outcomes = fanout::each(
+        provisioned,
+        concurrency,
+        &counter,
+        Lines::Successes("terminated"),
+        |pp| pp.name.clone(),
+        |pp| async move { terminate_one(ctx, pp, pp.user.as_deref(), false, deadline, &ctx.progress.silent()).await },
+    )
+    .await;
+    let failures: Vec<(String, anyhow::Error)> =
+        outcomes.into_iter().filter_map(|(name, result)| result.err().map(|e| (name, e))).collect();
+    drop(counter);
+    if !failures.is_empty() {
+        let message = format!(
+            "{} termination(s) failed, so the stacks were kept: {}",
+            failures.len(),
+            failures.iter().map(|(name, e)| format!("{name}: {e:#}")).collect::<Vec<_>>().join("; ")
+        );
+        // A timeout keeps its exit code (3): running teardown again resumes.
+        if failures.iter().any(|(_, e)| exit_code(e) == exit::TIMEOUT) {
+            return Err(Failure::Timeout(message).into());
+        }
+        bail!(message);
+    }
+    Ok(())
+}
+
+/// Step 2: the URL parameters whose notebooks are gone (terminate_one already took its users' own).
+async fn delete_url_parameters(ctx: &Context, left: &[String]) -> Result<()> {
     if !left.is_empty() {
-        urls::delete_names(ctx, &left).await?;
+        urls::delete_names(ctx, left).await?;
     }
+    Ok(())
+}
 
-    // 3. The catalog stack (portfolio, product, launch role), then the bucket, then its stack.
+/// Step 3: the catalog stack (portfolio, product, launch role), then the bucket's contents (a
+/// stack cannot delete a bucket that holds anything), then the s3-iam stack.
+async fn delete_stacks(ctx: &Context, bucket: Option<&str>, deadline: Deadline) -> Result<()> {
     progress::set_resumable("teardown was deleting stacks", "notebook-vend teardown --yes");
-    stacks::delete(ctx, &names.catalog_stack, deadline).await?;
-    if let Some(b) = &bucket {
+    stacks::delete(ctx, &ctx.names.catalog_stack, deadline).await?;
+    if let Some(b) = bucket {
         let task = ctx.progress.task(format!("emptying bucket {b}"));
         objects::empty_bucket(ctx, b).await?;
         drop(task);
     }
-    stacks::delete(ctx, &names.s3_stack, deadline).await?;
+    stacks::delete(ctx, &ctx.names.s3_stack, deadline).await?;
     progress::clear_in_flight();
-
-    summary.outcome = "torn_down";
-    summary.stacks = stack_steps(true);
-    crate::output::emit_with_calls(ctx, &summary)
+    Ok(())
 }

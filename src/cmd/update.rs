@@ -15,7 +15,6 @@ use std::fmt;
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
 use aws_sdk_servicecatalog::types::ProvisionedProductStatus as Pp;
-use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::aws::catalog::{self, Artifact, Product, Provisioned};
@@ -27,6 +26,7 @@ use crate::aws::poll::{self, Deadline};
 use crate::aws::stacks;
 use crate::aws::urls;
 use crate::cli::UpdateArgs;
+use crate::cmd::shared::fanout::{self, Lines, Tally};
 use crate::cmd::shared::prompt::{confirm, require_answerable};
 use crate::cmd::shared::vend::{self, Request};
 use crate::error::{has_code, is_denied, is_transient, usage};
@@ -231,13 +231,7 @@ async fn plan(
     user: &str,
     requested: &BTreeMap<String, String>,
 ) -> Result<Plan> {
-    let mut target_product = product.clone();
-    target_product.artifact_id = target.id.clone();
-    target_product.artifact_name = target.name.clone();
-    // Values are checked against the target artifact's own parameters before anything is sent.
-    let specs = parameters::describe(ctx, &target_product).await?;
-    parameters::validate(requested, &specs)?;
-
+    let specs = target_parameters(ctx, product, target, requested).await?;
     let pp = catalog::find_for_user(ctx, product, user).await?.ok_or_else(|| {
         anyhow!("{user} has no notebook of {}; provision it with `notebook-vend provision --user {user}`", product.name)
     })?;
@@ -254,11 +248,7 @@ async fn plan(
         );
     }
     let current = current.unwrap_or_default();
-    let changes: Vec<ParamChange> = requested
-        .iter()
-        .filter(|(k, v)| !current.get(*k).is_some_and(|c| same_value(specs.get(*k), c, v)))
-        .map(|(k, v)| ParamChange { key: k.clone(), from: current.get(k).cloned(), to: v.clone() })
-        .collect();
+    let changes = param_changes(requested, &current, &specs);
     let changed: BTreeSet<String> = changes.iter().map(|c| c.key.clone()).collect();
 
     let moves = pp.artifact_id.as_deref() != Some(target.id.as_str());
@@ -272,21 +262,9 @@ async fn plan(
     if let Some(why) = &blind {
         notes.push(why.clone());
     }
-    if !target.active {
-        notes.push(format!(
-            "version {} is DEPRECATED: notebooks already on it can be updated on it, new ones cannot be launched from it",
-            target.name
-        ));
-    }
+    notes.extend(target_notes(target, &changed));
     if let Some(shrink) = update::volume_shrink(&changes) {
         replacing.push(shrink);
-    }
-    if changed.contains("NotebookInstanceType") {
-        notes.push(
-            "an instance type change is in place: CloudFormation stops the notebook, updates it and starts it again \
-             (Stopping -> Stopped -> Updating -> Pending -> InService; several minutes, the notebook is unavailable meanwhile)"
-                .into(),
-        );
     }
     let effect = if !replacing.is_empty() {
         Effect::ReplacesTheNotebook
@@ -295,15 +273,7 @@ async fn plan(
     } else {
         Effect::InPlace
     };
-    // Every parameter of the target artifact the product already has keeps its value
-    // (UsePreviousValue); one new in the target version takes its default: UsePreviousValue needs a
-    // previous value, which a parameter the deployed version does not declare has not.
-    let deployed = match current.is_empty() {
-        false => current.keys().cloned().collect(),
-        true => deployed_parameter_names(ctx, product, &pp).await?,
-    };
-    let keep: Vec<String> =
-        specs.keys().filter(|k| !requested.contains_key(*k) && deployed.contains(*k)).cloned().collect();
+    let keep = kept_parameters(ctx, product, &pp, &specs, &current, requested).await?;
     if !current.is_empty() {
         check_kept(&specs, &current, requested, &target.name)?;
     }
@@ -324,6 +294,73 @@ async fn plan(
         current,
         blind,
     })
+}
+
+/// The target artifact's parameters, with the requested values checked against them: before
+/// anything is sent.
+async fn target_parameters(
+    ctx: &Context,
+    product: &Product,
+    target: &Artifact,
+    requested: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, parameters::ParamSpec>> {
+    let mut target_product = product.clone();
+    target_product.artifact_id = target.id.clone();
+    target_product.artifact_name = target.name.clone();
+    let specs = parameters::describe(ctx, &target_product).await?;
+    parameters::validate(requested, &specs)?;
+    Ok(specs)
+}
+
+/// The requested values that differ from those in effect (every one, when those are unknown).
+fn param_changes(
+    requested: &BTreeMap<String, String>,
+    current: &BTreeMap<String, String>,
+    specs: &BTreeMap<String, parameters::ParamSpec>,
+) -> Vec<ParamChange> {
+    requested
+        .iter()
+        .filter(|(k, v)| !current.get(*k).is_some_and(|c| same_value(specs.get(*k), c, v)))
+        .map(|(k, v)| ParamChange { key: k.clone(), from: current.get(k).cloned(), to: v.clone() })
+        .collect()
+}
+
+/// What the plan says about the target version and an instance type change, for the operator to
+/// know before confirming.
+fn target_notes(target: &Artifact, changed: &BTreeSet<String>) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !target.active {
+        notes.push(format!(
+            "version {} is DEPRECATED: notebooks already on it can be updated on it, new ones cannot be launched from it",
+            target.name
+        ));
+    }
+    if changed.contains("NotebookInstanceType") {
+        notes.push(
+            "an instance type change is in place: CloudFormation stops the notebook, updates it and starts it again \
+             (Stopping -> Stopped -> Updating -> Pending -> InService; several minutes, the notebook is unavailable meanwhile)"
+                .into(),
+        );
+    }
+    notes
+}
+
+/// Every parameter of the target artifact the product already has keeps its value
+/// (UsePreviousValue); one new in the target version takes its default: UsePreviousValue needs a
+/// previous value, which a parameter the deployed version does not declare has not.
+async fn kept_parameters(
+    ctx: &Context,
+    product: &Product,
+    pp: &Provisioned,
+    specs: &BTreeMap<String, parameters::ParamSpec>,
+    current: &BTreeMap<String, String>,
+    requested: &BTreeMap<String, String>,
+) -> Result<Vec<String>> {
+    let deployed = match current.is_empty() {
+        false => current.keys().cloned().collect(),
+        true => deployed_parameter_names(ctx, product, pp).await?,
+    };
+    Ok(specs.keys().filter(|k| !requested.contains_key(*k) && deployed.contains(*k)).cloned().collect())
 }
 
 /// The parameters of the version a product is on (DescribeProvisioningParameters of its artifact):
@@ -480,21 +517,7 @@ async fn execute(
     let pp = plan.pp.clone().expect("a plan has its product");
     let target = plan.target.clone().expect("a plan has its target");
     let resume = format!("notebook-vend update --user {user}");
-    match pp.state() {
-        Pp::UnderChange | Pp::PlanInProgress => bail!(
-            "provisioned product {} of {user} is {} (record {}): another update or provision is running; wait for it and run update again",
-            pp.name,
-            pp.status,
-            pp.last_record_id.as_deref().unwrap_or("?")
-        ),
-        Pp::Available | Pp::Tainted => {}
-        _ => bail!(
-            "provisioned product {} of {user} is {}: {}; terminate it with `notebook-vend terminate --user {user}`",
-            pp.name,
-            pp.status,
-            pp.status_message.as_deref().unwrap_or("")
-        ),
-    }
+    require_settled(&pp, &user)?;
     if plan.effect == Effect::NoChange {
         let session_expires = finish_cut_short(ctx, args, &pp, &user, task).await?;
         let result = match session_expires {
@@ -504,48 +527,15 @@ async fn execute(
         return Ok(Updated { plan, result: result.into(), record_id: None, session_expires });
     }
     if plan.effect == Effect::ReplacesTheNotebook {
-        let name = user::notebook_name(&user);
-        if !(single && args.replace_notebook_losing_its_data) {
-            return Err(usage(format!(
-                "this change replaces the notebook {name} ({}: only a new AWS::SageMaker::NotebookInstance takes it): \
-                 its volume, {user}'s work, would be lost, and CloudFormation refuses to replace a custom-named notebook; \
-                 nothing was sent. To terminate and provision it again with the new values: {REPLACE_FLAG} --user {user}",
-                plan.replacing.join(", ")
-            )));
-        }
-        if !args.yes && !confirm(&format!("Delete notebook {name} and its volume, then provision it again?")).await? {
-            bail!("not confirmed; nothing was changed");
-        }
-        return replace(ctx, args, product, plan, task).await;
+        return replace_if_confirmed(ctx, args, product, plan, task, single).await;
     }
-
-    if let Some(why) = &plan.blind {
-        // Without the templates, a renamed notebook resource, a redefined create-only property or a
-        // parameter feeding one cannot be seen, and the notebook (the user's work) could be replaced
-        // or deleted: refuse rather than risk it.
-        bail!(
-            "not {} {user}'s notebook: {why}, so whether the update keeps the notebook is unknown; nothing was sent. \
-             An operator can run `notebook-vend update --user {user}`",
-            if plan.artifact_from != plan.artifact_to { "moving" } else { "changing" }
-        );
-    }
+    refuse_blind(&plan)?;
     let name = user::notebook_name(&user);
     let was_running = matches!(notebook::describe(ctx, &name).await?, Some(nb) if nb.state() == Nb::InService);
     for n in &plan.notes {
         task.println(format!("{user}: {n}"));
     }
-    let record = match catalog::update(ctx, &pp, product, &target.id, &plan.set, &plan.keep).await {
-        Ok(r) => r,
-        // UpdateProvisionedProduct's modelled errors are InvalidParametersException and
-        // ResourceNotFoundException (botocore servicecatalog): a product another operation took
-        // since the plan read it answers the former, so the product is read again to tell.
-        Err(e) if has_code(&e, &["InvalidParametersException"]) && under_change(ctx, product, &user).await => bail!(
-            "provisioned product {} of {user} is under change: another update or provision is running; wait for it and run update again ({e:#})",
-            pp.name
-        ),
-        Err(e) => return Err(e),
-    };
-    let record_id = record.record_id().unwrap_or_default().to_owned();
+    let record_id = send_update(ctx, product, &pp, &target, &plan).await?;
     task.println(format!("updating {} for {user}: record {record_id}", pp.name));
     let deadline = Deadline::secs(args.timeout);
     catalog::wait_record(ctx, &record_id, deadline, task, &resume).await.map_err(|e| {
@@ -555,6 +545,7 @@ async fn execute(
     })?;
     let mut session_expires = None;
     if was_running {
+        // The update restarted the notebook: the URL stored before points at the old session.
         wait_back_in_service(ctx, &name, deadline, task, &resume).await?;
         let req = Request {
             user: &user,
@@ -568,6 +559,90 @@ async fn execute(
         session_expires = Some(vend::deliver(ctx, &req, deadline, task).await?.stored.session_expires);
     }
     Ok(Updated { plan, result: "updated".into(), record_id: Some(record_id), session_expires })
+}
+
+/// An update is sent only to a product in a stable state: another operation running on it, or a
+/// product in ERROR, is refused with what to do.
+fn require_settled(pp: &Provisioned, user: &str) -> Result<()> {
+    match pp.state() {
+        Pp::UnderChange | Pp::PlanInProgress => bail!(
+            "provisioned product {} of {user} is {} (record {}): another update or provision is running; wait for it and run update again",
+            pp.name,
+            pp.status,
+            pp.last_record_id.as_deref().unwrap_or("?")
+        ),
+        Pp::Available | Pp::Tainted => Ok(()),
+        _ => bail!(
+            "provisioned product {} of {user} is {}: {}; terminate it with `notebook-vend terminate --user {user}`",
+            pp.name,
+            pp.status,
+            pp.status_message.as_deref().unwrap_or("")
+        ),
+    }
+}
+
+/// A change that replaces the notebook loses the user's work: done only for one user named with
+/// the flag, and once confirmed (or --yes); refused otherwise, nothing sent.
+async fn replace_if_confirmed(
+    ctx: &Context,
+    args: &UpdateArgs,
+    product: &Product,
+    plan: Plan,
+    task: &Task,
+    single: bool,
+) -> Result<Updated> {
+    let user = &plan.user;
+    let name = user::notebook_name(user);
+    if !(single && args.replace_notebook_losing_its_data) {
+        return Err(usage(format!(
+            "this change replaces the notebook {name} ({}: only a new AWS::SageMaker::NotebookInstance takes it): \
+             its volume, {user}'s work, would be lost, and CloudFormation refuses to replace a custom-named notebook; \
+             nothing was sent. To terminate and provision it again with the new values: {REPLACE_FLAG} --user {user}",
+            plan.replacing.join(", ")
+        )));
+    }
+    if !args.yes && !confirm(&format!("Delete notebook {name} and its volume, then provision it again?")).await? {
+        bail!("not confirmed; nothing was changed");
+    }
+    replace(ctx, args, product, plan, task).await
+}
+
+/// Without the templates, a renamed notebook resource, a redefined create-only property or a
+/// parameter feeding one cannot be seen, and the notebook (the user's work) could be replaced or
+/// deleted: refuse rather than risk it.
+fn refuse_blind(plan: &Plan) -> Result<()> {
+    if let Some(why) = &plan.blind {
+        let user = &plan.user;
+        bail!(
+            "not {} {user}'s notebook: {why}, so whether the update keeps the notebook is unknown; nothing was sent. \
+             An operator can run `notebook-vend update --user {user}`",
+            if plan.artifact_from != plan.artifact_to { "moving" } else { "changing" }
+        );
+    }
+    Ok(())
+}
+
+/// UpdateProvisionedProduct with the plan's values; returns the record id.
+async fn send_update(
+    ctx: &Context,
+    product: &Product,
+    pp: &Provisioned,
+    target: &Artifact,
+    plan: &Plan,
+) -> Result<String> {
+    let user = &plan.user;
+    let record = match catalog::update(ctx, pp, product, &target.id, &plan.set, &plan.keep).await {
+        Ok(r) => r,
+        // UpdateProvisionedProduct's modelled errors are InvalidParametersException and
+        // ResourceNotFoundException (botocore servicecatalog): a product another operation took
+        // since the plan read it answers the former, so the product is read again to tell.
+        Err(e) if has_code(&e, &["InvalidParametersException"]) && under_change(ctx, product, user).await => bail!(
+            "provisioned product {} of {user} is under change: another update or provision is running; wait for it and run update again ({e:#})",
+            pp.name
+        ),
+        Err(e) => return Err(e),
+    };
+    Ok(record.record_id().unwrap_or_default().to_owned())
 }
 
 /// Is the user's provisioned product held by another operation right now?
@@ -855,20 +930,17 @@ impl fmt::Display for AllUpdated {
 /// Products not on the target, TAINTED, or whose last update's fresh URL was never stored (a run
 /// cut short: its URL store failed, or it was killed).
 async fn outdated(ctx: &Context, found: Vec<Provisioned>, target: &Artifact) -> Result<Vec<Provisioned>> {
-    let checked: Vec<Result<Option<Provisioned>>> = stream::iter(found)
-        .map(|p| async move {
-            if p.artifact_id.as_deref() != Some(target.id.as_str()) || p.state() == Pp::Tainted {
-                return Ok(Some(p));
-            }
-            let behind = match &p.user {
-                Some(user) => url_behind_last_update(ctx, &p, user).await?,
-                None => false,
-            };
-            Ok(behind.then_some(p))
-        })
-        .buffer_unordered(8)
-        .collect()
-        .await;
+    let checked: Vec<Result<Option<Provisioned>>> = fanout::bounded(found, 8, |p| async move {
+        if p.artifact_id.as_deref() != Some(target.id.as_str()) || p.state() == Pp::Tainted {
+            return Ok(Some(p));
+        }
+        let behind = match &p.user {
+            Some(user) => url_behind_last_update(ctx, &p, user).await?,
+            None => false,
+        };
+        Ok(behind.then_some(p))
+    })
+    .await;
     Ok(checked.into_iter().collect::<Result<Vec<_>>>()?.into_iter().flatten().collect())
 }
 
@@ -887,42 +959,32 @@ async fn run_all(args: &UpdateArgs, ctx: &Context, requested: &BTreeMap<String, 
     users.sort();
     users.dedup();
     let counter = ctx.progress.counter(users.len() as u64, "updating notebooks");
-    let mut results: Vec<Row> = stream::iter(users)
-        .map(|user| {
-            let (counter, product, artifacts, target) = (&counter, &product, &artifacts, &target);
-            async move {
-                let silent = ctx.progress.silent();
-                let result = async {
-                    let plan = plan(ctx, product, artifacts, target, &user, requested).await?;
-                    if args.dry_run {
-                        let effect = plan.effect;
-                        let artifact = format!("{} -> {}", plan.artifact_from, plan.artifact_to);
-                        return Ok::<_, anyhow::Error>((Some(effect), Some(artifact), "planned (dry run)".to_owned()));
-                    }
-                    let done = execute(ctx, args, product, plan, &silent, false).await?;
-                    Ok((Some(done.plan.effect), Some(done.plan.artifact_to.clone()), done.result))
-                }
-                .await;
-                counter.inc();
-                match result {
-                    Ok((effect, artifact, result)) => Row { user, result, effect, artifact, ok: true },
-                    Err(e) => {
-                        counter.println(format!("{user}: {e:#}"));
-                        Row { user, result: format!("FAILED: {e:#}"), effect: None, artifact: None, ok: false }
-                    }
-                }
+    let (product, artifacts, target) = (&product, &artifacts, &target);
+    let outcomes = fanout::each(users, args.concurrency as usize, &counter, Lines::Failures, String::clone, |user| {
+        let silent = ctx.progress.silent();
+        async move {
+            let plan = plan(ctx, product, artifacts, target, &user, requested).await?;
+            if args.dry_run {
+                let effect = plan.effect;
+                let artifact = format!("{} -> {}", plan.artifact_from, plan.artifact_to);
+                return Ok::<_, anyhow::Error>((Some(effect), Some(artifact), "planned (dry run)".to_owned()));
             }
+            let done = execute(ctx, args, product, plan, &silent, false).await?;
+            Ok((Some(done.plan.effect), Some(done.plan.artifact_to.clone()), done.result))
+        }
+    })
+    .await;
+    let mut results: Vec<Row> = outcomes
+        .into_iter()
+        .map(|(user, outcome)| match outcome {
+            Ok((effect, artifact, result)) => Row { user, result, effect, artifact, ok: true },
+            Err(e) => Row { user, result: format!("FAILED: {e:#}"), effect: None, artifact: None, ok: false },
         })
-        .buffer_unordered(args.concurrency as usize)
-        .collect()
-        .await;
+        .collect();
     drop(counter);
     results.sort_by(|a, b| a.user.cmp(&b.user));
-    let failed = results.iter().filter(|r| !r.ok).count();
-    let all = AllUpdated { updated: results.len() - failed, failed, results };
+    let tally = Tally::count(&results, |r| !r.ok);
+    let all = AllUpdated { updated: tally.succeeded, failed: tally.failed, results };
     crate::output::emit(ctx.output, &all)?;
-    if failed > 0 {
-        bail!("{failed} of {} updates failed", all.results.len());
-    }
-    Ok(())
+    tally.exit_status(|t| format!("{} of {} updates failed", t.failed, t.total()))
 }

@@ -13,6 +13,7 @@ use crate::aws::notebook::{self, WhenStopped};
 use crate::aws::poll::Deadline;
 use crate::aws::urls::{self, Stored};
 use crate::cli::UrlStoreArgs;
+use crate::cmd::shared::fanout::{self, Lines};
 use crate::names::user;
 use crate::progress::{self, Task};
 
@@ -183,40 +184,36 @@ pub async fn deliver_all(
     deadline: Deadline,
     counter: &Task,
 ) -> Result<Vec<(String, Result<Delivery>)>> {
-    use futures::stream::{self, StreamExt};
     let existing: std::collections::BTreeMap<&str, urls::Existing> =
         params.iter().map(|(u, p)| (u.as_str(), urls::Existing::of(p))).collect();
-    let mut results: Vec<(String, Result<Delivery>)> = stream::iter(users)
-        .map(|b| {
-            let existing = &existing;
-            async move {
-                let result = match before.get(&user::notebook_name(&b.user)) {
-                    Some(nb) if nb.state() == NotebookInstanceStatus::InService => {
-                        store_for_running(ctx, &b, nb, existing.get(b.user.as_str())).await
-                    }
-                    _ => {
-                        let req = Request {
-                            user: &b.user,
-                            store: b.store,
-                            grace: Duration::ZERO,
-                            when_stopped: b.when_stopped,
-                            resume: format!("notebook-vend refresh --user {}", b.user),
-                            show_url: false,
-                            stack: b.stack.as_deref(),
-                        };
-                        deliver(ctx, &req, deadline, &ctx.progress.silent()).await
-                    }
-                };
-                counter.inc();
-                if let Err(e) = &result {
-                    counter.println(format!("{}: {e:#}", b.user));
+    let existing = &existing;
+    let mut results = fanout::each(
+        users,
+        concurrency,
+        counter,
+        Lines::Failures,
+        |b| b.user.clone(),
+        |b| async move {
+            match before.get(&user::notebook_name(&b.user)) {
+                Some(nb) if nb.state() == NotebookInstanceStatus::InService => {
+                    store_for_running(ctx, &b, nb, existing.get(b.user.as_str())).await
                 }
-                (b.user, result)
+                _ => {
+                    let req = Request {
+                        user: &b.user,
+                        store: b.store,
+                        grace: Duration::ZERO,
+                        when_stopped: b.when_stopped,
+                        resume: format!("notebook-vend refresh --user {}", b.user),
+                        show_url: false,
+                        stack: b.stack.as_deref(),
+                    };
+                    deliver(ctx, &req, deadline, &ctx.progress.silent()).await
+                }
             }
-        })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
+        },
+    )
+    .await;
     drop_urls_of_stopped(ctx, &mut results, counter).await?;
     Ok(results)
 }

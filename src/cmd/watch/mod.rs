@@ -168,7 +168,7 @@ pub async fn run(args: &WatchArgs, ctx: &Context) -> Result<()> {
     let mut suppressed: HashMap<String, Option<Instant>> = HashMap::new();
     let retry_after = Duration::from_secs(args.interval.saturating_mul(10).max(60));
     let mut next_scan = Some(Instant::now());
-    let (mut stored, mut failed) = (0usize, 0usize);
+    let mut counts = Counts::default();
     let mut interrupted = None;
 
     loop {
@@ -193,32 +193,13 @@ pub async fn run(args: &WatchArgs, ctx: &Context) -> Result<()> {
                         continue;
                     }
                 };
-                let now = Instant::now();
-                suppressed.retain(|_, until| until.is_none_or(|t| t > now));
-                for work in works {
-                    let id = &work.record_id;
-                    if in_flight.contains(id) || suppressed.contains_key(id) || queue.iter().any(|q| &q.record_id == id) {
-                        continue;
-                    }
-                    queue.push_back(work);
-                }
+                enqueue(works, &mut queue, &in_flight, &mut suppressed);
             }
             Some(h) = running.next(), if !running.is_empty() => {
                 in_flight.remove(&h.record_id);
-                match h.result {
-                    Outcome::Stored => stored += 1,
-                    Outcome::Failed => {
-                        failed += 1;
-                        suppressed.insert(h.record_id.clone(), (!h.permanent).then(|| Instant::now() + retry_after));
-                    }
-                    Outcome::AlreadyHandled | Outcome::Ignored => {
-                        tracing::info!(record = %h.record_id, "{h}");
-                        // A terminate record, another product's record: never relevant again.
-                        suppressed.insert(h.record_id.clone(), None);
-                        continue;
-                    }
+                if counts.finished(&h, &mut suppressed, retry_after) {
+                    emit(ctx.output, &h);
                 }
-                emit(ctx.output, &h);
             }
             signal = &mut shutdown => {
                 interrupted = Some(signal);
@@ -228,43 +209,108 @@ pub async fn run(args: &WatchArgs, ctx: &Context) -> Result<()> {
     }
 
     if let Some(signal) = interrupted {
-        let waiting = running.len();
-        if waiting > 0 {
-            ctx.progress.line(format!(
-                "watch: {signal}: finishing {waiting} provision(s) in flight (up to {}s)",
-                DRAIN.as_secs()
-            ));
-        }
-        let drained = tokio::time::timeout(DRAIN, async {
-            while let Some(h) = running.next().await {
-                in_flight.remove(&h.record_id);
-                match h.result {
-                    Outcome::Stored => stored += 1,
-                    Outcome::Failed => failed += 1,
-                    _ => continue,
-                }
-                emit(ctx.output, &h);
-            }
-        })
-        .await;
-        drop(running);
-        let mut left: Vec<String> = in_flight.into_iter().collect();
-        left.extend(queue.iter().map(|w| w.record_id.clone()));
-        left.sort();
-        if drained.is_err() || !left.is_empty() {
-            return Err(Failure::Interrupted(format!(
-                "watch stopped by {signal}: {stored} stored, {failed} failed; abandoned record(s) {} (nothing was written for them: the next `watch` handles them)",
-                left.join(", ")
-            ))
-            .into());
-        }
-        ctx.progress.line(format!("watch: stopped by {signal}: {stored} stored, {failed} failed"));
-        return Ok(());
+        return drain(ctx, signal, running, in_flight, &queue, counts).await;
     }
+    let Counts { stored, failed } = counts;
     ctx.progress.line(format!("watch: {stored} stored, {failed} failed"));
     if failed > 0 {
         bail!("{failed} provision(s) could not be handled (listed above); the others were stored");
     }
+    Ok(())
+}
+
+/// Queues what a scan found, except records already running, queued or held back.
+fn enqueue(
+    works: Vec<Work>,
+    queue: &mut VecDeque<Work>,
+    in_flight: &HashSet<String>,
+    suppressed: &mut HashMap<String, Option<Instant>>,
+) {
+    let now = Instant::now();
+    suppressed.retain(|_, until| until.is_none_or(|t| t > now));
+    for work in works {
+        let id = &work.record_id;
+        if in_flight.contains(id) || suppressed.contains_key(id) || queue.iter().any(|q| &q.record_id == id) {
+            continue;
+        }
+        queue.push_back(work);
+    }
+}
+
+/// Provisions handled so far, for the closing line and the exit status.
+#[derive(Debug, Default)]
+struct Counts {
+    stored: usize,
+    failed: usize,
+}
+
+impl Counts {
+    /// Counts one finished provision and holds its record back from the next scans: a failed one
+    /// for `retry_after` (for good when it cannot change), one with nothing to do for good.
+    /// Whether it gets a line on stdout.
+    fn finished(
+        &mut self,
+        h: &Handled,
+        suppressed: &mut HashMap<String, Option<Instant>>,
+        retry_after: Duration,
+    ) -> bool {
+        match h.result {
+            Outcome::Stored => self.stored += 1,
+            Outcome::Failed => {
+                self.failed += 1;
+                suppressed.insert(h.record_id.clone(), (!h.permanent).then(|| Instant::now() + retry_after));
+            }
+            Outcome::AlreadyHandled | Outcome::Ignored => {
+                tracing::info!(record = %h.record_id, "{h}");
+                // A terminate record, another product's record: never relevant again.
+                suppressed.insert(h.record_id.clone(), None);
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// After a signal: the provisions in flight get [`DRAIN`] to finish; what is still running or
+/// queued then is abandoned and named (nothing was written for it, the next run picks it up).
+async fn drain<F: std::future::Future<Output = Handled>>(
+    ctx: &Context,
+    signal: &str,
+    mut running: FuturesUnordered<F>,
+    mut in_flight: HashSet<String>,
+    queue: &VecDeque<Work>,
+    counts: Counts,
+) -> Result<()> {
+    let Counts { mut stored, mut failed } = counts;
+    let waiting = running.len();
+    if waiting > 0 {
+        ctx.progress
+            .line(format!("watch: {signal}: finishing {waiting} provision(s) in flight (up to {}s)", DRAIN.as_secs()));
+    }
+    let drained = tokio::time::timeout(DRAIN, async {
+        while let Some(h) = running.next().await {
+            in_flight.remove(&h.record_id);
+            match h.result {
+                Outcome::Stored => stored += 1,
+                Outcome::Failed => failed += 1,
+                _ => continue,
+            }
+            emit(ctx.output, &h);
+        }
+    })
+    .await;
+    drop(running);
+    let mut left: Vec<String> = in_flight.into_iter().collect();
+    left.extend(queue.iter().map(|w| w.record_id.clone()));
+    left.sort();
+    if drained.is_err() || !left.is_empty() {
+        return Err(Failure::Interrupted(format!(
+            "watch stopped by {signal}: {stored} stored, {failed} failed; abandoned record(s) {} (nothing was written for them: the next `watch` handles them)",
+            left.join(", ")
+        ))
+        .into());
+    }
+    ctx.progress.line(format!("watch: stopped by {signal}: {stored} stored, {failed} failed"));
     Ok(())
 }
 

@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::Result;
 use aws_sdk_servicecatalog::types::{ProvisionedProductStatus as Status, RecordDetail, RecordStatus};
 use aws_smithy_types::DateTime;
-use futures::stream::StreamExt;
 
 use super::{trail::Trail, Work};
 use crate::aws::catalog::{self, Product};
 use crate::aws::context::Context;
 use crate::aws::urls;
+use crate::cmd::shared::fanout;
 use crate::names::user;
 
 /// Everything to look at now: CloudTrail events first (they carry the user given at launch), then
@@ -50,11 +50,8 @@ pub(super) struct RecordCache {
 impl RecordCache {
     async fn get(&mut self, ctx: &Context, ids: &[String]) -> Result<()> {
         let missing: Vec<&String> = ids.iter().filter(|id| !self.records.contains_key(*id)).collect();
-        let found: Vec<Result<(RecordDetail, BTreeMap<String, String>)>> = futures::stream::iter(missing)
-            .map(|id| catalog::describe_record(ctx, id))
-            .buffer_unordered(8)
-            .collect()
-            .await;
+        let found: Vec<Result<(RecordDetail, BTreeMap<String, String>)>> =
+            fanout::bounded(missing, 8, |id| catalog::describe_record(ctx, id)).await;
         for r in found {
             let (detail, outputs) = r?;
             let done = matches!(detail.status(), Some(RecordStatus::Succeeded | RecordStatus::Failed));
@@ -98,11 +95,8 @@ async fn search(ctx: &Context, product: &Product, cache: &mut RecordCache) -> Re
         .filter(|p| !cache.users.contains_key(&p.id))
         .filter_map(|p| Some((p.id.clone(), p.physical_id.clone()?)))
         .collect();
-    let found: Vec<(String, Option<String>)> = futures::stream::iter(missing)
-        .map(|(id, stack)| async move { (id, catalog::stack_user(ctx, &stack).await) })
-        .buffer_unordered(8)
-        .collect()
-        .await;
+    let found: Vec<(String, Option<String>)> =
+        fanout::bounded(missing, 8, |(id, stack)| async move { (id, catalog::stack_user(ctx, &stack).await) }).await;
     cache.users.extend(found.into_iter().filter_map(|(id, u)| Some((id, u?))));
     for pp in &mut pps {
         if let Some(user) = cache.users.get(&pp.id) {
