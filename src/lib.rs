@@ -7,6 +7,7 @@ pub mod aws;
 pub mod cli;
 pub mod cmd;
 pub mod error;
+pub mod lambda;
 pub mod names;
 pub mod output;
 pub mod permissions;

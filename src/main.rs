@@ -9,13 +9,25 @@ use notebook_vend::cli::Cli;
 use notebook_vend::error::{exit, exit_code};
 
 fn main() -> ExitCode {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Lambda mode (AWS_LAMBDA_RUNTIME_API set, no arguments): the handler's subcommand, every
+    // setting from the environment; a setting refused is reported to the Runtime API too.
+    let lambda = notebook_vend::lambda::requested(&args);
+    if lambda {
+        args = notebook_vend::lambda::args(args);
+    }
+    let refused = |message: &str| {
+        if lambda {
+            notebook_vend::lambda::init_failed(message);
+        }
+    };
     // The settings file and the environment become argument defaults before the real parse, so
     // that clap applies flag > env > file > default to every subcommand (see config::Layers).
     let layers = match config_layers(&args) {
         Ok(layers) => layers,
         Err(e) => {
             eprintln!("error: {e:#}");
+            refused(&format!("{e:#}"));
             return ExitCode::from(exit_code(&e));
         }
     };
@@ -43,7 +55,9 @@ fn main() -> ExitCode {
                 .map(str::trim)
                 .filter(|l| !l.is_empty())
                 .collect();
-            eprintln!("{}", clap_line(&e, &message.join(" ")));
+            let line = clap_line(&e, &message.join(" "));
+            eprintln!("{line}");
+            refused(&line);
             return ExitCode::from(exit::USAGE);
         }
     };
@@ -56,7 +70,12 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::AWS);
         }
     };
-    match runtime.block_on(notebook_vend::run(cli, layers, origins)) {
+    let work = if lambda {
+        runtime.block_on(notebook_vend::lambda::run(cli))
+    } else {
+        runtime.block_on(notebook_vend::run(cli, layers, origins))
+    };
+    match work {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

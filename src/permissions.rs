@@ -280,10 +280,13 @@ pub const TABLE: &[CommandCalls] = &[
     CommandCalls {
         command: "watch",
         role: Role::Operator,
+        // A SageMaker state change event: the notebook's user must have a provisioned product of
+        // the product (by its conventional name first: DescribeProvisionedProduct).
         groups: &[
             &[IDENTITY],
             &RESOLVE,
             &[
+                DESCRIBE_PP,
                 SEARCH_PP,
                 DESCRIBE_RECORD,
                 PRODUCT_STACK,
@@ -318,6 +321,28 @@ pub const TABLE: &[CommandCalls] = &[
         role: Role::Operator,
         // Each request checks the notebook is of this deployment's product first.
         groups: &[&[IDENTITY], &RESOLVE, &[DESCRIBE_PP, SEARCH_PP, PRODUCT_STACK], &DELIVER],
+    },
+    // The two Lambda functions of templates/serverless.yml (the binary in Lambda mode), as their
+    // execution roles allow them; a test holds the template's role policies to these rows.
+    CommandCalls {
+        command: "lambda watch",
+        role: Role::Operator,
+        groups: &[
+            &[IDENTITY],
+            &RESOLVE,
+            &[DESCRIBE_PP, SEARCH_PP, DESCRIBE_RECORD, PRODUCT_STACK],
+            &[DESCRIBE_NB, PRESIGN, DESCRIBE_PARAMS, PUT_PARAM, TAG_PARAM, LIST_TAGS_PARAM, DELETE_PARAM],
+        ],
+    },
+    CommandCalls {
+        command: "lambda serve",
+        role: Role::Operator,
+        groups: &[
+            &[IDENTITY],
+            &RESOLVE,
+            &[DESCRIBE_PP, SEARCH_PP, DESCRIBE_RECORD, PRODUCT_STACK],
+            &[DESCRIBE_NB, PRESIGN, DESCRIBE_PARAMS, PUT_PARAM, TAG_PARAM, LIST_TAGS_PARAM, DELETE_PARAM],
+        ],
     },
     CommandCalls {
         command: "doctor",
@@ -737,6 +762,39 @@ mod tests {
 
     /// Every SDK call in src/ (`.<client>.<operation>()`) is in the table: a call added without
     /// its permission fails here.
+    /// The functions' roles in templates/serverless.yml grant exactly the rows' actions (plus what
+    /// Lambda itself needs: the log stream, and for watch the on-failure queue).
+    #[test]
+    fn serverless_roles_match_their_rows() {
+        let template = crate::plan::template::parse(include_str!("../templates/serverless.yml")).unwrap();
+        for (role, command, extra) in [
+            ("WatchRole", "lambda watch", &["logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"][..]),
+            ("ServeRole", "lambda serve", &["logs:CreateLogStream", "logs:PutLogEvents"][..]),
+        ] {
+            let props = template.resources[role].properties.as_ref().unwrap();
+            let mut granted = std::collections::BTreeSet::new();
+            for policy in props["Policies"].as_array().unwrap() {
+                for st in policy["PolicyDocument"]["Statement"].as_array().unwrap() {
+                    match &st["Action"] {
+                        Value::String(a) => {
+                            granted.insert(a.clone());
+                        }
+                        Value::Array(list) => granted.extend(list.iter().map(|a| a.as_str().unwrap().to_owned())),
+                        other => panic!("{role}: Action {other}"),
+                    }
+                }
+            }
+            let mut wanted: std::collections::BTreeSet<String> = calls_of(command)
+                .unwrap()
+                .iter()
+                .filter(|c| c.resource != Res::NoPermission)
+                .map(|c| c.action.to_owned())
+                .collect();
+            wanted.extend(extra.iter().map(|a| (*a).to_owned()));
+            assert_eq!(granted, wanted, "{role} vs the {command:?} rows");
+        }
+    }
+
     #[test]
     fn every_sdk_call_in_the_code_is_in_the_table() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");

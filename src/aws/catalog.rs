@@ -365,6 +365,17 @@ impl std::error::Error for OtherProduct {}
 /// The user's provisioned product of this product, if any: by its conventional name first (one
 /// call), else among all provisioned products of the product (launched elsewhere, other name).
 pub async fn find_for_user(ctx: &Context, product: &Product, user: &str) -> Result<Option<Provisioned>> {
+    find_for_user_in(ctx, product, user, Scope::Own).await
+}
+
+/// [`find_for_user`], searching `scope`'s provisioned products when the conventional name is not
+/// the user's: an operator (the serverless event handler) looks among everyone's.
+pub async fn find_for_user_in(
+    ctx: &Context,
+    product: &Product,
+    user: &str,
+    scope: Scope,
+) -> Result<Option<Provisioned>> {
     let name = user::provisioned_product_name(user);
     match ctx
         .catalog
@@ -402,8 +413,8 @@ pub async fn find_for_user(ctx: &Context, product: &Product, user: &str) -> Resu
         Err(e) => return Err(e),
     }
     // Launched elsewhere under another name: among the caller's own provisioned products (the
-    // search an end user may make; an operator finds everyone's with `list`).
-    Ok(provisioned_in(ctx, product, Scope::Own).await?.into_iter().find(|p| p.user.as_deref() == Some(user)))
+    // search an end user may make; an operator finds everyone's with `list`), or everyone's.
+    Ok(provisioned_in(ctx, product, scope).await?.into_iter().find(|p| p.user.as_deref() == Some(user)))
 }
 
 /// ProvisionProduct with parameters by key and a deterministic token. Returns the record id.

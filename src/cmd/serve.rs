@@ -142,22 +142,9 @@ pub async fn run(args: &ServeArgs, ctx: Context) -> Result<()> {
         timeout: Duration::from_secs(args.request_timeout),
         body_timeout: Duration::from_secs(args.body_timeout),
     });
-    let app = Router::new()
-        .route("/refreshurl", post(refresh))
-        // The blog sample's API path (API Gateway stage Prod, resource /refreshurl/): its clients
-        // move over by changing the host and adding the token.
-        .route("/Prod/refreshurl/", post(refresh))
-        .route("/Prod/refreshurl", post(refresh))
-        .route("/healthz", get(healthz))
-        .fallback(|| async {
-            error(StatusCode::NOT_FOUND, "no such path: use POST /refreshurl (or /Prod/refreshurl/) or GET /healthz")
-        })
-        .method_not_allowed_fallback(|| async {
-            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this path")
-        })
-        .layer(middleware::from_fn_with_state(shared.clone(), authorize))
-        .layer(middleware::from_fn(access_log))
-        .with_state(shared);
+    let app = routes(shared.clone())
+        .layer(middleware::from_fn_with_state(shared, authorize))
+        .layer(middleware::from_fn(access_log));
 
     if let (true, Some(token)) = (generated, &token) {
         eprintln!(
@@ -176,6 +163,36 @@ pub async fn run(args: &ServeArgs, ctx: Context) -> Result<()> {
     accept_loop(listener, app, limits).await;
     eprintln!("notebook-vend serve: stopped");
     Ok(())
+}
+
+/// The API's routes, answers and limits, without authentication and the access log: the Lambda
+/// function (src/lambda/) puts IAM's caller check in front of the same router, so both answer the
+/// same paths with the same bodies and statuses.
+pub fn api(ctx: Context, args: &ServeArgs) -> Router {
+    routes(Arc::new(Shared {
+        ctx,
+        auth: Auth::None,
+        store: args.store.clone(),
+        timeout: Duration::from_secs(args.request_timeout),
+        body_timeout: Duration::from_secs(args.body_timeout),
+    }))
+}
+
+fn routes(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/refreshurl", post(refresh))
+        // The blog sample's API path (API Gateway stage Prod, resource /refreshurl/): its clients
+        // move over by changing the host and adding the token.
+        .route("/Prod/refreshurl/", post(refresh))
+        .route("/Prod/refreshurl", post(refresh))
+        .route("/healthz", get(healthz))
+        .fallback(|| async {
+            error(StatusCode::NOT_FOUND, "no such path: use POST /refreshurl (or /Prod/refreshurl/) or GET /healthz")
+        })
+        .method_not_allowed_fallback(|| async {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this path")
+        })
+        .with_state(shared)
 }
 
 struct Limits {

@@ -55,6 +55,7 @@ mod races;
 mod regions;
 mod secrets;
 mod serve;
+mod serverless;
 mod settings;
 mod states;
 mod update;

@@ -144,3 +144,61 @@ def test_notebook_role_name_fits_iam_limit():
     assert "64" in param["ConstraintDescription"] and "stack name" in param["ConstraintDescription"]
     # and the stack name left over at MaxLength is not absurd
     assert 64 - 1 - int(param["MaxLength"]) >= 13  # "s3-iam-config"
+
+
+# Serverless mode -------------------------------------------------------------------------------
+# Least privilege for the two functions' roles: what `watch` and `serve` call (src/permissions.rs,
+# rows "lambda watch" / "lambda serve"), on the deployment's notebooks and URL parameters only. The
+# rule matches SageMaker's own event (EventBridge events reference for SageMaker: source
+# aws.sagemaker, detail-type "SageMaker Notebook Instance State Change"); the Function URL uses
+# AuthType AWS_IAM (Lambda developer guide, "Control access to Lambda function URLs").
+
+SERVERLESS_VARS = {"SsmPrefix": "/SageMaker/Notebooks/"}
+
+
+def serverless_role(logical_id: str) -> list[dict]:
+    res = load("serverless.yml")["Resources"][logical_id]["Properties"]
+    vars_ = {**VARS, **SERVERLESS_VARS}
+    return [iam_policy.substitute(p["PolicyDocument"], vars_) for p in res["Policies"]]
+
+
+def test_function_roles_reach_only_the_deployments_notebooks_and_parameters():
+    nb = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:notebook-instance/alice-notebook"
+    param = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/SageMaker/Notebooks/alice-Notebook"
+    for role in ("WatchRole", "ServeRole"):
+        pols = serverless_role(role)
+        assert iam_policy.allowed(pols, "sagemaker:CreatePresignedNotebookInstanceUrl", nb, {}), role
+        assert iam_policy.allowed(pols, "sagemaker:DescribeNotebookInstance", nb, {}), role
+        assert iam_policy.allowed(pols, "ssm:PutParameter", param, {}), role
+        other = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/other/secret"
+        assert not iam_policy.allowed(pols, "ssm:PutParameter", other, {}), role
+        assert not iam_policy.allowed(pols, "ssm:GetParameter", param, {}), role
+        for action in (
+            "sagemaker:StartNotebookInstance",
+            "sagemaker:StopNotebookInstance",
+            "sagemaker:DeleteNotebookInstance",
+        ):
+            assert not iam_policy.allowed(pols, action, nb, {}), (role, action)
+        for action in ("servicecatalog:ProvisionProduct", "servicecatalog:TerminateProvisionedProduct"):
+            assert not iam_policy.allowed(pols, action, "*", {}), (role, action)
+        assert not iam_policy.allowed(pols, "sagemaker:CreatePresignedNotebookInstanceUrl", f"{nb[:-8]}other-box", {})
+
+
+def test_the_rule_matches_sagemakers_own_event_and_the_url_needs_iam():
+    res = load("serverless.yml")["Resources"]
+    pattern = res["StateChangeRule"]["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.sagemaker"]
+    assert pattern["detail-type"] == ["SageMaker Notebook Instance State Change"]
+    assert "InService" in pattern["detail"]["NotebookInstanceStatus"]
+    assert res["ServeUrl"]["Properties"]["AuthType"] == "AWS_IAM"
+    for fn, handler in (("WatchFunction", "watch"), ("ServeFunction", "serve")):
+        props = res[fn]["Properties"]
+        assert props["Runtime"] == "provided.al2023"
+        assert props["Handler"] == handler
+        assert props["Code"]["S3Key"] == {"Ref": "CodeKey"}
+        assert props["ReservedConcurrentExecutions"] == {"Ref": "ReservedConcurrency"}
+    on_failure = res["WatchInvokeConfig"]["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+    assert on_failure == {"Fn::GetAtt": ["FailureQueue", "Arn"]}
+    key = load("serverless.yml")["Parameters"]["CodeKey"]["AllowedPattern"]
+    assert re.fullmatch(key, "lambda/" + "0" * 64 + ".zip")
+    assert not re.fullmatch(key, "lambda/bootstrap.zip")

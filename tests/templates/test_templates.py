@@ -30,7 +30,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
 PARAMETERS = ROOT / "parameters"
-TEMPLATE_FILES = ["s3-iam-config.yml", "service-catalog.yml", "sm-notebook.yml"]
+TEMPLATE_FILES = ["s3-iam-config.yml", "service-catalog.yml", "sm-notebook.yml", "serverless.yml"]
 SCRIPT_LIMIT = 16384  # AWS: per lifecycle script, base64-encoded
 
 

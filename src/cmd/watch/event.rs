@@ -1,9 +1,12 @@
-//! `--event`: one EventBridge event (a CloudTrail ProvisionProduct call) in the shape the blog's
-//! rule delivered, and the parser of CloudTrail records shared with `--cloudtrail`.
+//! `--event`: one EventBridge event, SageMaker's own notebook state change (state.rs) or a
+//! CloudTrail ProvisionProduct call in the shape the blog's rule delivered; the parser of
+//! CloudTrail records shared with `--cloudtrail`; [`on_event`], which the Lambda function calls too.
 
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{anyhow, Context as _, Result};
+use serde::Serialize;
 use serde_json::Value;
 
+use super::state::{self, StateHandled, StateOutcome};
 use super::{emit, handle, Handled, Outcome, Work};
 use crate::aws::catalog::{self, Product};
 use crate::aws::context::Context;
@@ -153,16 +156,77 @@ async fn read_event(source: &str) -> Result<String> {
     String::from_utf8(bytes).map_err(|_| usage(format!("{what} is not UTF-8 text")))
 }
 
+/// What one EventBridge event led to: `watch --event` prints it, the Lambda function answers it.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum EventAnswer {
+    /// A ProvisionProduct call of this product (its outcome may be `failed`).
+    Provision(Handled),
+    /// A SageMaker notebook state change.
+    State(StateHandled),
+    /// Not an event this handler acts on (another event, another product): why.
+    Ignored { result: &'static str, reason: String },
+}
+
+impl EventAnswer {
+    fn ignored(reason: String) -> Self {
+        EventAnswer::Ignored { result: "ignored", reason }
+    }
+
+    /// Why the event counts as failed (Lambda answers an error, `watch --event` exits 1), if it does.
+    pub fn failure(&self) -> Option<String> {
+        match self {
+            EventAnswer::Provision(h) if h.result == Outcome::Failed => Some(format!(
+                "record {} of user {}: {}",
+                if h.record_id.is_empty() { "(none)" } else { &h.record_id },
+                h.user.as_deref().unwrap_or("?"),
+                h.reason.as_deref().unwrap_or("failed")
+            )),
+            _ => None,
+        }
+    }
+}
+
 pub(super) async fn run(args: &WatchArgs, ctx: &Context, source: &str) -> Result<()> {
     let text = read_event(source).await?;
     let what = if source == "-" { "the event on stdin".to_owned() } else { format!("event {source}") };
     let value: Value = serde_json::from_str(&text).map_err(|e| usage(format!("{what} is not JSON: {e}")))?;
-    let call = match parse_event(&value).map_err(|e| usage(format!("malformed {what}: {e}")))? {
-        Parsed::Call(call) => call,
-        Parsed::Ignore(why) => {
-            ctx.progress.line(format!("watch: ignored {what}: {why}"));
-            return Ok(());
+    let answer = tokio::select! {
+        answer = on_event(args, ctx, &value, &what) => answer?,
+        signal = crate::cmd::shared::signal::shutdown_signal() => {
+            return Err(Failure::Interrupted(format!("interrupted by {signal}: nothing was stored; run the same command again")).into());
         }
+    };
+    match &answer {
+        EventAnswer::Ignored { reason, .. } => ctx.progress.line(format!("watch: ignored {what}: {reason}")),
+        EventAnswer::Provision(h) if h.result == Outcome::Ignored => {
+            ctx.progress.line(format!("watch: ignored {what}: {}", h.reason.as_deref().unwrap_or("")))
+        }
+        EventAnswer::State(h) if h.result == StateOutcome::Ignored => {
+            ctx.progress.line(format!("watch: ignored {what}: {}", h.reason.as_deref().unwrap_or("")))
+        }
+        EventAnswer::Provision(h) => emit(ctx.output, h),
+        EventAnswer::State(h) => emit(ctx.output, h),
+    }
+    match answer.failure() {
+        Some(why) => Err(anyhow!("{why}")).with_context(|| format!("handling {what}")),
+        None => Ok(()),
+    }
+}
+
+/// One EventBridge event, as JSON: a SageMaker notebook state change (state.rs) or a CloudTrail
+/// ProvisionProduct call in the shape the blog's rule delivered. `what` names it in messages. A
+/// malformed event is a usage error (nothing was sent); an AWS failure is an error; a provision
+/// that failed is an answer whose [`EventAnswer::failure`] says why.
+pub async fn on_event(args: &WatchArgs, ctx: &Context, value: &Value, what: &str) -> Result<EventAnswer> {
+    if state::is_state_change(value) {
+        let change = state::parse(value).map_err(|e| usage(format!("malformed {what}: {e}")))?;
+        tracing::info!(notebook = %change.notebook, status = %change.status, "handling {what}");
+        return Ok(EventAnswer::State(state::handle(args, ctx, &change).await?));
+    }
+    let call = match parse_event(value).map_err(|e| usage(format!("malformed {what}: {e}")))? {
+        Parsed::Call(call) => call,
+        Parsed::Ignore(why) => return Ok(EventAnswer::ignored(why)),
     };
     // A user name no product of ours accepts is bad input, refused before any request (which
     // product the call was for does not matter). A call without the key may be another product's.
@@ -174,11 +238,10 @@ pub(super) async fn run(args: &WatchArgs, ctx: &Context, source: &str) -> Result
     let product = catalog::resolve_product(ctx).await?;
     if !call.is_for(&product) {
         let other = call.product_id.as_deref().or(call.product_name.as_deref()).unwrap_or("?");
-        ctx.progress.line(format!(
-            "watch: ignored {what}: a provision of product {other}, not {} ({})",
+        return Ok(EventAnswer::ignored(format!(
+            "a provision of product {other}, not {} ({})",
             product.name, product.id
-        ));
-        return Ok(());
+        )));
     }
     let work = Work {
         record_id: call.record_id.clone().unwrap_or_default(),
@@ -188,33 +251,16 @@ pub(super) async fn run(args: &WatchArgs, ctx: &Context, source: &str) -> Result
         check_cursor: true,
     };
     if let Some(error) = &call.error {
-        let h = Handled::new(
+        return Ok(EventAnswer::Provision(Handled::new(
             Outcome::Failed,
             &work,
             work.user_hint.clone(),
             Some(format!("the ProvisionProduct call failed: {error}")),
-        );
-        emit(ctx.output, &h);
-        bail!("the ProvisionProduct call in {what} failed: {error}");
+        )));
     }
     let user = call.user.map_err(|e| usage(format!("malformed {what}: {e}")))?;
     tracing::info!(user, record = %work.record_id, "handling {what}");
-
-    let h = tokio::select! {
-        h = handle(ctx, args, &product, work) => h,
-        signal = crate::cmd::shared::signal::shutdown_signal() => {
-            return Err(Failure::Interrupted(format!("interrupted by {signal}: nothing was stored; run the same command again")).into());
-        }
-    };
-    match h.result {
-        Outcome::Ignored => ctx.progress.line(format!("watch: ignored {what}: {}", h.reason.as_deref().unwrap_or(""))),
-        _ => emit(ctx.output, &h),
-    }
-    if h.result == Outcome::Failed {
-        return Err(anyhow!("{}", h.reason.unwrap_or_default()))
-            .with_context(|| format!("record {} of user {user}", h.record_id));
-    }
-    Ok(())
+    Ok(EventAnswer::Provision(handle(ctx, args, &product, work).await))
 }
 
 #[cfg(test)]

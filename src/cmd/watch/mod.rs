@@ -24,7 +24,11 @@
 
 mod event;
 mod scan;
+mod state;
 mod trail;
+
+pub use event::{on_event, EventAnswer};
+pub use state::{StateHandled, StateOutcome};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -67,7 +71,7 @@ struct Work {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-enum Outcome {
+pub enum Outcome {
     Stored,
     Failed,
     AlreadyHandled,
@@ -76,7 +80,7 @@ enum Outcome {
 
 /// One line of output per handled provision.
 #[derive(Debug, Serialize)]
-struct Handled {
+pub struct Handled {
     result: Outcome,
     record_id: String,
     provisioned_product: String,
@@ -137,7 +141,7 @@ impl fmt::Display for Handled {
 
 /// One line on stdout. A closed stdout (`watch | head -1`) must not kill a running watch: the
 /// line is lost, the work is done and the next scan sees it as handled.
-fn emit(format: OutputFormat, h: &Handled) {
+fn emit(format: OutputFormat, h: &(impl Serialize + fmt::Display)) {
     use std::io::Write;
     let line = match format {
         OutputFormat::Text => h.to_string(),

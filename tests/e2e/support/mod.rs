@@ -7,9 +7,11 @@
 
 mod command;
 mod process;
+mod runtime_api;
 
 pub use command::{blank_home, isolated_command, subcommands};
 pub use process::Running;
+pub use runtime_api::{Outcome, RuntimeApi};
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

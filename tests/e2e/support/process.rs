@@ -18,8 +18,13 @@ pub struct Running {
 
 impl Running {
     pub fn start(acct: &Account, args: &[&str]) -> Running {
+        Self::start_with(acct, args, &[])
+    }
+
+    /// [`Running::start`] with these environment variables added.
+    pub fn start_with(acct: &Account, args: &[&str], env: &[(&str, &str)]) -> Running {
         let mut cmd = acct.std_cmd();
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.args(args).envs(env.iter().copied()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let stderr = Arc::new(Mutex::new(String::new()));
         let pipe = child.stderr.take().unwrap();
