@@ -149,6 +149,15 @@ const RESOLVE: [Call; 2] = [SEARCH_PRODUCTS, DESCRIBE_PRODUCT];
 const DELIVER: [Call; 8] =
     [DESCRIBE_NB, PRESIGN, START_NB, DESCRIBE_PARAMS, PUT_PARAM, TAG_PARAM, LIST_TAGS_PARAM, DELETE_PARAM];
 
+/// What each Lambda function of templates/serverless.yml calls: the user's product found, then
+/// DELIVER without StartNotebookInstance (a function never starts a notebook).
+const LAMBDA_CALLS: &[&[Call]] = &[
+    &[IDENTITY],
+    &RESOLVE,
+    &[DESCRIBE_PP, SEARCH_PP, DESCRIBE_RECORD, PRODUCT_STACK],
+    &[DESCRIBE_NB, PRESIGN, DESCRIBE_PARAMS, PUT_PARAM, TAG_PARAM, LIST_TAGS_PARAM, DELETE_PARAM],
+];
+
 pub const TABLE: &[CommandCalls] = &[
     CommandCalls {
         command: "provision",
@@ -324,26 +333,8 @@ pub const TABLE: &[CommandCalls] = &[
     },
     // The two Lambda functions of templates/serverless.yml (the binary in Lambda mode), as their
     // execution roles allow them; a test holds the template's role policies to these rows.
-    CommandCalls {
-        command: "lambda watch",
-        role: Role::Operator,
-        groups: &[
-            &[IDENTITY],
-            &RESOLVE,
-            &[DESCRIBE_PP, SEARCH_PP, DESCRIBE_RECORD, PRODUCT_STACK],
-            &[DESCRIBE_NB, PRESIGN, DESCRIBE_PARAMS, PUT_PARAM, TAG_PARAM, LIST_TAGS_PARAM, DELETE_PARAM],
-        ],
-    },
-    CommandCalls {
-        command: "lambda serve",
-        role: Role::Operator,
-        groups: &[
-            &[IDENTITY],
-            &RESOLVE,
-            &[DESCRIBE_PP, SEARCH_PP, DESCRIBE_RECORD, PRODUCT_STACK],
-            &[DESCRIBE_NB, PRESIGN, DESCRIBE_PARAMS, PUT_PARAM, TAG_PARAM, LIST_TAGS_PARAM, DELETE_PARAM],
-        ],
-    },
+    CommandCalls { command: "lambda watch", role: Role::Operator, groups: LAMBDA_CALLS },
+    CommandCalls { command: "lambda serve", role: Role::Operator, groups: LAMBDA_CALLS },
     CommandCalls {
         command: "doctor",
         role: Role::Bootstrap,
