@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Result};
+use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
 use serde::Serialize;
 
 use crate::aws::context::Context;
@@ -33,8 +34,8 @@ pub struct Notebook {
 impl Notebook {
     /// The status as the SDK's enum, for an exhaustive `match` (a value newer than the SDK is
     /// `Unknown` and goes to the `_` arm).
-    pub fn state(&self) -> aws_sdk_sagemaker::types::NotebookInstanceStatus {
-        aws_sdk_sagemaker::types::NotebookInstanceStatus::from(self.status.as_str())
+    pub fn state(&self) -> Nb {
+        Nb::from(self.status.as_str())
     }
 }
 
@@ -125,7 +126,6 @@ pub async fn wait_in_service(
     loop {
         match describe(ctx, name).await {
             Ok(Some(nb)) => {
-                use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
                 status = nb.status.clone();
                 match nb.state() {
                     Nb::InService => return Ok(nb),
@@ -165,20 +165,20 @@ pub async fn wait_in_service(
 pub async fn wait_for(
     ctx: &Context,
     name: &str,
-    target: Option<&str>,
+    target: Option<Nb>,
     deadline: Deadline,
     task: &Task,
     resume: &str,
 ) -> Result<()> {
-    let what = match target {
-        Some(t) => format!("notebook {name} to be {t}"),
+    let what = match &target {
+        Some(t) => format!("notebook {name} to be {}", t.as_str()),
         None => format!("notebook {name} to be deleted"),
     };
     let mut poller = deadline.steady_poller(what, resume);
     loop {
         let status = match describe(ctx, name).await {
-            Ok(Some(nb)) if Some(nb.status.as_str()) == target => return Ok(()),
-            Ok(Some(nb)) if nb.status == "Failed" && target.is_some() => {
+            Ok(Some(nb)) if Some(nb.state()) == target => return Ok(()),
+            Ok(Some(nb)) if nb.state() == Nb::Failed && target.is_some() => {
                 bail!("notebook {name} Failed: {}", nb.failure_reason.as_deref().unwrap_or("no failure reason given"))
             }
             Ok(Some(nb)) => nb.status,
@@ -218,20 +218,22 @@ pub async fn presign(ctx: &Context, name: &str, session_seconds: i32) -> Result<
 /// ValidationException because the notebook is already Stopping: that refusal counts as done.
 pub async fn stop(ctx: &Context, name: &str) -> Result<()> {
     let sent = ctx.sagemaker.stop_notebook_instance().notebook_instance_name(name).send().await;
-    already_done(ctx, name, sent.aws(|| format!("stopping notebook {name}")).map(drop), &["Stopping", "Stopped"]).await
+    already_done(ctx, name, sent.aws(|| format!("stopping notebook {name}")).map(drop), &[Nb::Stopping, Nb::Stopped])
+        .await
 }
 
 /// StartNotebookInstance, safe to repeat as `stop` is (a retried start meets a Pending notebook).
 pub async fn start(ctx: &Context, name: &str) -> Result<()> {
     let sent = ctx.sagemaker.start_notebook_instance().notebook_instance_name(name).send().await;
-    already_done(ctx, name, sent.aws(|| format!("starting notebook {name}")).map(drop), &["Pending", "InService"]).await
+    already_done(ctx, name, sent.aws(|| format!("starting notebook {name}")).map(drop), &[Nb::Pending, Nb::InService])
+        .await
 }
 
 /// A state transition refused because the notebook is already where the call would have put it.
-async fn already_done(ctx: &Context, name: &str, sent: Result<()>, done: &[&str]) -> Result<()> {
+async fn already_done(ctx: &Context, name: &str, sent: Result<()>, done: &[Nb]) -> Result<()> {
     match sent {
         Err(e) if has_code(&e, &["ValidationException"]) => match describe(ctx, name).await? {
-            Some(nb) if done.contains(&nb.status.as_str()) => Ok(()),
+            Some(nb) if done.contains(&nb.state()) => Ok(()),
             _ => Err(e),
         },
         other => other,

@@ -305,8 +305,11 @@ async fn wait(ctx: &Context, name: &str, since: DateTime, deadline: Deadline, ta
         let name = stack.stack_name().unwrap_or(name);
         task.set(format!("stack {name}: {st}"));
         if !in_progress(&st) {
-            let ok =
-                matches!(st.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "DELETE_COMPLETE" | "IMPORT_COMPLETE");
+            use aws_sdk_cloudformation::types::StackStatus as S;
+            let ok = matches!(
+                stack.stack_status(),
+                Some(S::CreateComplete | S::UpdateComplete | S::DeleteComplete | S::ImportComplete)
+            );
             if ok {
                 return Ok(StackInfo::from(&stack));
             }

@@ -79,7 +79,7 @@ pub async fn run(args: &StartArgs, ctx: &Context) -> Result<()> {
                     let delivery = vend::deliver(ctx, &req, deadline, &task).await?;
                     result.stored = Some(delivery.stored);
                 } else {
-                    notebook::wait_for(ctx, &name, Some("InService"), deadline, &task, &resume).await?;
+                    notebook::wait_for(ctx, &name, Some(Nb::InService), deadline, &task, &resume).await?;
                 }
                 progress::clear_in_flight();
                 result.status = "InService".into();

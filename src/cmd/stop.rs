@@ -117,7 +117,7 @@ pub async fn run(args: &StopArgs, ctx: &Context) -> Result<()> {
             } else {
                 let task = ctx.progress.task(format!("notebook {name}: Stopping"));
                 progress::set_resumable(format!("notebook {name} is Stopping"), &resume);
-                notebook::wait_for(ctx, &name, Some("Stopped"), deadline, &task, &resume).await?;
+                notebook::wait_for(ctx, &name, Some(Nb::Stopped), deadline, &task, &resume).await?;
                 progress::clear_in_flight();
                 let how = if state == Nb::InService { "stopped" } else { "was already Stopping; now stopped" };
                 done(

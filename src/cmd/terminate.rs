@@ -6,6 +6,7 @@
 use std::fmt;
 
 use anyhow::{bail, Result};
+use aws_sdk_servicecatalog::types::ProvisionedProductStatus as Pp;
 use serde::Serialize;
 
 use crate::aws::catalog::{self, Provisioned};
@@ -193,7 +194,7 @@ pub(crate) async fn terminate_one(
         None => "notebook-vend teardown --terminate-notebooks --yes".to_owned(),
     };
     let mut record_id = None;
-    if matches!(pp.status.as_str(), "UNDER_CHANGE" | "PLAN_IN_PROGRESS") {
+    if matches!(pp.state(), Pp::UnderChange | Pp::PlanInProgress) {
         if let Some(last) = &pp.last_record_id {
             let (detail, _) = catalog::describe_record(ctx, last).await?;
             if detail.record_type() == Some("TERMINATE_PROVISIONED_PRODUCT") {

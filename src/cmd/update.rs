@@ -14,7 +14,7 @@ use std::fmt;
 
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_sagemaker::types::NotebookInstanceStatus as Nb;
-use aws_sdk_servicecatalog::types::ProvisionedProductStatus as Pp;
+use aws_sdk_servicecatalog::types::{ProvisionedProductStatus as Pp, RecordStatus};
 use serde::Serialize;
 
 use crate::aws::catalog::{self, Artifact, Product, Provisioned};
@@ -692,7 +692,7 @@ async fn finish_cut_short(
 async fn url_behind_last_update(ctx: &Context, pp: &Provisioned, user: &str) -> Result<bool> {
     let Some(record) = pp.last_record_id.as_deref() else { return Ok(false) };
     let (detail, _) = catalog::describe_record(ctx, record).await?;
-    let succeeded = detail.status().is_some_and(|s| s.as_str() == "SUCCEEDED");
+    let succeeded = matches!(detail.status(), Some(RecordStatus::Succeeded));
     if detail.record_type() != Some("UPDATE_PROVISIONED_PRODUCT") || !succeeded {
         return Ok(false);
     }
