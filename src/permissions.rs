@@ -120,6 +120,9 @@ const STOP_NB: Call = c("StopNotebookInstance", "sagemaker:StopNotebookInstance"
 // added by operators (watch) and bootstrap --adopt; never an end user's (a user who could tag a
 // notebook could give themselves anyone's).
 const LIST_TAGS_NB: Call = c("ListTags", "sagemaker:ListTags", Notebook);
+// No resource-level permissions (Service Authorization Reference, SageMaker: ListNotebookInstances
+// on "*"): the notebooks' states and ARNs in pages of 100.
+const LIST_NB: Call = c("ListNotebookInstances", "sagemaker:ListNotebookInstances", Any);
 const TAG_NB: Call = c("AddTags", "sagemaker:AddTags", Notebook);
 // ssm:DescribeParameters has no resource-level permissions (Service Authorization Reference).
 const DESCRIBE_PARAMS: Call = c("DescribeParameters", "ssm:DescribeParameters", Any);
@@ -277,9 +280,8 @@ pub const TABLE: &[CommandCalls] = &[
             &RESOLVE,
             &[
                 SEARCH_PP,
-                // The notebooks' states in a batch (vend::deliver_all); no resource-level permissions
-                // (Service Authorization Reference, SageMaker: ListNotebookInstances on "*").
-                c("ListNotebookInstances", "sagemaker:ListNotebookInstances", Any),
+                // The notebooks' states in a batch (vend::deliver_all).
+                LIST_NB,
                 DESCRIBE_RECORD,
                 PRODUCT_STACK,
             ],
@@ -300,8 +302,10 @@ pub const TABLE: &[CommandCalls] = &[
                 DESCRIBE_RECORD,
                 PRODUCT_STACK,
                 c("LookupEvents", "cloudtrail:LookupEvents", Any),
-                // Owner tags back-filled on notebooks vended earlier (owner_tags::backfill).
+                // Owner tags back-filled on notebooks vended earlier (owner_tags::backfill); the
+                // native state-change event describes its notebook.
                 DESCRIBE_NB,
+                LIST_NB,
                 LIST_TAGS_NB,
                 TAG_NB,
             ],
@@ -343,9 +347,8 @@ pub const TABLE: &[CommandCalls] = &[
             &RESOLVE,
             &[
                 DESCRIBE_PARAMS,
-                // Notebooks without their owner tag (ListNotebookInstances has no resource-level
-                // permissions: Service Authorization Reference, SageMaker).
-                c("ListNotebookInstances", "sagemaker:ListNotebookInstances", Any),
+                // Notebooks without their owner tag.
+                LIST_NB,
                 LIST_TAGS_NB,
             ],
         ],
@@ -391,7 +394,7 @@ pub const TABLE: &[CommandCalls] = &[
                 // from under another principal); CloudFormation's delete handler calls it too.
                 c("ListEntitiesForPolicy", "iam:ListEntitiesForPolicy", ManagedPolicies),
                 // The adopted notebooks get their owner tag (owner_tags::backfill).
-                DESCRIBE_NB,
+                LIST_NB,
                 LIST_TAGS_NB,
                 TAG_NB,
                 // What CloudFormation does with the caller's credentials for bootstrap --adopt: the

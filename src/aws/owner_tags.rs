@@ -9,6 +9,7 @@ use aws_sdk_sagemaker::types::Tag;
 use serde::Serialize;
 
 use crate::aws::context::Context;
+use crate::aws::notebook::Notebook;
 use crate::error::AwsResultExt;
 use crate::names::identity::OWNER_TAG;
 
@@ -39,35 +40,53 @@ pub async fn owner_of(ctx: &Context, arn: &str) -> Result<Option<String>> {
     Ok(None)
 }
 
-/// Add the owner tag to `user`'s notebook when it has none.
-pub async fn ensure(ctx: &Context, user: &str) -> Result<OwnerTag> {
-    let name = crate::names::user::notebook_name(user);
-    let Some(nb) = crate::aws::notebook::describe(ctx, &name).await? else { return Ok(OwnerTag::NoNotebook) };
-    let Some(arn) = nb.arn else { return Ok(OwnerTag::NoNotebook) };
-    match owner_of(ctx, &arn).await? {
+/// Add the owner tag to `user`'s notebook `nb` when it has none.
+async fn tag_if_missing(ctx: &Context, user: &str, nb: &Notebook) -> Result<OwnerTag> {
+    let Some(arn) = &nb.arn else { return Ok(OwnerTag::NoNotebook) };
+    match owner_of(ctx, arn).await? {
         Some(owner) if owner == user => Ok(OwnerTag::Present),
         Some(owner) => Ok(OwnerTag::Other(owner)),
         None => {
             let tag = Tag::builder().key(OWNER_TAG).value(user).build();
             ctx.sagemaker
                 .add_tags()
-                .resource_arn(&arn)
+                .resource_arn(arn)
                 .tags(tag)
                 .send()
                 .await
-                .aws(|| format!("tagging notebook {name} with {OWNER_TAG}={user}"))?;
+                .aws(|| format!("tagging notebook {} with {OWNER_TAG}={user}", nb.name))?;
             Ok(OwnerTag::Added)
         }
     }
 }
 
-/// [`ensure`] for every user given, a few at a time; one line per notebook tagged or in conflict,
-/// errors reported and counted (the caller goes on: a notebook without its tag denies only its
-/// own user). Returns (added, problems).
+/// [`tag_if_missing`] for every user given that has a notebook, a few at a time; one line per
+/// notebook tagged or in conflict, errors reported and counted (the caller goes on: a notebook
+/// without its tag denies only its own user). Returns (added, problems).
+///
+/// The notebooks and their ARNs come from one paged ListNotebookInstances (100 a page), not one
+/// DescribeNotebookInstance per user: per user this costs one ListTags (SageMaker has no batch
+/// tag read), plus AddTags where the tag is missing.
 pub async fn backfill(ctx: &Context, users: &[String], say: &dyn Fn(String)) -> (usize, usize) {
     use futures::stream::{self, StreamExt};
+    let notebooks = match crate::aws::notebook::list_by_name(ctx).await {
+        Ok(n) => n,
+        Err(e) => {
+            say(format!("owner tags not checked: {e:#}"));
+            return (0, 1);
+        }
+    };
     let results: Vec<(String, Result<OwnerTag>)> = stream::iter(users.iter().cloned())
-        .map(|u| async move { (u.clone(), ensure(ctx, &u).await) })
+        .map(|u| {
+            let nb = notebooks.get(&crate::names::user::notebook_name(&u));
+            async move {
+                let r = match nb {
+                    Some(nb) => tag_if_missing(ctx, &u, nb).await,
+                    None => Ok(OwnerTag::NoNotebook),
+                };
+                (u, r)
+            }
+        })
         .buffered(8)
         .collect()
         .await;

@@ -291,3 +291,47 @@ fn watch_stores_a_fresh_url_after_a_console_update_and_ignores_one_of_a_stopped_
     let again = acct.ok(&["watch", "--once", "--output", "json"]);
     assert!(again.trim().is_empty(), "{again}");
 }
+
+/// A notebook vended before the product template set the owner tag (here: the tag removed as
+/// root) gets it back from the next `watch`, which pays one ListTags per notebook for the sweep:
+/// the notebooks and their ARNs come from a paged ListNotebookInstances, not one
+/// DescribeNotebookInstance per user.
+#[tokio::test]
+async fn watch_gives_untagged_notebooks_their_owner_tag_at_one_list_tags_per_notebook() {
+    const OWNER: &str = "notebook-vend:user";
+    let acc = Account::new();
+    acc.bootstrap();
+    fast(&acc);
+    acc.ok(&["provision", "--user", "alice", "-q"]);
+    acc.ok(&["provision", "--user", "bob", "-q"]);
+    let sm = aws_sdk_sagemaker::Client::new(&acc.sdk().await);
+    let arn = |name: &str| {
+        let sm = sm.clone();
+        let name = name.to_owned();
+        async move {
+            let nb = sm.describe_notebook_instance().notebook_instance_name(name).send().await.unwrap();
+            nb.notebook_instance_arn().unwrap().to_owned()
+        }
+    };
+    let alice = arn("alice-Notebook").await;
+    sm.delete_tags().resource_arn(&alice).tag_keys(OWNER).send().await.unwrap();
+
+    let mark = acc.requests().len();
+    let (code, out, err) = acc.run(&["watch", "--once"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains(&format!("tagged notebook alice-Notebook with {OWNER}=alice")), "{err}");
+    let ops: Vec<String> = acc.requests_since(mark).into_iter().map(|r| r.operation).collect();
+    let n = |op: &str| ops.iter().filter(|o| *o == op).count();
+    assert_eq!((n("ListTags"), n("AddTags")), (2, 1), "{ops:?}");
+    assert_eq!(n("DescribeNotebookInstance"), 0, "the sweep described notebooks one by one: {ops:?}");
+    assert!(n("ListNotebookInstances") >= 1, "{ops:?}");
+    let tags = sm.list_tags().resource_arn(&alice).send().await.unwrap();
+    let owner = tags.tags().iter().find(|t| t.key() == Some(OWNER)).and_then(|t| t.value());
+    assert_eq!(owner, Some("alice"));
+
+    // Tagged now: the next sweep reads and writes no tag but the two ListTags.
+    let mark = acc.requests().len();
+    acc.ok(&["watch", "--once"]);
+    let ops: Vec<String> = acc.requests_since(mark).into_iter().map(|r| r.operation).collect();
+    assert!(!ops.contains(&"AddTags".to_owned()), "{ops:?}");
+}
