@@ -412,9 +412,19 @@ pub async fn find_for_user_in(
         Err(e) if has_code(&e, &["ResourceNotFoundException"]) => {}
         Err(e) => return Err(e),
     }
-    // Launched elsewhere under another name: among the caller's own provisioned products (the
-    // search an end user may make; an operator finds everyone's with `list`), or everyone's.
-    Ok(provisioned_in(ctx, product, scope).await?.into_iter().find(|p| p.user.as_deref() == Some(user)))
+    // Launched elsewhere under another name (the console asks for one): among the caller's own
+    // provisioned products (the search an end user may make), then everyone's. An end user is
+    // denied the account-wide search (`servicecatalog:userLevel = self`): for them the product
+    // is not there, as it is not theirs.
+    let mine = provisioned_in(ctx, product, scope).await?.into_iter().find(|p| p.user.as_deref() == Some(user));
+    if mine.is_some() || scope == Scope::Account {
+        return Ok(mine);
+    }
+    match provisioned_in(ctx, product, Scope::Account).await {
+        Ok(all) => Ok(all.into_iter().find(|p| p.user.as_deref() == Some(user))),
+        Err(e) if crate::error::is_denied(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// ProvisionProduct with parameters by key and a deterministic token. Returns the record id.

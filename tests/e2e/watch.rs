@@ -19,7 +19,17 @@ fn fast(acc: &Account) {
 /// What a console user does: ProvisionProduct straight through the API, parameters in the console's
 /// order (the user name not at position 1), no Owner tag, a name of their choosing.
 async fn console_provision(acc: &Account, product_name: &str, user: &str, instance_type: &str) -> String {
-    let sc = aws_sdk_servicecatalog::Client::new(&acc.sdk().await);
+    console_provision_as(&acc.sdk().await, product_name, user, instance_type).await
+}
+
+/// [`console_provision`] by whoever `sdk` signs as.
+async fn console_provision_as(
+    sdk: &aws_config::SdkConfig,
+    product_name: &str,
+    user: &str,
+    instance_type: &str,
+) -> String {
+    let sc = aws_sdk_servicecatalog::Client::new(sdk);
     let products = sc
         .search_products()
         .filters(ProductViewFilterBy::FullTextSearch, vec![product_name.into()])
@@ -334,4 +344,44 @@ async fn watch_gives_untagged_notebooks_their_owner_tag_at_one_list_tags_per_not
     acc.ok(&["watch", "--once"]);
     let ops: Vec<String> = acc.requests_since(mark).into_iter().map(|r| r.operation).collect();
     assert!(!ops.contains(&"AddTags".to_owned()), "{ops:?}");
+}
+
+/// A data scientist launched their notebook from the console under a name of their choosing: the
+/// operator's commands for that user find it among the account's provisioned products (the
+/// operator's own search, at the User level, shows only what the operator launched). Both are IAM
+/// users: the sandbox's root key sees every product at every level.
+#[tokio::test]
+async fn an_operator_reaches_a_notebook_someone_else_launched_under_another_name() {
+    let acc = Account::new();
+    acc.bootstrap();
+    fast(&acc);
+    let iam = aws_sdk_iam::Client::new(&acc.sdk().await);
+    let mut keys = Vec::new();
+    for name in ["carol", "ops"] {
+        iam.create_user().user_name(name).send().await.unwrap();
+        let key = iam.create_access_key().user_name(name).send().await.unwrap();
+        let key = key.access_key().unwrap();
+        keys.push((key.access_key_id().to_owned(), key.secret_access_key().to_owned()));
+    }
+    let carol = acc.sdk_as(&keys[0].0, &keys[0].1).await;
+    console_provision_as(&carol, "SageMaker Notebook", "carol", "ml.t3.medium").await;
+    let as_ops = |args: &[&str]| {
+        let out = assert_cmd::Command::from_std(acc.std_cmd())
+            .env("AWS_ACCESS_KEY_ID", &keys[1].0)
+            .env("AWS_SECRET_ACCESS_KEY", &keys[1].1)
+            .timeout(Duration::from_secs(120))
+            .args(args)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "ops ran {args:?}: {:?}\n{stdout}{stderr}", out.status.code());
+        serde_json::from_str::<Value>(&stdout).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {stdout}"))
+    };
+
+    let status = as_ops(&["status", "--user", "carol", "--output", "json"]);
+    assert_eq!(status["provisioned_product"]["name"], "console-carol", "{status}");
+    let refreshed = as_ops(&["refresh", "--user", "carol", "--output", "json"]);
+    assert_eq!(refreshed["user"], "carol", "{refreshed}");
+    let url = stored_url(&acc, "carol").await.expect("carol's URL stored");
+    assert!(is_url_with_token_of(&url, "carol"), "{url}");
 }

@@ -222,7 +222,13 @@ impl Account {
 
     /// An SDK configuration for direct API calls as this account (what a console user would do).
     pub async fn sdk(&self) -> aws_config::SdkConfig {
-        let creds = aws_sdk_sts::config::Credentials::new(&self.id, "sandbox", None, None, "test");
+        self.sdk_as(&self.id, "sandbox").await
+    }
+
+    /// An SDK configuration for this sandbox signed with another access key of the account (an IAM
+    /// user's): the sandbox knows the caller from the key.
+    pub async fn sdk_as(&self, key: &str, secret: &str) -> aws_config::SdkConfig {
+        let creds = aws_sdk_sts::config::Credentials::new(key, secret, None, None, "test");
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
             .endpoint_url(&sandbox().endpoint)
