@@ -7,6 +7,7 @@ A test module that needs other settings than DEFAULT_ENV says so in a module-lev
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,3 +47,7 @@ def sandbox(request):
     proc.terminate()
     proc.wait(10)
     proc.stdout.close()
+    # The server's logs and state (with Lambda functions, their unpacked code: hundreds of MB per
+    # module) go with it, unless SANDBOX_TEST_KEEP=1 keeps them to look at.
+    if os.environ.get("SANDBOX_TEST_KEEP") != "1":
+        shutil.rmtree(d, ignore_errors=True)
