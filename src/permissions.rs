@@ -331,6 +331,28 @@ pub const TABLE: &[CommandCalls] = &[
         // Each request checks the notebook is of this deployment's product first.
         groups: &[&[IDENTITY], &RESOLVE, &[DESCRIBE_PP, SEARCH_PP, PRODUCT_STACK], &DELIVER],
     },
+    CommandCalls {
+        // The home page (`serve --alb-arn`): each signed-in user's own notebook. The page reads the
+        // notebook, its product and versions; Start/Stop/Open act on the notebook (Open mints a URL
+        // and stores nothing); "Create my notebook" and Update run `provision` / `update --user`.
+        command: "serve --alb-arn",
+        role: Role::Operator,
+        groups: &[
+            &[IDENTITY],
+            &RESOLVE,
+            &[DESCRIBE_PP, SEARCH_PP, PRODUCT_STACK, DESCRIBE_RECORD, STOP_NB, START_NB],
+            &[
+                c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
+                GET_PARAM,
+                c("ProvisionProduct", "servicecatalog:ProvisionProduct", Any),
+                c("GetTemplate", "cloudformation:GetTemplate", ProductStacks),
+                c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
+                c("GetObject", "s3:GetObject", Bucket),
+                c("UpdateProvisionedProduct", "servicecatalog:UpdateProvisionedProduct", Provisioned),
+            ],
+            &DELIVER,
+        ],
+    },
     // The two Lambda functions of templates/serverless.yml (the binary in Lambda mode), as their
     // execution roles allow them; a test holds the template's role policies to these rows.
     CommandCalls { command: "lambda watch", role: Role::Operator, groups: LAMBDA_CALLS },

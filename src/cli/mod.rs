@@ -11,9 +11,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::names::deployment::Names;
 use values::{
-    parse_account, parse_deployment_name, parse_duration, parse_endpoint, parse_instance_type, parse_kms_key,
-    parse_param, parse_prefixed_id, parse_principal, parse_product_name, parse_region, parse_serve_endpoint,
-    parse_ssm_prefix, parse_stack_name, parse_tag, parse_user, parse_user_or_caller,
+    parse_account, parse_alb_arn, parse_alb_key_url, parse_deployment_name, parse_duration, parse_endpoint,
+    parse_instance_type, parse_kms_key, parse_oidc_claim, parse_param, parse_prefixed_id, parse_principal,
+    parse_product_name, parse_region, parse_serve_endpoint, parse_ssm_prefix, parse_stack_name, parse_tag, parse_user,
+    parse_user_or_caller,
 };
 
 #[derive(Debug, Parser)]
@@ -705,6 +706,18 @@ pub struct ServeArgs {
     /// Connections served at once; more are answered 503 and closed
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub max_connections: u64,
+    /// Serve the home page (GET /: the caller's own notebook, Start, Stop, Open) to users signed in by
+    /// this Application Load Balancer's authenticate-oidc action: every page request must carry an
+    /// x-amzn-oidc-data token signed by it (ES256, `signer` = this ARN, unexpired)
+    #[arg(long, value_name = "ARN", value_parser = parse_alb_arn)]
+    pub alb_arn: Option<String>,
+    /// With --alb-arn: where the ALB's public keys are, {region} and {kid} filled in
+    #[arg(long, value_name = "TEMPLATE", requires = "alb_arn", value_parser = parse_alb_key_url,
+          default_value = "https://public-keys.auth.elb.{region}.amazonaws.com/{kid}")]
+    pub alb_key_url: String,
+    /// With --alb-arn: the user claim naming the user (an email's local part; it must be a valid user name)
+    #[arg(long, value_name = "NAME", value_parser = parse_oidc_claim, default_value = "email")]
+    pub oidc_user_claim: String,
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod completions;
 pub mod config;
 pub mod cull;
 pub mod doctor;
+pub mod home;
 pub mod list;
 pub mod man;
 pub mod policy;

@@ -20,6 +20,7 @@
 //! - `completions`: shell completions and the man page cover every subcommand.
 //! - `deployments`: named deployments side by side, never reaching each other's notebooks.
 //! - `doctor`: the checks pass on a bootstrapped account and name the fix otherwise.
+//! - `home_page`: `serve --alb-arn`: the ALB's sign-in only, each user's own notebook, Open stores nothing, no cross-site POST.
 //! - `faults`: throttling, 5xx, dropped answers, SIGKILL and SIGINT: reruns converge exactly.
 //! - `iam_enforced`: each role runs its commands holding only the policy `policy <role>` prints.
 //! - `input`: bad input is exit 2, one line naming the value, no request sent.
@@ -46,6 +47,7 @@ mod completions;
 mod deployments;
 mod doctor;
 mod faults;
+mod home_page;
 mod iam_enforced;
 mod input;
 mod isolation;
