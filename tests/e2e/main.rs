@@ -16,6 +16,7 @@
 //! - `adopt`: a deployment made by the AWS blog sample's own steps is recognised, used and taken over.
 //! - `aws_rules`: one test per documented AWS rule the tool must follow, the rule named.
 //! - `bootstrap`: stacks, product and product versions; idempotent reruns; templates checked first.
+//! - `browser`: the home page in headless chromium over WebDriver: shows, stops, starts, opens, refuses a forged POST.
 //! - `bulk`: `refresh --all` reads in batches: a presign and a PutParameter per user, no more.
 //! - `completions`: shell completions and the man page cover every subcommand.
 //! - `deployments`: named deployments side by side, never reaching each other's notebooks.
@@ -42,6 +43,7 @@ mod support;
 mod adopt;
 mod aws_rules;
 mod bootstrap;
+mod browser;
 mod bulk;
 mod completions;
 mod deployments;
