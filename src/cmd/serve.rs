@@ -159,6 +159,12 @@ pub async fn run(args: &ServeArgs, ctx: Context) -> Result<()> {
             "notebook-vend serve: home page at / for users signed in by {alb_arn} (user: the {} claim); keys from {}",
             args.oidc_user_claim, args.alb_key_url
         );
+        if !addr.ip().is_loopback() {
+            eprintln!(
+                "notebook-vend serve: {addr} must be reachable only from the load balancer: admit the port only from \
+                 its security group"
+            );
+        }
     }
     let app = app.layer(middleware::from_fn(access_log));
 
