@@ -147,6 +147,22 @@ async fn in_chromium_the_page_shows_the_notebook_stops_starts_opens_and_refuses_
     if let Ok(path) = std::env::var("HOME_PAGE_SCREENSHOT") {
         browser.screenshot(&path).await;
     }
+    // On a phone's width: nothing wider than the screen, buttons a finger can hit (44 px).
+    browser.call(reqwest::Method::POST, "/window/rect", Some(json!({"width": 390, "height": 844}))).await;
+    browser.go(&format!("{}/", alb.base)).await;
+    let fits = browser
+        .run_script(
+            "return [document.documentElement.scrollWidth <= window.innerWidth, \
+             Math.min(...[...document.querySelectorAll('button')].map(b => b.getBoundingClientRect().height)), \
+             window.innerWidth]",
+        )
+        .await;
+    assert_eq!(fits[0], json!(true), "wider than a phone: {fits}");
+    assert!(fits[1].as_f64().unwrap() >= 44.0, "{fits}");
+    if let Ok(path) = std::env::var("HOME_PAGE_SCREENSHOT_PHONE") {
+        browser.screenshot(&path).await;
+    }
+    browser.call(reqwest::Method::POST, "/window/rect", Some(json!({"width": 1000, "height": 760}))).await;
 
     // Another site's form posting to the page: refused, the notebook keeps running. (localhost
     // and 127.0.0.1 are different sites: chromium sends Sec-Fetch-Site: cross-site.)

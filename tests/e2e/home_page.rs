@@ -247,3 +247,47 @@ fn a_bad_alb_arn_or_key_url_is_refused_before_any_request() {
     }
     assert!(acc.requests().is_empty(), "{:?}", acc.requests());
 }
+
+/// A new product version: the page says alice's notebook is outdated and Update moves it there,
+/// keeping the notebook.
+#[tokio::test]
+async fn update_moves_an_outdated_notebook_to_the_newest_version_in_place() {
+    let acc = Account::ready();
+    acc.ok(&["provision", "--user", "alice", "-q"]);
+    let created = acc.json(&["status", "--user", "alice"])["notebook"]["created"].clone();
+    let dir = crate::update::templates_with_a_change();
+    acc.json(&["bootstrap", "-q", "--templates", dir.path().to_str().unwrap()]);
+    let key = AlbKey::generate("kid-update");
+    let keys = Files::start();
+    keys.put(&format!("/{}", key.kid), "application/x-pem-file", &key.pem());
+    let served_from = acc.requests().len();
+    let mut srv = serve(&acc, &keys);
+    let token = key.sign_in("alice@example.com", 600);
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = || http.get(format!("{}/", srv.base)).header("x-amzn-oidc-data", &token).send();
+    let body = page().await.unwrap().text().await.unwrap();
+    assert!(body.contains("(newest: ") && body.contains("action=\"/update\""), "{body}");
+    let resp = http
+        .post(format!("{}/update", srv.base))
+        .header("x-amzn-oidc-data", &token)
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let started = Instant::now();
+    loop {
+        let body = page().await.unwrap().text().await.unwrap();
+        assert!(!body.contains("failed:"), "{body}");
+        if body.contains("(newest)") && body.contains("InService") && !body.contains("Updating your notebook") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{body}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let status = acc.json(&["status", "--user", "alice"]);
+    assert_eq!(status["notebook"]["created"], created, "the notebook was kept: {status}");
+    assert_eq!(not_in_the_row(&acc, served_from), Vec::<String>::new());
+    srv.proc.signal("TERM");
+    srv.proc.wait();
+}

@@ -128,14 +128,14 @@ fn actions(v: &View, running: bool) -> String {
             out += &button("open", "Open", true);
             out += &button("stop", "Stop", false);
         }
-        Some(Nb::Stopped) => {
-            out += &button("start", "Start", true);
-            if v.outdated {
-                out += &button("update", "Update", false);
-            }
-        }
+        Some(Nb::Stopped) => out += &button("start", "Start", true),
         None if v.foreign.is_none() && !v.provisioned => out += &button("provision", "Create my notebook", true),
         _ => {}
+    }
+    // `update` keeps the notebook (it refuses a change that would replace it, and says why) and
+    // brings a running one back to InService.
+    if v.outdated && matches!(v.notebook.as_ref().map(Notebook::state), Some(Nb::InService | Nb::Stopped)) {
+        out += &button("update", "Update", false);
     }
     out
 }
@@ -186,8 +186,9 @@ fn card(v: &View) -> String {
         let what = if *kind == Kind::Provision { "Creating your notebook" } else { "The update" };
         let _ = write!(out, "<p class=\"error\" role=\"alert\">{} failed: {}</p>", what, esc(why));
     }
-    if v.outdated && state != Some(Nb::Stopped) && state.is_some() {
-        out += "<p class=\"hint\">A newer version is available: stop your notebook to update it.</p>";
+    if v.outdated && !running {
+        out += "<p class=\"hint\">A newer version is available: Update moves your notebook to it, keeping your \
+                files (it restarts the notebook).</p>";
     }
     let _ = write!(out, "<div class=\"actions\">{}</div></section>", actions(v, running));
     out
