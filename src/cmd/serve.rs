@@ -395,7 +395,12 @@ async fn access_log(req: Request, next: Next) -> Response {
     let client =
         req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string()).unwrap_or_else(|| "-".into());
     let resp = next.run(req).await;
-    let user = resp.extensions().get::<LoggedUser>().map(|u| u.0.clone()).unwrap_or_else(|| "-".into());
+    let user = resp
+        .extensions()
+        .get::<LoggedUser>()
+        .map(|u| u.0.clone())
+        .or_else(|| resp.extensions().get::<home::SignedIn>().map(|u| u.0.clone()))
+        .unwrap_or_else(|| "-".into());
     eprintln!(
         "access: {client} {method} {route} {} {:.1}ms user={user}",
         resp.status().as_u16(),

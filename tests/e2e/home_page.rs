@@ -163,7 +163,9 @@ async fn only_the_albs_sign_in_reaches_the_page_and_alice_acts_on_her_own_notebo
 
     // Every AWS call the page made is in its permission row.
     assert_eq!(not_in_the_row(&acc, served_from), Vec::<String>::new());
-    assert!(srv.proc.stderr().contains("access: "), "{}", srv.proc.stderr());
+    let log = srv.proc.stderr();
+    assert!(log.lines().any(|l| l.contains("POST /open 303") && l.ends_with("user=alice")), "{log}");
+    assert!(log.lines().any(|l| l.contains("GET / 401") && l.ends_with("user=-")), "{log}");
     srv.proc.signal("TERM");
     let (code, err) = srv.proc.wait();
     assert_eq!(code, Some(0), "{err}");

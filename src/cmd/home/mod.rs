@@ -56,6 +56,10 @@ pub(crate) struct Home {
 #[derive(Clone)]
 struct User(String);
 
+/// The signed-in user an answer was for, for serve's access log.
+#[derive(Clone)]
+pub struct SignedIn(pub String);
+
 const CSS: &str = include_str!("home.css");
 const JS: &str = include_str!("home.js");
 /// `form-action` must allow the notebook: Open's 303 goes to `https://<name>.notebook.<region>.sagemaker.aws`,
@@ -117,8 +121,10 @@ async fn identify(State(home): State<Arc<Home>>, mut req: Request, next: Next) -
     let token = req.headers().get(HEADER).and_then(|v| v.to_str().ok());
     match home.verifier.user(token).await {
         Ok(u) => {
-            req.extensions_mut().insert(User(u));
-            next.run(req).await
+            req.extensions_mut().insert(User(u.clone()));
+            let mut resp = next.run(req).await;
+            resp.extensions_mut().insert(SignedIn(u));
+            resp
         }
         Err(Refused::Unauthorized(why)) => view::message(StatusCode::UNAUTHORIZED, "Not signed in", &why),
         Err(Refused::Forbidden(why)) => view::message(StatusCode::FORBIDDEN, "No notebook for this sign-in", &why),
