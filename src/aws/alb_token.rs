@@ -292,6 +292,13 @@ mod tests {
         let mut bad_kid = header;
         bad_kid["kid"] = "../x".into();
         assert!(parse(&token(&key, bad_kid, serde_json::json!({})), ARN, SystemTime::now()).is_err());
+        // A DER (ASN.1) signature of the same key verifies too.
+        let der_key =
+            EcdsaKeyPair::from_pkcs8(&aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap();
+        let der = der_key.sign(&rng, p.signed.as_bytes()).unwrap();
+        assert_ne!(der.as_ref().len(), 64);
+        assert!(signature_ok(&point, p.signed.as_bytes(), der.as_ref()));
+        assert!(!signature_ok(&point, b"something else", der.as_ref()));
         assert!(user_of_claims(&serde_json::json!({"email": "a.b@x"}), "email").is_err());
         assert!(user_of_claims(&serde_json::json!({}), "email").is_err());
     }
