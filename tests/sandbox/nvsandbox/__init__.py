@@ -41,6 +41,7 @@ def _patches() -> list[tuple[str, Callable[[], None]]]:
     from nvsandbox.core import controls
     from nvsandbox.iam import enforcement, names, resources
     from nvsandbox.sagemaker import notebooks
+    from nvsandbox.scheduler import schedules
     from nvsandbox.ssm import parameters
 
     return [
@@ -60,6 +61,7 @@ def _patches() -> list[tuple[str, Callable[[], None]]]:
         ("cloudtrail: LookupEvents", lookup.install),
         ("sagemaker: notebooks", notebooks.install),
         ("core.controls: set-state", controls.install),
+        ("scheduler: strict rules, operation names, fire-schedule", schedules.install),
     ]
 
 
