@@ -15,6 +15,8 @@ pub mod notebook;
 pub mod objects;
 #[path = "parameters.rs"]
 pub mod parameters;
+#[path = "scheduler.rs"]
+pub mod scheduler;
 #[path = "stacks.rs"]
 pub mod stacks;
 #[path = "trail.rs"]

@@ -19,6 +19,7 @@ pub mod permissions;
 pub mod poll;
 pub mod progress;
 pub mod replace_intent;
+pub mod schedule_expr;
 pub mod template_model;
 pub mod templates;
 pub mod update_plan;
@@ -26,7 +27,7 @@ pub mod values;
 pub mod vend;
 
 // The modules that call AWS keep their paths (crate::catalog, ...); see aws.rs.
-pub use aws::{catalog, context, iam, notebook, objects, parameters, stacks, trail, urls};
+pub use aws::{catalog, context, iam, notebook, objects, parameters, scheduler, stacks, trail, urls};
 
 use anyhow::Result;
 
@@ -130,6 +131,7 @@ async fn dispatch(cli: &Cli, layers: config::Layers, origins: config::ClapOrigin
         Command::Terminate(args) => aws!(|ctx| cmd::terminate::run(args, &ctx)),
         Command::Update(args) => aws!(|ctx| cmd::update::run(args, &ctx)),
         Command::Teardown(args) => aws!(|ctx| cmd::teardown::run(args, &ctx)),
+        Command::Schedule(args) => aws!(|ctx| cmd::schedule::run(args, &ctx)),
     }
 }
 

@@ -64,6 +64,16 @@ pub enum Res {
     /// The log group the blog sample's catalog stack declares (`<stack>-NotebookCloudWatchLogGroup-*`,
     /// a name CloudFormation generates), kept by `bootstrap --adopt` and deleted by `teardown`.
     LogGroups,
+    /// The user's own start/stop schedules in the deployment's schedule group: an end user's are
+    /// `<group>/${aws:username}-*` (the schedule is named after the notebook's user, which is the
+    /// caller's IAM user name when users sign in as IAM users); an operator's, every schedule of the group.
+    Schedules,
+    /// The deployment's schedule group (`<s3 stack>-schedules`).
+    ScheduleGroup,
+    /// The Scheduler execution role the s3-iam stack declares (`<s3 stack>-scheduler`), passed to
+    /// Scheduler by CreateSchedule/UpdateSchedule (Scheduler user guide, "Set up the execution role":
+    /// the caller needs iam:PassRole on it).
+    SchedulerRole,
     /// The IAM user or group `bootstrap --principal` names: CloudFormation's
     /// PortfolioPrincipalAssociation handler reads it (handlers.create/delete: iam:GetUser, iam:GetGroup).
     Principals,
@@ -123,6 +133,22 @@ const DESCRIBE_STACKS: Call = c("DescribeStacks", "cloudformation:DescribeStacks
 const STACK_EVENTS: Call = c("DescribeStackEvents", "cloudformation:DescribeStackEvents", Stacks);
 const GET_TEMPLATE: Call = c("GetTemplate", "cloudformation:GetTemplate", Stacks);
 /// The user of a provisioned product: its stack's `NotebookUserName` parameter.
+/// A permission the service checks on the caller for a call the tool sends under another name
+/// (iam:PassRole when CreateSchedule/UpdateSchedule hands Scheduler its execution role).
+const fn implied(action: &'static str, resource: Res) -> Call {
+    Call { operation: "", action, resource }
+}
+const GET_SCHEDULE: Call = c("GetSchedule", "scheduler:GetSchedule", Schedules);
+const DELETE_SCHEDULE: Call = c("DeleteSchedule", "scheduler:DeleteSchedule", Schedules);
+const CREATE_SCHEDULE: Call = c("CreateSchedule", "scheduler:CreateSchedule", Schedules);
+const UPDATE_SCHEDULE: Call = c("UpdateSchedule", "scheduler:UpdateSchedule", Schedules);
+/// The deployment default is kept in the group's tags (cmd/schedule.rs deployment_default).
+const GET_GROUP: Call = c("GetScheduleGroup", "scheduler:GetScheduleGroup", ScheduleGroup);
+const GROUP_TAGS: Call = c("ListTagsForResource", "scheduler:ListTagsForResource", ScheduleGroup);
+/// Giving a notebook the deployment default (cmd/schedule.rs apply_default).
+const DEFAULT_SCHEDULE: [Call; 7] =
+    [GET_GROUP, GROUP_TAGS, GET_SCHEDULE, CREATE_SCHEDULE, UPDATE_SCHEDULE, DELETE_SCHEDULE, PASS_SCHEDULER_ROLE];
+const PASS_SCHEDULER_ROLE: Call = implied("iam:PassRole", SchedulerRole);
 const PRODUCT_STACK: Call = c("DescribeStacks", "cloudformation:DescribeStacks", ProductStacks);
 // HeadObject is authorized as s3:GetObject.
 const HEAD_OBJECT: Call = c("HeadObject", "s3:GetObject", Bucket);
@@ -141,6 +167,13 @@ pub const TABLE: &[CommandCalls] = &[
         role: Role::EndUser,
         calls: &[
             IDENTITY,
+            DEFAULT_SCHEDULE[0],
+            DEFAULT_SCHEDULE[1],
+            DEFAULT_SCHEDULE[2],
+            DEFAULT_SCHEDULE[3],
+            DEFAULT_SCHEDULE[4],
+            DEFAULT_SCHEDULE[5],
+            DEFAULT_SCHEDULE[6],
             RESOLVE[0],
             RESOLVE[1],
             c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
@@ -209,6 +242,7 @@ pub const TABLE: &[CommandCalls] = &[
             PRODUCT_STACK,
             DESCRIBE_NB,
             DESCRIBE_PARAMS,
+            GET_SCHEDULE,
         ],
     },
     CommandCalls {
@@ -299,6 +333,31 @@ pub const TABLE: &[CommandCalls] = &[
             DESCRIBE_NB,
             DESCRIBE_PARAMS,
             DELETE_PARAM,
+            // The user's start/stop schedules go with the notebook.
+            DELETE_SCHEDULE,
+        ],
+    },
+    CommandCalls {
+        command: "schedule set",
+        role: Role::EndUser,
+        // The notebook must exist (a schedule for none would fail at every run); the execution
+        // role's ARN is built from the caller's account.
+        calls: &[IDENTITY, DESCRIBE_NB, CREATE_SCHEDULE, UPDATE_SCHEDULE, GET_SCHEDULE, PASS_SCHEDULER_ROLE],
+    },
+    CommandCalls { command: "schedule show", role: Role::EndUser, calls: &[GET_SCHEDULE] },
+    CommandCalls {
+        command: "schedule clear",
+        role: Role::EndUser,
+        // Clearing one's own schedule puts the deployment default back, if there is one.
+        calls: &[
+            IDENTITY,
+            DEFAULT_SCHEDULE[0],
+            DEFAULT_SCHEDULE[1],
+            DEFAULT_SCHEDULE[2],
+            DEFAULT_SCHEDULE[3],
+            DEFAULT_SCHEDULE[4],
+            DEFAULT_SCHEDULE[5],
+            DEFAULT_SCHEDULE[6],
         ],
     },
     CommandCalls {
@@ -313,6 +372,10 @@ pub const TABLE: &[CommandCalls] = &[
             PRODUCT_STACK,
             DESCRIBE_NB,
             DESCRIBE_PARAMS,
+            // The next start and stop of each user: the group's schedules, then each one's
+            // expression. ListSchedules has no resource-level permissions (resource "*").
+            c("ListSchedules", "scheduler:ListSchedules", Any),
+            GET_SCHEDULE,
         ],
     },
     CommandCalls {
@@ -373,6 +436,9 @@ pub const TABLE: &[CommandCalls] = &[
             DESCRIBE_PARAMS,
             DESCRIBE_NB,
             STOP_NB,
+            // When a start schedule restarts a culled notebook (schedule::next_runs).
+            c("ListSchedules", "scheduler:ListSchedules", Any),
+            GET_SCHEDULE,
         ],
     },
     CommandCalls {
@@ -406,6 +472,18 @@ pub const TABLE: &[CommandCalls] = &[
         role: Role::Bootstrap,
         calls: &[
             IDENTITY,
+            // The deployment's schedule group and the default schedule its tags hold (schedule.rs).
+            c("CreateScheduleGroup", "scheduler:CreateScheduleGroup", ScheduleGroup),
+            // ... and given to every notebook whose owner has no schedule of their own.
+            DEFAULT_SCHEDULE[0],
+            DEFAULT_SCHEDULE[1],
+            DEFAULT_SCHEDULE[2],
+            DEFAULT_SCHEDULE[3],
+            DEFAULT_SCHEDULE[4],
+            DEFAULT_SCHEDULE[5],
+            DEFAULT_SCHEDULE[6],
+            c("TagResource", "scheduler:TagResource", ScheduleGroup),
+            c("UntagResource", "scheduler:UntagResource", ScheduleGroup),
             c("GetRole", "iam:GetRole", Roles),
             DESCRIBE_STACKS,
             STACK_EVENTS,
@@ -549,6 +627,10 @@ pub const TABLE: &[CommandCalls] = &[
         role: Role::Bootstrap,
         calls: &[
             IDENTITY,
+            // The schedule group, and with it every schedule in it (DeleteScheduleGroup); the
+            // schedules of each user terminated first (terminate_one).
+            c("DeleteScheduleGroup", "scheduler:DeleteScheduleGroup", ScheduleGroup),
+            DELETE_SCHEDULE,
             DESCRIBE_STACKS,
             STACK_EVENTS,
             c("DeleteStack", "cloudformation:DeleteStack", Stacks),
@@ -662,6 +744,13 @@ fn arns(res: Res, names: &Names, s: &Scope) -> Vec<String> {
         ],
         LogGroups => vec![format!("arn:{p}:logs:{r}:{a}:log-group:{}-*", names.catalog_stack)],
         Principals => vec![format!("arn:{p}:iam::{a}:user/*"), format!("arn:{p}:iam::{a}:group/*")],
+        Schedules => {
+            vec![format!("arn:{p}:scheduler:{r}:{a}:schedule/{}/*", crate::scheduler::group_name(names))]
+        }
+        ScheduleGroup => {
+            vec![format!("arn:{p}:scheduler:{r}:{a}:schedule-group/{}", crate::scheduler::group_name(names))]
+        }
+        SchedulerRole => vec![format!("arn:{p}:iam::{a}:role/{}", crate::scheduler::role_name(names))],
         Roles => vec![
             format!("arn:{p}:iam::{a}:role/{}-*", names.s3_stack),
             format!("arn:{p}:iam::{a}:role/{}-*", names.catalog_stack),
@@ -682,8 +771,8 @@ impl std::fmt::Display for Policy {
 /// The least-privilege IAM policy document of a role, from the table.
 pub fn policy(role: Role, names: &Names, scope: &Scope) -> Policy {
     use std::collections::BTreeMap;
-    // (resources, end-user condition) -> actions
-    let mut groups: BTreeMap<(Vec<String>, bool), std::collections::BTreeSet<&str>> = BTreeMap::new();
+    // (resources, condition as JSON text) -> actions
+    let mut groups: BTreeMap<(Vec<String>, Option<String>), std::collections::BTreeSet<&str>> = BTreeMap::new();
     for command in commands_of(role) {
         for call in command.calls {
             let resources = arns(call.resource, names, scope);
@@ -696,22 +785,36 @@ pub fn policy(role: Role, names: &Names, scope: &Scope) -> Policy {
                 (Roles, _) => resources[..2].to_vec(),
                 _ => resources,
             };
-            let own = role == Role::EndUser && call.resource == Provisioned;
-            groups.entry((resources, own)).or_default().insert(call.action);
+            // An end user's schedules are their own: the schedule's name starts with their user name.
+            let resources = match call.resource {
+                Schedules if role == Role::EndUser => {
+                    resources.iter().map(|r| format!("{}${{aws:username}}-*", r.trim_end_matches('*'))).collect()
+                }
+                _ => resources,
+            };
+            let condition = match call.resource {
+                Provisioned if role == Role::EndUser => {
+                    Some(json!({"StringEquals": {"servicecatalog:userLevel": "self"}}))
+                }
+                // The execution role may be passed to Scheduler only.
+                SchedulerRole => Some(json!({"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}})),
+                _ => None,
+            };
+            groups.entry((resources, condition.map(|c| c.to_string()))).or_default().insert(call.action);
         }
     }
     let statements: Vec<Value> = groups
         .into_iter()
         .enumerate()
-        .map(|(i, ((resources, own), actions))| {
+        .map(|(i, ((resources, condition), actions))| {
             let mut st = json!({
                 "Sid": format!("NotebookVend{i}"),
                 "Effect": "Allow",
                 "Action": actions.into_iter().collect::<Vec<_>>(),
                 "Resource": if resources.len() == 1 { json!(resources[0]) } else { json!(resources) },
             });
-            if own {
-                st["Condition"] = json!({"StringEquals": {"servicecatalog:userLevel": "self"}});
+            if let Some(condition) = condition {
+                st["Condition"] = serde_json::from_str(&condition).unwrap_or(Value::Null);
             }
             st
         })
@@ -758,7 +861,7 @@ mod tests {
         }
         let known: std::collections::BTreeSet<&str> =
             TABLE.iter().flat_map(|c| c.calls.iter().map(|c| c.operation)).collect();
-        let clients = ["cfn", "s3", "sts", "catalog", "sagemaker", "ssm", "cloudtrail", "iam"];
+        let clients = ["cfn", "s3", "sts", "catalog", "sagemaker", "ssm", "cloudtrail", "iam", "scheduler"];
         let mut missing = Vec::new();
         let mut found = 0;
         for (path, text) in &sources {
@@ -786,9 +889,26 @@ mod tests {
     fn end_user_policy_is_limited_to_own_products_and_has_no_admin_calls() {
         let p = policy(Role::EndUser, &names(), &Scope::default()).0;
         let text = p.to_string();
-        for absent in ["ListProvisioningArtifacts", "iam:", "servicecatalog:Create"] {
+        for absent in ["ListProvisioningArtifacts", "servicecatalog:Create", "scheduler:CreateScheduleGroup"] {
             assert!(!text.contains(absent), "{absent} in {text}");
         }
+        // IAM: only passing the deployment's Scheduler execution role, to Scheduler.
+        let iam: Vec<&Value> = p["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["Action"].as_array().unwrap().iter().any(|a| a.as_str().unwrap().starts_with("iam:")))
+            .collect();
+        assert_eq!(iam.len(), 1, "{text}");
+        assert_eq!(iam[0]["Action"], json!(["iam:PassRole"]), "{text}");
+        assert_eq!(iam[0]["Resource"], "arn:aws:iam::*:role/s3-iam-config-scheduler", "{text}");
+        assert_eq!(iam[0]["Condition"]["StringEquals"]["iam:PassedToService"], "scheduler.amazonaws.com");
+        // Schedules: the caller's own (named after the user), in the deployment's group.
+        let create = statements_with(&p, "scheduler:CreateSchedule");
+        assert_eq!(create["Resource"], "arn:aws:scheduler:*:*:schedule/s3-iam-config-schedules/${aws:username}-*");
+        let operator = policy(Role::Operator, &names(), &Scope::default()).0;
+        let create = statements_with(&operator, "scheduler:CreateSchedule");
+        assert_eq!(create["Resource"], "arn:aws:scheduler:*:*:schedule/s3-iam-config-schedules/*");
         // CloudFormation: only reading the user's product stack parameters (issue 13: the user of a
         // provisioned product is its stack's NotebookUserName parameter), nothing else.
         let actions: Vec<&str> = p["Statement"]

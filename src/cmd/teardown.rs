@@ -59,6 +59,8 @@ pub struct TornDown {
     pub parameters_deleted: Vec<String>,
     /// Parameters under the prefix kept because their notebook still exists.
     pub parameters_kept: Vec<String>,
+    /// The deployment's schedule group was deleted, and every schedule in it.
+    pub schedule_group_deleted: bool,
 }
 
 impl fmt::Display for TornDown {
@@ -211,6 +213,7 @@ pub async fn run(args: &TeardownArgs, ctx: &Context) -> Result<()> {
         objects_deleted: versions.len(),
         parameters_deleted: parameters_deleted.iter().chain(&terminated_params).cloned().collect(),
         parameters_kept,
+        schedule_group_deleted: false,
     };
     if sc.is_none() && s3.is_none() && summary.parameters_deleted.is_empty() && summary.terminated.is_empty() {
         summary.outcome = "nothing_left";
@@ -283,7 +286,11 @@ pub async fn run(args: &TeardownArgs, ctx: &Context) -> Result<()> {
         urls::delete_names(ctx, &left).await?;
     }
 
-    // 3. The catalog stack (portfolio, product, launch role), then the bucket, then its stack.
+    // 3. The schedule group with its schedules, before the stack that holds their execution role.
+    summary.schedule_group_deleted =
+        crate::scheduler::delete_group(ctx, &crate::scheduler::group_name(&ctx.names)).await?;
+
+    // 4. The catalog stack (portfolio, product, launch role), then the bucket, then its stack.
     progress::set_resumable("teardown was deleting stacks", "notebook-vend teardown --yes");
     stacks::delete(ctx, &names.catalog_stack, deadline).await?;
     if let Some(b) = &bucket {

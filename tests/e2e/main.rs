@@ -29,6 +29,7 @@ mod iam_enforced;
 mod lifecycle;
 mod quotas;
 mod regions;
+mod schedule;
 mod settings;
 mod states;
 mod terminate_retry;
