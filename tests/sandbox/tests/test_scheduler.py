@@ -197,3 +197,36 @@ def test_the_execution_role_decides_what_a_schedule_may_do(acct, sandbox):
     out = control(sandbox, "fire-schedule", {"account_id": acct["id"], "group": "team-schedules", "name": "carol-stop"})
     assert out["outcome"] == "AccessDenied", out
     assert _status(sm, "carol-Notebook") == "InService"
+
+
+def test_iam_enforced_scheduler_calls_are_authorized_and_refusals_are_json(sandbox):
+    """With IAM enforced, Scheduler's REST-JSON calls are checked by action, and a refusal is a JSON
+    AccessDeniedException the SDKs parse (moto's XML made the Rust SDK fail with "unexpected token '<'")."""
+    account = new_account()
+    iam = client(sandbox, "iam", account)
+    iam.create_user(UserName="ada")
+    allow = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "scheduler:GetScheduleGroup", "Resource": "*"}],
+    }
+    iam.put_user_policy(UserName="ada", PolicyName="p", PolicyDocument=json.dumps(allow))
+    key = iam.create_access_key(UserName="ada")["AccessKey"]
+    client(sandbox, "scheduler", account).create_schedule_group(Name="g")
+    control(sandbox, "config", {"account_id": account, "iam_enforced": 1})
+    import boto3
+
+    ada = boto3.client(
+        "scheduler",
+        endpoint_url=sandbox["url"],
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+    assert ada.get_schedule_group(Name="g")["Name"] == "g"
+    with pytest.raises(ClientError) as e:
+        ada.get_schedule_group(Name="missing")
+    assert _code(e) == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as e:
+        ada.create_schedule_group(Name="h")
+    assert _code(e) == "AccessDeniedException"
+    assert "scheduler:CreateScheduleGroup" in e.value.response["Error"]["Message"]

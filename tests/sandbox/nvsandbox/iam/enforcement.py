@@ -216,9 +216,18 @@ def _check_action_permitted(self, resource: str, extra_context: dict | None = No
         self._raise_access_denied()
 
 
+# REST-JSON services (botocore metadata.protocol "rest-json"): no X-Amz-Target, but their errors are
+# JSON too (the SDK cannot parse moto's XML: "unexpected token '<'"). Told by the SigV4 scope.
+_REST_JSON_SERVICES = ("scheduler",)
+_SCOPE_SERVICE_RE = re.compile(r"Credential=[^/,\s]+/[^/]+/[^/]+/([^/]+)/")
+
+
 def _is_json(headers: Any) -> bool:
-    """JSON-protocol request (X-Amz-Target): errors must be JSON, not moto's XML."""
-    return bool(headers.get("X-Amz-Target"))
+    """JSON-protocol request (X-Amz-Target) or a REST-JSON service: errors must be JSON, not moto's XML."""
+    if headers.get("X-Amz-Target"):
+        return True
+    m = _SCOPE_SERVICE_RE.search(headers.get("Authorization") or "")
+    return bool(m and m.group(1) in _REST_JSON_SERVICES)
 
 
 def _json_error(code: str, message: str) -> Exception:
@@ -306,7 +315,9 @@ def _patch_moto() -> None:
                 account_id=account,
                 method=self.method,
                 path=path,
-                data=self.data,
+                # A REST-JSON GET/DELETE has no body: moto's parsed parameters would be signed as a
+                # form body and the signature would never match.
+                data=self.data if self.headers.get("X-Amz-Target") else {},
                 body=raw_body,
                 headers=self.headers,
                 action=self._get_action(),
