@@ -230,3 +230,56 @@ def test_iam_enforced_scheduler_calls_are_authorized_and_refusals_are_json(sandb
         ada.create_schedule_group(Name="h")
     assert _code(e) == "AccessDeniedException"
     assert "scheduler:CreateScheduleGroup" in e.value.response["Error"]["Message"]
+
+
+def test_an_end_user_may_change_only_schedules_named_after_them(sandbox):
+    """`policy end-user` grants scheduler:*Schedule on schedule/<group>/${aws:username}-*: with IAM
+    enforced, the sandbox names the schedule's ARN from the request and resolves the policy variable."""
+    account = new_account()
+    iam = client(sandbox, "iam", account)
+    sch = client(sandbox, "scheduler", account)
+    sch.create_schedule_group(Name="g")
+    role = _role(iam, "g-scheduler")
+    iam.create_user(UserName="dana")
+    own = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["scheduler:CreateSchedule", "scheduler:GetSchedule", "scheduler:DeleteSchedule"],
+                "Resource": "arn:aws:scheduler:*:*:schedule/g/${aws:username}-*",
+            }
+        ],
+    }
+    iam.put_user_policy(UserName="dana", PolicyName="p", PolicyDocument=json.dumps(own))
+    key = iam.create_access_key(UserName="dana")["AccessKey"]
+    control(sandbox, "config", {"account_id": account, "iam_enforced": 1})
+    import boto3
+
+    dana = boto3.client(
+        "scheduler",
+        endpoint_url=sandbox["url"],
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+
+    def create(name):
+        return dana.create_schedule(
+            Name=name,
+            GroupName="g",
+            ScheduleExpression="cron(0 19 ? * MON-FRI *)",
+            FlexibleTimeWindow={"Mode": "OFF"},
+            Target={"Arn": STOP, "RoleArn": role, "Input": json.dumps({"NotebookInstanceName": "x-Notebook"})},
+        )
+
+    create("dana-stop")
+    assert dana.get_schedule(Name="dana-stop", GroupName="g")["Name"] == "dana-stop"
+    for other in ("bob-stop", "danabob-stop"):
+        with pytest.raises(ClientError) as e:
+            create(other)
+        assert _code(e) == "AccessDeniedException", other
+    with pytest.raises(ClientError) as e:
+        dana.get_schedule(Name="bob-stop", GroupName="g")
+    assert _code(e) == "AccessDeniedException"
+    dana.delete_schedule(Name="dana-stop", GroupName="g")

@@ -141,7 +141,7 @@ def _stack_arn(account: str, region: str, name: str) -> str:
     return f"arn:aws:cloudformation:{region}:{account}:stack/{name}/00000000-0000-0000-0000-000000000000"
 
 
-def named_resources(action: str, params: dict, account: str, region: str) -> list[str]:
+def named_resources(action: str, params: dict, account: str, region: str, path: str | None = None) -> list[str]:
     """The resource ARNs a request acts on, for the actions whose ARN the request names (Service
     Authorization Reference, resource types of each service); [] when the sandbox cannot tell.
 
@@ -177,6 +177,18 @@ def named_resources(action: str, params: dict, account: str, region: str) -> lis
         out = [f"arn:aws:ssm:{region}:{account}:parameter/{str(n).lstrip('/')}" for n in names]
     elif service == "cloudformation" and params.get("StackName"):
         out = [_stack_arn(account, region, str(params["StackName"]))]
+    elif (
+        service == "scheduler" and op in ("CreateSchedule", "UpdateSchedule", "GetSchedule", "DeleteSchedule") and path
+    ):
+        # arn:aws:scheduler:<region>:<account>:schedule/<group>/<name> (Service Authorization
+        # Reference, EventBridge Scheduler: resource type schedule); the name is the path's last
+        # segment, the group the body's GroupName or the groupName query parameter (botocore).
+        from urllib.parse import parse_qs, unquote, urlparse
+
+        parsed = urlparse(path)
+        name = unquote(parsed.path.rstrip("/").rsplit("/", 1)[-1])
+        group = params.get("GroupName") or (parse_qs(parsed.query).get("groupName") or ["default"])[0]
+        out = [f"arn:aws:scheduler:{region}:{account}:schedule/{group}/{name}"]
     elif service == "sagemaker" and params.get("NotebookInstanceName"):
         name = str(params["NotebookInstanceName"])
         out = sorted({f"arn:aws:sagemaker:{region}:{account}:notebook-instance/{n}" for n in (name, name.lower())})
@@ -190,7 +202,9 @@ def _check_action_permitted(self, resource: str, extra_context: dict | None = No
     docs = _documents(self._access_key)
     known = None if resource in (None, "*") else resource
     candidates: list = (
-        [known] if known else (named_resources(self._action, _params(self), self.account_id, self._region) or [None])
+        [known]
+        if known
+        else (named_resources(self._action, _params(self), self.account_id, self._region, self._path) or [None])
     )
     decision = iam_policy.ALLOW
     for candidate in candidates:  # every resource the request acts on must be allowed

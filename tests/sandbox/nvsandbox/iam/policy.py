@@ -115,16 +115,36 @@ def statements(policy: Any) -> list[dict]:
     return [s for s in _as_list((policy or {}).get("Statement")) if isinstance(s, dict)]
 
 
-def _statement_applies(st: dict, action: str, resource: str | None) -> bool:
+_VARIABLE_RE = re.compile(r"\$\{([^}]+)\}")
+
+
+def _with_variables(patterns: list, context: dict[str, Any]) -> list:
+    """Policy variables in Resource (IAM user guide, "IAM policy elements: Variables and tags"):
+    `${aws:username}` and the other request keys are replaced by their values; a pattern naming a key
+    the request has no value for matches nothing (IAM: "the policy variable... the statement does not
+    match")."""
+    out = []
+    for p in patterns:
+        if not isinstance(p, str) or "${" not in p:
+            out.append(p)
+            continue
+        names = _VARIABLE_RE.findall(p)
+        if all(n in context for n in names):
+            out.append(_VARIABLE_RE.sub(lambda m: str(context[m.group(1)]), p))
+    return out
+
+
+def _statement_applies(st: dict, action: str, resource: str | None, context: dict[str, Any] | None = None) -> bool:
     if "Action" in st and not action_matches(_as_list(st["Action"]), action):
         return False
     if "NotAction" in st and action_matches(_as_list(st["NotAction"]), action):
         return False
     if resource is None:  # resource unknown: any Resource element applies
         return True
-    if "Resource" in st and not resource_matches(_as_list(st["Resource"]), resource):
+    context = context or {}
+    if "Resource" in st and not resource_matches(_with_variables(_as_list(st["Resource"]), context), resource):
         return False
-    if "NotResource" in st and resource_matches(_as_list(st["NotResource"]), resource):
+    if "NotResource" in st and resource_matches(_with_variables(_as_list(st["NotResource"]), context), resource):
         return False
     return True
 
@@ -147,7 +167,7 @@ def evaluate(
     allowed = None
     for pol in policies:
         for st in statements(pol):
-            if not _statement_applies(st, action, resource):
+            if not _statement_applies(st, action, resource, context):
                 continue
             effect = st.get("Effect")
             if effect == "Deny":
