@@ -169,7 +169,14 @@ pub async fn run(args: &BootstrapArgs, inputs: Inputs, ctx: &Context) -> Result<
     } else {
         apply(ctx, &inputs, principal, deadline).await?
     };
-    // After the stacks: the group's schedules run as the execution role the s3-iam stack declares.
+    sync_schedules(args, ctx, &mut summary).await?;
+    crate::output::emit(ctx.output, &summary)
+}
+
+/// After the stacks (the group's schedules run as the execution role the s3-iam stack declares):
+/// the deployment's schedule group with its default, and that default given to every notebook
+/// whose owner has set nothing. Both flavours: the adopted s3-iam template declares the role too.
+async fn sync_schedules(args: &BootstrapArgs, ctx: &Context, summary: &mut Summary) -> Result<()> {
     let default = args.default_stop.as_ref().map(|stop| DeploymentDefault {
         start: args.default_start.clone(),
         stop: Some(stop.clone()),
@@ -179,10 +186,11 @@ pub async fn run(args: &BootstrapArgs, inputs: Inputs, ctx: &Context) -> Result<
     if let (Some(default), Some(product_id), false) = (&effective, &summary.product_id, args.dry_run) {
         summary.schedule_default_applied = apply_default_to_all(ctx, default, product_id).await?;
     }
+    summary.schedule_group = Some(ctx.names.schedule_group());
     summary.schedule_group_change = change;
     summary.schedule_default = effective;
     summary.up_to_date &= change == GroupChange::Unchanged && summary.schedule_default_applied.is_empty();
-    crate::output::emit(ctx.output, &summary)
+    Ok(())
 }
 
 /// Every vended notebook gets the default where its owner has set nothing (new notebooks get it from
@@ -257,6 +265,11 @@ async fn adopt_run(args: &BootstrapArgs, inputs: &Inputs, ctx: &Context, deadlin
             "{problems} notebook(s) could not get their owner tag (above); `notebook-vend watch --once` tries again"
         ));
     }
+    // The adopted s3-iam stack now declares the Scheduler execution role: the group `schedule` uses.
+    let (change, _) = sync_group(ctx, None, false).await?;
+    if change != GroupChange::Unchanged {
+        ctx.progress.line(format!("schedules  group {} {}", ctx.names.schedule_group(), change.word()));
+    }
     if ctx.output == OutputFormat::Text {
         println!("{}", plan.result.as_deref().unwrap_or_default());
         return Ok(());
@@ -288,7 +301,7 @@ async fn adopted_bootstrap(args: &BootstrapArgs, inputs: &Inputs, ctx: &Context,
         reports.push(StackReport { name: s.name.clone(), action, status });
     }
     let principal = plan.principals.first().cloned().unwrap_or_default();
-    let summary = Summary {
+    let mut summary = Summary {
         dry_run: args.dry_run,
         stacks: reports,
         bucket: Some(plan.bucket.clone()),
@@ -307,14 +320,13 @@ async fn adopted_bootstrap(args: &BootstrapArgs, inputs: &Inputs, ctx: &Context,
         portfolio_id: Some(plan.portfolio_id.clone()),
         product_id: Some(plan.product_id.clone()),
         versions_marked,
-        // The adopted deployment keeps the blog's s3-iam template, which has no Scheduler
-        // execution role: `schedule` needs a fresh deployment.
         schedule_group: None,
         schedule_group_change: GroupChange::Unchanged,
         schedule_default: None,
         schedule_default_applied: Vec::new(),
         up_to_date,
     };
+    sync_schedules(args, ctx, &mut summary).await?;
     crate::output::emit(ctx.output, &summary)
 }
 
@@ -381,7 +393,7 @@ async fn apply(ctx: &Context, inputs: &Inputs, principal: String, deadline: Dead
         dry_run: false,
         up_to_date: s3_plan == Plan::Unchanged && sc_plan == Plan::Unchanged && !uploaded && retired.is_empty(),
         versions_marked: retired,
-        schedule_group: Some(ctx.names.schedule_group()),
+        schedule_group: None,
         schedule_group_change: GroupChange::Unchanged,
         schedule_default: None,
         schedule_default_applied: Vec::new(),
@@ -431,7 +443,7 @@ async fn plan_only(ctx: &Context, inputs: &Inputs, principal: String) -> Result<
         dry_run: true,
         up_to_date: s3_plan == Plan::Unchanged && sc_plan == Plan::Unchanged && !would_upload && would_mark.is_empty(),
         versions_marked: would_mark,
-        schedule_group: Some(ctx.names.schedule_group()),
+        schedule_group: None,
         schedule_group_change: GroupChange::Unchanged,
         schedule_default: None,
         schedule_default_applied: Vec::new(),

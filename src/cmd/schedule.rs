@@ -252,6 +252,16 @@ pub enum GroupChange {
     Unchanged,
 }
 
+impl GroupChange {
+    pub fn word(self) -> &'static str {
+        match self {
+            GroupChange::Created => "created",
+            GroupChange::Updated => "updated",
+            GroupChange::Unchanged => "unchanged",
+        }
+    }
+}
+
 /// Make the deployment's group exist with its tags; with `default` None the default it has is kept.
 /// Reads first, so a bootstrap with nothing to change writes nothing. Returns the change and the
 /// default now in force.

@@ -249,3 +249,24 @@ fn cull_says_when_a_schedule_restarts_the_notebook() {
     assert_eq!(jon["action"], "stopped", "{out}");
     assert!(jon.get("restarts_at").is_none(), "{out}");
 }
+
+/// A deployment taken over from the blog sample (`bootstrap --adopt`) gets the schedule group from
+/// the adoption itself (its s3-iam stack now declares the execution role), and a later plain
+/// bootstrap keeps a default there and gives it to the notebooks, as on a fresh deployment.
+#[test]
+fn an_adopted_deployment_gets_the_group_and_the_default() {
+    let (acct, _) = crate::adopt::blog_account();
+    acct.ok(&["bootstrap", "--adopt", "--yes", "-q"]);
+    let client = scheduler(&acct);
+    let group = rt().block_on(client.get_schedule_group().name(GROUP).send());
+    assert!(group.is_ok(), "no schedule group after the adoption: {group:?}");
+
+    acct.ok(&["provision", "--user", "ann", "-q"]);
+    let summary = acct.json(&["bootstrap", "--default-stop", STOP]);
+    assert_eq!(summary["schedule_group"], GROUP, "{summary}");
+    assert_eq!(summary["schedule_default"]["stop"], STOP, "{summary}");
+    assert_eq!(summary["schedule_default_applied"], serde_json::json!(["ann-stop"]), "{summary}");
+    let fired = acct.control("fire-schedule", serde_json::json!({"group": GROUP, "name": "ann-stop"}));
+    assert_eq!(fired["outcome"], "invoked", "{fired}");
+    assert!(["Stopping", "Stopped"].contains(&notebook_status(&acct, "ann").as_str()));
+}
