@@ -363,6 +363,8 @@ pub const TABLE: &[CommandCalls] = &[
                 TAG_NB,
             ],
             &DELIVER,
+            // A notebook provisioned elsewhere gets the deployment's default schedule.
+            &DEFAULT_SCHEDULE,
         ],
     },
     CommandCalls {

@@ -91,12 +91,7 @@ pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
     let delivery: Delivery = vend::deliver(ctx, &req, deadline, &task).await?;
     progress::clear_in_flight();
     // The deployment's default schedule (bootstrap --default-stop), unless the user has their own.
-    // The notebook is there and its URL stored whatever happens here: a failure is a warning.
-    if let Err(e) = default_schedule(ctx, user).await {
-        tracing::warn!(
-            "{user}'s notebook did not get the deployment's default schedule ({e:#}); `notebook-vend bootstrap` applies it"
-        );
-    }
+    crate::cmd::schedule::give_new_notebook_the_default(ctx, user).await;
     drop(task);
     crate::output::emit(ctx.output, &delivery)?;
     require_requested_type(args, &delivery)
@@ -214,16 +209,6 @@ fn require_requested_type(args: &ProvisionArgs, delivery: &Delivery) -> Result<(
                 delivery.notebook
             );
         }
-    }
-    Ok(())
-}
-
-async fn default_schedule(ctx: &Context, user: &str) -> Result<()> {
-    let Some(default) = crate::cmd::schedule::deployment_default(ctx).await? else { return Ok(()) };
-    let role = crate::cmd::schedule::role_arn(ctx).await?;
-    let written = crate::cmd::schedule::apply_default(ctx, &default, user, &role).await?;
-    if !written.is_empty() {
-        ctx.progress.line(format!("deployment default schedule: {}", written.join(", ")));
     }
     Ok(())
 }

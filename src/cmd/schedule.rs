@@ -350,6 +350,26 @@ pub async fn deployment_default(ctx: &Context) -> Result<Option<DeploymentDefaul
     Ok(scheduler::group(ctx, &group).await?.and_then(|(_, tags)| DeploymentDefault::from_tags(&tags)))
 }
 
+/// A notebook just vended (`provision`, or `watch` for a provision made elsewhere) gets the
+/// deployment's default unless its owner has their own. The notebook is there and its URL stored
+/// whatever happens here: a failure is a warning naming the command that applies it later.
+pub async fn give_new_notebook_the_default(ctx: &Context, user: &str) {
+    let given = async {
+        let Some(default) = deployment_default(ctx).await? else { return Ok(Vec::new()) };
+        let role = role_arn(ctx).await?;
+        apply_default(ctx, &default, user, &role).await
+    };
+    match given.await {
+        Ok(written) if !written.is_empty() => {
+            ctx.progress.line(format!("deployment default schedule: {}", written.join(", ")))
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(
+            "{user}'s notebook did not get the deployment's default schedule ({e:#}); `notebook-vend bootstrap` applies it"
+        ),
+    }
+}
+
 /// Give `user`'s notebook the deployment default wherever its owner has set nothing of their own:
 /// a missing or outdated default schedule is written, one the default no longer has is deleted.
 /// Returns the schedules written or deleted (none when everything already matches).

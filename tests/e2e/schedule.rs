@@ -270,3 +270,75 @@ fn an_adopted_deployment_gets_the_group_and_the_default() {
     assert_eq!(fired["outcome"], "invoked", "{fired}");
     assert!(["Stopping", "Stopped"].contains(&notebook_status(&acct, "ann").as_str()));
 }
+
+/// Polls the notebook's status until it is `want` (the sandbox moves Stopping and Pending on in
+/// pending_seconds).
+fn wait_status(acct: &Account, user: &str, want: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while notebook_status(acct, user) != want {
+        assert!(std::time::Instant::now() < deadline, "{user}'s notebook never reached {want}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+fn stored_url(acct: &Account, user: &str) -> (i64, String) {
+    let p = rt().block_on(acct.parameter(user)).expect("a stored URL");
+    (p.version(), p.value().unwrap().to_owned())
+}
+
+/// A scheduled start stores no URL by itself: the notebook's own InService event does, through
+/// `watch`'s state-change handler (the serverless function, or `watch --event` with the event).
+/// `watch --once` follows Service Catalog records, and a scheduled start makes none: the URL it
+/// finds is the one from before the stop, which is what the README says.
+#[test]
+fn a_scheduled_start_gets_its_fresh_url_from_the_in_service_event() {
+    let acct = Account::ready();
+    acct.ok(&["provision", "--user", "alice", "-q"]);
+    acct.ok(&["schedule", "set", "--user", "alice", "--start", START, "--stop", STOP]);
+    let fire = |name: &str| acct.control("fire-schedule", serde_json::json!({"group": GROUP, "name": name}));
+    assert_eq!(fire("alice-stop")["outcome"], "invoked");
+    wait_status(&acct, "alice", "Stopped");
+    let before = stored_url(&acct, "alice");
+    assert_eq!(fire("alice-start")["outcome"], "invoked");
+    wait_status(&acct, "alice", "InService");
+    assert_eq!(stored_url(&acct, "alice"), before, "the start itself stored a URL");
+
+    acct.ok(&["watch", "--once", "-q"]);
+    assert_eq!(stored_url(&acct, "alice").0, before.0, "watch --once stored a URL for the scheduled start");
+
+    let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
+    let arn = format!("arn:aws:sagemaker:us-east-1:{}:notebook-instance/alice-notebook", acct.id);
+    let event = serde_json::json!({
+        "version": "0", "id": "5e1f0c2a-8d3b-4f6e-9a7c-2b4d6e8f0a1c",
+        "detail-type": "SageMaker Notebook Instance State Change", "source": "aws.sagemaker",
+        "account": acct.id, "time": now.fmt(aws_smithy_types::date_time::Format::DateTime).unwrap(),
+        "region": "us-east-1", "resources": [arn],
+        "detail": {"NotebookInstanceArn": arn, "NotebookInstanceName": "alice-Notebook",
+                   "NotebookInstanceStatus": "InService", "InstanceType": "ml.t3.medium"}
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("event.json");
+    std::fs::write(&file, event.to_string()).unwrap();
+    let out = acct.json(&["watch", "--event", file.to_str().unwrap()]);
+    assert_eq!(out["result"], "stored", "{out}");
+    let after = stored_url(&acct, "alice");
+    assert!(after.0 > before.0 && after.1 != before.1, "no fresh URL after the InService event");
+    assert!(crate::support::is_url_with_token_of(&after.1, "alice"));
+}
+
+/// A notebook provisioned outside the tool (console, CLI) gets the deployment's default from the
+/// `watch` that stores its URL, as `provision` gives it to its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_gives_a_console_provision_the_deployment_default() {
+    let acct = Account::ready();
+    acct.ok(&["bootstrap", "-q", "--default-stop", STOP, "--tz", "Europe/Berlin"]);
+    crate::watch::console_provision(&acct, "SageMaker Notebook", "dora", "ml.t3.medium").await;
+    let out = acct.ok(&["watch", "--once", "--output", "json"]);
+    assert!(out.contains("\"stored\""), "{out}");
+    let show = acct.json(&["schedule", "show", "--user", "dora"]);
+    let shown = show["schedules"].as_array().unwrap();
+    assert_eq!(shown.len(), 1, "{show}");
+    assert_eq!(shown[0]["name"], "dora-stop", "{show}");
+    assert_eq!(shown[0]["origin"], "default", "{show}");
+    assert_eq!(shown[0]["timezone"], "Europe/Berlin", "{show}");
+}
