@@ -17,6 +17,7 @@ pub mod owner_tags;
 pub mod pacing;
 pub mod parameters;
 pub mod poll;
+pub mod scheduler;
 pub mod stacks;
 pub mod trail;
 pub mod urls;

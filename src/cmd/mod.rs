@@ -12,6 +12,7 @@ pub mod man;
 pub mod policy;
 pub mod provision;
 pub mod refresh;
+pub mod schedule;
 pub mod serve;
 pub mod shared;
 pub mod start;

@@ -43,6 +43,17 @@ async fn only_the_albs_sign_in_reaches_the_page_and_alice_acts_on_her_own_notebo
     let acc = Account::ready();
     acc.ok(&["provision", "--user", "alice", "-q"]);
     acc.ok(&["provision", "--user", "bob", "-q"]);
+    acc.ok(&[
+        "schedule",
+        "set",
+        "--user",
+        "alice",
+        "--stop",
+        "cron(0 19 ? * MON-FRI *)",
+        "--tz",
+        "Europe/Berlin",
+        "-q",
+    ]);
     let key = AlbKey::generate("3c1ad0e9-key");
     let keys = Files::start();
     keys.put(&format!("/{}", key.kid), "application/x-pem-file", &key.pem());
@@ -101,6 +112,8 @@ async fn only_the_albs_sign_in_reaches_the_page_and_alice_acts_on_her_own_notebo
     let body = resp.text().await.unwrap();
     assert!(body.contains("alice-Notebook") && body.contains("InService"), "{body}");
     assert!(body.contains("Signed in as <strong>alice</strong>"), "{body}");
+    assert!(body.contains("<dt>Stops</dt><dd>cron(0 19 ? * MON-FRI *) (next "), "her schedule: {body}");
+    assert!(body.contains(", Europe/Berlin</dd>"), "{body}");
     assert!(!body.contains("bob"), "alice's page names bob: {body}");
     assert!(body.contains("action=\"/open\"") && body.contains("action=\"/stop\""), "{body}");
 

@@ -30,6 +30,7 @@
 //! - `quotas`: `refresh --all` under AWS request-rate quotas paces, retries and fails no one.
 //! - `races`: two commands on one notebook at once: no URL outlives its notebook.
 //! - `regions`: the whole workflow in a Region launched after 2019 (af-south-1).
+//! - `schedule`: working hours through EventBridge Scheduler: set, show, clear, the default, firing.
 //! - `secrets`: a presigned URL is never in a log, an argument list, a file left behind or a history.
 //! - `serve`: the refresh API: token, errors before any AWS call, limits on clients.
 //! - `settings`: flag over environment over settings file over default, for every command.
@@ -57,6 +58,7 @@ mod lifecycle;
 mod quotas;
 mod races;
 mod regions;
+mod schedule;
 mod secrets;
 mod serve;
 mod serverless;

@@ -18,7 +18,7 @@ fn fast(acc: &Account) {
 
 /// What a console user does: ProvisionProduct straight through the API, parameters in the console's
 /// order (the user name not at position 1), no Owner tag, a name of their choosing.
-async fn console_provision(acc: &Account, product_name: &str, user: &str, instance_type: &str) -> String {
+pub(crate) async fn console_provision(acc: &Account, product_name: &str, user: &str, instance_type: &str) -> String {
     let sc = aws_sdk_servicecatalog::Client::new(&acc.sdk().await);
     let products = sc
         .search_products()

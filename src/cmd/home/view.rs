@@ -26,6 +26,8 @@ pub struct View {
     pub newest: String,
     pub outdated: bool,
     pub job: Option<Job>,
+    /// The user's start/stop schedules with their next runs (empty when none, or unreadable).
+    pub schedules: Vec<crate::cmd::schedule::Shown>,
 }
 
 /// HTML-escape text for element content and quoted attribute values.
@@ -47,10 +49,11 @@ pub fn esc(s: &str) -> String {
 pub async fn load(ctx: &Context, user: &str, job: Option<Job>) -> Result<View> {
     let product = catalog::resolve_product(ctx).await?;
     let name = user::notebook_name(user);
-    let (pp, nb, versions) = tokio::join!(
+    let (pp, nb, versions, schedules) = tokio::join!(
         catalog::find_for_user(ctx, &product, user),
         notebook::describe(ctx, &name),
-        catalog::versions(ctx, &product)
+        catalog::versions(ctx, &product),
+        crate::cmd::schedule::of_user(ctx, user)
     );
     let (pp, foreign) = match pp {
         Ok(pp) => (pp, None),
@@ -71,6 +74,11 @@ pub async fn load(ctx: &Context, user: &str, job: Option<Job>) -> Result<View> {
         newest: product.artifact_name.clone(),
         outdated: artifact.as_deref().is_some_and(|a| a != product.artifact_id),
         job,
+        // The page works without them (a deployment made before schedules has no group).
+        schedules: schedules.unwrap_or_else(|e| {
+            tracing::warn!(user, "home page: schedules unreadable: {e:#}");
+            Vec::new()
+        }),
     })
 }
 
@@ -151,6 +159,14 @@ fn details(v: &View) -> String {
         if let Some(r) = &nb.failure_reason {
             row("Failure", r);
         }
+    }
+    for s in &v.schedules {
+        let label = if s.schedule.action.word() == "start" { "Starts" } else { "Stops" };
+        let when = match &s.next_run_local {
+            Some(local) => format!("{} (next {local})", s.schedule.expression),
+            None => format!("{} (no next run)", s.schedule.expression),
+        };
+        row(label, &format!("{when}, {}", s.schedule.timezone));
     }
     if let Some(ver) = &v.version {
         let text = if v.outdated { format!("{ver} (newest: {})", v.newest) } else { format!("{ver} (newest)") };
