@@ -133,6 +133,8 @@ async fn in_chromium_the_page_shows_the_notebook_stops_starts_opens_and_refuses_
     let driver = start_driver();
     let acc = Account::ready();
     acc.ok(&["provision", "--user", "alice", "-q"]);
+    let hours = ["--start", "cron(0 8 ? * MON-FRI *)", "--stop", "cron(0 19 ? * MON-FRI *)", "--tz", "Europe/Berlin"];
+    acc.ok(&[&["schedule", "set", "--user", "alice", "-q"][..], &hours[..]].concat());
     let key = AlbKey::generate("browser-kid");
     let keys = Files::start();
     keys.put(&format!("/{}", key.kid), "application/x-pem-file", &key.pem());
@@ -143,7 +145,7 @@ async fn in_chromium_the_page_shows_the_notebook_stops_starts_opens_and_refuses_
     // The page shows alice's notebook.
     browser.go(&format!("{}/", alb.base)).await;
     let page = browser.wait_for("alice-Notebook").await;
-    assert!(page.contains("InService") && page.contains("Signed in as"), "{page}");
+    assert!(page.contains("InService") && page.contains("Signed in as") && page.contains("Starts"), "{page}");
     if let Ok(path) = std::env::var("HOME_PAGE_SCREENSHOT") {
         browser.screenshot(&path).await;
     }

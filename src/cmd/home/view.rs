@@ -160,19 +160,42 @@ fn details(v: &View) -> String {
             row("Failure", r);
         }
     }
-    for s in &v.schedules {
-        let label = if s.schedule.action.word() == "start" { "Starts" } else { "Stops" };
-        let when = match &s.next_run_local {
-            Some(local) => format!("{} (next {local})", s.schedule.expression),
-            None => format!("{} (no next run)", s.schedule.expression),
-        };
-        row(label, &format!("{when}, {}", s.schedule.timezone));
-    }
     if let Some(ver) = &v.version {
         let text = if v.outdated { format!("{ver} (newest: {})", v.newest) } else { format!("{ver} (newest)") };
         row("Version", &text);
     }
     out.push_str("</dl>");
+    out += &schedules(v);
+    out
+}
+
+/// `2026-12-04T08:00:00+01:00` -> `2026-12-04 08:00`.
+fn local_minute(rfc3339: &str) -> String {
+    match (rfc3339.get(..10), rfc3339.get(11..16)) {
+        (Some(day), Some(time)) => format!("{day} {time}"),
+        _ => rfc3339.to_owned(),
+    }
+}
+
+fn schedules(v: &View) -> String {
+    if v.schedules.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("<h3>Schedule</h3><ul class=\"schedule\">");
+    for s in &v.schedules {
+        let what = if s.schedule.action.word() == "start" { "Starts" } else { "Stops" };
+        let next = match &s.next_run_local {
+            Some(local) => format!("next {} ({})", local_minute(local), s.schedule.timezone),
+            None => "no next run".to_owned(),
+        };
+        let _ = write!(
+            out,
+            "<li><strong>{what}</strong> {}<br><code>{}</code></li>",
+            esc(&next),
+            esc(&s.schedule.expression)
+        );
+    }
+    out.push_str("</ul>");
     out
 }
 
