@@ -53,7 +53,7 @@ if ! command -v chromedriver >/dev/null 2>&1 || [ ! -x /usr/bin/chromium ]; then
   $as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
 fi
-chromium --version >&2
+echo "$(chromium --version 2>/dev/null)" >&2  # the Debian wrapper script warns on stderr about its own tests
 
 echo "== cargo test" >&2
 PARLIAMENT="$CK_VENV/bin/parliament" cargo test --locked --all-targets -- --test-threads "${TEST_THREADS:-4}"
