@@ -22,7 +22,19 @@ struct Driver {
 }
 
 impl Drop for Driver {
+    /// chromedriver's `/shutdown` quits the browsers it started (killing chromedriver alone would
+    /// leave chromium running when a test fails before closing its session).
     fn drop(&mut self) {
+        use std::io::Write as _;
+        let addr = self.base.trim_start_matches("http://");
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            let _ = write!(s, "GET /shutdown HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            let _ = std::io::Read::read_to_end(&mut s, &mut Vec::new());
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
