@@ -4,7 +4,9 @@
 #   2. checkov and parliament in .sandbox/checkov-venv (pinned: tests/templates/requirements-checkov.txt; its pins
 #      clash with moto's, hence its own venv);
 #   3. the sandbox's and the templates' own tests (pytest, cfn-lint, checkov);
-#   4. cargo test: unit, parser and end-to-end tests of the real binary against the sandbox;
+#   4. cargo test: unit, parser and end-to-end tests of the real binary against the sandbox (the home page's
+#      browser test drives Debian's chromium through chromium-driver: both installed here with apt-get when
+#      missing, as root or through sudo);
 #   5. the pip wheel: built with the dev profile from target/debug (maturin, pinned in
 #      scripts/requirements-release.txt), installed offline into a fresh venv and run (scripts/wheel-check.sh).
 # Before all of that, and failing the run on any finding: rustfmt and clippy (warnings are errors), then,
@@ -43,6 +45,15 @@ fi
 
 echo "== sandbox and template tests (pytest)" >&2
 CHECKOV="$CK_VENV/bin/checkov" .sandbox/venv/bin/python -m pytest -q tests/sandbox tests/templates
+
+echo "== chromium and chromium-driver for the browser test (tests/e2e/browser.rs)" >&2
+if ! command -v chromedriver >/dev/null 2>&1 || [ ! -x /usr/bin/chromium ]; then
+  as_root=""
+  [ "$(id -u)" = 0 ] || as_root="sudo"
+  $as_root apt-get update -qq
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+fi
+echo "$(chromium --version 2>/dev/null)" >&2  # the Debian wrapper script warns on stderr about its own tests
 
 echo "== cargo test" >&2
 PARLIAMENT="$CK_VENV/bin/parliament" cargo test --locked --all-targets -- --test-threads "${TEST_THREADS:-4}"

@@ -153,6 +153,7 @@ async fn dispatch(cli: &Cli, layers: cli::settings::Layers, origins: cli::settin
             for_user(&ctx, &user, cmd::update::run(&a, &ctx).await).await
         }),
         Command::Teardown(args) => aws!(|ctx| cmd::teardown::run(args, &ctx)),
+        Command::Schedule(args) => aws!(|ctx| cmd::schedule::run(args, &ctx)),
     }
 }
 

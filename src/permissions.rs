@@ -64,6 +64,16 @@ pub enum Res {
     /// The log group the blog sample's catalog stack declares (`<stack>-NotebookCloudWatchLogGroup-*`,
     /// a name CloudFormation generates), kept by `bootstrap --adopt` and deleted by `teardown`.
     LogGroups,
+    /// The user's own start/stop schedules in the deployment's schedule group: an end user's are
+    /// `<group>/${aws:username}-*` (the schedule is named after the notebook's user, which is the
+    /// caller's IAM user name when users sign in as IAM users); an operator's, every schedule of the group.
+    Schedules,
+    /// The deployment's schedule group (`<s3 stack>-schedules`).
+    ScheduleGroup,
+    /// The Scheduler execution role the s3-iam stack declares (`<s3 stack>-scheduler`), passed to
+    /// Scheduler by CreateSchedule/UpdateSchedule (Scheduler user guide, "Set up the execution role":
+    /// the caller needs iam:PassRole on it).
+    SchedulerRole,
     /// The IAM user or group `bootstrap --principal` names: CloudFormation's
     /// PortfolioPrincipalAssociation handler reads it (handlers.create/delete: iam:GetUser, iam:GetGroup).
     Principals,
@@ -141,6 +151,28 @@ const STACK_EVENTS: Call = c("DescribeStackEvents", "cloudformation:DescribeStac
 const GET_TEMPLATE: Call = c("GetTemplate", "cloudformation:GetTemplate", Stacks);
 /// The user of a provisioned product: its stack's `NotebookUserName` parameter.
 const PRODUCT_STACK: Call = c("DescribeStacks", "cloudformation:DescribeStacks", ProductStacks);
+/// A permission the service checks on the caller for a call the tool sends under another name
+/// (iam:PassRole when CreateSchedule/UpdateSchedule hands Scheduler its execution role).
+const fn implied(action: &'static str, resource: Res) -> Call {
+    Call { operation: "", action, resource }
+}
+const GET_SCHEDULE: Call = c("GetSchedule", "scheduler:GetSchedule", Schedules);
+const DELETE_SCHEDULE: Call = c("DeleteSchedule", "scheduler:DeleteSchedule", Schedules);
+const CREATE_SCHEDULE: Call = c("CreateSchedule", "scheduler:CreateSchedule", Schedules);
+const UPDATE_SCHEDULE: Call = c("UpdateSchedule", "scheduler:UpdateSchedule", Schedules);
+/// The deployment default is kept in the group's tags (cmd/schedule.rs deployment_default).
+const GET_GROUP: Call = c("GetScheduleGroup", "scheduler:GetScheduleGroup", ScheduleGroup);
+const GROUP_TAGS: Call = c("ListTagsForResource", "scheduler:ListTagsForResource", ScheduleGroup);
+/// Giving a notebook the deployment default (cmd/schedule.rs apply_default).
+const PASS_SCHEDULER_ROLE: Call = implied("iam:PassRole", SchedulerRole);
+const DEFAULT_SCHEDULE: [Call; 7] =
+    [GET_GROUP, GROUP_TAGS, GET_SCHEDULE, CREATE_SCHEDULE, UPDATE_SCHEDULE, DELETE_SCHEDULE, PASS_SCHEDULER_ROLE];
+// ListSchedules has no resource-level permissions (Service Authorization Reference, EventBridge
+// Scheduler: resource "*").
+const LIST_SCHEDULES: Call = c("ListSchedules", "scheduler:ListSchedules", Any);
+/// The next start and stop of each user (schedule::next_runs): the group's schedules, then each
+/// one's expression.
+const NEXT_RUNS: [Call; 2] = [LIST_SCHEDULES, GET_SCHEDULE];
 // HeadObject is authorized as s3:GetObject.
 const HEAD_OBJECT: Call = c("HeadObject", "s3:GetObject", Bucket);
 
@@ -179,6 +211,8 @@ pub const TABLE: &[CommandCalls] = &[
                 PRODUCT_STACK,
             ],
             &DELIVER,
+            // The deployment's default schedule for the new notebook, unless the user has their own.
+            &DEFAULT_SCHEDULE,
         ],
     },
     CommandCalls {
@@ -200,6 +234,8 @@ pub const TABLE: &[CommandCalls] = &[
             &[IDENTITY],
             &RESOLVE,
             &[DESCRIBE_PP, SEARCH_PP, DESCRIBE_RECORD, PRODUCT_STACK, DESCRIBE_NB, DESCRIBE_PARAMS],
+            // The user's start/stop schedules and their next runs.
+            &[GET_SCHEDULE],
         ],
     },
     CommandCalls {
@@ -265,12 +301,33 @@ pub const TABLE: &[CommandCalls] = &[
             &[IDENTITY],
             &RESOLVE,
             &[DESCRIBE_PP, SEARCH_PP, TERMINATE_PP, DESCRIBE_RECORD, DESCRIBE_NB, DESCRIBE_PARAMS, DELETE_PARAM],
+            // The user's start/stop schedules go with the notebook.
+            &[DELETE_SCHEDULE],
         ],
+    },
+    CommandCalls {
+        command: "schedule set",
+        role: Role::EndUser,
+        // The notebook must exist (a schedule for none would fail at every run); the execution
+        // role's ARN is built from the caller's account.
+        groups: &[&[IDENTITY, DESCRIBE_NB, CREATE_SCHEDULE, UPDATE_SCHEDULE, GET_SCHEDULE, PASS_SCHEDULER_ROLE]],
+    },
+    CommandCalls { command: "schedule show", role: Role::EndUser, groups: &[&[GET_SCHEDULE]] },
+    CommandCalls {
+        command: "schedule clear",
+        role: Role::EndUser,
+        // Clearing one's own schedule puts the deployment default back, if there is one.
+        groups: &[&[IDENTITY], &DEFAULT_SCHEDULE],
     },
     CommandCalls {
         command: "list",
         role: Role::Operator,
-        groups: &[&[IDENTITY], &RESOLVE, &[SEARCH_PP, DESCRIBE_RECORD, PRODUCT_STACK, DESCRIBE_NB, DESCRIBE_PARAMS]],
+        groups: &[
+            &[IDENTITY],
+            &RESOLVE,
+            &[SEARCH_PP, DESCRIBE_RECORD, PRODUCT_STACK, DESCRIBE_NB, DESCRIBE_PARAMS],
+            &NEXT_RUNS,
+        ],
     },
     CommandCalls {
         command: "refresh --all",
@@ -310,6 +367,8 @@ pub const TABLE: &[CommandCalls] = &[
                 TAG_NB,
             ],
             &DELIVER,
+            // A notebook provisioned elsewhere gets the deployment's default schedule.
+            &DEFAULT_SCHEDULE,
         ],
     },
     CommandCalls {
@@ -327,6 +386,8 @@ pub const TABLE: &[CommandCalls] = &[
                 DESCRIBE_NB,
                 STOP_NB,
             ],
+            // When a start schedule restarts a culled notebook.
+            &NEXT_RUNS,
         ],
     },
     CommandCalls {
@@ -334,6 +395,31 @@ pub const TABLE: &[CommandCalls] = &[
         role: Role::Operator,
         // Each request checks the notebook is of this deployment's product first.
         groups: &[&[IDENTITY], &RESOLVE, &[DESCRIBE_PP, SEARCH_PP, PRODUCT_STACK], &DELIVER],
+    },
+    CommandCalls {
+        // The home page (`serve --alb-arn`): each signed-in user's own notebook. The page reads the
+        // notebook, its product and versions; Start/Stop/Open act on the notebook (Open mints a URL
+        // and stores nothing); "Create my notebook" and Update run `provision` / `update --user`.
+        command: "serve --alb-arn",
+        role: Role::Operator,
+        groups: &[
+            &[IDENTITY],
+            &RESOLVE,
+            &[DESCRIBE_PP, SEARCH_PP, PRODUCT_STACK, DESCRIBE_RECORD, STOP_NB, START_NB],
+            &[
+                c("DescribeProvisioningParameters", "servicecatalog:DescribeProvisioningParameters", Any),
+                GET_PARAM,
+                c("ProvisionProduct", "servicecatalog:ProvisionProduct", Any),
+                c("GetTemplate", "cloudformation:GetTemplate", ProductStacks),
+                c("DescribeProvisioningArtifact", "servicecatalog:DescribeProvisioningArtifact", Any),
+                c("GetObject", "s3:GetObject", Bucket),
+                c("UpdateProvisionedProduct", "servicecatalog:UpdateProvisionedProduct", Provisioned),
+            ],
+            &DELIVER,
+            // The user's start/stop schedules shown on the page; a notebook the page creates gets
+            // the deployment's default (as `provision` does).
+            &DEFAULT_SCHEDULE,
+        ],
     },
     // The two Lambda functions of templates/serverless.yml (the binary in Lambda mode), as their
     // execution roles allow them; a test holds the template's role policies to these rows.
@@ -371,6 +457,14 @@ pub const TABLE: &[CommandCalls] = &[
                 // (catalog::set_current_version).
                 c("UpdateProvisioningArtifact", "servicecatalog:UpdateProvisioningArtifact", Any),
             ],
+            // The deployment's schedule group, the default schedule its tags hold (cmd/schedule.rs)
+            // and that default given to every notebook whose owner has no schedule of their own.
+            &[
+                c("CreateScheduleGroup", "scheduler:CreateScheduleGroup", ScheduleGroup),
+                c("TagResource", "scheduler:TagResource", ScheduleGroup),
+                c("UntagResource", "scheduler:UntagResource", ScheduleGroup),
+            ],
+            &DEFAULT_SCHEDULE,
             &RESOLVE,
             &[
                 // bootstrap --adopt, read-only phase (plan/adopt/): the deployed resources, exports and
@@ -517,6 +611,9 @@ pub const TABLE: &[CommandCalls] = &[
                 // DeleteObjects of a versioned bucket removes versions too.
                 cfn("s3:DeleteObjectVersion", Bucket),
             ],
+            // The schedule group, and with it every schedule in it (DeleteScheduleGroup); the
+            // schedules of each user terminated first (terminate_one).
+            &[c("DeleteScheduleGroup", "scheduler:DeleteScheduleGroup", ScheduleGroup), DELETE_SCHEDULE],
             &RESOLVE,
             &[
                 SEARCH_PP,
@@ -624,6 +721,13 @@ fn arns(res: Res, names: &Names, s: &Scope) -> Vec<String> {
         ],
         LogGroups => vec![format!("arn:{p}:logs:{r}:{a}:log-group:{}-*", names.catalog_stack)],
         Principals => vec![format!("arn:{p}:iam::{a}:user/*"), format!("arn:{p}:iam::{a}:group/*")],
+        Schedules => {
+            vec![format!("arn:{p}:scheduler:{r}:{a}:schedule/{}/*", names.schedule_group())]
+        }
+        ScheduleGroup => {
+            vec![format!("arn:{p}:scheduler:{r}:{a}:schedule-group/{}", names.schedule_group())]
+        }
+        SchedulerRole => vec![format!("arn:{p}:iam::{a}:role/{}", names.scheduler_role())],
         Roles => vec![
             format!("arn:{p}:iam::{a}:role/{}-*", names.s3_stack),
             format!("arn:{p}:iam::{a}:role/{}-*", names.catalog_stack),
@@ -663,6 +767,11 @@ fn grants(role: Role, call: &Call, names: &Names, scope: &Scope) -> Vec<(Vec<Str
         (Roles, _) => resources[..2].to_vec(),
         _ => resources,
     };
+    if call.resource == SchedulerRole {
+        // The execution role may be passed to Scheduler only (IAM user guide, "Granting a user
+        // permissions to pass a role": the iam:PassedToService condition key).
+        return vec![(resources, Some(json!({"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}})))];
+    }
     if role != Role::EndUser {
         return vec![(resources, None)];
     }
@@ -696,6 +805,28 @@ fn grants(role: Role, call: &Call, names: &Names, scope: &Scope) -> Vec<(Vec<Str
                 let (p, r, a) = (&scope.partition, &scope.region, &scope.account);
                 let name = crate::names::user::parameter_name(&names.ssm_prefix, v);
                 (vec![format!("arn:{p}:ssm:{r}:{a}:parameter{name}")], None)
+            })
+            .collect(),
+        // The caller's own start and stop schedules, by name (`<user>-start`, `<user>-stop`:
+        // names::user::schedule_name), with the same variables as the parameter above: Scheduler's
+        // schedule ARN is schedule/<group>/<name> (Service Authorization Reference, Amazon
+        // EventBridge Scheduler, resource type schedule). Exact names, not `<user>-*`, which would
+        // reach the schedules of a user whose name extends the caller's with a hyphen.
+        Schedules => OWNER_VARIABLES
+            .iter()
+            .map(|v| {
+                let (p, r, a) = (&scope.partition, &scope.region, &scope.account);
+                let group = names.schedule_group();
+                let arns = crate::names::user::SCHEDULE_ACTIONS
+                    .iter()
+                    .map(|w| {
+                        format!(
+                            "arn:{p}:scheduler:{r}:{a}:schedule/{group}/{}",
+                            crate::names::user::schedule_name(v, w)
+                        )
+                    })
+                    .collect();
+                (arns, None)
             })
             .collect(),
         _ => vec![(resources, None)],
@@ -806,7 +937,7 @@ mod tests {
         }
         let known: std::collections::BTreeSet<&str> =
             TABLE.iter().flat_map(|c| c.calls().map(|c| c.operation)).collect();
-        let clients = ["cfn", "s3", "sts", "catalog", "sagemaker", "ssm", "cloudtrail", "iam"];
+        let clients = ["cfn", "s3", "sts", "catalog", "sagemaker", "ssm", "cloudtrail", "iam", "scheduler"];
         let mut missing = Vec::new();
         let mut found = 0;
         for (path, text) in &sources {
@@ -831,12 +962,53 @@ mod tests {
     }
 
     #[test]
+    fn end_user_policy_passes_only_the_scheduler_role_and_reaches_only_own_schedules() {
+        let p = policy(Role::EndUser, &names(), &Scope::default()).0;
+        let text = p.to_string();
+        // IAM: only passing the deployment's Scheduler execution role, to Scheduler.
+        let iam: Vec<&Value> = p["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["Action"].as_array().unwrap().iter().any(|a| a.as_str().unwrap().starts_with("iam:")))
+            .collect();
+        assert_eq!(iam.len(), 1, "{text}");
+        assert_eq!(iam[0]["Action"], json!(["iam:PassRole"]), "{text}");
+        assert_eq!(iam[0]["Resource"], "arn:aws:iam::*:role/s3-iam-config-scheduler", "{text}");
+        assert_eq!(iam[0]["Condition"]["StringEquals"]["iam:PassedToService"], "scheduler.amazonaws.com");
+        // Schedules: the caller's own two (named after the user) in the deployment's group, once per
+        // owner variable; an operator's, every schedule of the group.
+        let group = "arn:aws:scheduler:*:*:schedule/s3-iam-config-schedules";
+        for v in OWNER_VARIABLES {
+            let own = json!([format!("{group}/{v}-start"), format!("{group}/{v}-stop")]);
+            for action in ["scheduler:CreateSchedule", "scheduler:GetSchedule", "scheduler:DeleteSchedule"] {
+                assert!(
+                    p["Statement"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|s| s["Resource"] == own && s["Action"].as_array().unwrap().iter().any(|a| a == action)),
+                    "{action} on {own}: {text}"
+                );
+            }
+        }
+        assert!(!text.contains(&format!("{group}/*")), "{text}");
+        let operator = policy(Role::Operator, &names(), &Scope::default()).0;
+        assert_eq!(statements_with(&operator, "scheduler:GetSchedule")["Resource"], format!("{group}/*"));
+    }
+
+    #[test]
     fn end_user_policy_is_limited_to_own_products_and_has_no_admin_calls() {
         let p = policy(Role::EndUser, &names(), &Scope::default()).0;
         let text = p.to_string();
-        for absent in
-            ["ListProvisioningArtifacts", "iam:", "servicecatalog:Create", "sagemaker:AddTags", "ssm:DeleteParameters"]
-        {
+        for absent in [
+            "ListProvisioningArtifacts",
+            "servicecatalog:Create",
+            "sagemaker:AddTags",
+            "ssm:DeleteParameters",
+            "scheduler:CreateScheduleGroup",
+            "scheduler:ListSchedules",
+        ] {
             assert!(!text.contains(absent), "{absent} in {text}");
         }
         // CloudFormation: only reading the user's product stack parameters (the user of a

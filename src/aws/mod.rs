@@ -4,6 +4,7 @@
 //! (`pub(in crate::aws)`), so the compiler keeps `cmd/` from calling a client: commands orchestrate
 //! through these modules' functions.
 
+pub mod alb_token;
 pub mod caller_token;
 pub mod catalog;
 pub mod context;
@@ -16,6 +17,7 @@ pub mod owner_tags;
 pub mod pacing;
 pub mod parameters;
 pub mod poll;
+pub mod scheduler;
 pub mod stacks;
 pub mod trail;
 pub mod urls;

@@ -2,6 +2,7 @@
 //! struct per subcommand. Values are validated here, before any AWS call, so that bad input exits 2
 //! with nothing touched.
 
+pub mod schedule_expr;
 pub mod settings;
 pub mod values;
 
@@ -11,9 +12,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::names::deployment::Names;
 use values::{
-    parse_account, parse_deployment_name, parse_duration, parse_endpoint, parse_instance_type, parse_kms_key,
-    parse_param, parse_prefixed_id, parse_principal, parse_product_name, parse_region, parse_serve_endpoint,
-    parse_ssm_prefix, parse_stack_name, parse_tag, parse_user, parse_user_or_caller,
+    parse_account, parse_alb_arn, parse_alb_key_url, parse_deployment_name, parse_duration, parse_endpoint,
+    parse_instance_type, parse_kms_key, parse_oidc_claim, parse_param, parse_prefixed_id, parse_principal,
+    parse_product_name, parse_region, parse_serve_endpoint, parse_ssm_prefix, parse_stack_name, parse_tag, parse_user,
+    parse_user_or_caller,
 };
 
 #[derive(Debug, Parser)]
@@ -230,6 +232,22 @@ pub enum Command {
         after_help = "Examples:\n  notebook-vend cull --max-age 12h --dry-run\n  notebook-vend cull --max-age 1d --output json"
     )]
     Cull(CullArgs),
+    /// Start and stop a user's notebook on a calendar (EventBridge Scheduler): set, show, clear
+    #[command(
+        long_about = "Working hours for a notebook: EventBridge Scheduler starts and stops it by itself \
+            (universal targets sagemaker:StartNotebookInstance / StopNotebookInstance, as the deployment's execution \
+            role), so nothing has to run on your machine at 8:00. Schedules live in the deployment's schedule group \
+            as <user>-start and <user>-stop.\n\n\
+            EXPR is Scheduler's own syntax: cron(minutes hours day-of-month month day-of-week year) with ? in exactly \
+            one of the day fields, rate(N unit) with minute(s), hour(s) or day(s), or at(yyyy-mm-ddThh:mm:ss). It is \
+            evaluated in --tz (an IANA zone, default UTC): a time skipped by the spring-forward change does not run \
+            that day, a time repeated by the fall-back change runs once. A bad expression or zone is exit 2 before \
+            any request.",
+        after_help = "Examples:\n  notebook-vend schedule set --user alice --start 'cron(0 8 ? * MON-FRI *)' \
+            --stop 'cron(0 19 ? * MON-FRI *)' --tz Europe/Berlin\n  notebook-vend schedule show --user alice --output json\n  \
+            notebook-vend schedule clear --user alice --start"
+    )]
+    Schedule(ScheduleArgs),
     /// Check credentials, stacks, templates, product and SSM access; one line per check with a fix
     #[command(after_help = "Examples:\n  notebook-vend doctor\n  notebook-vend doctor --output json")]
     Doctor,
@@ -406,6 +424,59 @@ pub struct PolicyArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    #[command(subcommand)]
+    pub action: ScheduleAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleAction {
+    /// Create or change a user's start and/or stop schedule
+    Set(ScheduleSetArgs),
+    /// Print a user's schedules and their next runs
+    Show(ScheduleShowArgs),
+    /// Remove a user's schedules (both unless --start or --stop)
+    Clear(ScheduleClearArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).multiple(true).args(["start", "stop"]))]
+pub struct ScheduleSetArgs {
+    /// User whose notebook the schedules start and stop
+    #[arg(long, short = 'u', value_parser = parse_user)]
+    pub user: String,
+    /// When to start the notebook, e.g. 'cron(0 8 ? * MON-FRI *)'
+    #[arg(long, value_name = "EXPR", value_parser = schedule_expr::parse_expression_arg)]
+    pub start: Option<String>,
+    /// When to stop the notebook, e.g. 'cron(0 19 ? * MON-FRI *)'
+    #[arg(long, value_name = "EXPR", value_parser = schedule_expr::parse_expression_arg)]
+    pub stop: Option<String>,
+    /// IANA time zone the expressions are evaluated in
+    #[arg(long, value_name = "ZONE", default_value = "UTC", value_parser = schedule_expr::parse_zone_arg)]
+    pub tz: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleShowArgs {
+    /// User whose schedules to print
+    #[arg(long, short = 'u', value_parser = parse_user)]
+    pub user: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleClearArgs {
+    /// User whose schedules to remove
+    #[arg(long, short = 'u', value_parser = parse_user)]
+    pub user: String,
+    /// Remove only the start schedule
+    #[arg(long, conflicts_with = "stop")]
+    pub start: bool,
+    /// Remove only the stop schedule
+    #[arg(long)]
+    pub stop: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ConfigArgs {
     #[command(subcommand)]
     pub action: ConfigAction,
@@ -461,6 +532,15 @@ pub struct BootstrapArgs {
     /// Give up waiting for a stack after this many seconds (exit 3)
     #[arg(long, value_name = "SECS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
+    /// Stop every notebook on this schedule unless its owner set their own, e.g. 'cron(0 20 * * ? *)'
+    #[arg(long, value_name = "EXPR", conflicts_with = "adopt", value_parser = schedule_expr::parse_expression_arg)]
+    pub default_stop: Option<String>,
+    /// With --default-stop: also start every notebook on this schedule, e.g. 'cron(0 8 ? * MON-FRI *)'
+    #[arg(long, value_name = "EXPR", requires = "default_stop", value_parser = schedule_expr::parse_expression_arg)]
+    pub default_start: Option<String>,
+    /// With --default-stop: the IANA time zone of the default schedule [default: UTC]
+    #[arg(long = "tz", value_name = "ZONE", requires = "default_stop", value_parser = schedule_expr::parse_zone_arg)]
+    pub default_tz: Option<String>,
 }
 
 /// How the URL parameter is stored.
@@ -705,6 +785,18 @@ pub struct ServeArgs {
     /// Connections served at once; more are answered 503 and closed
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub max_connections: u64,
+    /// Serve the home page (GET /: the caller's own notebook, Start, Stop, Open) to users signed in by
+    /// this Application Load Balancer's authenticate-oidc action: every page request must carry an
+    /// x-amzn-oidc-data token signed by it (ES256, `signer` = this ARN, unexpired)
+    #[arg(long, value_name = "ARN", value_parser = parse_alb_arn)]
+    pub alb_arn: Option<String>,
+    /// With --alb-arn: where the ALB's public keys are, {region} and {kid} filled in
+    #[arg(long, value_name = "TEMPLATE", requires = "alb_arn", value_parser = parse_alb_key_url,
+          default_value = "https://public-keys.auth.elb.{region}.amazonaws.com/{kid}")]
+    pub alb_key_url: String,
+    /// With --alb-arn: the user claim naming the user (an email's local part; it must be a valid user name)
+    #[arg(long, value_name = "NAME", value_parser = parse_oidc_claim, default_value = "email")]
+    pub oidc_user_claim: String,
 }
 
 #[cfg(test)]

@@ -51,6 +51,9 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "session_seconds", deployment_name: false, unset: "" },
     Setting { key: "parameter_type", deployment_name: false, unset: "" },
     Setting { key: "concurrency", deployment_name: false, unset: "" },
+    Setting { key: "alb_arn", deployment_name: false, unset: "(no home page)" },
+    Setting { key: "alb_key_url", deployment_name: false, unset: "" },
+    Setting { key: "oidc_user_claim", deployment_name: false, unset: "" },
 ];
 
 /// The environment variable of a setting.

@@ -36,6 +36,61 @@ pub fn parse_serve_endpoint(s: &str) -> Result<String, String> {
     }
 }
 
+/// `serve --alb-arn`: an Application Load Balancer's ARN,
+/// `arn:<partition>:elasticloadbalancing:<region>:<account>:loadbalancer/app/<name>/<id>` (the
+/// `signer` the ALB writes into every x-amzn-oidc-data header it signs).
+pub fn parse_alb_arn(s: &str) -> Result<String, String> {
+    let allowed = "an Application Load Balancer ARN, arn:aws:elasticloadbalancing:<region>:<account>:loadbalancer/app/<name>/<id>";
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let word = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let ok = match parts.as_slice() {
+        ["arn", partition, "elasticloadbalancing", region, account, resource] => {
+            let res: Vec<&str> = resource.split('/').collect();
+            word(partition)
+                && word(region)
+                && account.len() == 12
+                && account.chars().all(|c| c.is_ascii_digit())
+                && matches!(res.as_slice(), ["loadbalancer", "app", name, id]
+                    if !name.is_empty() && name.len() <= 32
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                        && !id.is_empty() && id.len() <= 32 && id.chars().all(|c| c.is_ascii_hexdigit()))
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("--alb-arn {} is not {allowed}", cut(s)))
+    }
+}
+
+/// `serve --alb-key-url`: where the ALB's public keys are, an http(s) URL template holding `{kid}`
+/// (and optionally `{region}`, the region of --alb-arn).
+pub fn parse_alb_key_url(s: &str) -> Result<String, String> {
+    let allowed = "an http:// or https:// URL template containing {kid} (and optionally {region}), e.g. \
+                   https://public-keys.auth.elb.{region}.amazonaws.com/{kid}";
+    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+    let ok = rest.is_some_and(|r| {
+        !r.is_empty() && !r.starts_with('/') && !r.contains(['?', '#', ' ', '@']) && r.contains("{kid}")
+    });
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("--alb-key-url {} is not {allowed}", cut(s)))
+    }
+}
+
+/// `serve --oidc-user-claim`: the name of a claim of the ALB's user claims (`email`, `sub`,
+/// `preferred_username`, ...).
+pub fn parse_oidc_claim(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-:.".contains(c));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("--oidc-user-claim {} must be a claim name: 1..64 letters, digits, _ - : .", cut(s)))
+    }
+}
+
 pub fn parse_tag(s: &str) -> Result<(String, String), String> {
     let (k, v) = s.split_once('=').ok_or_else(|| format!("tag {} must be KEY=VALUE", cut(s)))?;
     user::validate_tag(k, v)?;

@@ -13,6 +13,7 @@ use crate::aws::objects;
 use crate::aws::poll::Deadline;
 use crate::aws::stacks::{self, Plan, StackSpec};
 use crate::cli::{BootstrapArgs, OutputFormat};
+use crate::cmd::schedule::{sync_group, DeploymentDefault, GroupChange};
 use crate::cmd::shared::prompt::{confirm, require_answerable};
 use crate::error::usage;
 use crate::names::deployment::Names;
@@ -85,6 +86,13 @@ pub struct Summary {
     pub product_id: Option<String>,
     /// Versions whose Guidance changed (the current one DEFAULT, earlier ones DEPRECATED).
     pub versions_marked: Vec<String>,
+    /// The deployment's EventBridge Scheduler group (`schedule`), its change, and the default
+    /// schedule it holds for every notebook.
+    pub schedule_group: Option<String>,
+    pub schedule_group_change: GroupChange,
+    pub schedule_default: Option<DeploymentDefault>,
+    /// Schedules written (or deleted) to give every notebook the default; empty when all had it.
+    pub schedule_default_applied: Vec<String>,
     pub up_to_date: bool,
 }
 
@@ -118,6 +126,24 @@ impl fmt::Display for Summary {
                 self.versions_marked.join(", ")
             )?;
         }
+        let group = match (self.dry_run, self.schedule_group_change) {
+            (_, GroupChange::Unchanged) => "unchanged",
+            (true, GroupChange::Created) => "would create",
+            (true, GroupChange::Updated) => "would update",
+            (false, GroupChange::Created) => "created",
+            (false, GroupChange::Updated) => "updated",
+        };
+        if let Some(name) = &self.schedule_group {
+            write!(f, "\nschedules  group {name} {group}")?;
+        }
+        if let Some(d) = &self.schedule_default {
+            let start = d.start.as_deref().unwrap_or("-");
+            let stop = d.stop.as_deref().unwrap_or("-");
+            write!(f, "; default start {start}, stop {stop} ({})", d.timezone)?;
+            if !self.schedule_default_applied.is_empty() {
+                write!(f, "; written: {}", self.schedule_default_applied.join(", "))?;
+            }
+        }
         if self.up_to_date && !self.dry_run {
             write!(f, "\neverything is up to date")?;
         }
@@ -138,12 +164,56 @@ pub async fn run(args: &BootstrapArgs, inputs: Inputs, ctx: &Context) -> Result<
         // A deployment adopted earlier: kept up to date with the adopted flavour.
         return adopted_bootstrap(args, &inputs, ctx, deadline).await;
     }
-    let summary = if args.dry_run {
+    let mut summary = if args.dry_run {
         plan_only(ctx, &inputs, principal).await?
     } else {
         apply(ctx, &inputs, principal, deadline).await?
     };
+    sync_schedules(args, ctx, &mut summary).await?;
     crate::output::emit(ctx.output, &summary)
+}
+
+/// After the stacks (the group's schedules run as the execution role the s3-iam stack declares):
+/// the deployment's schedule group with its default, and that default given to every notebook
+/// whose owner has set nothing. Both flavours: the adopted s3-iam template declares the role too.
+async fn sync_schedules(args: &BootstrapArgs, ctx: &Context, summary: &mut Summary) -> Result<()> {
+    let default = args.default_stop.as_ref().map(|stop| DeploymentDefault {
+        start: args.default_start.clone(),
+        stop: Some(stop.clone()),
+        timezone: args.default_tz.clone().unwrap_or_else(|| "UTC".into()),
+    });
+    let (change, effective) = sync_group(ctx, default.as_ref(), args.dry_run).await?;
+    if let (Some(default), Some(product_id), false) = (&effective, &summary.product_id, args.dry_run) {
+        summary.schedule_default_applied = apply_default_to_all(ctx, default, product_id).await?;
+    }
+    summary.schedule_group = Some(ctx.names.schedule_group());
+    summary.schedule_group_change = change;
+    summary.schedule_default = effective;
+    summary.up_to_date &= change == GroupChange::Unchanged && summary.schedule_default_applied.is_empty();
+    Ok(())
+}
+
+/// Every vended notebook gets the default where its owner has set nothing (new notebooks get it from
+/// `provision`; a notebook provisioned elsewhere gets it at the next bootstrap).
+async fn apply_default_to_all(ctx: &Context, default: &DeploymentDefault, product_id: &str) -> Result<Vec<String>> {
+    let product = catalog::Product {
+        id: product_id.to_owned(),
+        name: ctx.names.product_name.clone(),
+        path_id: String::new(),
+        artifact_id: String::new(),
+        artifact_name: String::new(),
+    };
+    let users: std::collections::BTreeSet<String> =
+        catalog::list_provisioned(ctx, &product).await?.into_iter().filter_map(|p| p.user).collect();
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    let role = crate::cmd::schedule::role_arn(ctx).await?;
+    let mut written = Vec::new();
+    for user in users {
+        written.extend(crate::cmd::schedule::apply_default(ctx, default, &user, &role).await?);
+    }
+    Ok(written)
 }
 
 /// Stop before any write (and in a dry run, which must say the same) when a stack of the
@@ -195,6 +265,11 @@ async fn adopt_run(args: &BootstrapArgs, inputs: &Inputs, ctx: &Context, deadlin
             "{problems} notebook(s) could not get their owner tag (above); `notebook-vend watch --once` tries again"
         ));
     }
+    // The adopted s3-iam stack now declares the Scheduler execution role: the group `schedule` uses.
+    let (change, _) = sync_group(ctx, None, false).await?;
+    if change != GroupChange::Unchanged {
+        ctx.progress.line(format!("schedules  group {} {}", ctx.names.schedule_group(), change.word()));
+    }
     if ctx.output == OutputFormat::Text {
         println!("{}", plan.result.as_deref().unwrap_or_default());
         return Ok(());
@@ -226,7 +301,7 @@ async fn adopted_bootstrap(args: &BootstrapArgs, inputs: &Inputs, ctx: &Context,
         reports.push(StackReport { name: s.name.clone(), action, status });
     }
     let principal = plan.principals.first().cloned().unwrap_or_default();
-    let summary = Summary {
+    let mut summary = Summary {
         dry_run: args.dry_run,
         stacks: reports,
         bucket: Some(plan.bucket.clone()),
@@ -245,8 +320,13 @@ async fn adopted_bootstrap(args: &BootstrapArgs, inputs: &Inputs, ctx: &Context,
         portfolio_id: Some(plan.portfolio_id.clone()),
         product_id: Some(plan.product_id.clone()),
         versions_marked,
+        schedule_group: None,
+        schedule_group_change: GroupChange::Unchanged,
+        schedule_default: None,
+        schedule_default_applied: Vec::new(),
         up_to_date,
     };
+    sync_schedules(args, ctx, &mut summary).await?;
     crate::output::emit(ctx.output, &summary)
 }
 
@@ -313,6 +393,10 @@ async fn apply(ctx: &Context, inputs: &Inputs, principal: String, deadline: Dead
         dry_run: false,
         up_to_date: s3_plan == Plan::Unchanged && sc_plan == Plan::Unchanged && !uploaded && retired.is_empty(),
         versions_marked: retired,
+        schedule_group: None,
+        schedule_group_change: GroupChange::Unchanged,
+        schedule_default: None,
+        schedule_default_applied: Vec::new(),
         stacks: vec![
             StackReport { name: s3_info.name.clone(), action: s3_plan, status: s3_info.status.clone() },
             StackReport { name: sc_info.name.clone(), action: sc_plan, status: sc_info.status.clone() },
@@ -359,6 +443,10 @@ async fn plan_only(ctx: &Context, inputs: &Inputs, principal: String) -> Result<
         dry_run: true,
         up_to_date: s3_plan == Plan::Unchanged && sc_plan == Plan::Unchanged && !would_upload && would_mark.is_empty(),
         versions_marked: would_mark,
+        schedule_group: None,
+        schedule_group_change: GroupChange::Unchanged,
+        schedule_default: None,
+        schedule_default_applied: Vec::new(),
         stacks: vec![
             StackReport { name: inputs.s3_iam.name.clone(), action: s3_plan, status: status_of(&s3_info) },
             StackReport { name: ctx.names.catalog_stack.clone(), action: sc_plan, status: status_of(&sc_info) },

@@ -30,6 +30,9 @@ struct Row {
     action: Action,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// For a notebook cull stops (or would): when the user's start schedule starts it again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restarts_at: Option<String>,
 }
 
 /// What cull did to one notebook, as `--output json` spells it.
@@ -75,9 +78,10 @@ impl fmt::Display for Culled {
                     r.notebook.clone(),
                     r.status.clone(),
                     r.in_service_seconds.map(human).unwrap_or_else(|| "-".into()),
-                    match &r.error {
-                        Some(e) => format!("{}: {e}", r.action),
-                        None => r.action.to_string(),
+                    match (&r.error, &r.restarts_at) {
+                        (Some(e), _) => format!("{}: {e}", r.action),
+                        (None, Some(t)) => format!("{} (its schedule starts it again at {t})", r.action),
+                        (None, None) => r.action.to_string(),
                     },
                 ]
             })
@@ -115,6 +119,7 @@ pub async fn run(args: &CullArgs, ctx: &Context) -> Result<()> {
                     in_service_seconds: None,
                     action: Action::Kept,
                     error: None,
+                    restarts_at: None,
                 }
             }
             Err(e) => {
@@ -125,6 +130,7 @@ pub async fn run(args: &CullArgs, ctx: &Context) -> Result<()> {
                     in_service_seconds: None,
                     action: Action::Failed,
                     error: Some(format!("{e:#}")),
+                    restarts_at: None,
                 }
             }
         };
@@ -153,10 +159,22 @@ pub async fn run(args: &CullArgs, ctx: &Context) -> Result<()> {
                 Err(e) => (Action::Failed, Some(format!("{e:#}"))),
             },
         };
-        Row { user, notebook: name, status: nb.status, in_service_seconds: age, action, error }
+        Row { user, notebook: name, status: nb.status, in_service_seconds: age, action, error, restarts_at: None }
     })
     .await;
     rows.sort_by(|a, b| a.user.cmp(&b.user));
+    // A culled notebook with a start schedule runs again at its next start: say when.
+    let culled: Vec<String> = rows
+        .iter()
+        .filter(|r| matches!(r.action, Action::Stopped | Action::WouldStop))
+        .map(|r| r.user.clone())
+        .collect();
+    if !culled.is_empty() {
+        let mut next = crate::cmd::schedule::next_runs(ctx, &culled).await?;
+        for row in rows.iter_mut() {
+            row.restarts_at = next.remove(&row.user).and_then(|(start, _)| start);
+        }
+    }
     let tally = Tally::count(&rows, |r| r.action == Action::Failed);
     let stopped = rows.iter().filter(|r| matches!(r.action, Action::Stopped | Action::WouldStop)).count();
     crate::output::emit_with_calls(

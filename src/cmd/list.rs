@@ -40,6 +40,9 @@ pub struct Row {
     /// The provisioning artifact (version) the product is on, and whether it is not the newest active one.
     pub artifact_id: Option<String>,
     pub outdated: Option<bool>,
+    /// Next runs of the user's start and stop schedules (UTC), computed from their expressions.
+    pub next_start: Option<String>,
+    pub next_stop: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -66,6 +69,8 @@ impl fmt::Display for Listing {
                         Some(false) => "newest".into(),
                         None => "-".into(),
                     },
+                    dash(&r.next_start),
+                    dash(&r.next_stop),
                 ]
             })
             .collect();
@@ -73,7 +78,18 @@ impl fmt::Display for Listing {
             f,
             "{}",
             table(
-                &["USER", "NOTEBOOK", "STATUS", "TYPE", "PRODUCT-STATUS", "URL-STORED", "SESSION-EXPIRES", "VERSION"],
+                &[
+                    "USER",
+                    "NOTEBOOK",
+                    "STATUS",
+                    "TYPE",
+                    "PRODUCT-STATUS",
+                    "URL-STORED",
+                    "SESSION-EXPIRES",
+                    "VERSION",
+                    "NEXT-START",
+                    "NEXT-STOP",
+                ],
                 &rows
             )
         )
@@ -103,6 +119,8 @@ pub async fn run(_args: &ListArgs, ctx: &Context) -> Result<()> {
                 session_expires: meta.and_then(|m| m.session_expires),
                 outdated: p.artifact_id.as_ref().map(|a| *a != product.artifact_id),
                 artifact_id: p.artifact_id,
+                next_start: None,
+                next_stop: None,
             }
         })
         .collect();
@@ -121,6 +139,8 @@ pub async fn run(_args: &ListArgs, ctx: &Context) -> Result<()> {
         session_expires: m.session_expires,
         artifact_id: None,
         outdated: None,
+        next_start: None,
+        next_stop: None,
     }));
 
     let names: Vec<String> = rows.iter().filter_map(|r| r.notebook.clone()).collect();
@@ -137,6 +157,14 @@ pub async fn run(_args: &ListArgs, ctx: &Context) -> Result<()> {
             row.status = Some(nb.status.clone());
             row.instance_type = nb.instance_type.clone();
             row.failure_reason = nb.failure_reason.clone();
+        }
+    }
+    let users: Vec<String> = rows.iter().filter_map(|r| r.user.clone()).collect();
+    let mut next = crate::cmd::schedule::next_runs(ctx, &users).await?;
+    for row in &mut rows {
+        if let Some((start, stop)) = row.user.as_ref().and_then(|u| next.remove(u)) {
+            row.next_start = start;
+            row.next_stop = stop;
         }
     }
     rows.sort_by(|a, b| (&a.user, &a.provisioned_product).cmp(&(&b.user, &b.provisioned_product)));

@@ -90,6 +90,8 @@ pub async fn run(args: &ProvisionArgs, ctx: &Context) -> Result<()> {
     };
     let delivery: Delivery = vend::deliver(ctx, &req, deadline, &task).await?;
     progress::clear_in_flight();
+    // The deployment's default schedule (bootstrap --default-stop), unless the user has their own.
+    crate::cmd::schedule::give_new_notebook_the_default(ctx, user).await;
     drop(task);
     crate::output::emit(ctx.output, &delivery)?;
     require_requested_type(args, &delivery)

@@ -33,6 +33,7 @@ use crate::aws::context::Context;
 use crate::aws::notebook::{self, WhenStopped};
 use crate::aws::poll::Deadline;
 use crate::cli::{ServeArgs, ServeAuth, UrlStoreArgs};
+use crate::cmd::home;
 use crate::cmd::shared::vend::{self, Request as VendRequest};
 use crate::error::{exit, exit_code, usage};
 use crate::names::identity::{self, Authorization};
@@ -55,7 +56,7 @@ enum Auth {
 }
 
 struct Shared {
-    ctx: Context,
+    ctx: Arc<Context>,
     auth: Auth,
     store: UrlStoreArgs,
     timeout: Duration,
@@ -135,16 +136,37 @@ pub async fn run(args: &ServeArgs, ctx: Context) -> Result<()> {
         ),
         Auth::Token { .. } => {}
     }
+    let ctx = Arc::new(ctx);
     let shared = Arc::new(Shared {
-        ctx,
+        ctx: ctx.clone(),
         auth,
         store: args.store.clone(),
         timeout: Duration::from_secs(args.request_timeout),
         body_timeout: Duration::from_secs(args.body_timeout),
     });
-    let app = routes(shared.clone())
-        .layer(middleware::from_fn_with_state(shared, authorize))
-        .layer(middleware::from_fn(access_log));
+    let mut app = routes(shared.clone()).layer(middleware::from_fn_with_state(shared, authorize));
+    if let Some(alb_arn) = &args.alb_arn {
+        // The home page: its own identity check (the ALB's signed header), not --auth's.
+        let config = home::Config {
+            alb_arn: alb_arn.clone(),
+            key_url: args.alb_key_url.clone(),
+            user_claim: args.oidc_user_claim.clone(),
+            session_seconds: args.store.session_seconds,
+            timeout: Duration::from_secs(args.request_timeout),
+        };
+        app = home::router(ctx, &config).merge(app);
+        eprintln!(
+            "notebook-vend serve: home page at / for users signed in by {alb_arn} (user: the {} claim); keys from {}",
+            args.oidc_user_claim, args.alb_key_url
+        );
+        if !addr.ip().is_loopback() {
+            eprintln!(
+                "notebook-vend serve: {addr} must be reachable only from the load balancer: admit the port only from \
+                 its security group"
+            );
+        }
+    }
+    let app = app.layer(middleware::from_fn(access_log));
 
     if let (true, Some(token)) = (generated, &token) {
         eprintln!(
@@ -170,7 +192,7 @@ pub async fn run(args: &ServeArgs, ctx: Context) -> Result<()> {
 /// same paths with the same bodies and statuses.
 pub fn api(ctx: Context, args: &ServeArgs) -> Router {
     routes(Arc::new(Shared {
-        ctx,
+        ctx: Arc::new(ctx),
         auth: Auth::None,
         store: args.store.clone(),
         timeout: Duration::from_secs(args.request_timeout),
@@ -368,12 +390,17 @@ async fn access_log(req: Request, next: Next) -> Response {
         "/Prod/refreshurl/" => "/Prod/refreshurl/",
         "/Prod/refreshurl" => "/Prod/refreshurl",
         "/healthz" => "/healthz",
-        _ => "(other)",
+        p => home::PATHS.iter().find(|h| **h == p).copied().unwrap_or("(other)"),
     };
     let client =
         req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string()).unwrap_or_else(|| "-".into());
     let resp = next.run(req).await;
-    let user = resp.extensions().get::<LoggedUser>().map(|u| u.0.clone()).unwrap_or_else(|| "-".into());
+    let user = resp
+        .extensions()
+        .get::<LoggedUser>()
+        .map(|u| u.0.clone())
+        .or_else(|| resp.extensions().get::<home::SignedIn>().map(|u| u.0.clone()))
+        .unwrap_or_else(|| "-".into());
     eprintln!(
         "access: {client} {method} {route} {} {:.1}ms user={user}",
         resp.status().as_u16(),

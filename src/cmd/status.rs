@@ -60,6 +60,8 @@ pub struct Status {
     pub provisioned_product: Option<Product>,
     pub notebook: Option<Notebook>,
     pub parameter: Option<Metadata>,
+    /// The user's start/stop schedules and their next runs.
+    pub schedules: Vec<crate::cmd::schedule::Shown>,
     pub next: Next,
     /// What could not be looked up (e.g. the product is not deployed).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -128,6 +130,16 @@ impl fmt::Display for Status {
             }
             None => writeln!(f, "parameter            (none)")?,
         }
+        for s in &self.schedules {
+            let next = s.next_run.as_deref().unwrap_or("none");
+            writeln!(
+                f,
+                "schedule {:<11} {} {} (next {next})",
+                s.schedule.action.word(),
+                s.schedule.expression,
+                s.schedule.timezone
+            )?;
+        }
         for n in &self.notes {
             writeln!(f, "note                 {n}")?;
         }
@@ -142,14 +154,23 @@ pub async fn run(args: &StatusArgs, ctx: &Context) -> Result<()> {
     let user = args.user.as_str();
     let name = user::notebook_name(user);
     let mut notes = Vec::new();
-    let (pp, nb, param) = tokio::try_join!(
+    let (pp, nb, param, schedules) = tokio::try_join!(
         provisioned(ctx, user, &mut notes),
         notebook::describe(ctx, &name),
-        urls::metadata(ctx, user)
+        urls::metadata(ctx, user),
+        crate::cmd::schedule::of_user(ctx, user)
     )?;
     let next = next_step(user, pp.as_ref(), nb.as_ref(), param.as_ref());
     let nothing = pp.is_none() && nb.is_none() && param.is_none();
-    let report = Status { user: user.to_owned(), provisioned_product: pp, notebook: nb, parameter: param, next, notes };
+    let report = Status {
+        user: user.to_owned(),
+        provisioned_product: pp,
+        notebook: nb,
+        parameter: param,
+        schedules,
+        next,
+        notes,
+    };
     crate::output::emit(ctx.output, &report)?;
     if nothing {
         return Err(anyhow!("user {user} has nothing: no provisioned product, notebook or URL parameter"));

@@ -18,6 +18,7 @@ use crate::aws::context::Context;
 use crate::aws::notebook;
 use crate::aws::objects;
 use crate::aws::poll::Deadline;
+use crate::aws::scheduler;
 use crate::aws::stacks::{self, StackInfo};
 use crate::aws::urls;
 use crate::cli::TeardownArgs;
@@ -58,6 +59,8 @@ pub struct TornDown {
     pub parameters_deleted: Vec<String>,
     /// Parameters under the prefix kept because their notebook still exists.
     pub parameters_kept: Vec<String>,
+    /// The deployment's schedule group was deleted, and every schedule in it.
+    pub schedule_group_deleted: bool,
 }
 
 impl fmt::Display for TornDown {
@@ -140,6 +143,7 @@ pub async fn run(args: &TeardownArgs, ctx: &Context) -> Result<()> {
         objects_deleted: objects,
         parameters_deleted: parameters.deleted.iter().chain(&parameters.terminated).cloned().collect(),
         parameters_kept: parameters.kept,
+        schedule_group_deleted: false,
     };
     if sc.is_none() && s3.is_none() && summary.parameters_deleted.is_empty() && summary.terminated.is_empty() {
         summary.outcome = "nothing_left";
@@ -156,6 +160,8 @@ pub async fn run(args: &TeardownArgs, ctx: &Context) -> Result<()> {
     // contents before the stack that holds the bucket.
     terminate_products(ctx, &provisioned, args.concurrency as usize, deadline).await?;
     delete_url_parameters(ctx, &parameters.deleted).await?;
+    // The schedule group with its schedules, before the stack that holds their execution role.
+    summary.schedule_group_deleted = scheduler::delete_group(ctx, &ctx.names.schedule_group()).await?;
     delete_stacks(ctx, bucket.as_deref(), deadline).await?;
 
     summary.outcome = "torn_down";

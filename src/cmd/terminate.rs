@@ -40,6 +40,8 @@ pub struct Terminated {
     pub notebook_status: Option<String>,
     pub parameter: Option<String>,
     pub parameter_deleted: bool,
+    /// The user's start/stop schedules deleted with the notebook (they would fail at every run).
+    pub schedules_deleted: Vec<String>,
     pub message: String,
 }
 
@@ -61,6 +63,9 @@ impl fmt::Display for Terminated {
                     if self.dry_run { "would be deleted" } else { "deleted" }
                 )?,
                 _ => writeln!(f, "notebook             (none)")?,
+            }
+            for schedule in &self.schedules_deleted {
+                writeln!(f, "schedule             {schedule}: deleted")?;
             }
             match &self.parameter {
                 Some(p) => writeln!(
@@ -103,6 +108,7 @@ pub async fn run(args: &TerminateArgs, ctx: &Context) -> Result<()> {
         notebook_status: nb.as_ref().map(|n| n.status.clone()),
         parameter: param.as_ref().map(|p| p.parameter.clone()),
         parameter_deleted: false,
+        schedules_deleted: Vec::new(),
         message: String::new(),
     };
     if pp.is_none() && nb.is_none() && param.is_none() {
@@ -148,6 +154,7 @@ pub async fn run(args: &TerminateArgs, ctx: &Context) -> Result<()> {
             let done = terminate_one(ctx, pp, Some(user), args.ignore_errors, deadline, &task).await?;
             result.record_id = Some(done.record_id);
             result.parameter_deleted = done.parameter_deleted;
+            result.schedules_deleted = done.schedules_deleted;
             if let Some(left) = done.left_behind {
                 result.message = left;
             }
@@ -156,6 +163,7 @@ pub async fn run(args: &TerminateArgs, ctx: &Context) -> Result<()> {
             // What a previous run left: a notebook still being deleted, a parameter.
             let resume = format!("notebook-vend terminate --user {user} --yes");
             notebook::wait_for(ctx, &name, None, deadline, &task, &resume).await?;
+            result.schedules_deleted = delete_schedules(ctx, user).await?;
             result.parameter_deleted = urls::delete_after_notebook(ctx, user).await?;
         }
     }
@@ -173,6 +181,7 @@ pub async fn run(args: &TerminateArgs, ctx: &Context) -> Result<()> {
 pub(crate) struct Done {
     pub record_id: String,
     pub parameter_deleted: bool,
+    pub schedules_deleted: Vec<String>,
     /// With IgnoreErrors: what Service Catalog left behind (the notebook still exists).
     pub left_behind: Option<String>,
 }
@@ -231,6 +240,7 @@ pub(crate) async fn terminate_one(
         }
     })?;
     let mut parameter_deleted = false;
+    let mut schedules_deleted = Vec::new();
     let mut left_behind = None;
     if let Some(user) = user {
         let name = user::notebook_name(user);
@@ -247,7 +257,24 @@ pub(crate) async fn terminate_one(
             }
             None => notebook::wait_for(ctx, &name, None, deadline, task, &resume).await?,
         }
+        // Before the parameter: a run cut short here finds the parameter and comes back.
+        if left_behind.is_none() {
+            schedules_deleted = delete_schedules(ctx, user).await?;
+        }
         parameter_deleted = urls::delete_after_notebook(ctx, user).await?;
     }
-    Ok(Done { record_id, parameter_deleted, left_behind })
+    Ok(Done { record_id, parameter_deleted, schedules_deleted, left_behind })
+}
+
+/// The user's schedules, deleted once their notebook is gone (a deployment without a schedule
+/// group has none).
+async fn delete_schedules(ctx: &Context, user: &str) -> Result<Vec<String>> {
+    let group = ctx.names.schedule_group();
+    let mut deleted = Vec::new();
+    for action in crate::aws::scheduler::Action::BOTH {
+        if crate::aws::scheduler::delete(ctx, &group, user, action).await? {
+            deleted.push(crate::aws::scheduler::schedule_name(user, action));
+        }
+    }
+    Ok(deleted)
 }

@@ -45,4 +45,14 @@ impl Names {
             ssm_prefix: ssm_prefix.unwrap_or(derived.ssm_prefix),
         }
     }
+
+    /// The deployment's EventBridge Scheduler group, which holds every user's start/stop schedules.
+    pub fn schedule_group(&self) -> String {
+        format!("{}-schedules", self.s3_stack)
+    }
+
+    /// The Scheduler execution role the s3-iam stack declares (RoleName `${AWS::StackName}-scheduler`).
+    pub fn scheduler_role(&self) -> String {
+        format!("{}-scheduler", self.s3_stack)
+    }
 }

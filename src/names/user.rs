@@ -55,6 +55,15 @@ pub fn notebook_name(user: &str) -> String {
     format!("{user}{NOTEBOOK_SUFFIX}")
 }
 
+/// What a user's two schedules do to their notebook; each is named `<user>-<action>`.
+pub const SCHEDULE_ACTIONS: [&str; 2] = ["start", "stop"];
+
+/// A user's start or stop schedule in the deployment's schedule group (botocore `scheduler`: Name
+/// 1..=64 of `[0-9a-zA-Z-_.]`; a user has at most 54 characters, so `<user>-start` fits).
+pub fn schedule_name(user: &str, action: &str) -> String {
+    format!("{user}-{action}")
+}
+
 /// Provisioned product names are unique per account; the notebook name is, too.
 pub fn provisioned_product_name(user: &str) -> String {
     notebook_name(user)

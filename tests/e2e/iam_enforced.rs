@@ -187,6 +187,10 @@ fn each_role_runs_its_commands_holding_only_its_own_policy() {
     assert!(rt.block_on(acct.parameter("dana")).unwrap().version() > before, "refresh stored nothing");
     let status = dana.json(&acct, &["status", "--user", "dana"]);
     assert_eq!(status["notebook"]["status"], "InService", "{status}");
+    // Her own working hours (Scheduler, iam:PassRole of the execution role).
+    let set = dana.json(&acct, &["schedule", "set", "--user", "dana", "--stop", "cron(0 19 ? * MON-FRI *)"]);
+    assert_eq!(set["schedules"][0]["name"], "dana-stop", "{set}");
+    dana.ok(&acct, &["schedule", "show", "--user", "dana"]);
     assert_operator_command_denied(&acct, &dana, &["list"], "list");
 
     // (c) the operator, over every user's notebooks

@@ -72,6 +72,13 @@ fn invalid_invocations_exit_2_naming_the_value_with_no_request() {
         (vec!["teardown"], "--yes"),
         (vec!["teardown", "--yes", "--concurrency", "0"], "0"),
         (vec!["cull", "--max-age", "12x"], "12x"),
+        // schedule: Scheduler's expression rules and IANA zones, checked locally
+        (vec!["schedule", "set", "--user", "ok", "--stop", "cron(0 8 * * ? *"], "cron(0 8 * * ? *"),
+        (vec!["schedule", "set", "--user", "ok", "--start", "rate(2 day)"], "rate(2 day)"),
+        (vec!["schedule", "set", "--user", "ok", "--stop", "rate(1 day)", "--tz", "Berlin"], "Berlin"),
+        (vec!["schedule", "set", "--user", "ok"], "--start"),
+        (vec!["schedule", "clear", "--user", "ok", "--start", "--stop"], "--stop"),
+        (vec!["bootstrap", "--default-stop", "at(2027-13-01T00:00:00)"], "at(2027-13-01T00:00:00)"),
         // watch: ranges, combinations, missing and malformed files
         (vec!["watch", "--interval", "0"], "0"),
         (vec!["watch", "--once", "--event", "e.json"], "--event"),

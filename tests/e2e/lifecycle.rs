@@ -124,14 +124,25 @@ fn list_and_status_include_a_notebook_provisioned_outside_the_tool() {
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
     assert_eq!(
         header,
-        ["USER", "NOTEBOOK", "STATUS", "TYPE", "PRODUCT-STATUS", "URL-STORED", "SESSION-EXPIRES", "VERSION"]
+        [
+            "USER",
+            "NOTEBOOK",
+            "STATUS",
+            "TYPE",
+            "PRODUCT-STATUS",
+            "URL-STORED",
+            "SESSION-EXPIRES",
+            "VERSION",
+            "NEXT-START",
+            "NEXT-STOP"
+        ]
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
     assert_eq!(rows.len(), 2, "{table}");
     assert_eq!(&rows[0][..3], ["alice", "alice-Notebook", "InService"]);
     assert_eq!(&rows[1][..3], ["carol", "carol-Notebook", "InService"]);
     assert_eq!(rows[1][4], "AVAILABLE");
-    assert_eq!(&rows[1][5..], ["-", "-", "newest"]);
+    assert_eq!(&rows[1][5..], ["-", "-", "newest", "-", "-"]);
 
     let mark = acct.requests().len();
     let status = acct.json(&["status", "--user", "alice"]);

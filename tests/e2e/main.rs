@@ -16,10 +16,12 @@
 //! - `adopt`: a deployment made by the AWS blog sample's own steps is recognised, used and taken over.
 //! - `aws_rules`: one test per documented AWS rule the tool must follow, the rule named.
 //! - `bootstrap`: stacks, product and product versions; idempotent reruns; templates checked first.
+//! - `browser`: the home page in headless chromium over WebDriver: shows, stops, starts, opens, refuses a forged POST.
 //! - `bulk`: `refresh --all` reads in batches: a presign and a PutParameter per user, no more.
 //! - `completions`: shell completions and the man page cover every subcommand.
 //! - `deployments`: named deployments side by side, never reaching each other's notebooks.
 //! - `doctor`: the checks pass on a bootstrapped account and name the fix otherwise.
+//! - `home_page`: `serve --alb-arn`: the ALB's sign-in only, each user's own notebook, Open stores nothing, no cross-site POST.
 //! - `faults`: throttling, 5xx, dropped answers, SIGKILL and SIGINT: reruns converge exactly.
 //! - `iam_enforced`: each role runs its commands holding only the policy `policy <role>` prints.
 //! - `input`: bad input is exit 2, one line naming the value, no request sent.
@@ -28,6 +30,7 @@
 //! - `quotas`: `refresh --all` under AWS request-rate quotas paces, retries and fails no one.
 //! - `races`: two commands on one notebook at once: no URL outlives its notebook.
 //! - `regions`: the whole workflow in a Region launched after 2019 (af-south-1).
+//! - `schedule`: working hours through EventBridge Scheduler: set, show, clear, the default, firing.
 //! - `secrets`: a presigned URL is never in a log, an argument list, a file left behind or a history.
 //! - `serve`: the refresh API: token, errors before any AWS call, limits on clients.
 //! - `settings`: flag over environment over settings file over default, for every command.
@@ -41,11 +44,13 @@ mod support;
 mod adopt;
 mod aws_rules;
 mod bootstrap;
+mod browser;
 mod bulk;
 mod completions;
 mod deployments;
 mod doctor;
 mod faults;
+mod home_page;
 mod iam_enforced;
 mod input;
 mod isolation;
@@ -53,6 +58,7 @@ mod lifecycle;
 mod quotas;
 mod races;
 mod regions;
+mod schedule;
 mod secrets;
 mod serve;
 mod serverless;

@@ -18,7 +18,7 @@ fn fast(acc: &Account) {
 
 /// What a console user does: ProvisionProduct straight through the API, parameters in the console's
 /// order (the user name not at position 1), no Owner tag, a name of their choosing.
-async fn console_provision(acc: &Account, product_name: &str, user: &str, instance_type: &str) -> String {
+pub(crate) async fn console_provision(acc: &Account, product_name: &str, user: &str, instance_type: &str) -> String {
     console_provision_as(&acc.sdk().await, product_name, user, instance_type).await
 }
 

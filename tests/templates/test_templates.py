@@ -490,3 +490,19 @@ def test_stacks_create_on_moto():
             "s3-iam-config-SageMakerNotebookInstanceRole",
             "team-b-s3-iam-config-SageMakerNotebookInstanceRole",
         }
+
+
+def test_scheduler_role_starts_and_stops_vended_notebooks_only():
+    """The execution role of `schedule`: trusted by Scheduler for this account only, allowed to start
+    and stop `*-Notebook` instances (both ARN spellings) and nothing else; named as the Rust code
+    builds its ARN (scheduler.rs role_name)."""
+    role = load("s3-iam-config.yml")["Resources"]["SchedulerExecutionRole"]["Properties"]
+    assert role["RoleName"] == {"Fn::Sub": "${AWS::StackName}-scheduler"}
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    (policy,) = role["Policies"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Action"] == ["sagemaker:StartNotebookInstance", "sagemaker:StopNotebookInstance"]
+    resources = [r["Fn::Sub"] for r in statement["Resource"]]
+    assert [r.rsplit("/", 1)[1] for r in resources] == ["*-Notebook", "*-notebook"]

@@ -418,6 +418,21 @@ async fn handle_inner(ctx: &Context, args: &WatchArgs, product: &Product, work: 
             }
         }
     }
+    let provision = detail.record_type() == Some("PROVISION_PRODUCT");
+    store(ctx, args, work, user, provision, deadline).await.map_err(|(user, e)| fail(&Some(user), e))
+}
+
+/// Store the user's URL; a notebook provisioned elsewhere (console, CLI) also gets the deployment's
+/// default schedule here, as `provision` gives it to its own.
+async fn store(
+    ctx: &Context,
+    args: &WatchArgs,
+    work: &Work,
+    user: String,
+    provision: bool,
+    deadline: Deadline,
+) -> Result<Handled, (String, anyhow::Error)> {
+    let task = ctx.progress.silent();
     let req = Request {
         user: &user,
         store: &args.store,
@@ -427,7 +442,13 @@ async fn handle_inner(ctx: &Context, args: &WatchArgs, product: &Product, work: 
         show_url: false,
         stack: None,
     };
-    let delivery = vend::deliver(ctx, &req, deadline, &task).await.map_err(|e| fail(&known, e))?;
+    let delivery = match vend::deliver(ctx, &req, deadline, &task).await {
+        Ok(d) => d,
+        Err(e) => return Err((user, e)),
+    };
+    if provision {
+        crate::cmd::schedule::give_new_notebook_the_default(ctx, &user).await;
+    }
     let mut h = Handled::new(Outcome::Stored, work, Some(user), None);
     h.notebook = Some(delivery.notebook);
     h.parameter = Some(delivery.stored.parameter);

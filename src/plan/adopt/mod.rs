@@ -224,7 +224,8 @@ mod tests {
         ];
         let d = diff("s3-iam-config", &deployed, S3_TEMPLATE).unwrap();
         assert_eq!(d.removed, vec!["SMNotebookPolicy".to_string()]);
-        assert_eq!(d.added, vec!["S3BucketPolicy".to_string()]);
+        // The bucket policy, and the execution role `schedule`'s schedules run as.
+        assert_eq!(d.added, vec!["S3BucketPolicy".to_string(), "SchedulerExecutionRole".to_string()]);
         assert_eq!(d.kept.len(), 2);
 
         let mut other = deployed.clone();

@@ -5,6 +5,7 @@
 //! tests run in parallel without seeing each other, and the request log is filtered by account.
 #![allow(dead_code)]
 
+pub mod alb;
 mod command;
 mod process;
 mod runtime_api;

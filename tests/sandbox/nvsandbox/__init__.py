@@ -47,6 +47,7 @@ def _patches() -> list[tuple[str, Callable[[], None]]]:
     from nvsandbox.core import controls
     from nvsandbox.iam import enforcement, names, resources
     from nvsandbox.sagemaker import notebooks
+    from nvsandbox.scheduler import schedules
     from nvsandbox.ssm import parameters
     from nvsandbox.sts import presigned, session_tags
 
@@ -70,6 +71,7 @@ def _patches() -> list[tuple[str, Callable[[], None]]]:
         ("core.controls: set-state", controls.install),
         ("sts.session_tags: AssumeRole with Tags", session_tags.install),
         ("sts.presigned: presigned GetCallerIdentity", presigned.install),
+        ("scheduler: strict rules, operation names, fire-schedule", schedules.install),
     ]
 
 

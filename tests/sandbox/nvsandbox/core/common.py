@@ -118,6 +118,10 @@ class AwsError(Exception):
 # (service, Operation) -> handler(account_id, region, params: dict) -> dict (JSON answer)
 AWS_HANDLERS: dict[tuple[str, str], Callable[[str, str, dict], Any]] = {}
 
+# REST APIs name an operation by method and path: service -> fn(method, path) -> operation name or
+# None, so the request log names the operation as botocore does (scheduler/schedules.py).
+REST_OPERATIONS: dict[str, Callable[[str, str], str | None]] = {}
+
 
 def aws_handler(service: str, operation: str):
     def register(fn):

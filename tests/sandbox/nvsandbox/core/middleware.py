@@ -376,7 +376,9 @@ def classify(environ: dict) -> RequestInfo:
             info.operation = action
         else:
             info.protocol = "rest-json"
-            info.operation = f"{method}{environ.get('PATH_INFO', '/')}".replace(" ", "_")
+            path = environ.get("PATH_INFO", "/")
+            namer = common.REST_OPERATIONS.get(info.service)
+            info.operation = (namer(method, path) if namer else None) or f"{method}{path}".replace(" ", "_")
     if info.service == "unknown" and info.protocol == "query":
         info.service = "query"
     return info

@@ -152,7 +152,7 @@ def _stack_arn(account: str, region: str, name: str) -> str:
     return f"arn:aws:cloudformation:{region}:{account}:stack/{name}/00000000-0000-0000-0000-000000000000"
 
 
-def named_resources(action: str, params: dict, account: str, region: str) -> list[str]:
+def named_resources(action: str, params: dict, account: str, region: str, path: str | None = None) -> list[str]:
     """The resource ARNs a request acts on, for the actions whose ARN the request names (Service
     Authorization Reference, resource types of each service); [] when the sandbox cannot tell.
 
@@ -188,6 +188,18 @@ def named_resources(action: str, params: dict, account: str, region: str) -> lis
         out = [f"arn:aws:ssm:{region}:{account}:parameter/{str(n).lstrip('/')}" for n in names]
     elif service == "cloudformation" and params.get("StackName"):
         out = [_stack_arn(account, region, str(params["StackName"]))]
+    elif (
+        service == "scheduler" and op in ("CreateSchedule", "UpdateSchedule", "GetSchedule", "DeleteSchedule") and path
+    ):
+        # arn:aws:scheduler:<region>:<account>:schedule/<group>/<name> (Service Authorization
+        # Reference, EventBridge Scheduler: resource type schedule); the name is the path's last
+        # segment, the group the body's GroupName or the groupName query parameter (botocore).
+        from urllib.parse import parse_qs, unquote, urlparse
+
+        parsed = urlparse(path)
+        name = unquote(parsed.path.rstrip("/").rsplit("/", 1)[-1])
+        group = params.get("GroupName") or (parse_qs(parsed.query).get("groupName") or ["default"])[0]
+        out = [f"arn:aws:scheduler:{region}:{account}:schedule/{group}/{name}"]
     elif service == "sagemaker" and params.get("NotebookInstanceName"):
         name = str(params["NotebookInstanceName"])
         out = sorted({f"arn:aws:sagemaker:{region}:{account}:notebook-instance/{n}" for n in (name, name.lower())})
@@ -202,7 +214,9 @@ def _check_action_permitted(self, resource: str, extra_context: dict | None = No
     known = None if resource in (None, "*") else resource
     params = _params(self)
     candidates: list = (
-        [known] if known else (named_resources(self._action, params, self.account_id, self._region) or [None])
+        [known]
+        if known
+        else (named_resources(self._action, params, self.account_id, self._region, self._path) or [None])
     )
     decision = iam_policy.ALLOW
     request_tags = iam_conditions.request_tags_context(self._action, params)
@@ -231,9 +245,18 @@ def _check_action_permitted(self, resource: str, extra_context: dict | None = No
         self._raise_access_denied()
 
 
+# REST-JSON services (botocore metadata.protocol "rest-json"): no X-Amz-Target, but their errors are
+# JSON too (the SDK cannot parse moto's XML: "unexpected token '<'"). Told by the SigV4 scope.
+_REST_JSON_SERVICES = ("scheduler",)
+_SCOPE_SERVICE_RE = re.compile(r"Credential=[^/,\s]+/[^/]+/[^/]+/([^/]+)/")
+
+
 def _is_json(headers: Any) -> bool:
-    """JSON-protocol request (X-Amz-Target): errors must be JSON, not moto's XML."""
-    return bool(headers.get("X-Amz-Target"))
+    """JSON-protocol request (X-Amz-Target) or a REST-JSON service: errors must be JSON, not moto's XML."""
+    if headers.get("X-Amz-Target"):
+        return True
+    m = _SCOPE_SERVICE_RE.search(headers.get("Authorization") or "")
+    return bool(m and m.group(1) in _REST_JSON_SERVICES)
 
 
 def _json_error(code: str, message: str) -> Exception:
@@ -321,7 +344,9 @@ def _patch_moto() -> None:
                 account_id=account,
                 method=self.method,
                 path=path,
-                data=self.data,
+                # A REST-JSON GET/DELETE has no body: moto's parsed parameters would be signed as a
+                # form body and the signature would never match.
+                data=self.data if self.headers.get("X-Amz-Target") else {},
                 body=raw_body,
                 headers=self.headers,
                 action=self._get_action(),
