@@ -10,6 +10,7 @@
 #   BENCH_CLEAN_BUILD=1 scripts/bench.sh   # also time one clean release build (nice, own target dir)
 #   BENCH_ONLY=quotas NV_BIN=target/debug/notebook-vend scripts/bench.sh   # request quotas only
 #   BENCH_ONLY=size BENCH_BINS="before=path after=path" scripts/bench.sh   # binaries side by side: size, RSS, CPU
+#   BENCH_ONLY=schedule NV_BIN=target/debug/notebook-vend scripts/bench.sh   # what schedules add per user
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -63,6 +64,7 @@ case "${BENCH_ONLY:-all}" in
   base) BENCH_BUILD_LOG="$BUILD_LOG" "$VENV/bin/python" "$ROOT/scripts/bench/run.py" ;;
   quotas) "$VENV/bin/python" "$ROOT/scripts/bench/quotas.py" ;;
   size) "$VENV/bin/python" "$ROOT/scripts/bench/size.py" ;;
+  schedule) "$VENV/bin/python" "$ROOT/scripts/bench/schedule.py" ;;
   *)
     BENCH_BUILD_LOG="$BUILD_LOG" "$VENV/bin/python" "$ROOT/scripts/bench/run.py"
     "$VENV/bin/python" "$ROOT/scripts/bench/quotas.py"

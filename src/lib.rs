@@ -153,7 +153,13 @@ async fn dispatch(cli: &Cli, layers: cli::settings::Layers, origins: cli::settin
             for_user(&ctx, &user, cmd::update::run(&a, &ctx).await).await
         }),
         Command::Teardown(args) => aws!(|ctx| cmd::teardown::run(args, &ctx)),
-        Command::Schedule(args) => aws!(|ctx| cmd::schedule::run(args, &ctx)),
+        Command::Schedule(args) => aws!(|ctx| async {
+            let mut a = args.clone();
+            let user = a.action.user_mut();
+            *user = resolve_user(&ctx, user).await?;
+            let user = user.clone();
+            for_user(&ctx, &user, cmd::schedule::run(&a, &ctx).await).await
+        }),
     }
 }
 

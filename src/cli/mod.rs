@@ -423,13 +423,13 @@ pub struct PolicyArgs {
     pub partition: String,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ScheduleArgs {
     #[command(subcommand)]
     pub action: ScheduleAction,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum ScheduleAction {
     /// Create or change a user's start and/or stop schedule
     Set(ScheduleSetArgs),
@@ -439,11 +439,22 @@ pub enum ScheduleAction {
     Clear(ScheduleClearArgs),
 }
 
-#[derive(Debug, Args)]
+impl ScheduleAction {
+    /// The user the action is for ("" until the caller's own is filled in).
+    pub fn user_mut(&mut self) -> &mut String {
+        match self {
+            ScheduleAction::Set(a) => &mut a.user,
+            ScheduleAction::Show(a) => &mut a.user,
+            ScheduleAction::Clear(a) => &mut a.user,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
 #[command(group = clap::ArgGroup::new("what").required(true).multiple(true).args(["start", "stop"]))]
 pub struct ScheduleSetArgs {
     /// User whose notebook the schedules start and stop
-    #[arg(long, short = 'u', value_parser = parse_user)]
+    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = values::CALLER_USER, hide_default_value = true)]
     pub user: String,
     /// When to start the notebook, e.g. 'cron(0 8 ? * MON-FRI *)'
     #[arg(long, value_name = "EXPR", value_parser = schedule_expr::parse_expression_arg)]
@@ -456,17 +467,17 @@ pub struct ScheduleSetArgs {
     pub tz: String,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ScheduleShowArgs {
     /// User whose schedules to print
-    #[arg(long, short = 'u', value_parser = parse_user)]
+    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = values::CALLER_USER, hide_default_value = true)]
     pub user: String,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ScheduleClearArgs {
     /// User whose schedules to remove
-    #[arg(long, short = 'u', value_parser = parse_user)]
+    #[arg(long, short = 'u', value_parser = parse_user_or_caller, default_value = values::CALLER_USER, hide_default_value = true)]
     pub user: String,
     /// Remove only the start schedule
     #[arg(long, conflicts_with = "stop")]

@@ -97,6 +97,8 @@ pub fn provision_token(
 /// IAM role names: at most 64 characters (IAM user guide, "IAM and AWS STS quotas"; botocore iam
 /// CreateRole.RoleName max 64).
 pub const IAM_ROLE_NAME_MAX: usize = 64;
+/// EventBridge Scheduler schedule group names (botocore `scheduler` ScheduleGroupName: max 64).
+pub const SCHEDULE_GROUP_NAME_MAX: usize = 64;
 /// CloudFormation stack names: at most 128 characters (botocore cloudformation CreateStack.StackName).
 pub const STACK_NAME_MAX: usize = 128;
 /// Portfolio display names: at most 100 characters (botocore servicecatalog CreatePortfolio.DisplayName).
@@ -119,6 +121,10 @@ pub fn check_deployment_names(
     product: &str,
 ) -> Result<(), String> {
     let role = format!("{s3_stack}-{role_suffix}");
+    // The Scheduler execution role (RoleName `${AWS::StackName}-scheduler`) and the schedule group
+    // (botocore `scheduler` ScheduleGroupName: 1..=64), both named after the s3-iam stack.
+    let scheduler_role = format!("{s3_stack}-scheduler");
+    let group = format!("{s3_stack}-schedules");
     let checks = [
         (
             "IAM role name",
@@ -126,6 +132,8 @@ pub fn check_deployment_names(
             IAM_ROLE_NAME_MAX,
             "shorten --name or --s3-stack (or SageMakerNotebookInstanceRoleName)",
         ),
+        ("IAM role name", scheduler_role.as_str(), IAM_ROLE_NAME_MAX, "shorten --name or --s3-stack"),
+        ("schedule group name", group.as_str(), SCHEDULE_GROUP_NAME_MAX, "shorten --name or --s3-stack"),
         ("stack name", s3_stack, STACK_NAME_MAX, "shorten --s3-stack"),
         ("stack name", catalog_stack, STACK_NAME_MAX, "shorten --catalog-stack"),
         ("portfolio name", portfolio.unwrap_or(""), PORTFOLIO_NAME_MAX, "shorten --name or PortfolioName"),
@@ -277,6 +285,11 @@ mod tests {
         let e = check_deployment_names("s", "c", "R", Some(&"p".repeat(101)), "prod").unwrap_err();
         assert!(e.contains("portfolio name") && e.contains("100"), "{e}");
         assert!(check_deployment_names("s", &"c".repeat(129), "R", None, "p").unwrap_err().contains("128"));
+        // A short notebook role name leaves room the Scheduler role and group do not have.
+        let s3 = "s".repeat(55);
+        let e = check_deployment_names(&s3, "c", "R", None, "p").unwrap_err();
+        assert!(e.contains(&format!("{s3}-scheduler")) && e.contains("65 characters"), "{e}");
+        assert!(check_deployment_names(&"s".repeat(54), "c", "R", None, "p").is_ok());
     }
 
     #[test]

@@ -191,6 +191,14 @@ fn each_role_runs_its_commands_holding_only_its_own_policy() {
     let set = dana.json(&acct, &["schedule", "set", "--user", "dana", "--stop", "cron(0 19 ? * MON-FRI *)"]);
     assert_eq!(set["schedules"][0]["name"], "dana-stop", "{set}");
     dana.ok(&acct, &["schedule", "show", "--user", "dana"]);
+    // Without --user: the caller's own, as for the other per-user commands.
+    let own = dana.json(&acct, &["schedule", "show"]);
+    assert_eq!(own["user"], "dana", "{own}");
+    assert_eq!(own["schedules"][0]["name"], "dana-stop", "{own}");
+    // Her own two schedules by exact name: not those of a user whose name extends hers.
+    let (code, out, err) = dana.run(&acct, &["schedule", "show", "--user", "dana-x"]);
+    assert_eq!(code, 1, "dana read dana-x's schedules\nstdout: {out}\nstderr: {err}");
+    assert!(err.contains("AccessDenied"), "{err}");
     assert_operator_command_denied(&acct, &dana, &["list"], "list");
 
     // (c) the operator, over every user's notebooks
