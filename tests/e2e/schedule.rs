@@ -287,11 +287,11 @@ fn stored_url(acct: &Account, user: &str) -> (i64, String) {
 }
 
 /// A scheduled start stores no URL by itself: the notebook's own InService event does, through
-/// `watch`'s state-change handler (the serverless function, or `watch --event` with the event).
-/// `watch --once` follows Service Catalog records, and a scheduled start makes none: the URL it
-/// finds is the one from before the stop, which is what the README says.
+/// `watch`'s state-change handler (the serverless function, or `watch --event` with the event),
+/// and so does the next `watch` scan, which sees the notebook InService since after its URL was
+/// stored (no Service Catalog record tells of a scheduled start).
 #[test]
-fn a_scheduled_start_gets_its_fresh_url_from_the_in_service_event() {
+fn a_scheduled_start_gets_its_fresh_url_from_the_next_watch_and_from_the_in_service_event() {
     let acct = Account::ready();
     acct.ok(&["provision", "--user", "alice", "-q"]);
     acct.ok(&["schedule", "set", "--user", "alice", "--start", START, "--stop", STOP]);
@@ -303,8 +303,22 @@ fn a_scheduled_start_gets_its_fresh_url_from_the_in_service_event() {
     wait_status(&acct, "alice", "InService");
     assert_eq!(stored_url(&acct, "alice"), before, "the start itself stored a URL");
 
+    let out = acct.ok(&["watch", "--once", "--output", "json"]);
+    let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!((line["result"].as_str(), line["user"].as_str()), (Some("stored"), Some("alice")), "{out}");
+    let rescanned = stored_url(&acct, "alice");
+    assert!(rescanned.0 > before.0 && rescanned.1 != before.1, "no fresh URL from watch --once");
+    // Handled: the next scan stores nothing.
     acct.ok(&["watch", "--once", "-q"]);
-    assert_eq!(stored_url(&acct, "alice").0, before.0, "watch --once stored a URL for the scheduled start");
+    assert_eq!(stored_url(&acct, "alice").0, rescanned.0, "watch --once stored the restart twice");
+
+    // Again, through the InService event this time.
+    assert_eq!(fire("alice-stop")["outcome"], "invoked");
+    wait_status(&acct, "alice", "Stopped");
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // LastModifiedTime is to the second
+    assert_eq!(fire("alice-start")["outcome"], "invoked");
+    wait_status(&acct, "alice", "InService");
+    let before = stored_url(&acct, "alice");
 
     let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
     let arn = format!("arn:aws:sagemaker:us-east-1:{}:notebook-instance/alice-notebook", acct.id);

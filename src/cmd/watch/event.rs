@@ -249,6 +249,7 @@ pub async fn on_event(args: &WatchArgs, ctx: &Context, value: &Value, what: &str
         user_hint: call.user.as_ref().ok().cloned(),
         known: None,
         check_cursor: true,
+        restarted: false,
     };
     if let Some(error) = &call.error {
         return Ok(EventAnswer::Provision(Handled::new(

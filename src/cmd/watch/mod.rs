@@ -67,6 +67,9 @@ struct Work {
     known: Option<(RecordDetail, BTreeMap<String, String>)>,
     /// The scan already compared the parameter with this record; other sources must.
     check_cursor: bool,
+    /// The record was handled, but its notebook came back InService since (a start no record
+    /// tells of): looked at again even when an earlier outcome held the record back.
+    restarted: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -231,7 +234,8 @@ fn enqueue(
     suppressed.retain(|_, until| until.is_none_or(|t| t > now));
     for work in works {
         let id = &work.record_id;
-        if in_flight.contains(id) || suppressed.contains_key(id) || queue.iter().any(|q| &q.record_id == id) {
+        let held_back = suppressed.contains_key(id) && !work.restarted;
+        if in_flight.contains(id) || held_back || queue.iter().any(|q| &q.record_id == id) {
             continue;
         }
         queue.push_back(work);
@@ -418,7 +422,7 @@ async fn handle_inner(ctx: &Context, args: &WatchArgs, product: &Product, work: 
             }
         }
     }
-    let provision = detail.record_type() == Some("PROVISION_PRODUCT");
+    let provision = detail.record_type() == Some("PROVISION_PRODUCT") && !work.restarted;
     store(ctx, args, work, user, provision, deadline).await.map_err(|(user, e)| fail(&Some(user), e))
 }
 
@@ -449,7 +453,8 @@ async fn store(
     if provision {
         crate::cmd::schedule::give_new_notebook_the_default(ctx, &user).await;
     }
-    let mut h = Handled::new(Outcome::Stored, work, Some(user), None);
+    let why = work.restarted.then(|| "the notebook started again after its URL was stored".to_owned());
+    let mut h = Handled::new(Outcome::Stored, work, Some(user), why);
     h.notebook = Some(delivery.notebook);
     h.parameter = Some(delivery.stored.parameter);
     h.session_expires = Some(delivery.stored.session_expires);

@@ -10,6 +10,7 @@ use aws_smithy_types::DateTime;
 use super::{trail::Trail, Work};
 use crate::aws::catalog::{self, Product};
 use crate::aws::context::Context;
+use crate::aws::notebook;
 use crate::aws::urls;
 use crate::cmd::shared::fanout;
 use crate::names::user;
@@ -135,9 +136,12 @@ pub(super) fn user_from(
 }
 
 /// Provisioned products whose latest record needs work: in progress (await it), failed (report
-/// it), or succeeded after the user's parameter was last written (store a URL).
+/// it), or succeeded after the user's parameter was last written (store a URL); and notebooks that
+/// came back InService after their URL was stored (a scheduled start, the console's Start: no
+/// record tells of those).
 async fn scan(ctx: &Context, product: &Product, cache: &mut RecordCache) -> Result<Vec<Work>> {
-    let (pps, times) = tokio::try_join!(search(ctx, product, cache), parameter_times(ctx, None))?;
+    let (pps, times, notebooks) =
+        tokio::try_join!(search(ctx, product, cache), parameter_times(ctx, None), notebook::list_by_name(ctx))?;
     let mut works = Vec::new();
     let mut settled = Vec::new();
     for pp in pps {
@@ -147,6 +151,7 @@ async fn scan(ctx: &Context, product: &Product, cache: &mut RecordCache) -> Resu
             user_hint: pp.owner.clone(),
             known: None,
             check_cursor: true,
+            restarted: false,
         };
         match (&pp.status, &pp.last_record, &pp.last_success) {
             // Being provisioned, updated or terminated: the handler awaits (or ignores) the record.
@@ -173,15 +178,31 @@ async fn scan(ctx: &Context, product: &Product, cache: &mut RecordCache) -> Resu
             (Some(u), Some(done)) => times.get(u).is_some_and(|stored| *stored >= done),
             _ => false,
         };
-        if !handled {
+        let restarted = handled && user.as_deref().is_some_and(|u| restarted_since_stored(&notebooks, &times, u));
+        if !handled || restarted {
             works.push(Work {
                 record_id,
                 provisioned_product: pp.name,
                 user_hint: pp.owner,
                 known: Some((detail.clone(), outputs.clone())),
                 check_cursor: false,
+                restarted,
             });
         }
     }
     Ok(works)
+}
+
+/// The user's notebook is InService and entered that state after the URL was last stored (to the
+/// second: LastModifiedTime is when the notebook entered its current state, which the sandbox plays
+/// as moving on every transition; AWS does not document that a start moves it, and where it does
+/// not, the restart goes unseen here and the InService event or `refresh` renews the URL).
+fn restarted_since_stored(
+    notebooks: &BTreeMap<String, notebook::Notebook>,
+    times: &HashMap<String, DateTime>,
+    user: &str,
+) -> bool {
+    let Some(nb) = notebooks.get(&user::notebook_name(user)) else { return false };
+    let (Some(stored), Some(entered)) = (times.get(user), nb.last_modified_epoch) else { return false };
+    nb.state() == aws_sdk_sagemaker::types::NotebookInstanceStatus::InService && entered > stored.secs()
 }

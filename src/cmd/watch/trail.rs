@@ -50,6 +50,7 @@ impl Trail {
                         user_hint: call.user.ok(),
                         known: None,
                         check_cursor: true,
+                        restarted: false,
                     });
                 }
                 Ok(_) => {}
