@@ -64,6 +64,14 @@ pub enum Res {
     /// The log group the blog sample's catalog stack declares (`<stack>-NotebookCloudWatchLogGroup-*`,
     /// a name CloudFormation generates), kept by `bootstrap --adopt` and deleted by `teardown`.
     LogGroups,
+    /// Serverless mode's functions (`<catalog stack>-serverless-watch`/`-serve`), named by the template.
+    Functions,
+    /// Serverless mode's on-failure queue, rule and log groups, named after its stack (CloudFormation
+    /// generates `<stack>-FailureQueue-*` and `<stack>-StateChangeRule-*`; the template names the
+    /// groups `/aws/lambda/<stack>-watch|serve`).
+    ServerlessParts,
+    /// The functions' execution roles, passed to Lambda only (iam:PassedToService).
+    FunctionRoles,
     /// The IAM user or group `bootstrap --principal` names: CloudFormation's
     /// PortfolioPrincipalAssociation handler reads it (handlers.create/delete: iam:GetUser, iam:GetGroup).
     Principals,
@@ -140,6 +148,71 @@ const GET_TEMPLATE: Call = c("GetTemplate", "cloudformation:GetTemplate", Stacks
 const PRODUCT_STACK: Call = c("DescribeStacks", "cloudformation:DescribeStacks", ProductStacks);
 // HeadObject is authorized as s3:GetObject.
 const HEAD_OBJECT: Call = c("HeadObject", "s3:GetObject", Bucket);
+
+/// What CloudFormation does with the caller's credentials for templates/serverless.yml (`bootstrap
+/// --serverless`): the handlers.create/update permissions of each resource type's provider schema
+/// (AWS::Lambda::Function, Url, EventInvokeConfig, Permission; AWS::Events::Rule; AWS::SQS::Queue;
+/// AWS::Logs::LogGroup; the roles are AWS::IAM::Role, under `Roles`), limited to what the template's
+/// properties use: no VPC (ec2:Describe*), no KMS key, no EFS, no layers, no code signing, no
+/// published version, no log delivery. The stack's tag is propagated to every taggable resource
+/// (TagResource/TagQueue). The function roles are passed to Lambda only.
+const SERVERLESS_DEPLOY: &[Call] = &[
+    cfn("lambda:CreateFunction", Functions),
+    cfn("lambda:GetFunction", Functions),
+    cfn("lambda:UpdateFunctionCode", Functions),
+    cfn("lambda:UpdateFunctionConfiguration", Functions),
+    cfn("lambda:PutFunctionConcurrency", Functions),
+    cfn("lambda:DeleteFunctionConcurrency", Functions),
+    cfn("lambda:GetRuntimeManagementConfig", Functions),
+    cfn("lambda:GetFunctionCodeSigningConfig", Functions),
+    cfn("lambda:GetFunctionRecursionConfig", Functions),
+    cfn("lambda:TagResource", Functions),
+    cfn("lambda:UntagResource", Functions),
+    cfn("lambda:CreateFunctionUrlConfig", Functions),
+    cfn("lambda:UpdateFunctionUrlConfig", Functions),
+    cfn("lambda:PutFunctionEventInvokeConfig", Functions),
+    cfn("lambda:UpdateFunctionEventInvokeConfig", Functions),
+    cfn("lambda:AddPermission", Functions),
+    cfn("lambda:RemovePermission", Functions),
+    cfn("iam:PassRole", FunctionRoles),
+    // The package, read from the bootstrap bucket by Lambda with the caller's credentials.
+    cfn("s3:GetObjectVersion", Bucket),
+    cfn("events:DescribeRule", ServerlessParts),
+    cfn("events:PutRule", ServerlessParts),
+    cfn("events:PutTargets", ServerlessParts),
+    cfn("events:RemoveTargets", ServerlessParts),
+    cfn("events:TagResource", ServerlessParts),
+    cfn("events:UntagResource", ServerlessParts),
+    cfn("sqs:CreateQueue", ServerlessParts),
+    cfn("sqs:GetQueueUrl", ServerlessParts),
+    cfn("sqs:GetQueueAttributes", ServerlessParts),
+    cfn("sqs:SetQueueAttributes", ServerlessParts),
+    cfn("sqs:ListQueueTags", ServerlessParts),
+    cfn("sqs:TagQueue", ServerlessParts),
+    cfn("sqs:UntagQueue", ServerlessParts),
+    cfn("logs:CreateLogGroup", ServerlessParts),
+    cfn("logs:PutRetentionPolicy", ServerlessParts),
+    cfn("logs:TagResource", ServerlessParts),
+    cfn("logs:UntagResource", ServerlessParts),
+    cfn("logs:ListTagsForResource", ServerlessParts),
+];
+
+/// The delete handlers of the same resource types (teardown; an update that drops a resource).
+const SERVERLESS_DELETE: &[Call] = &[
+    cfn("lambda:DeleteFunction", Functions),
+    cfn("lambda:GetFunction", Functions),
+    cfn("lambda:DeleteFunctionUrlConfig", Functions),
+    cfn("lambda:DeleteFunctionEventInvokeConfig", Functions),
+    cfn("lambda:RemovePermission", Functions),
+    cfn("events:DescribeRule", ServerlessParts),
+    cfn("events:DeleteRule", ServerlessParts),
+    cfn("events:RemoveTargets", ServerlessParts),
+    cfn("events:ListTargetsByRule", ServerlessParts),
+    cfn("sqs:DeleteQueue", ServerlessParts),
+    cfn("sqs:GetQueueAttributes", ServerlessParts),
+    cfn("logs:DeleteLogGroup", ServerlessParts),
+    cfn("logs:DescribeLogGroups", Any),
+];
 
 /// Resolve the product and its launch path: end-user calls only (no ListProvisioningArtifacts).
 const RESOLVE: [Call; 2] = [SEARCH_PRODUCTS, DESCRIBE_PRODUCT];
@@ -498,6 +571,8 @@ pub const TABLE: &[CommandCalls] = &[
                 cfn("cloudformation:ValidateTemplate", Any),
                 cfn("cloudformation:GetTemplateSummary", Any),
             ],
+            SERVERLESS_DEPLOY,
+            SERVERLESS_DELETE,
         ],
     },
     CommandCalls {
@@ -550,6 +625,7 @@ pub const TABLE: &[CommandCalls] = &[
                 cfn("logs:DeleteLogGroup", LogGroups),
                 cfn("logs:DescribeLogGroups", Any),
             ],
+            SERVERLESS_DELETE,
         ],
     },
 ];
@@ -601,7 +677,19 @@ fn arns(res: Res, names: &Names, s: &Scope) -> Vec<String> {
         Stacks => vec![
             format!("arn:{p}:cloudformation:{r}:{a}:stack/{}/*", names.s3_stack),
             format!("arn:{p}:cloudformation:{r}:{a}:stack/{}/*", names.catalog_stack),
+            format!("arn:{p}:cloudformation:{r}:{a}:stack/{}/*", names.serverless_stack()),
         ],
+        Functions => vec![format!("arn:{p}:lambda:{r}:{a}:function:{}-*", names.serverless_stack())],
+        ServerlessParts => {
+            let stack = names.serverless_stack();
+            vec![
+                format!("arn:{p}:sqs:{r}:{a}:{stack}-*"),
+                format!("arn:{p}:events:{r}:{a}:rule/{stack}-*"),
+                format!("arn:{p}:logs:{r}:{a}:log-group:/aws/lambda/{stack}-*"),
+            ]
+        }
+        // CloudFormation names a role `<stack>-<logical id>-<suffix>`.
+        FunctionRoles => vec![format!("arn:{p}:iam::{a}:role/{}-*", names.serverless_stack())],
         // CloudFormation generates the bucket's name from the stack's, in lower case.
         Bucket => vec![
             format!("arn:{p}:s3:::{}-*", names.s3_stack.to_ascii_lowercase()),
@@ -660,6 +748,11 @@ fn grants(role: Role, call: &Call, names: &Names, scope: &Scope) -> Vec<(Vec<Str
         (Roles, _) => resources[..2].to_vec(),
         _ => resources,
     };
+    if call.resource == FunctionRoles {
+        // The execution roles go to Lambda and nowhere else (IAM user guide, "Granting a user
+        // permissions to pass a role": the iam:PassedToService condition key).
+        return vec![(resources, Some(json!({"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}})))];
+    }
     if role != Role::EndUser {
         return vec![(resources, None)];
     }

@@ -461,6 +461,14 @@ pub struct BootstrapArgs {
     /// Give up waiting for a stack after this many seconds (exit 3)
     #[arg(long, value_name = "SECS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
+    /// Also deploy serverless mode: the watch and serve Lambda functions, the rule on SageMaker's
+    /// state change events and an AWS_IAM Function URL (a third stack; README "Serverless mode")
+    #[arg(long, conflicts_with = "adopt")]
+    pub serverless: bool,
+    /// With --serverless: the Lambda package to deploy (a zip whose `bootstrap` entry is a Linux
+    /// build of notebook-vend), instead of this binary
+    #[arg(long, value_name = "PATH", requires = "serverless")]
+    pub lambda_zip: Option<PathBuf>,
 }
 
 /// How the URL parameter is stored.

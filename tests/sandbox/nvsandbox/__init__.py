@@ -41,6 +41,7 @@ def _patches() -> list[tuple[str, Callable[[], None]]]:
     cloudtrail, sagemaker, state_controls), kept so that no behaviour changed with the move.
     """
     from nvsandbox import servicecatalog
+    from nvsandbox.awslambda import cfn_resources, package_limits
     from nvsandbox.cloudformation import principal, stacks, takeover
     from nvsandbox.cloudformation import update as stack_update
     from nvsandbox.cloudtrail import lookup
@@ -70,6 +71,8 @@ def _patches() -> list[tuple[str, Callable[[], None]]]:
         ("core.controls: set-state", controls.install),
         ("sts.session_tags: AssumeRole with Tags", session_tags.install),
         ("sts.presigned: presigned GetCallerIdentity", presigned.install),
+        ("awslambda.cfn_resources: Lambda::Url, Lambda::EventInvokeConfig", cfn_resources.install),
+        ("awslambda.package_limits: deployment package sizes", package_limits.install),
     ]
 
 
