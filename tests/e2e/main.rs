@@ -29,6 +29,7 @@
 //! - `races`: two commands on one notebook at once: no URL outlives its notebook.
 //! - `regions`: the whole workflow in a Region launched after 2019 (af-south-1).
 //! - `secrets`: a presigned URL is never in a log, an argument list, a file left behind or a history.
+//! - `serverless_deploy`: `bootstrap --serverless`: package checks, content-addressed upload, the third stack.
 //! - `serve`: the refresh API: token, errors before any AWS call, limits on clients.
 //! - `settings`: flag over environment over settings file over default, for every command.
 //! - `states`: states AWS reaches without the tool (TAINTED, stack failures, maintenance).
@@ -56,6 +57,7 @@ mod regions;
 mod secrets;
 mod serve;
 mod serverless;
+mod serverless_deploy;
 mod settings;
 mod states;
 mod update;

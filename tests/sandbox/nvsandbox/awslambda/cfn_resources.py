@@ -218,8 +218,23 @@ def patch_function_properties() -> None:
     LambdaFunction.get_configuration = get_configuration  # type: ignore[method-assign]
 
 
+def patch_url_config_status() -> None:
+    """GetFunctionUrlConfig answers HTTP 200 (Lambda API reference, GetFunctionUrlConfig: "If the
+    action is successful, the service sends back an HTTP 200 response"); moto answers 201."""
+    from moto.awslambda.responses import LambdaResponse
+
+    original = LambdaResponse.get_function_url_config
+
+    def get_function_url_config(self):  # type: ignore[no-untyped-def]
+        _, headers, body = original(self)
+        return 200, {**headers, "status": 200}, body
+
+    LambdaResponse.get_function_url_config = get_function_url_config  # type: ignore[method-assign]
+
+
 def install() -> None:
     # Defining the classes registers them (moto finds CloudFormationModel subclasses); this
     # reference keeps the import from being dropped as unused.
     assert CfnFunctionUrl.cloudformation_type() and CfnEventInvokeConfig.cloudformation_type()
     patch_function_properties()
+    patch_url_config_status()
