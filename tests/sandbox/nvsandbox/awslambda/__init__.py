@@ -1,0 +1,12 @@
+"""Lambda functions that run (runtime.py), asynchronous invocation with retries and destinations
+(asynchronous.py), and function URLs (urls.py)."""
+
+from __future__ import annotations
+
+
+def install() -> None:
+    from nvsandbox.awslambda import asynchronous, runtime, urls  # noqa: F401  (controls register on import)
+    from nvsandbox.core import common
+
+    urls.install()
+    common.on_reset(runtime.shutdown)
