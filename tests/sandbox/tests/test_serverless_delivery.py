@@ -318,7 +318,7 @@ def test_function_url_signed_as_erin_refreshes_her_url_and_unsigned_is_refused(s
     keys = {}
     for user in ("erin", "bob"):
         iam.create_user(UserName=user)
-        allow = {"Effect": "Allow", "Action": "lambda:InvokeFunctionUrl", "Resource": fn}
+        allow = {"Effect": "Allow", "Action": ["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"], "Resource": fn}
         iam.put_user_policy(
             UserName=user, PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow]})
         )
@@ -358,6 +358,12 @@ def test_function_url_signed_as_erin_refreshes_her_url_and_unsigned_is_refused(s
 
         # unsigned: Lambda refuses before the function runs
         seen = len(invocations(sandbox, a, "nv-serve"))
+        # lambda:InvokeFunctionUrl alone is not enough for a URL made since October 2025
+        only_url = {"Effect": "Allow", "Action": "lambda:InvokeFunctionUrl", "Resource": fn}
+        doc = json.dumps({"Version": "2012-10-17", "Statement": [only_url]})
+        iam.put_user_policy(UserName="bob", PolicyName="p", PolicyDocument=doc)
+        status, answer = call(signed(url + "refreshurl", "POST", body, *keys["bob"]))
+        assert status == 403 and answer["Message"].startswith("Forbidden"), answer
         status, answer = call(urllib.request.Request(url + "refreshurl", data=body, method="POST"))
         assert (status, answer) == (403, {"Message": "Forbidden"})
         # a wrong secret: refused too
@@ -374,3 +380,20 @@ def test_function_url_signed_as_erin_refreshes_her_url_and_unsigned_is_refused(s
         assert event["version"] == "2.0" and event["isBase64Encoded"] is False
     finally:
         control(sandbox, "config", {"account_id": a, "iam_enforced": 0})
+
+
+@needs_binary
+def test_a_public_function_url_needs_the_resource_policy_to_grant_both_actions(sandbox, deployed, package):
+    a = deployed["account"]
+    lam = client(sandbox, "lambda", a)
+    function(sandbox, a, package, "nv-open", "serve")
+    url = lam.create_function_url_config(FunctionName="nv-open", AuthType="NONE")["FunctionUrl"]
+    status, answer = call(urllib.request.Request(url + "healthz"))
+    assert (status, answer) == (403, {"Message": "Forbidden"})
+    for sid, action in (("url", "lambda:InvokeFunctionUrl"), ("fn", "lambda:InvokeFunction")):
+        lam.add_permission(
+            FunctionName="nv-open", StatementId=sid, Action=action, Principal="*", FunctionUrlAuthType="NONE"
+        )
+    # the function runs; serve itself refuses a caller without AWS_IAM
+    status, answer = call(urllib.request.Request(url + "refreshurl", data=b"{}", method="POST"))
+    assert status == 403 and "AWS_IAM" in answer["error"], answer

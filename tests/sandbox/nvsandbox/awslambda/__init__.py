@@ -5,8 +5,11 @@ from __future__ import annotations
 
 
 def install() -> None:
+    import atexit
+
     from nvsandbox.awslambda import asynchronous, runtime, urls  # noqa: F401  (controls register on import)
     from nvsandbox.core import common
 
     urls.install()
     common.on_reset(runtime.shutdown)
+    atexit.register(runtime.shutdown)  # no function process outlives the sandbox

@@ -14,9 +14,11 @@ A request:
   key answers 403 too) -> 403. With iam_enforced on the function's account, the caller needs
   lambda:InvokeFunctionUrl on the function (identity policy, with lambda:FunctionUrlAuthType =
   AWS_IAM in the context, or the function's resource-based policy naming the caller; another
-  account's caller needs both: "Control access to Lambda function URLs", Developer Guide) -> 403
-  otherwise. The sandbox's root key (12-digit id) is never checked, as everywhere in the sandbox.
-- AuthType NONE: anyone.
+  account's caller needs both: "Control access to Lambda function URLs", Developer Guide), and
+  lambda:InvokeFunction the same way (URL_ACTIONS) -> 403 otherwise. The sandbox's root key (12-digit
+  id) is never checked, as everywhere in the sandbox.
+- AuthType NONE: anyone, when the resource-based policy grants both actions to "*" (always checked,
+  as AWS always applies it) -> 403 otherwise.
 - The event is payload format 2.0 ("Invoking Lambda function URLs", Request payload format):
   version, routeKey "$default", rawPath, rawQueryString, cookies, headers (lower-case names,
   repeated ones joined by commas), queryStringParameters, requestContext {accountId, apiId (url-id),
@@ -137,22 +139,22 @@ def _caller(environ: dict, info: Any, fn: Any) -> dict:
     return caller
 
 
-def _may_invoke(request: Any, fn: Any, caller_arn: str, caller_account: str) -> bool:
-    from nvsandbox.iam import enforcement
+# "Starting in October 2025, new function URLs will require both lambda:InvokeFunctionUrl and
+# lambda:InvokeFunction permissions" (Developer Guide, "Control access to Lambda function URLs",
+# https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html): every URL the sandbox makes is new.
+URL_ACTIONS = ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction")
+
+
+def _resource_policy(fn: Any, action: str, principals: tuple[str, ...], context: dict) -> str | None:
+    """ "Allow", "Deny" or None: what the function's resource-based policy says to these principals."""
     from nvsandbox.iam import policy as iam_policy
 
-    action = "lambda:InvokeFunctionUrl"
-    context = enforcement._context(request, {"lambda:FunctionUrlAuthType": "AWS_IAM"})
-    decision, _ = iam_policy.evaluate(enforcement._documents(request._access_key), action, fn.function_arn, context)
-    if decision == iam_policy.DENY:
-        return False
-    identity = decision == iam_policy.ALLOW
-    resource = False
+    allowed = None
     for st in list(getattr(fn.policy, "statements", []) or []):
         principal = st.get("Principal")
         aws = principal.get("AWS") if isinstance(principal, dict) else principal
         names = aws if isinstance(aws, list) else [aws]
-        if not any(n in ("*", caller_arn, caller_account, f"arn:aws:iam::{caller_account}:root") for n in names):
+        if not any(n in principals for n in names):
             continue
         actions = st.get("Action")
         if not iam_policy.action_matches(actions if isinstance(actions, list) else [actions], action):
@@ -162,11 +164,40 @@ def _may_invoke(request: Any, fn: Any, caller_arn: str, caller_account: str) -> 
         except iam_policy.Undecidable:
             applies = st.get("Effect") == "Deny"
         if applies and st.get("Effect") == "Deny":
+            return "Deny"
+        if applies:
+            allowed = "Allow"
+    return allowed
+
+
+def _url_context(auth_type: str) -> dict:
+    return {"lambda:FunctionUrlAuthType": auth_type, "lambda:InvokedViaFunctionUrl": "true"}
+
+
+def public(fn: Any) -> bool:
+    """AuthType NONE: "your function's resource-based policy is always in effect and must grant public
+    access" (urls-auth page): both actions allowed to Principal "*"."""
+    context = _url_context("NONE")
+    return all(_resource_policy(fn, action, ("*",), context) == "Allow" for action in URL_ACTIONS)
+
+
+def _may_invoke(request: Any, fn: Any, caller_arn: str, caller_account: str) -> bool:
+    """Both actions allowed to the caller: by an identity policy or the function's resource-based
+    policy in the function's account, by both for another account's caller; an explicit Deny wins."""
+    from nvsandbox.iam import enforcement
+    from nvsandbox.iam import policy as iam_policy
+
+    context = enforcement._context(request, _url_context("AWS_IAM"))
+    principals = ("*", caller_arn, caller_account, f"arn:aws:iam::{caller_account}:root")
+    for action in URL_ACTIONS:
+        decision, _ = iam_policy.evaluate(enforcement._documents(request._access_key), action, fn.function_arn, context)
+        resource = _resource_policy(fn, action, principals, context)
+        if decision == iam_policy.DENY or resource == "Deny":
             return False
-        resource = resource or (applies and st.get("Effect", "Allow") == "Allow")
-    if caller_account == fn.account_id:
-        return identity or resource
-    return identity and resource
+        identity, by_resource = decision == iam_policy.ALLOW, resource == "Allow"
+        if not ((identity or by_resource) if caller_account == fn.account_id else (identity and by_resource)):
+            return False
+    return True
 
 
 def event(environ: dict, info: Any, fn: Any, url_id: str, raw_path: str, caller: dict | None) -> dict:
@@ -268,6 +299,8 @@ def answer(environ: dict, info: Any, start_response):
             caller = _caller(environ, info, fn)
         except Refused as e:
             return _message(start_response, e.status, e.message)
+    elif not public(fn):
+        return _message(start_response, 403, "Forbidden")
     ev = event(environ, info, fn, url_id, "/" + tail, caller)
     result = runtime.invoke(fn, json.dumps(ev).encode())
     return _response(start_response, result)
