@@ -397,3 +397,90 @@ def test_a_public_function_url_needs_the_resource_policy_to_grant_both_actions(s
     # the function runs; serve itself refuses a caller without AWS_IAM
     status, answer = call(urllib.request.Request(url + "refreshurl", data=b"{}", method="POST"))
     assert status == 403 and "AWS_IAM" in answer["error"], answer
+
+
+CFN_TEMPLATE = """
+AWSTemplateFormatVersion: '2010-09-09'
+Parameters:
+  Bucket: {Type: String}
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: '2012-10-17'
+        Statement: [{Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}]
+  Watch:
+    Type: AWS::Lambda::Function
+    Properties:
+      FunctionName: cfn-watch
+      Runtime: provided.al2023
+      Handler: watch
+      Role: !GetAtt Role.Arn
+      Timeout: 30
+      ReservedConcurrentExecutions: 1
+      Code: {S3Bucket: !Ref Bucket, S3Key: lambda.zip}
+  Rule:
+    Type: AWS::Events::Rule
+    Properties:
+      EventPattern:
+        source: [aws.sagemaker]
+        detail-type: [SageMaker Notebook Instance State Change]
+        detail:
+          NotebookInstanceStatus: [InService, Deleting]
+      State: ENABLED
+      Targets: [{Id: watch, Arn: !GetAtt Watch.Arn}]
+  Permission:
+    Type: AWS::Lambda::Permission
+    Properties:
+      Action: lambda:InvokeFunction
+      FunctionName: !Ref Watch
+      Principal: events.amazonaws.com
+      SourceArn: !GetAtt Rule.Arn
+      SourceAccount: !Ref AWS::AccountId
+"""
+
+
+@needs_binary
+def test_resources_made_by_cloudformation_deliver_as_the_template_declares_them(sandbox, package):
+    """The rule, target and permission as templates/serverless.yml declares them (pattern on InService
+    and Deleting, SourceArn + SourceAccount), made by a stack: provision -> URL stored."""
+    a = new_account()
+    control(sandbox, "config", {"account_id": a, "sagemaker_event_duplicate_rate": 0})
+    d = bootstrap(sandbox, a)
+    s3, cfn = client(sandbox, "s3", a), client(sandbox, "cloudformation", a)
+    s3.create_bucket(Bucket=f"code-{a}")
+    s3.put_object(Bucket=f"code-{a}", Key="lambda.zip", Body=package)
+    cfn.create_stack(
+        StackName="serverless",
+        TemplateBody=CFN_TEMPLATE,
+        Capabilities=["CAPABILITY_IAM"],
+        Parameters=[{"ParameterKey": "Bucket", "ParameterValue": f"code-{a}"}],
+    )
+    assert cfn.describe_stacks(StackName="serverless")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    ssm = client(sandbox, "ssm", a)
+    assert provision(sandbox, a, d, "frank")["Status"] == "SUCCEEDED"
+    assert wait_for(lambda: stored(ssm, "frank")) is not None, events_log(sandbox, a, "lambda-target")
+    control(sandbox, "events-flush", {"account_id": a})
+    answers = [json.loads(i["payload"]) for i in invocations(sandbox, a, "cfn-watch")]
+    assert [x["result"] for x in answers] == ["stored"], answers  # Pending does not match the pattern
+
+
+@needs_binary
+def test_no_delivery_without_the_functions_permission_or_from_a_disabled_rule(sandbox, package):
+    a = new_account()
+    control(sandbox, "config", {"account_id": a, "sagemaker_event_duplicate_rate": 0})
+    events, sm = client(sandbox, "events", a), client(sandbox, "sagemaker", a)
+    fn = function(sandbox, a, package, "nv-watch", "watch")
+    events.put_rule(Name="no-permission", EventPattern=json.dumps(PATTERN))
+    events.put_targets(Rule="no-permission", Targets=[{"Id": "fn", "Arn": fn}])
+    rule_to(sandbox, a, fn, name="disabled")
+    events.disable_rule(Name="disabled")
+    sm.create_notebook_instance(
+        NotebookInstanceName="gina-Notebook", InstanceType="ml.t3.medium", RoleArn=f"arn:aws:iam::{a}:role/x"
+    )
+    time.sleep(0.4)
+    control(sandbox, "events-flush", {"account_id": a})
+    assert invocations(sandbox, a, "nv-watch") == []
+    denied = events_log(sandbox, a, "lambda-target")
+    assert [e[1].split()[0] for e in denied] == ["denied", "denied"], denied  # Pending, InService

@@ -21,7 +21,9 @@ destinations, after the Developer Guide:
   sqs:SendMessage on the queue (same page, "Execution
   role permissions"): with iam_enforced on and no such Allow, the record is dropped too.
 - A function whose reserved concurrency is 0 gets no invocation: the event goes to the on-failure
-  destination without retries (same page, note on reserved concurrency zero).
+  destination without retries (same page, note on reserved concurrency zero). The record's
+  condition for that case is not documented: the sandbox writes EventAgeExceeded with
+  approximateInvokeCount 0 and no responseContext/responsePayload (nothing ran).
 
 Every outcome is a line of events.log (`<epoch> <account> lambda-async <function> <what>`), and
 `/_sandbox/lambda-wait {"account_id", "timeout"}` returns when the account has no event in flight.
