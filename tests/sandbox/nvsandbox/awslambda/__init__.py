@@ -1,5 +1,5 @@
-"""Lambda functions that run (runtime.py), asynchronous invocation with retries and destinations
-(asynchronous.py), and function URLs (urls.py)."""
+"""Lambda functions that run (runtime.py; the Invoke API runs them too), asynchronous invocation
+with retries and destinations (asynchronous.py), and function URLs (urls.py)."""
 
 from __future__ import annotations
 
@@ -11,5 +11,6 @@ def install() -> None:
     from nvsandbox.core import common
 
     urls.install()
+    runtime.patch_invoke()
     common.on_reset(runtime.shutdown)
     atexit.register(runtime.shutdown)  # no function process outlives the sandbox

@@ -549,3 +549,28 @@ def find_function(account: str, region: str, name_or_arn: str) -> Any | None:
         return backend.get_function(name)
     except Exception:  # noqa: BLE001  (no such function)
         return None
+
+
+def patch_invoke() -> None:
+    """The Invoke API runs the function here instead of in docker: RequestResponse answers the
+    function's payload (X-Amz-Function-Error: Unhandled on an error), Event queues it
+    (asynchronous.py: 202), DryRun runs nothing (204)."""
+    from moto.awslambda.models import LambdaFunction
+
+    def invoke_api(self, body, request_headers, response_headers):
+        from nvsandbox.awslambda import asynchronous
+
+        kind = request_headers.get("x-amz-invocation-type") or request_headers.get("X-Amz-Invocation-Type")
+        raw = body.encode() if isinstance(body, str) else (body or b"")
+        if kind == "DryRun":
+            return b""
+        if kind == "Event":
+            asynchronous.invoke(self, json.loads(raw) if raw.strip() else {}, source="Invoke")
+            return b""
+        result = invoke(self, raw or b"{}")
+        if not result.ok:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        response_headers["x-amz-executed-version"] = "$LATEST"
+        return result.payload
+
+    LambdaFunction.invoke = invoke_api
