@@ -311,3 +311,145 @@ fn a_given_zip_is_deployed_as_it_is_and_a_new_package_updates_the_functions() {
     let expected = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(std::fs::read(&zip).unwrap()));
     assert_eq!(f["Configuration"]["CodeSha256"], expected.as_str(), "{f}");
 }
+
+/// ProvisionProduct as the console sends it (no notebook-vend involved).
+async fn console_provision(acct: &Account, user: &str) {
+    use aws_sdk_servicecatalog::types::ProvisioningParameter;
+    let sc = aws_sdk_servicecatalog::Client::new(&acct.sdk().await);
+    let products = sc.search_products().send().await.unwrap();
+    let product_id = products.product_view_summaries()[0].product_id().unwrap().to_owned();
+    let path = sc.list_launch_paths().product_id(&product_id).send().await.unwrap();
+    let path_id = path.launch_path_summaries()[0].id().unwrap().to_owned();
+    let arts = sc.list_provisioning_artifacts().product_id(&product_id).send().await.unwrap();
+    let artifact_id = arts.provisioning_artifact_details().last().unwrap().id().unwrap().to_owned();
+    let param = |k: &str, v: &str| ProvisioningParameter::builder().key(k).value(v).build();
+    sc.provision_product()
+        .product_id(product_id)
+        .path_id(path_id)
+        .provisioning_artifact_id(artifact_id)
+        // The conventional name (`<user>-Notebook`): serve's check that the notebook is of this
+        // deployment looks it up by that name, then among the caller's own provisioned products
+        // only, which for the function's role are none (see NOTE-25.md).
+        .provisioned_product_name(format!("{user}-Notebook"))
+        .provision_token(format!("console-{user}"))
+        .provisioning_parameters(param("NotebookInstanceType", "ml.t3.medium"))
+        .provisioning_parameters(param("S3IAMConfigStackName", "s3-iam-config"))
+        .provisioning_parameters(param("NotebookUserName", user))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Poll the stored URL of `user` until `ready` holds (the deployed function writes it).
+async fn stored_when(acct: &Account, user: &str, ready: impl Fn(&str) -> bool) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(url) = crate::support::stored_url(acct, user).await.filter(|u| ready(u)) {
+            return url;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(90), "no URL stored for {user} by the function");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// An IAM user of the account with an access key: (ARN, key id, secret).
+async fn iam_user(acct: &Account, name: &str) -> (String, String, String) {
+    let iam = aws_sdk_iam::Client::new(&acct.sdk().await);
+    let arn = iam.create_user().user_name(name).send().await.unwrap().user().unwrap().arn().to_owned();
+    let key = iam.create_access_key().user_name(name).send().await.unwrap();
+    let key = key.access_key().unwrap();
+    (arn, key.access_key_id().to_owned(), key.secret_access_key().to_owned())
+}
+
+/// POST a JSON body to the Function URL, SigV4-signed (service lambda) with `key` or unsigned.
+async fn url_post(url: &str, body: &str, key: Option<(&str, &str)>) -> (u16, Value) {
+    let target = format!("{}refreshurl", url);
+    let mut headers: Vec<(String, String)> = vec![("content-type".into(), "application/json".into())];
+    if let Some((id, secret)) = key {
+        let creds = aws_sdk_sts::config::Credentials::new(id, secret, None, None, "test");
+        let identity: aws_smithy_runtime_api::client::identity::Identity = creds.into();
+        let settings = aws_sigv4::http_request::SigningSettings::default();
+        let params: aws_sigv4::http_request::SigningParams<'_> = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("lambda")
+            .time(std::time::SystemTime::now())
+            .settings(settings)
+            .build()
+            .unwrap()
+            .into();
+        let signable = aws_sigv4::http_request::SignableRequest::new(
+            "POST",
+            target.as_str(),
+            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            aws_sigv4::http_request::SignableBody::Bytes(body.as_bytes()),
+        )
+        .unwrap();
+        let (instructions, _) = aws_sigv4::http_request::sign(signable, &params).unwrap().into_parts();
+        for (k, v) in instructions.headers() {
+            headers.push((k.to_owned(), v.to_owned()));
+        }
+    }
+    let mut req = reqwest::Client::new().post(&target).body(body.to_owned());
+    for (k, v) in &headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// The whole flow in serverless mode, with no `watch` process anywhere: a console provision's
+/// InService event reaches the deployed watch function, which stores the owner's URL; a stop and a
+/// start store a fresh one; the Function URL refreshes for its caller only.
+#[tokio::test(flavor = "multi_thread")]
+async fn console_provision_gets_its_url_from_the_deployed_function_with_no_watch_process() {
+    let acct = Account::new();
+    acct.configure(json!({"record_seconds": 0.3, "pending_seconds": 0.3}));
+    let stripped = stripped().to_owned();
+    let deployed = tokio::task::block_in_place(|| json_as(&stripped, &acct, &["bootstrap", "--serverless"]));
+    let function_url = deployed["serverless"]["function_url"].as_str().unwrap().to_owned();
+
+    console_provision(&acct, "alice").await;
+    let first = stored_when(&acct, "alice", |_| true).await;
+    assert!(crate::support::is_url_with_token_of(&first, "alice"), "{first}");
+
+    // Stopped and started from the console: the InService event stores a fresh URL.
+    let sm = aws_sdk_sagemaker::Client::new(&acct.sdk().await);
+    sm.stop_notebook_instance().notebook_instance_name("alice-Notebook").send().await.unwrap();
+    let start = std::time::Instant::now();
+    while sm
+        .describe_notebook_instance()
+        .notebook_instance_name("alice-Notebook")
+        .send()
+        .await
+        .unwrap()
+        .notebook_instance_status()
+        .map(|s| s.as_str() != "Stopped")
+        .unwrap_or(true)
+    {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "alice's notebook never stopped");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // The event's `time` has whole seconds; the handler takes an InService no later than the stored
+    // URL's write as a duplicate (cmd/watch/state.rs). On AWS a start takes minutes; here the
+    // sandbox's 0.3 s cycle could fall within the second of the first store, so wait a second.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    sm.start_notebook_instance().notebook_instance_name("alice-Notebook").send().await.unwrap();
+    let fresh = stored_when(&acct, "alice", |u| u != first).await;
+    assert!(crate::support::is_url_with_token_of(&fresh, "alice"), "{fresh}");
+
+    // The Function URL (AuthType AWS_IAM): alice for herself 200, for bob 403, unsigned refused.
+    let (_, alice_id, alice_secret) = iam_user(&acct, "alice").await;
+    let own = r#"{"notebook_user_name": "alice"}"#;
+    let (status, answer) = url_post(&function_url, own, Some((&alice_id, &alice_secret))).await;
+    assert_eq!(status, 200, "{answer}");
+    let refreshed = answer["PreSignedURL"].as_str().unwrap().to_owned();
+    assert!(crate::support::is_url_with_token_of(&refreshed, "alice"), "{answer}");
+    let (status, answer) =
+        url_post(&function_url, r#"{"notebook_user_name": "bob"}"#, Some((&alice_id, &alice_secret))).await;
+    assert_eq!(status, 403, "{answer}");
+    let (status, answer) = url_post(&function_url, own, None).await;
+    assert_eq!(status, 403, "unsigned: {answer}");
+}
