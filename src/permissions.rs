@@ -62,14 +62,14 @@ pub enum Res {
     /// and updated in place by CloudFormation with the caller's credentials.
     AdoptedRoles,
     /// The log group the blog sample's catalog stack declares (`<stack>-NotebookCloudWatchLogGroup-*`,
-    /// a name CloudFormation generates), kept by `bootstrap --adopt` and deleted by `teardown`.
+    /// a name CloudFormation generates), kept by `bootstrap --adopt` and deleted by `teardown`; and
+    /// serverless mode's two (`<catalog stack>-serverless-watch|serve`, named by the template).
     LogGroups,
-    /// Serverless mode's functions (`<catalog stack>-serverless-watch`/`-serve`), named by the template.
-    Functions,
-    /// Serverless mode's on-failure queue, rule and log groups, named after its stack (CloudFormation
-    /// generates `<stack>-FailureQueue-*` and `<stack>-StateChangeRule-*`; the template names the
-    /// groups `/aws/lambda/<stack>-watch|serve`).
-    ServerlessParts,
+    /// Serverless mode's functions (`<stack>-watch`/`-serve`, named by the template), on-failure
+    /// queue and rule (CloudFormation generates `<stack>-FailureQueue-*`, `<stack>-StateChangeRule-*`),
+    /// `<stack>` the serverless stack: one statement, each action authorized on one of the three.
+    /// (Its log groups, `<stack>-watch|serve`, are among `LogGroups`.)
+    Serverless,
     /// The functions' execution roles, passed to Lambda only (iam:PassedToService).
     FunctionRoles,
     /// The IAM user or group `bootstrap --principal` names: CloudFormation's
@@ -154,63 +154,50 @@ const HEAD_OBJECT: Call = c("HeadObject", "s3:GetObject", Bucket);
 /// (AWS::Lambda::Function, Url, EventInvokeConfig, Permission; AWS::Events::Rule; AWS::SQS::Queue;
 /// AWS::Logs::LogGroup; the roles are AWS::IAM::Role, under `Roles`), limited to what the template's
 /// properties use: no VPC (ec2:Describe*), no KMS key, no EFS, no layers, no code signing, no
-/// published version, no log delivery. The stack's tag is propagated to every taggable resource
-/// (TagResource/TagQueue). The function roles are passed to Lambda only.
+/// runtime management or recursion setting, no published version, no log delivery, and no tag
+/// removal (the stack's one tag never changes). The stack's tag is propagated to every taggable
+/// resource (TagResource/TagQueue). The function roles are passed to Lambda only.
+/// Wildcards name a family of actions (`lambda:*Function`: Create, Delete, Get, Invoke;
+/// `events:*Rule`: Describe, Put, Delete, Enable, Disable, ListTargetsBy; `*Targets`) whose
+/// every member the Service Authorization Reference authorizes on the same resource type
+/// (parliament checks it): the whole `policy bootstrap` must stay within IAM's 6,144-character
+/// managed policy. They reach only this stack's own resources.
 const SERVERLESS_DEPLOY: &[Call] = &[
-    cfn("lambda:CreateFunction", Functions),
-    cfn("lambda:GetFunction", Functions),
-    cfn("lambda:UpdateFunctionCode", Functions),
-    cfn("lambda:UpdateFunctionConfiguration", Functions),
-    cfn("lambda:PutFunctionConcurrency", Functions),
-    cfn("lambda:DeleteFunctionConcurrency", Functions),
-    cfn("lambda:GetRuntimeManagementConfig", Functions),
-    cfn("lambda:GetFunctionCodeSigningConfig", Functions),
-    cfn("lambda:GetFunctionRecursionConfig", Functions),
-    cfn("lambda:TagResource", Functions),
-    cfn("lambda:UntagResource", Functions),
-    cfn("lambda:CreateFunctionUrlConfig", Functions),
-    cfn("lambda:UpdateFunctionUrlConfig", Functions),
-    cfn("lambda:PutFunctionEventInvokeConfig", Functions),
-    cfn("lambda:UpdateFunctionEventInvokeConfig", Functions),
-    cfn("lambda:AddPermission", Functions),
-    cfn("lambda:RemovePermission", Functions),
+    cfn("lambda:*Function", Serverless),
+    cfn("lambda:UpdateFunctionCode", Serverless),
+    cfn("lambda:UpdateFunctionConfiguration", Serverless),
+    cfn("lambda:*FunctionConcurrency", Serverless),
+    cfn("lambda:TagResource", Serverless),
+    cfn("lambda:*FunctionUrlConfig", Serverless),
+    cfn("lambda:*FunctionEventInvokeConfig", Serverless),
+    cfn("lambda:AddPermission", Serverless),
+    cfn("lambda:RemovePermission", Serverless),
     cfn("iam:PassRole", FunctionRoles),
-    // The package, read from the bootstrap bucket by Lambda with the caller's credentials.
-    cfn("s3:GetObjectVersion", Bucket),
-    cfn("events:DescribeRule", ServerlessParts),
-    cfn("events:PutRule", ServerlessParts),
-    cfn("events:PutTargets", ServerlessParts),
-    cfn("events:RemoveTargets", ServerlessParts),
-    cfn("events:TagResource", ServerlessParts),
-    cfn("events:UntagResource", ServerlessParts),
-    cfn("sqs:CreateQueue", ServerlessParts),
-    cfn("sqs:GetQueueUrl", ServerlessParts),
-    cfn("sqs:GetQueueAttributes", ServerlessParts),
-    cfn("sqs:SetQueueAttributes", ServerlessParts),
-    cfn("sqs:ListQueueTags", ServerlessParts),
-    cfn("sqs:TagQueue", ServerlessParts),
-    cfn("sqs:UntagQueue", ServerlessParts),
-    cfn("logs:CreateLogGroup", ServerlessParts),
-    cfn("logs:PutRetentionPolicy", ServerlessParts),
-    cfn("logs:TagResource", ServerlessParts),
-    cfn("logs:UntagResource", ServerlessParts),
-    cfn("logs:ListTagsForResource", ServerlessParts),
+    // The package is read from the bootstrap bucket with the caller's credentials: s3:GetObject,
+    // already granted on `Bucket` (no S3ObjectVersion in the template, so no GetObjectVersion).
+    cfn("events:*Rule", Serverless),
+    cfn("events:*Targets", Serverless),
+    cfn("events:TagResource", Serverless),
+    cfn("sqs:CreateQueue", Serverless),
+    cfn("sqs:*QueueAttributes", Serverless),
+    cfn("sqs:TagQueue", Serverless),
+    // The groups are named `<stack>-watch|serve`, under the deployment's `LogGroups`.
+    cfn("logs:CreateLogGroup", LogGroups),
+    cfn("logs:PutRetentionPolicy", LogGroups),
+    cfn("logs:TagResource", LogGroups),
 ];
 
-/// The delete handlers of the same resource types (teardown; an update that drops a resource).
+/// The delete handlers of the same resource types (teardown; a failed creation rolled back).
 const SERVERLESS_DELETE: &[Call] = &[
-    cfn("lambda:DeleteFunction", Functions),
-    cfn("lambda:GetFunction", Functions),
-    cfn("lambda:DeleteFunctionUrlConfig", Functions),
-    cfn("lambda:DeleteFunctionEventInvokeConfig", Functions),
-    cfn("lambda:RemovePermission", Functions),
-    cfn("events:DescribeRule", ServerlessParts),
-    cfn("events:DeleteRule", ServerlessParts),
-    cfn("events:RemoveTargets", ServerlessParts),
-    cfn("events:ListTargetsByRule", ServerlessParts),
-    cfn("sqs:DeleteQueue", ServerlessParts),
-    cfn("sqs:GetQueueAttributes", ServerlessParts),
-    cfn("logs:DeleteLogGroup", ServerlessParts),
+    cfn("lambda:*Function", Serverless),
+    cfn("lambda:*FunctionUrlConfig", Serverless),
+    cfn("lambda:*FunctionEventInvokeConfig", Serverless),
+    cfn("lambda:RemovePermission", Serverless),
+    cfn("events:*Rule", Serverless),
+    cfn("events:*Targets", Serverless),
+    cfn("sqs:DeleteQueue", Serverless),
+    cfn("sqs:*QueueAttributes", Serverless),
+    cfn("logs:DeleteLogGroup", LogGroups),
     cfn("logs:DescribeLogGroups", Any),
 ];
 
@@ -679,13 +666,12 @@ fn arns(res: Res, names: &Names, s: &Scope) -> Vec<String> {
             format!("arn:{p}:cloudformation:{r}:{a}:stack/{}/*", names.catalog_stack),
             format!("arn:{p}:cloudformation:{r}:{a}:stack/{}/*", names.serverless_stack()),
         ],
-        Functions => vec![format!("arn:{p}:lambda:{r}:{a}:function:{}-*", names.serverless_stack())],
-        ServerlessParts => {
+        Serverless => {
             let stack = names.serverless_stack();
             vec![
+                format!("arn:{p}:lambda:{r}:{a}:function:{stack}-*"),
                 format!("arn:{p}:sqs:{r}:{a}:{stack}-*"),
                 format!("arn:{p}:events:{r}:{a}:rule/{stack}-*"),
-                format!("arn:{p}:logs:{r}:{a}:log-group:/aws/lambda/{stack}-*"),
             ]
         }
         // CloudFormation names a role `<stack>-<logical id>-<suffix>`.

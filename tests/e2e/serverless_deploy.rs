@@ -453,3 +453,48 @@ async fn console_provision_gets_its_url_from_the_deployed_function_with_no_watch
     let (status, answer) = url_post(&function_url, own, None).await;
     assert_eq!(status, 403, "unsigned: {answer}");
 }
+
+/// `bootstrap --serverless` and `teardown` by a user holding exactly `policy bootstrap`, with the
+/// sandbox's IAM checks on: every call the tool sends and every resource handler CloudFormation
+/// runs with the caller's credentials (cloudformation/principal.py) must be allowed by it.
+#[test]
+fn serverless_deploy_and_teardown_need_only_the_bootstrap_policy() {
+    let acct = Account::new();
+    acct.configure(json!({"record_seconds": 0.3, "pending_seconds": 0.3}));
+    let document = acct.ok(&["policy", "bootstrap", "--account", &acct.id, "--output", "json"]);
+    let size = document.chars().filter(|c| !c.is_whitespace()).count();
+    assert!(size <= 6144, "`policy bootstrap` is {size} characters, over IAM's managed policy limit");
+    let (key, secret) = rt().block_on(async {
+        let iam = aws_sdk_iam::Client::new(&acct.sdk().await);
+        iam.create_user().user_name("ada").send().await.unwrap();
+        let policy = iam.create_policy().policy_name("nv-bootstrap").policy_document(&document).send().await.unwrap();
+        let arn = policy.policy().unwrap().arn().unwrap().to_owned();
+        iam.attach_user_policy().user_name("ada").policy_arn(arn).send().await.unwrap();
+        let key = iam.create_access_key().user_name("ada").send().await.unwrap();
+        let key = key.access_key().unwrap();
+        (key.access_key_id().to_owned(), key.secret_access_key().to_owned())
+    });
+    acct.configure(json!({"iam_enforced": 1}));
+    let as_ada = |binary: &Path, args: &[&str]| {
+        let mut cmd = Command::new(binary);
+        cmd.env_clear().current_dir(acct.home.path());
+        for (k, v) in acct.std_cmd().get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        let out = cmd.env("AWS_ACCESS_KEY_ID", &key).env("AWS_SECRET_ACCESS_KEY", &secret).args(args).output().unwrap();
+        let (out, err) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr));
+        assert!(err.is_empty() || !err.contains("AccessDenied"), "{args:?}: {err}");
+        out
+    };
+    let deployed: Value =
+        serde_json::from_str(&as_ada(stripped(), &["bootstrap", "--serverless", "--output", "json", "-q"])).unwrap();
+    assert_eq!(deployed["serverless"]["action"], "created", "{deployed}");
+    assert_eq!(deployed["serverless"]["status"], "CREATE_COMPLETE", "{deployed}");
+    let torn: Value =
+        serde_json::from_str(&as_ada(Path::new(BIN), &["teardown", "--yes", "--output", "json", "-q"])).unwrap();
+    assert_eq!(torn["stacks"][0]["name"], STACK, "{torn}");
+    assert_eq!(torn["stacks"][0]["deleted"], true, "{torn}");
+    assert_eq!(get_function(&acct, &format!("{STACK}-watch")).0, 404);
+}
