@@ -400,6 +400,8 @@ pub const TABLE: &[CommandCalls] = &[
         role: Role::Bootstrap,
         groups: &[
             &[IDENTITY, DESCRIBE_STACKS, GET_TEMPLATE, HEAD_OBJECT],
+            // The serverless stack's resources (cmd/shared/serverless.rs::doctor).
+            &[c("ListStackResources", "cloudformation:ListStackResources", Stacks)],
             &RESOLVE,
             &[
                 DESCRIBE_PARAMS,

@@ -178,6 +178,14 @@ fn serverless_stack_deploys_once_is_kept_by_plain_bootstrap_and_torn_down() {
     let failure = invoke["DestinationConfig"]["OnFailure"]["Destination"].as_str().unwrap_or_default();
     assert!(failure.starts_with("arn:aws:sqs:us-east-1:") && failure.contains("FailureQueue"), "{invoke}");
 
+    // doctor reports the serverless stack.
+    let doctor = acct.json(&["doctor"]);
+    assert_eq!(doctor["ok"], true, "{doctor}");
+    for name in ["serverless resources", "function URL auth", "state change rule", "on-failure destination"] {
+        let found = doctor["checks"].as_array().unwrap().iter().find(|c| c["name"] == name);
+        assert_eq!(found.map(|c| c["status"].clone()), Some(json!("ok")), "{name}: {doctor}");
+    }
+
     // The same package again: nothing uploaded, the stack not touched.
     let mark = acct.requests().len();
     let (stacks_before, puts_before) = (deploys(&acct), acct.count("PutObject"));

@@ -219,3 +219,74 @@ pub async fn kept(ctx: &Context) -> Result<Option<Report>> {
         function_url: info.outputs.get("ServeFunctionUrl").cloned(),
     }))
 }
+
+/// One line of `doctor` about the serverless stack: (name, healthy, detail, fix).
+pub type Finding = (String, bool, String, Option<String>);
+
+/// The resources `doctor` requires of a deployed serverless stack, each complete.
+const DOCTOR_RESOURCES: [&str; 7] = [
+    "WatchFunction",
+    "ServeFunction",
+    "ServeUrl",
+    "StateChangeRule",
+    "StateChangePermission",
+    "WatchInvokeConfig",
+    "FailureQueue",
+];
+
+/// What `doctor` says about the serverless stack, from CloudFormation alone: nothing when there is
+/// no such stack (serverless mode is optional); else each of its resources created (or updated)
+/// and the deployed template's Function URL AuthType, rule state, target and on-failure
+/// destination. Lambda's, EventBridge's and SQS's own APIs (function State, queue depth) are not
+/// read: their SDK clients would take the release binary over its size budget (BENCHMARKS.md).
+pub async fn doctor(ctx: &Context) -> Result<Vec<Finding>> {
+    let stack = ctx.names.serverless_stack();
+    let Some(info) = stacks::info(ctx, &stack).await? else { return Ok(Vec::new()) };
+    let fix = Some("notebook-vend bootstrap --serverless".to_owned());
+    let mut out = Vec::new();
+    let resources = stacks::resources(ctx, &stack).await?;
+    let bad: Vec<String> = DOCTOR_RESOURCES
+        .iter()
+        .filter_map(|id| match resources.iter().find(|r| r.logical_id == *id) {
+            Some(r) if r.status.ends_with("_COMPLETE") && !r.status.starts_with("DELETE") => None,
+            Some(r) => Some(format!("{id} {}", r.status)),
+            None => Some(format!("{id} missing")),
+        })
+        .collect();
+    out.push(match bad.is_empty() {
+        true => (
+            "serverless resources".into(),
+            true,
+            format!("functions {stack}-watch and -serve, rule, Function URL, on-failure queue ({})", info.status),
+            None,
+        ),
+        false => ("serverless resources".into(), false, bad.join(", "), fix.clone()),
+    });
+    let template = stacks::deployed_template(ctx, &stack).await?.unwrap_or_default();
+    let parsed = crate::plan::template::parse(&template).unwrap_or_default();
+    let prop = |id: &str, key: &str| {
+        parsed.resources.get(id).and_then(|r| r.raw.get("Properties")).and_then(|p| p.get(key)).cloned()
+    };
+    let auth = prop("ServeUrl", "AuthType").and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    out.push(("function URL auth".into(), auth == "AWS_IAM", format!("AuthType {auth}"), fix.clone()));
+    let state = prop("StateChangeRule", "State").and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let pattern = prop("StateChangeRule", "EventPattern").map(|v| v.to_string()).unwrap_or_default();
+    let targets = prop("StateChangeRule", "Targets").map(|v| v.to_string()).unwrap_or_default();
+    let rule_ok = state == "ENABLED"
+        && pattern.contains("SageMaker Notebook Instance State Change")
+        && targets.contains("WatchFunction");
+    out.push((
+        "state change rule".into(),
+        rule_ok,
+        format!("{state}, SageMaker Notebook Instance State Change -> {stack}-watch"),
+        fix.clone(),
+    ));
+    let destination = prop("WatchInvokeConfig", "DestinationConfig").map(|v| v.to_string()).unwrap_or_default();
+    out.push((
+        "on-failure destination".into(),
+        destination.contains("FailureQueue"),
+        format!("failed events of {stack}-watch -> {}", info.outputs.get("FailureQueueUrl").map_or("-", |s| s)),
+        fix,
+    ));
+    Ok(out)
+}

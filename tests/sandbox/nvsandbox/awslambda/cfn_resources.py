@@ -97,7 +97,11 @@ class CfnFunctionUrl(CloudFormationModel):
 
     @classmethod
     def update_from_cloudformation_json(  # type: ignore[misc]
-        cls, original_resource: CfnFunctionUrl, new_resource_name: str, cloudformation_json: dict, account_id: str,
+        cls,
+        original_resource: CfnFunctionUrl,
+        new_resource_name: str,
+        cloudformation_json: dict,
+        account_id: str,
         region_name: str,
     ) -> CfnFunctionUrl:
         props = cloudformation_json.get("Properties") or {}
@@ -163,8 +167,12 @@ class CfnEventInvokeConfig(CloudFormationModel):
 
     @classmethod
     def update_from_cloudformation_json(  # type: ignore[misc]
-        cls, original_resource: CfnEventInvokeConfig, new_resource_name: str, cloudformation_json: dict,
-        account_id: str, region_name: str,
+        cls,
+        original_resource: CfnEventInvokeConfig,
+        new_resource_name: str,
+        cloudformation_json: dict,
+        account_id: str,
+        region_name: str,
     ) -> CfnEventInvokeConfig:
         props = cloudformation_json.get("Properties") or {}
         backend = _backend(account_id, region_name)
