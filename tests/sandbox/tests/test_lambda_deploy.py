@@ -166,3 +166,18 @@ def test_a_bad_auth_type_fails_the_stack(sandbox):
     }
     cfn.create_stack(StackName="bad", TemplateBody=json.dumps(body))
     assert cfn.describe_stacks(StackName="bad")["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
+
+
+def test_the_handlers_of_the_lambda_types_and_the_rule_need_their_own_calls():
+    """cloudformation/principal.py: a one-permission handler needs that permission; a rule needs PutRule."""
+    from nvsandbox.cloudformation import principal
+
+    assert principal.called("us-east-1", "AWS::Lambda::Url", "create") == ("lambda:CreateFunctionUrlConfig",)
+    assert principal.called("us-east-1", "AWS::Lambda::Url", "delete") == ("lambda:DeleteFunctionUrlConfig",)
+    assert principal.called("us-east-1", "AWS::Lambda::EventInvokeConfig", "create") == (
+        "lambda:PutFunctionEventInvokeConfig",
+    )
+    assert principal.called("us-east-1", "AWS::Lambda::Permission", "create") == ("lambda:AddPermission",)
+    assert "events:PutRule" in principal.called("us-east-1", "AWS::Events::Rule", "create")
+    assert "events:DeleteRule" in principal.called("us-east-1", "AWS::Events::Rule", "delete")
+    assert "lambda:CreateFunction" in principal.called("us-east-1", "AWS::Lambda::Function", "create")
