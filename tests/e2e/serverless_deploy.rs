@@ -335,10 +335,9 @@ async fn console_provision(acct: &Account, user: &str) {
         .product_id(product_id)
         .path_id(path_id)
         .provisioning_artifact_id(artifact_id)
-        // The conventional name (`<user>-Notebook`): serve's check that the notebook is of this
-        // deployment looks it up by that name, then among the caller's own provisioned products
-        // only, which for the function's role are none (see NOTE-25.md).
-        .provisioned_product_name(format!("{user}-Notebook"))
+        // A name of the console user's choosing, not the tool's `<user>-Notebook`: both functions
+        // must find the product among everyone's (their roles launched nothing).
+        .provisioned_product_name(format!("console-{user}"))
         .provision_token(format!("console-{user}"))
         .provisioning_parameters(param("NotebookInstanceType", "ml.t3.medium"))
         .provisioning_parameters(param("S3IAMConfigStackName", "s3-iam-config"))
