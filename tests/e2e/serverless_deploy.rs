@@ -127,6 +127,12 @@ fn serverless_stack_deploys_once_is_kept_by_plain_bootstrap_and_torn_down() {
     let acct = Account::new();
     acct.configure(json!({"record_seconds": 0.3, "pending_seconds": 0.3}));
 
+    // A dry run plans the third stack and writes nothing.
+    let plan = json_as(stripped(), &acct, &["bootstrap", "--serverless", "--dry-run"]);
+    assert_eq!(plan["serverless"]["action"], "would create", "{plan}");
+    assert_eq!(plan["serverless"]["code_upload"], "would upload", "{plan}");
+    assert!(acct.writes_since(0).is_empty(), "{:?}", acct.writes_since(0));
+
     let first = json_as(stripped(), &acct, &["bootstrap", "--serverless"]);
     let sl = &first["serverless"];
     assert_eq!(sl["stack"], STACK, "{first}");
@@ -193,6 +199,12 @@ fn serverless_stack_deploys_once_is_kept_by_plain_bootstrap_and_torn_down() {
     assert_eq!(again["serverless"]["action"], "unchanged", "{again}");
     assert_eq!(again["serverless"]["code_upload"], "unchanged", "{again}");
     assert_eq!(again["up_to_date"], true, "{again}");
+    let plan = json_as(stripped(), &acct, &["bootstrap", "--serverless", "--dry-run"]);
+    assert_eq!(
+        (&plan["serverless"]["action"], &plan["serverless"]["code_upload"], &plan["up_to_date"]),
+        (&json!("unchanged"), &json!("unchanged"), &json!(true)),
+        "{plan}"
+    );
     assert_eq!((deploys(&acct), acct.count("PutObject")), (stacks_before, puts_before), "{again}");
     assert!(acct.writes_since(mark).is_empty(), "{:?}", acct.writes_since(mark));
 
