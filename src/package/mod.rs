@@ -132,7 +132,8 @@ fn check_executable(what: &str, bytes: &[u8], allowed: &[Arch], problems: &mut V
     Some(exe)
 }
 
-fn over_limit(what: &str, size: u64) -> String {
+/// The one line for a package over Lambda's unzipped limit.
+pub fn over_limit(what: &str, size: u64) -> String {
     format!(
         "{what}: {} unzipped, Lambda allows less than {UNZIPPED_LIMIT} bytes (250 MB, Lambda quotas); a debug build \
          carries its debug info: use a release build (scripts/release.sh) or `objcopy --strip-debug`",

@@ -65,6 +65,11 @@ pub fn read_inputs(args: &BootstrapArgs, sources: &Sources, names: &Names) -> Re
         None => {
             let exe = std::env::current_exe().map_err(|e| usage(format!("cannot locate this binary: {e}")))?;
             let what = format!("this binary ({})", exe.display());
+            // A debug build is several times the limit: refused on its size, without reading it.
+            let size = std::fs::metadata(&exe).map(|m| m.len()).unwrap_or(0);
+            if size >= package::UNZIPPED_LIMIT {
+                return Err(usage(package::over_limit(&what, size)));
+            }
             let bytes = read_file(&exe, &what)?;
             (what.clone(), package::from_executable(&what, &bytes, &allowed))
         }
