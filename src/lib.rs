@@ -10,6 +10,7 @@ pub mod error;
 pub mod lambda;
 pub mod names;
 pub mod output;
+pub mod package;
 pub mod permissions;
 pub mod plan;
 pub mod progress;

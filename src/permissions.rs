@@ -28,6 +28,11 @@ pub enum Role {
     Operator,
     /// Deploys, checks and removes the deployment
     Bootstrap,
+    /// Held beside `bootstrap` by whoever deploys or removes serverless mode (`bootstrap
+    /// --serverless`, `teardown` of a deployment that has it): what CloudFormation does with the
+    /// caller's credentials for the functions, rule, queue and URL. A policy of its own because IAM
+    /// caps a managed policy at 6,144 characters and `bootstrap` with these rows is over it.
+    Serverless,
 }
 
 /// What a permission applies to; rendered into ARNs with the deployment's names.
@@ -62,7 +67,8 @@ pub enum Res {
     /// and updated in place by CloudFormation with the caller's credentials.
     AdoptedRoles,
     /// The log group the blog sample's catalog stack declares (`<stack>-NotebookCloudWatchLogGroup-*`,
-    /// a name CloudFormation generates), kept by `bootstrap --adopt` and deleted by `teardown`.
+    /// a name CloudFormation generates), kept by `bootstrap --adopt` and deleted by `teardown`; and
+    /// serverless mode's two (`<catalog stack>-serverless-watch|serve`, named by the template).
     LogGroups,
     /// The user's own start/stop schedules in the deployment's schedule group: an end user's are
     /// `<group>/${aws:username}-*` (the schedule is named after the notebook's user, which is the
@@ -74,6 +80,13 @@ pub enum Res {
     /// Scheduler by CreateSchedule/UpdateSchedule (Scheduler user guide, "Set up the execution role":
     /// the caller needs iam:PassRole on it).
     SchedulerRole,
+    /// Serverless mode's functions (`<stack>-watch`/`-serve`, named by the template), on-failure
+    /// queue and rule (CloudFormation generates `<stack>-FailureQueue-*`, `<stack>-StateChangeRule-*`),
+    /// `<stack>` the serverless stack: one statement, each action authorized on one of the three.
+    /// (Its log groups, `<stack>-watch|serve`, are among `LogGroups`.)
+    Serverless,
+    /// The functions' execution roles, passed to Lambda only (iam:PassedToService).
+    FunctionRoles,
     /// The IAM user or group `bootstrap --principal` names: CloudFormation's
     /// PortfolioPrincipalAssociation handler reads it (handlers.create/delete: iam:GetUser, iam:GetGroup).
     Principals,
@@ -175,6 +188,58 @@ const LIST_SCHEDULES: Call = c("ListSchedules", "scheduler:ListSchedules", Any);
 const NEXT_RUNS: [Call; 2] = [LIST_SCHEDULES, GET_SCHEDULE];
 // HeadObject is authorized as s3:GetObject.
 const HEAD_OBJECT: Call = c("HeadObject", "s3:GetObject", Bucket);
+
+/// What CloudFormation does with the caller's credentials for templates/serverless.yml (`bootstrap
+/// --serverless`): the handlers.create/update permissions of each resource type's provider schema
+/// (AWS::Lambda::Function, Url, EventInvokeConfig, Permission; AWS::Events::Rule; AWS::SQS::Queue;
+/// AWS::Logs::LogGroup; the roles are AWS::IAM::Role, under `Roles`), limited to what the template's
+/// properties use: no VPC (ec2:Describe*), no KMS key, no EFS, no layers, no code signing, no
+/// runtime management or recursion setting, no published version, no log delivery, and no tag
+/// removal (the stack's one tag never changes). The stack's tag is propagated to every taggable
+/// resource (TagResource/TagQueue). The function roles are passed to Lambda only.
+/// Wildcards name a family of actions (`lambda:*Function`: Create, Delete, Get, Invoke;
+/// `events:*Rule`: Describe, Put, Delete, Enable, Disable, ListTargetsBy; `*Targets`) whose
+/// every member the Service Authorization Reference authorizes on the same resource type
+/// (parliament checks it): the whole `policy bootstrap` must stay within IAM's 6,144-character
+/// managed policy. They reach only this stack's own resources.
+const SERVERLESS_DEPLOY: &[Call] = &[
+    cfn("lambda:*Function", Serverless),
+    cfn("lambda:UpdateFunctionCode", Serverless),
+    cfn("lambda:UpdateFunctionConfiguration", Serverless),
+    cfn("lambda:*FunctionConcurrency", Serverless),
+    cfn("lambda:TagResource", Serverless),
+    cfn("lambda:*FunctionUrlConfig", Serverless),
+    cfn("lambda:*FunctionEventInvokeConfig", Serverless),
+    cfn("lambda:AddPermission", Serverless),
+    cfn("lambda:RemovePermission", Serverless),
+    cfn("iam:PassRole", FunctionRoles),
+    // The package is read from the bootstrap bucket with the caller's credentials: s3:GetObject,
+    // already granted on `Bucket` (no S3ObjectVersion in the template, so no GetObjectVersion).
+    cfn("events:*Rule", Serverless),
+    cfn("events:*Targets", Serverless),
+    cfn("events:TagResource", Serverless),
+    cfn("sqs:CreateQueue", Serverless),
+    cfn("sqs:*QueueAttributes", Serverless),
+    cfn("sqs:TagQueue", Serverless),
+    // The groups are named `<stack>-watch|serve`, under the deployment's `LogGroups`.
+    cfn("logs:CreateLogGroup", LogGroups),
+    cfn("logs:PutRetentionPolicy", LogGroups),
+    cfn("logs:TagResource", LogGroups),
+];
+
+/// The delete handlers of the same resource types (teardown; a failed creation rolled back).
+const SERVERLESS_DELETE: &[Call] = &[
+    cfn("lambda:*Function", Serverless),
+    cfn("lambda:*FunctionUrlConfig", Serverless),
+    cfn("lambda:*FunctionEventInvokeConfig", Serverless),
+    cfn("lambda:RemovePermission", Serverless),
+    cfn("events:*Rule", Serverless),
+    cfn("events:*Targets", Serverless),
+    cfn("sqs:DeleteQueue", Serverless),
+    cfn("sqs:*QueueAttributes", Serverless),
+    cfn("logs:DeleteLogGroup", LogGroups),
+    cfn("logs:DescribeLogGroups", Any),
+];
 
 /// Resolve the product and its launch path: end-user calls only (no ListProvisioningArtifacts).
 const RESOLVE: [Call; 2] = [SEARCH_PRODUCTS, DESCRIBE_PRODUCT];
@@ -430,6 +495,8 @@ pub const TABLE: &[CommandCalls] = &[
         role: Role::Bootstrap,
         groups: &[
             &[IDENTITY, DESCRIBE_STACKS, GET_TEMPLATE, HEAD_OBJECT],
+            // The serverless stack's resources (cmd/shared/serverless.rs::doctor).
+            &[c("ListStackResources", "cloudformation:ListStackResources", Stacks)],
             &RESOLVE,
             &[
                 DESCRIBE_PARAMS,
@@ -597,6 +664,14 @@ pub const TABLE: &[CommandCalls] = &[
             ],
         ],
     },
+    // The serverless stack's resource handlers, run by CloudFormation with the caller's
+    // credentials: a deploy may roll back, so it needs the delete handlers too.
+    CommandCalls {
+        command: "bootstrap --serverless",
+        role: Role::Serverless,
+        groups: &[SERVERLESS_DEPLOY, SERVERLESS_DELETE],
+    },
+    CommandCalls { command: "teardown (serverless stack)", role: Role::Serverless, groups: &[SERVERLESS_DELETE] },
     CommandCalls {
         command: "teardown",
         role: Role::Bootstrap,
@@ -659,8 +734,9 @@ pub const TABLE: &[CommandCalls] = &[
 pub fn commands_of(role: Role) -> Vec<&'static CommandCalls> {
     let included = |r: Role| match role {
         Role::EndUser => r == Role::EndUser,
-        Role::Operator => r != Role::Bootstrap,
+        Role::Operator => r == Role::EndUser || r == Role::Operator,
         Role::Bootstrap => r == Role::Bootstrap,
+        Role::Serverless => r == Role::Serverless,
     };
     TABLE.iter().filter(|c| included(c.role)).collect()
 }
@@ -701,7 +777,18 @@ fn arns(res: Res, names: &Names, s: &Scope) -> Vec<String> {
         Stacks => vec![
             format!("arn:{p}:cloudformation:{r}:{a}:stack/{}/*", names.s3_stack),
             format!("arn:{p}:cloudformation:{r}:{a}:stack/{}/*", names.catalog_stack),
+            format!("arn:{p}:cloudformation:{r}:{a}:stack/{}/*", names.serverless_stack()),
         ],
+        Serverless => {
+            let stack = names.serverless_stack();
+            vec![
+                format!("arn:{p}:lambda:{r}:{a}:function:{stack}-*"),
+                format!("arn:{p}:sqs:{r}:{a}:{stack}-*"),
+                format!("arn:{p}:events:{r}:{a}:rule/{stack}-*"),
+            ]
+        }
+        // CloudFormation names a role `<stack>-<logical id>-<suffix>`.
+        FunctionRoles => vec![format!("arn:{p}:iam::{a}:role/{}-*", names.serverless_stack())],
         // CloudFormation generates the bucket's name from the stack's, in lower case.
         Bucket => vec![
             format!("arn:{p}:s3:::{}-*", names.s3_stack.to_ascii_lowercase()),
@@ -771,6 +858,11 @@ fn grants(role: Role, call: &Call, names: &Names, scope: &Scope) -> Vec<(Vec<Str
         // The execution role may be passed to Scheduler only (IAM user guide, "Granting a user
         // permissions to pass a role": the iam:PassedToService condition key).
         return vec![(resources, Some(json!({"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}})))];
+    }
+    if call.resource == FunctionRoles {
+        // The execution roles go to Lambda and nowhere else (IAM user guide, "Granting a user
+        // permissions to pass a role": the iam:PassedToService condition key).
+        return vec![(resources, Some(json!({"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}})))];
     }
     if role != Role::EndUser {
         return vec![(resources, None)];

@@ -16,3 +16,9 @@ pub fn rfc3339(t: &aws_smithy_types::DateTime) -> String {
     let whole = aws_smithy_types::DateTime::from_secs(t.secs());
     whole.fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_else(|_| t.secs().to_string())
 }
+
+/// A byte count for people: "84.2 MB" (decimal megabytes, as Lambda's quotas page writes sizes),
+/// with the exact count after it so a limit can be compared.
+pub fn human_bytes(n: u64) -> String {
+    format!("{:.1} MB ({n} bytes)", n as f64 / 1_000_000.0)
+}

@@ -427,6 +427,22 @@ pub async fn find_for_user_in(
     }
 }
 
+/// [`find_for_user`], then, when the caller's own provisioned products do not hold the user's,
+/// everyone's in the account: a notebook launched from the console under another name is found by
+/// an operator (serve's Lambda function runs as a role that launched nothing). An end user's
+/// account-wide search is denied (AWSServiceCatalogEndUserFullAccess: `servicecatalog:userLevel =
+/// self`), which means "not found" here, as before.
+pub async fn find_for_user_anywhere(ctx: &Context, product: &Product, user: &str) -> Result<Option<Provisioned>> {
+    if let Some(found) = find_for_user(ctx, product, user).await? {
+        return Ok(Some(found));
+    }
+    match provisioned_in(ctx, product, Scope::Account).await {
+        Ok(all) => Ok(all.into_iter().find(|p| p.user.as_deref() == Some(user))),
+        Err(e) if has_code(&e, &["AccessDenied", "AccessDeniedException"]) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// ProvisionProduct with parameters by key and a deterministic token. Returns the record id.
 pub async fn provision(
     ctx: &Context,

@@ -50,6 +50,31 @@ pub async fn upload(ctx: &Context, bucket: &str, key: &str, body: &str) -> Resul
     Ok(())
 }
 
+/// Whether an object exists at `key` (HeadObject). For a content-addressed key (the Lambda
+/// package's `lambda/<sha256>.zip`) existing means holding these very bytes.
+pub async fn exists(ctx: &Context, bucket: &str, key: &str) -> Result<bool> {
+    let head = ctx.s3.head_object().bucket(bucket).key(key).send().await.aws(|| format!("reading s3://{bucket}/{key}"));
+    match head {
+        Ok(_) => Ok(true),
+        Err(e) if has_code(&e, NOT_FOUND) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Upload bytes that are not text (the Lambda package).
+pub async fn upload_bytes(ctx: &Context, bucket: &str, key: &str, body: Vec<u8>, content_type: &str) -> Result<()> {
+    ctx.s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type(content_type)
+        .body(body.into())
+        .send()
+        .await
+        .aws(|| format!("uploading s3://{bucket}/{key}"))?;
+    Ok(())
+}
+
 /// Every object version and delete marker of the bucket, or None when there is no such bucket.
 pub async fn versions(ctx: &Context, bucket: &str) -> Result<Option<Vec<ObjectIdentifier>>> {
     let mut all = Vec::new();

@@ -552,6 +552,14 @@ pub struct BootstrapArgs {
     /// With --default-stop: the IANA time zone of the default schedule [default: UTC]
     #[arg(long = "tz", value_name = "ZONE", requires = "default_stop", value_parser = schedule_expr::parse_zone_arg)]
     pub default_tz: Option<String>,
+    /// Also deploy serverless mode: the watch and serve Lambda functions, the rule on SageMaker's
+    /// state change events and an AWS_IAM Function URL (a third stack; README "Serverless mode")
+    #[arg(long, conflicts_with = "adopt")]
+    pub serverless: bool,
+    /// With --serverless: the Lambda package to deploy (a zip whose `bootstrap` entry is a Linux
+    /// build of notebook-vend), instead of this binary
+    #[arg(long, value_name = "PATH", requires = "serverless")]
+    pub lambda_zip: Option<PathBuf>,
 }
 
 /// How the URL parameter is stored.

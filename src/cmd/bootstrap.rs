@@ -15,6 +15,7 @@ use crate::aws::stacks::{self, Plan, StackSpec};
 use crate::cli::{BootstrapArgs, OutputFormat};
 use crate::cmd::schedule::{sync_group, DeploymentDefault, GroupChange};
 use crate::cmd::shared::prompt::{confirm, require_answerable};
+use crate::cmd::shared::serverless;
 use crate::error::usage;
 use crate::names::deployment::Names;
 use crate::names::user;
@@ -28,6 +29,7 @@ pub struct Inputs {
     catalog_params: BTreeMap<String, String>,
     product_template: String,
     product_key: String,
+    serverless: Option<serverless::Inputs>,
 }
 
 pub fn read_inputs(args: &BootstrapArgs, names: &Names) -> Result<Inputs> {
@@ -50,6 +52,7 @@ pub fn read_inputs(args: &BootstrapArgs, names: &Names) -> Result<Inputs> {
         .map_err(usage)?;
     let product_key =
         catalog_params.get("ServiceCatalogTemplateName").cloned().unwrap_or_else(|| templates::PRODUCT.to_owned());
+    let serverless = serverless::read_inputs(args, &sources, names)?;
     Ok(Inputs {
         s3_iam: StackSpec {
             name: names.s3_stack.clone(),
@@ -63,6 +66,7 @@ pub fn read_inputs(args: &BootstrapArgs, names: &Names) -> Result<Inputs> {
             types => templates::restrict_instance_types(&sources.template(templates::PRODUCT)?, types)?,
         },
         product_key,
+        serverless,
     })
 }
 
@@ -93,6 +97,9 @@ pub struct Summary {
     pub schedule_default: Option<DeploymentDefault>,
     /// Schedules written (or deleted) to give every notebook the default; empty when all had it.
     pub schedule_default_applied: Vec<String>,
+    /// The serverless stack: deployed with --serverless, kept as it is by a plain bootstrap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serverless: Option<serverless::Report>,
     pub up_to_date: bool,
 }
 
@@ -118,6 +125,9 @@ impl fmt::Display for Summary {
         writeln!(f, "principal  {}", self.principal)?;
         writeln!(f, "portfolio  {}", self.portfolio_id.as_deref().unwrap_or("-"))?;
         write!(f, "product    {}", self.product_id.as_deref().unwrap_or("-"))?;
+        if let Some(report) = &self.serverless {
+            write!(f, "\n{report}")?;
+        }
         if !self.versions_marked.is_empty() {
             let verb = if self.dry_run { "would mark" } else { "marked" };
             write!(
@@ -280,6 +290,10 @@ async fn adopt_run(args: &BootstrapArgs, inputs: &Inputs, ctx: &Context, deadlin
 /// Plain `bootstrap` on a deployment adopted earlier: the adopted flavour, values from the
 /// deployed stacks (never the fresh templates, which would replace the kept roles and product).
 async fn adopted_bootstrap(args: &BootstrapArgs, inputs: &Inputs, ctx: &Context, deadline: Deadline) -> Result<()> {
+    if inputs.serverless.is_some() {
+        // The adopted bucket/role stack is the blog's, whose exports serverless.yml does not import.
+        bail!("--serverless is not available on a deployment taken over with --adopt; nothing was changed");
+    }
     let mut plan = adopt::plan(ctx, &inputs.product_template, args.principal.as_deref(), args.dry_run).await?;
     let same_object =
         objects::compare(ctx, &plan.bucket, &plan.template, &inputs.product_template).await? == objects::Compared::Same;
@@ -324,6 +338,7 @@ async fn adopted_bootstrap(args: &BootstrapArgs, inputs: &Inputs, ctx: &Context,
         schedule_group_change: GroupChange::Unchanged,
         schedule_default: None,
         schedule_default_applied: Vec::new(),
+        serverless: serverless::kept(ctx).await?,
         up_to_date,
     };
     sync_schedules(args, ctx, &mut summary).await?;
@@ -388,10 +403,19 @@ async fn apply(ctx: &Context, inputs: &Inputs, principal: String, deadline: Dead
         Some(id) => catalog::set_current_version(ctx, id, &version_name(inputs), false).await?,
         None => Vec::new(),
     };
+    let serverless = match &inputs.serverless {
+        Some(s) => Some(serverless::deploy(ctx, s, &bucket, deadline).await?),
+        None => serverless::kept(ctx).await?,
+    };
 
     Ok(Summary {
         dry_run: false,
-        up_to_date: s3_plan == Plan::Unchanged && sc_plan == Plan::Unchanged && !uploaded && retired.is_empty(),
+        up_to_date: s3_plan == Plan::Unchanged
+            && sc_plan == Plan::Unchanged
+            && !uploaded
+            && retired.is_empty()
+            && serverless.as_ref().is_none_or(serverless::Report::unchanged),
+        serverless,
         versions_marked: retired,
         schedule_group: None,
         schedule_group_change: GroupChange::Unchanged,
@@ -439,9 +463,18 @@ async fn plan_only(ctx: &Context, inputs: &Inputs, principal: String) -> Result<
         }
         _ => Vec::new(),
     };
+    let serverless = match &inputs.serverless {
+        Some(s) => Some(serverless::plan(ctx, s, bucket.as_deref()).await?),
+        None => serverless::kept(ctx).await?,
+    };
     Ok(Summary {
         dry_run: true,
-        up_to_date: s3_plan == Plan::Unchanged && sc_plan == Plan::Unchanged && !would_upload && would_mark.is_empty(),
+        up_to_date: s3_plan == Plan::Unchanged
+            && sc_plan == Plan::Unchanged
+            && !would_upload
+            && would_mark.is_empty()
+            && serverless.as_ref().is_none_or(|r| r.unchanged() && r.code_upload.as_deref() != Some("would upload")),
+        serverless,
         versions_marked: would_mark,
         schedule_group: None,
         schedule_group_change: GroupChange::Unchanged,

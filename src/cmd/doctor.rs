@@ -84,6 +84,10 @@ pub async fn run(ctx: &Context) -> Result<()> {
     checks.push(product(ctx).await);
     checks.push(ssm_prefix(ctx).await);
     checks.push(owner_tags_check(ctx).await);
+    // Serverless mode's stack, when there is one.
+    for (name, ok, detail, fix) in crate::cmd::shared::serverless::doctor(ctx).await? {
+        checks.push(check(name, if ok { Status::Ok } else { Status::Fail }, detail, if ok { None } else { fix }));
+    }
 
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
     crate::output::emit(ctx.output, &Report { ok: failed == 0, checks })?;

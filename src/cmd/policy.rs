@@ -1,4 +1,4 @@
-//! `policy end-user|operator|bootstrap`: the least-privilege IAM policy of a role, from
+//! `policy end-user|operator|bootstrap|serverless`: the least-privilege IAM policy of a role, from
 //! permissions::TABLE (the table the tests check the code's calls against). No AWS call.
 
 use anyhow::Result;

@@ -119,7 +119,12 @@ pub async fn run(args: &TeardownArgs, ctx: &Context) -> Result<()> {
     let names = &ctx.names;
 
     // Look at everything first: nothing is written before the plan is known and confirmed.
-    let (sc, s3) = tokio::try_join!(stacks::info(ctx, &names.catalog_stack), stacks::info(ctx, &names.s3_stack))?;
+    let serverless = names.serverless_stack();
+    let (sc, s3, sl) = tokio::try_join!(
+        stacks::info(ctx, &names.catalog_stack),
+        stacks::info(ctx, &names.s3_stack),
+        stacks::info(ctx, &serverless)
+    )?;
     let provisioned = provisioned_products(ctx, sc.as_ref()).await?;
     let remaining: Vec<Remaining> = provisioned
         .iter()
@@ -138,14 +143,19 @@ pub async fn run(args: &TeardownArgs, ctx: &Context) -> Result<()> {
         dry_run: args.dry_run,
         outcome: "would_tear_down",
         terminated: remaining,
-        stacks: stack_steps(ctx, &sc, &s3, false),
+        stacks: stack_steps(ctx, [&sl, &sc, &s3], false),
         bucket: bucket.clone(),
         objects_deleted: objects,
         parameters_deleted: parameters.deleted.iter().chain(&parameters.terminated).cloned().collect(),
         parameters_kept: parameters.kept,
         schedule_group_deleted: false,
     };
-    if sc.is_none() && s3.is_none() && summary.parameters_deleted.is_empty() && summary.terminated.is_empty() {
+    if sl.is_none()
+        && sc.is_none()
+        && s3.is_none()
+        && summary.parameters_deleted.is_empty()
+        && summary.terminated.is_empty()
+    {
         summary.outcome = "nothing_left";
         return crate::output::emit_with_calls(ctx, &summary);
     }
@@ -165,7 +175,7 @@ pub async fn run(args: &TeardownArgs, ctx: &Context) -> Result<()> {
     delete_stacks(ctx, bucket.as_deref(), deadline).await?;
 
     summary.outcome = "torn_down";
-    summary.stacks = stack_steps(ctx, &sc, &s3, true);
+    summary.stacks = stack_steps(ctx, [&sl, &sc, &s3], true);
     crate::output::emit_with_calls(ctx, &summary)
 }
 
@@ -258,10 +268,14 @@ async fn bucket_contents(ctx: &Context, s3: Option<&StackInfo>) -> Result<(Optio
     Ok((bucket, versions.unwrap_or_default().len()))
 }
 
-/// Both stacks as the summary lists them, before (`deleted` false) or after the deletes.
-fn stack_steps(ctx: &Context, sc: &Option<StackInfo>, s3: &Option<StackInfo>, deleted: bool) -> Vec<StackStep> {
-    [(&ctx.names.catalog_stack, sc), (&ctx.names.s3_stack, s3)]
+/// The stacks as the summary lists them (serverless, catalog, bucket/role: the order they are
+/// deleted in), before (`deleted` false) or after the deletes. The serverless stack is listed only
+/// when there is one.
+fn stack_steps(ctx: &Context, [sl, sc, s3]: [&Option<StackInfo>; 3], deleted: bool) -> Vec<StackStep> {
+    let serverless = ctx.names.serverless_stack();
+    [(&serverless, sl), (&ctx.names.catalog_stack, sc), (&ctx.names.s3_stack, s3)]
         .into_iter()
+        .filter(|(name, info)| info.is_some() || **name != serverless)
         .map(|(name, info)| StackStep {
             name: name.clone(),
             status: info.as_ref().map(|i| i.status.clone()),
@@ -338,10 +352,13 @@ async fn delete_url_parameters(ctx: &Context, left: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Step 3: the catalog stack (portfolio, product, launch role), then the bucket's contents (a
-/// stack cannot delete a bucket that holds anything), then the s3-iam stack.
+/// Step 3: the serverless stack (it imports the bucket's export, and its functions would react to
+/// the notebooks going away), the catalog stack (portfolio, product, launch role), then the
+/// bucket's contents (a stack cannot delete a bucket that holds anything; the Lambda packages go
+/// with it), then the s3-iam stack.
 async fn delete_stacks(ctx: &Context, bucket: Option<&str>, deadline: Deadline) -> Result<()> {
     progress::set_resumable("teardown was deleting stacks", "notebook-vend teardown --yes");
+    stacks::delete(ctx, &ctx.names.serverless_stack(), deadline).await?;
     stacks::delete(ctx, &ctx.names.catalog_stack, deadline).await?;
     if let Some(b) = bucket {
         let task = ctx.progress.task(format!("emptying bucket {b}"));

@@ -13,6 +13,12 @@ pub struct Names {
 }
 
 impl Names {
+    /// The serverless stack (`bootstrap --serverless`), named after the catalog stack so that each
+    /// deployment (`--name`, `--catalog-stack`) has its own.
+    pub fn serverless_stack(&self) -> String {
+        format!("{}-serverless", self.catalog_stack)
+    }
+
     /// Explicit names win; the rest derive from `name`, else are the blog's.
     pub fn resolve(
         name: Option<&str>,

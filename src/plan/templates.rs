@@ -13,6 +13,8 @@ use crate::error::usage;
 pub const S3_IAM: &str = "s3-iam-config.yml";
 pub const CATALOG: &str = "service-catalog.yml";
 pub const PRODUCT: &str = "sm-notebook.yml";
+/// Serverless mode's stack (`bootstrap --serverless`): the two Lambda functions.
+pub const SERVERLESS: &str = "serverless.yml";
 pub const S3_IAM_PARAMS: &str = "s3-iam-params.json";
 pub const CATALOG_PARAMS: &str = "service-catalog-params.json";
 
@@ -20,6 +22,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     (S3_IAM, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/s3-iam-config.yml"))),
     (CATALOG, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/service-catalog.yml"))),
     (PRODUCT, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/sm-notebook.yml"))),
+    (SERVERLESS, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/serverless.yml"))),
     (S3_IAM_PARAMS, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/parameters/s3-iam-params.json"))),
     (CATALOG_PARAMS, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/parameters/service-catalog-params.json"))),
 ];

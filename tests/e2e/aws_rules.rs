@@ -128,7 +128,7 @@ fn derived_names_over_aws_limits_exit_2_sending_nothing() {
 #[test]
 fn policy_prints_each_roles_document_offline() {
     let acct = Account::new();
-    for role in ["end-user", "operator", "bootstrap"] {
+    for role in ["end-user", "operator", "bootstrap", "serverless"] {
         let out = acct.ok(&["policy", role]);
         let doc: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{role}: {e}: {out}"));
         assert_eq!(doc["Version"], "2012-10-17");
@@ -207,7 +207,7 @@ fn every_policy_passes_the_parliament_iam_linter() {
         return;
     }
     let acct = Account::new();
-    for role in ["end-user", "operator", "bootstrap"] {
+    for role in ["end-user", "operator", "bootstrap", "serverless"] {
         let policy =
             acct.ok(&["policy", role, "--account", "123456789012", "--region", "eu-west-1", "--output", "json"]);
         // IAM substitutes policy variables before it matches a resource (IAM user guide, "IAM policy

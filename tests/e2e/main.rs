@@ -32,6 +32,7 @@
 //! - `regions`: the whole workflow in a Region launched after 2019 (af-south-1).
 //! - `schedule`: working hours through EventBridge Scheduler: set, show, clear, the default, firing.
 //! - `secrets`: a presigned URL is never in a log, an argument list, a file left behind or a history.
+//! - `serverless_deploy`: `bootstrap --serverless`: package checks, content-addressed upload, the third stack.
 //! - `serve`: the refresh API: token, errors before any AWS call, limits on clients.
 //! - `settings`: flag over environment over settings file over default, for every command.
 //! - `states`: states AWS reaches without the tool (TAINTED, stack failures, maintenance).
@@ -62,6 +63,7 @@ mod schedule;
 mod secrets;
 mod serve;
 mod serverless;
+mod serverless_deploy;
 mod settings;
 mod states;
 mod update;

@@ -40,13 +40,15 @@ def _patches() -> list[tuple[str, Callable[[], None]]]:
     package (moto_fixes, strict_rules, iam_enforcement, servicecatalog, cfn_update, cfn_adopt_rules,
     cloudtrail, sagemaker, state_controls), kept so that no behaviour changed with the move.
     """
-    from nvsandbox import servicecatalog
+    from nvsandbox import awslambda, servicecatalog
+    from nvsandbox.awslambda import cfn_resources, package_limits
     from nvsandbox.cloudformation import principal, stacks, takeover
     from nvsandbox.cloudformation import update as stack_update
     from nvsandbox.cloudtrail import lookup
     from nvsandbox.core import controls
+    from nvsandbox.events import delivery
     from nvsandbox.iam import enforcement, names, resources
-    from nvsandbox.sagemaker import notebooks
+    from nvsandbox.sagemaker import notebooks, state_events
     from nvsandbox.scheduler import schedules
     from nvsandbox.ssm import parameters
     from nvsandbox.sts import presigned, session_tags
@@ -72,6 +74,11 @@ def _patches() -> list[tuple[str, Callable[[], None]]]:
         ("sts.session_tags: AssumeRole with Tags", session_tags.install),
         ("sts.presigned: presigned GetCallerIdentity", presigned.install),
         ("scheduler: strict rules, operation names, fire-schedule", schedules.install),
+        ("awslambda.cfn_resources: Lambda::Url, Lambda::EventInvokeConfig", cfn_resources.install),
+        ("awslambda.package_limits: deployment package sizes", package_limits.install),
+        ("awslambda: functions run, asynchronous invocation, function URLs", awslambda.install),
+        ("events.delivery: rules deliver to Lambda targets", delivery.install),
+        ("sagemaker.state_events: the native state-change event, sent when a transition happens", state_events.install),
     ]
 
 

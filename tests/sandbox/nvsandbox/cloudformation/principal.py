@@ -23,7 +23,9 @@ Sources:
     1. the resource's own API for the handler, when the schema lists it: `<service>:<Verb><X>`
        with Verb Create / Update / Delete and the type's name ending in X (iam:CreateRole,
        s3:CreateBucket, logs:DeleteLogGroup, servicecatalog:CreateProduct for
-       CloudFormationProduct, iam:DeletePolicy for ManagedPolicy);
+       CloudFormationProduct, iam:DeletePolicy for ManagedPolicy); the one permission a handler's
+       list holds when it holds only one (AWS::Lambda::Url, EventInvokeConfig, Permission); and
+       events:PutRule for AWS::Events::Rule's create and update (PutRule creates or updates a rule);
     2. the calls the public provider makes, for the types the sandbox has read it for
        (PROVIDER_CALLS): AWS::Logs::LogGroup's update reads the group back (ReadHandler.java:
        DescribeLogGroups, ListTagsLogGroup) with the reads its schema lists
@@ -100,6 +102,8 @@ def _principal(response: Any, stack: Any = None) -> tuple[str, list, str | None]
     return access_key.arn, enforcement._documents(access_key), None
 
 
+_RULE = "AWS::Events::Rule"
+
 # (type, handler) -> (always, when stack tags are added or changed, when stack tags are removed)
 PROVIDER_CALLS: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     ("AWS::Logs::LogGroup", handlers.UPDATE): (
@@ -126,6 +130,15 @@ def called(
         op = action.split(":", 1)[-1]
         if op.startswith(verb) and len(op) > len(verb) and name.endswith(op[len(verb) :]):
             out.append(action)
+    listed = handlers.handler_permissions(region, resource_type, handler)
+    if len(listed) == 1:
+        # A handler whose schema lists one permission has nothing else to call it with
+        # (AWS::Lambda::Url, EventInvokeConfig, Permission: Create/Put/Add...Config, AddPermission).
+        out.append(listed[0])
+    if (resource_type, handler) in ((_RULE, handlers.CREATE), (_RULE, handlers.UPDATE)):
+        # EventBridge creates and updates a rule with one call, PutRule ("Creates or updates the
+        # specified rule", EventBridge API reference), which the Create/Update naming above misses.
+        out.append("events:PutRule")
     always, on_add, on_remove = PROVIDER_CALLS.get((resource_type, handler), ((), (), ()))
     out += list(always) + (list(on_add) if tags_added else []) + (list(on_remove) if tags_removed else [])
     return tuple(dict.fromkeys(out))

@@ -1,0 +1,1 @@
+"""EventBridge: rules deliver to Lambda targets (delivery.py)."""
