@@ -41,34 +41,13 @@ def iso_time(value: Any) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(value if value is not None else time.time())))
 
 
-def _as_list(x: Any) -> list:
-    return x if isinstance(x, list) else ([] if x is None else [x])
-
-
 def events_may_invoke(fn: Any, rule_arn: str) -> bool:
     """Does the function's resource-based policy let EventBridge invoke it for this rule?"""
     from nvsandbox.iam import policy as iam_policy
 
-    account = rule_arn.split(":")[4]
-    context = {
-        "AWS:SourceArn": rule_arn,
-        "AWS:SourceAccount": account,
-    }
-    for st in list(getattr(fn.policy, "statements", []) or []):
-        principal = st.get("Principal")
-        services = principal.get("Service") if isinstance(principal, dict) else principal
-        if principal != "*" and "events.amazonaws.com" not in _as_list(services):
-            continue
-        if st.get("Effect", "Allow") != "Allow":
-            continue
-        if not iam_policy.action_matches(_as_list(st.get("Action")), "lambda:InvokeFunction"):
-            continue
-        try:
-            if iam_policy.conditions_match(st.get("Condition"), context):
-                return True
-        except iam_policy.Undecidable:
-            continue
-    return False
+    context = {"AWS:SourceArn": rule_arn, "AWS:SourceAccount": rule_arn.split(":")[4]}
+    statements = list(getattr(fn.policy, "statements", []) or [])
+    return iam_policy.service_may(statements, "events.amazonaws.com", "lambda:InvokeFunction", context)
 
 
 def _target_event(target: dict, event: dict) -> Any:

@@ -125,6 +125,27 @@ def statements(policy: Any) -> list[dict]:
     return [s for s in _as_list((policy or {}).get("Statement")) if isinstance(s, dict)]
 
 
+def service_may(statements_: Iterable[dict], service: str, action: str, context: dict[str, Any]) -> bool:
+    """Whether a resource-based or trust policy's statements let the AWS service principal
+    `service` (e.g. events.amazonaws.com) perform `action`, given the context keys the service sends
+    (aws:SourceAccount, aws:SourceArn). A statement whose Principal is "*" names every principal,
+    services included (IAM user guide, "AWS JSON policy elements: Principal"); a condition the
+    evaluator cannot decide leaves its statement out (the worst case for the caller)."""
+    for st in statements_:
+        principal = st.get("Principal")
+        services = principal.get("Service") if isinstance(principal, dict) else principal
+        if principal != "*" and service not in _as_list(services):
+            continue
+        if st.get("Effect", "Allow") != "Allow" or not action_matches(_as_list(st.get("Action")), action):
+            continue
+        try:
+            if conditions_match(st.get("Condition"), context):
+                return True
+        except Undecidable:
+            continue
+    return False
+
+
 def _statement_applies(st: dict, action: str, resource: str | None, context: dict[str, Any] | None = None) -> bool:
     if "Action" in st and not action_matches(_as_list(st["Action"]), action):
         return False

@@ -118,20 +118,7 @@ def _trusts_scheduler(role: Any, account: str, source_arn: str) -> bool:
     doc = role.assume_role_policy_document
     doc = json.loads(doc) if isinstance(doc, str) else doc
     context = {"aws:SourceAccount": account, "aws:SourceArn": source_arn}
-    for st in iam_policy.statements(doc):
-        principal = st.get("Principal") or {}
-        services = principal.get("Service", []) if isinstance(principal, dict) else []
-        services = [services] if isinstance(services, str) else services
-        if st.get("Effect") != "Allow" or "scheduler.amazonaws.com" not in services:
-            continue
-        if not iam_policy.action_matches(iam_policy._as_list(st.get("Action")), "sts:AssumeRole"):
-            continue
-        try:
-            if iam_policy.conditions_match(st.get("Condition"), context):
-                return True
-        except iam_policy.Undecidable:
-            continue
-    return False
+    return iam_policy.service_may(iam_policy.statements(doc), "scheduler.amazonaws.com", "sts:AssumeRole", context)
 
 
 def _check_schedule(backend: Any, kwargs: dict) -> None:
