@@ -30,15 +30,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{rt, starts_as_url_of, Account};
-
-/// An IAM user of the test's account, with an access key, holding one role's policy.
-struct Principal {
-    user: String,
-    arn: String,
-    key: String,
-    secret: String,
-}
+use crate::support::{rt, starts_as_url_of, Account, Caller};
 
 /// IAM's limit on a managed policy document, whitespace not counted (IAM user guide, "IAM and
 /// AWS STS quotas": "Managed policy size: 6,144 characters").
@@ -54,13 +46,13 @@ async fn team(acct: &Account, name: &str) -> String {
 /// User `user` holding exactly what `policy <role> --account <id> --output json` prints, as a
 /// customer managed policy attached to the user (a user's inline policies are limited to 2,048
 /// characters), member of `group`, with an access key.
-async fn principal(acct: &Account, role: &str, user: &str, group: &str) -> Principal {
+async fn principal(acct: &Account, role: &str, user: &str, group: &str) -> Caller {
     let document = acct.ok(&["policy", role, "--account", &acct.id, "--output", "json"]);
     principal_holding(acct, role, user, group, &document).await
 }
 
 /// User `user` holding `document` (a role's policy, possibly narrowed by the test).
-async fn principal_holding(acct: &Account, role: &str, user: &str, group: &str, document: &str) -> Principal {
+async fn principal_holding(acct: &Account, role: &str, user: &str, group: &str, document: &str) -> Caller {
     let size = document.chars().filter(|c| !c.is_whitespace()).count();
     assert!(size <= MANAGED_POLICY_MAX, "`policy {role}` is {size} characters, over IAM's {MANAGED_POLICY_MAX}");
     let iam = aws_sdk_iam::Client::new(&acct.sdk().await);
@@ -78,12 +70,7 @@ async fn principal_holding(acct: &Account, role: &str, user: &str, group: &str, 
     iam.add_user_to_group().group_name(group).user_name(user).send().await.unwrap();
     let key = iam.create_access_key().user_name(user).send().await.unwrap();
     let key = key.access_key().unwrap();
-    Principal {
-        user: user.to_owned(),
-        arn,
-        key: key.access_key_id().to_owned(),
-        secret: key.secret_access_key().to_owned(),
-    }
+    Caller::with_key(user, &arn, key.access_key_id(), key.secret_access_key())
 }
 
 /// A URL parameter under the default prefix whose notebook does not exist (written as root).
@@ -98,40 +85,6 @@ async fn put_stale_url(acct: &Account, user: &str) {
         .unwrap();
 }
 
-impl Principal {
-    /// The binary in the account's environment, signed with this user's key instead of root's.
-    fn run(&self, acct: &Account, args: &[&str]) -> (i32, String, String) {
-        let mut cmd = assert_cmd::Command::from_std(acct.std_cmd());
-        cmd.env("AWS_ACCESS_KEY_ID", &self.key)
-            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
-            .timeout(std::time::Duration::from_secs(240));
-        let out = cmd.args(args).output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    /// Run and require exit 0: a permission missing from the role's policy fails here.
-    fn ok(&self, acct: &Account, args: &[&str]) -> String {
-        let (code, out, err) = self.run(acct, args);
-        assert_eq!(
-            code, 0,
-            "{} ({}) ran notebook-vend {args:?}: exit {code}\nstdout: {out}\nstderr: {err}",
-            self.user, self.arn
-        );
-        out
-    }
-
-    fn json(&self, acct: &Account, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.extend(["--output", "json"]);
-        let out = self.ok(acct, &all);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("stdout of {args:?} is not JSON ({e}): {out}"))
-    }
-}
-
 /// Turn the sandbox's IAM checks on for this account only (the root key is never checked).
 fn enforce(acct: &Account) {
     acct.configure(json!({"iam_enforced": 1}));
@@ -139,7 +92,7 @@ fn enforce(acct: &Account) {
 
 /// The end user's account-wide command is denied and said to be an operator command: exit 1,
 /// AWS's error code, and the tool's explanation.
-fn assert_operator_command_denied(acct: &Account, end_user: &Principal, args: &[&str], what: &str) {
+fn assert_operator_command_denied(acct: &Account, end_user: &Caller, args: &[&str], what: &str) {
     let (code, out, err) = end_user.run(acct, args);
     assert_eq!(code, 1, "{args:?}\nstdout: {out}\nstderr: {err}");
     assert!(err.contains(&format!("`{what}` is an operator command")), "{args:?}: {err}");
@@ -272,7 +225,7 @@ fn an_end_user_running_an_operator_command_is_told_it_is_one() {
 
 /// Bootstrapped (as the account's root, with the team group as portfolio principal) and enforced,
 /// with an end user holding exactly `policy end-user` who has provisioned their own notebook.
-fn end_user_with_a_notebook(user: &str) -> (Account, Principal, String) {
+fn end_user_with_a_notebook(user: &str) -> (Account, Caller, String) {
     let acct = Account::new();
     acct.configure(json!({"record_seconds": 0.5, "pending_seconds": 0.5}));
     let rt = rt();

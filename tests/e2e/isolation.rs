@@ -8,47 +8,11 @@
 //! user); every attempt on a colleague's notebook is denied by AWS, exits 1 with one line naming
 //! whose notebook and which identity asked, and changes nothing.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::support::{rt, starts_as_url_of, Account};
+use crate::support::{rt, starts_as_url_of, Account, Caller};
 
 const OWNER: &str = "notebook-vend:user";
-
-/// An identity the binary runs as: its credentials in the environment.
-struct Caller {
-    user: String,
-    arn: String,
-    env: Vec<(&'static str, String)>,
-}
-
-impl Caller {
-    fn run(&self, acct: &Account, args: &[&str]) -> (i32, String, String) {
-        let mut cmd = assert_cmd::Command::from_std(acct.std_cmd());
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        cmd.timeout(std::time::Duration::from_secs(240));
-        let out = cmd.args(args).output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn ok(&self, acct: &Account, args: &[&str]) -> String {
-        let (code, out, err) = self.run(acct, args);
-        assert_eq!(code, 0, "{} ran {args:?}: exit {code}\nstdout: {out}\nstderr: {err}", self.arn);
-        out
-    }
-
-    fn json(&self, acct: &Account, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.extend(["--output", "json"]);
-        let out = self.ok(acct, &all);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"))
-    }
-}
 
 async fn end_user_policy_arn(acct: &Account) -> String {
     let document = acct.ok(&["policy", "end-user", "--account", &acct.id, "--output", "json"]);
@@ -70,14 +34,7 @@ async fn iam_user(acct: &Account, policy: &str, name: &str) -> Caller {
     iam.attach_user_policy().user_name(name).policy_arn(policy).send().await.unwrap();
     let key = iam.create_access_key().user_name(name).send().await.unwrap();
     let key = key.access_key().unwrap();
-    Caller {
-        user: name.to_owned(),
-        arn,
-        env: vec![
-            ("AWS_ACCESS_KEY_ID", key.access_key_id().to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", key.secret_access_key().to_owned()),
-        ],
-    }
+    Caller::with_key(name, &arn, key.access_key_id(), key.secret_access_key())
 }
 
 /// The role an Identity Center permission set creates (path /aws-reserved/sso.amazonaws.com/, a

@@ -365,22 +365,11 @@ async fn an_operator_reaches_a_notebook_someone_else_launched_under_another_name
     }
     let carol = acc.sdk_as(&keys[0].0, &keys[0].1).await;
     console_provision_as(&carol, "SageMaker Notebook", "carol", "ml.t3.medium").await;
-    let as_ops = |args: &[&str]| {
-        let out = assert_cmd::Command::from_std(acc.std_cmd())
-            .env("AWS_ACCESS_KEY_ID", &keys[1].0)
-            .env("AWS_SECRET_ACCESS_KEY", &keys[1].1)
-            .timeout(Duration::from_secs(120))
-            .args(args)
-            .output()
-            .unwrap();
-        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "ops ran {args:?}: {:?}\n{stdout}{stderr}", out.status.code());
-        serde_json::from_str::<Value>(&stdout).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {stdout}"))
-    };
+    let ops = crate::support::Caller::with_key("ops", "arn:aws:iam::-:user/ops", &keys[1].0, &keys[1].1);
 
-    let status = as_ops(&["status", "--user", "carol", "--output", "json"]);
+    let status = ops.json(&acc, &["status", "--user", "carol"]);
     assert_eq!(status["provisioned_product"]["name"], "console-carol", "{status}");
-    let refreshed = as_ops(&["refresh", "--user", "carol", "--output", "json"]);
+    let refreshed = ops.json(&acc, &["refresh", "--user", "carol"]);
     assert_eq!(refreshed["user"], "carol", "{refreshed}");
     let url = stored_url(&acc, "carol").await.expect("carol's URL stored");
     assert!(is_url_with_token_of(&url, "carol"), "{url}");

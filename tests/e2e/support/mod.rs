@@ -6,10 +6,12 @@
 #![allow(dead_code)]
 
 pub mod alb;
+mod caller;
 mod command;
 mod process;
 mod runtime_api;
 
+pub use caller::Caller;
 pub use command::{blank_home, isolated_command, subcommands};
 pub use process::Running;
 pub use runtime_api::{Outcome, RuntimeApi};
