@@ -363,13 +363,15 @@ impl std::fmt::Display for OtherProduct {
 impl std::error::Error for OtherProduct {}
 
 /// The user's provisioned product of this product, if any: by its conventional name first (one
-/// call), else among all provisioned products of the product (launched elsewhere, other name).
+/// call), else among the caller's own provisioned products of the product (launched elsewhere,
+/// other name), then the account's (an operator, or the serve function's role, which launched
+/// nothing itself; an end user is denied that search and gets None).
 pub async fn find_for_user(ctx: &Context, product: &Product, user: &str) -> Result<Option<Provisioned>> {
     find_for_user_in(ctx, product, user, Scope::Own).await
 }
 
-/// [`find_for_user`], searching `scope`'s provisioned products when the conventional name is not
-/// the user's: an operator (the serverless event handler) looks among everyone's.
+/// [`find_for_user`] starting at `scope`: `Scope::Account` goes to the account's provisioned
+/// products at once (the serverless event handler, an operator by its role).
 pub async fn find_for_user_in(
     ctx: &Context,
     product: &Product,
@@ -423,22 +425,6 @@ pub async fn find_for_user_in(
     match provisioned_in(ctx, product, Scope::Account).await {
         Ok(all) => Ok(all.into_iter().find(|p| p.user.as_deref() == Some(user))),
         Err(e) if crate::error::is_denied(&e) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// [`find_for_user`], then, when the caller's own provisioned products do not hold the user's,
-/// everyone's in the account: a notebook launched from the console under another name is found by
-/// an operator (serve's Lambda function runs as a role that launched nothing). An end user's
-/// account-wide search is denied (AWSServiceCatalogEndUserFullAccess: `servicecatalog:userLevel =
-/// self`), which means "not found" here, as before.
-pub async fn find_for_user_anywhere(ctx: &Context, product: &Product, user: &str) -> Result<Option<Provisioned>> {
-    if let Some(found) = find_for_user(ctx, product, user).await? {
-        return Ok(Some(found));
-    }
-    match provisioned_in(ctx, product, Scope::Account).await {
-        Ok(all) => Ok(all.into_iter().find(|p| p.user.as_deref() == Some(user))),
-        Err(e) if has_code(&e, &["AccessDenied", "AccessDeniedException"]) => Ok(None),
         Err(e) => Err(e),
     }
 }

@@ -68,7 +68,7 @@ pub async fn require_in_deployment(ctx: &Context, user: &str) -> Result<()> {
             product.id
         ))
     };
-    match crate::aws::catalog::find_for_user_anywhere(ctx, &product, user).await {
+    match crate::aws::catalog::find_for_user(ctx, &product, user).await {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(not_ours(format!("provision it with `notebook-vend provision --user {user}`")).into()),
         Err(e) => match e.downcast_ref::<crate::aws::catalog::OtherProduct>() {
