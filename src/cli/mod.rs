@@ -261,7 +261,10 @@ pub enum Command {
             operator: the account-wide commands (list, refresh --all, watch, cull, serve) and the per-user \
             commands for any user.\n\
             bootstrap: bootstrap, teardown and doctor, including what CloudFormation does with the caller's \
-            credentials for the templates' resources.\n\n\
+            credentials for the templates' resources.\n\
+            serverless: held beside bootstrap by whoever runs bootstrap --serverless or tears such a \
+            deployment down: what CloudFormation does with the caller's credentials for the serverless stack \
+            (a policy of its own: IAM caps a managed policy at 6,144 characters).\n\n\
             Region and account are `*` unless --region / --account are given. Sends no AWS request.",
         after_help = "Examples:\n  notebook-vend policy end-user > end-user.json\n  \
             aws iam create-policy --policy-name notebook-vend-operator --policy-document \"$(notebook-vend policy operator --account 123456789012)\""
